@@ -1,0 +1,294 @@
+//! Accounts: registration with bcrypt, login issuing HS256 JWTs backed by a server-side
+//! session (so logout revokes at once), and token checks for users and the worker.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Session, User, UserId};
+use crate::error::{Error, Result};
+use crate::ports::{SessionStore, UserStore};
+use crate::time::{self, Timestamp};
+
+pub const USERNAME_CHARS: &str = "3–64 characters of A–Z, a–z, 0–9, '_', '.', '-'";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// Who is calling, once a bearer token checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub jti: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+#[derive(Clone)]
+pub struct AccountConfig {
+    pub jwt_secret: SecretString,
+    pub token_ttl: Duration,
+    pub bcrypt_cost: u32,
+    pub worker_token: SecretString,
+}
+
+#[derive(Clone)]
+pub struct AccountService {
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    token_ttl: Duration,
+    bcrypt_cost: u32,
+    worker_token: SecretString,
+    /// Verified against when the username is unknown, so both failures take as long.
+    dummy_hash: Arc<str>,
+}
+
+impl AccountService {
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        sessions: Arc<dyn SessionStore>,
+        config: AccountConfig,
+    ) -> Result<Self> {
+        let secret = config.jwt_secret.expose_secret().as_bytes();
+        if secret.len() < 32 {
+            return Err(Error::Invalid(
+                "the JWT secret must be at least 32 bytes".into(),
+            ));
+        }
+        let dummy_hash = bcrypt::hash("not a password of anyone", config.bcrypt_cost)
+            .map_err(|e| Error::Invalid(format!("bcrypt cost: {e}")))?;
+        Ok(Self {
+            users,
+            sessions,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            token_ttl: config.token_ttl,
+            bcrypt_cost: config.bcrypt_cost,
+            worker_token: config.worker_token,
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Result<User> {
+        validate_username(username)?;
+        validate_password(password)?;
+        let cost = self.bcrypt_cost;
+        let password = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
+            .await
+            .map_err(|e| anyhow::anyhow!("bcrypt task: {e}"))?
+            .map_err(|e| anyhow::anyhow!("bcrypt: {e}"))?;
+        let user = User {
+            id: Uuid::new_v4(),
+            username: username.to_owned(),
+            password_hash: hash,
+            created_at: time::now(),
+        };
+        self.users.create(&user).await?;
+        Ok(user)
+    }
+
+    /// The same `Unauthorized` for an unknown user and a wrong password.
+    pub async fn login(&self, username: &str, password: &str) -> Result<IssuedToken> {
+        let user = self.users.get_by_username(username).await?;
+        let hash: Arc<str> = match &user {
+            Some(u) => u.password_hash.as_str().into(),
+            None => self.dummy_hash.clone(),
+        };
+        let password = password.to_owned();
+        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+            .await
+            .map_err(|e| anyhow::anyhow!("bcrypt task: {e}"))?
+            .unwrap_or(false);
+        let user = match user {
+            Some(u) if matches => u,
+            _ => return Err(Error::Unauthorized("wrong username or password".into())),
+        };
+        self.issue(user.id).await
+    }
+
+    async fn issue(&self, user_id: UserId) -> Result<IssuedToken> {
+        let now = time::now();
+        let expires_at = now + self.token_ttl;
+        let jti = Uuid::new_v4().to_string();
+        let claims = Claims {
+            sub: user_id.to_string(),
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+            jti: jti.clone(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| anyhow::anyhow!("signing a token: {e}"))?;
+        self.sessions
+            .put(&Session {
+                jti,
+                user_id,
+                expires_at,
+            })
+            .await?;
+        Ok(IssuedToken {
+            token,
+            expires_in: self.token_ttl.num_seconds(),
+        })
+    }
+
+    /// Checks signature, expiry and that the session still exists.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        let unauthorized = || Error::Unauthorized("invalid or expired token".into());
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub", "iat", "jti"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|_| unauthorized())?;
+        let user_id: UserId = data.claims.sub.parse().map_err(|_| unauthorized())?;
+        match self.sessions.get(&data.claims.jti).await? {
+            Some(s) if s.user_id == user_id && s.expires_at > time::now() => Ok(Principal {
+                user_id,
+                jti: data.claims.jti,
+            }),
+            _ => Err(unauthorized()),
+        }
+    }
+
+    pub async fn logout(&self, principal: &Principal) -> Result<()> {
+        self.sessions.revoke(&principal.jti).await
+    }
+
+    /// Whether the bearer token is the worker credential (compared in constant time).
+    pub fn is_worker_token(&self, token: &str) -> bool {
+        constant_time_eq(
+            token.as_bytes(),
+            self.worker_token.expose_secret().as_bytes(),
+        )
+    }
+
+    pub fn session_expiry(&self) -> Timestamp {
+        time::now() + self.token_ttl
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn validate_username(username: &str) -> Result<()> {
+    let ok_len = (3..=64).contains(&username.chars().count());
+    let ok_chars = username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok_len && ok_chars {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("username must be {USERNAME_CHARS}")))
+    }
+}
+
+pub fn validate_password(password: &str) -> Result<()> {
+    if (8..=72).contains(&password.len()) {
+        Ok(())
+    } else {
+        Err(Error::Invalid("password must be 8 to 72 bytes long".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemorySessionStore, MemoryUserStore};
+
+    fn service(ttl: Duration) -> AccountService {
+        AccountService::new(
+            Arc::new(MemoryUserStore::default()),
+            Arc::new(MemorySessionStore::default()),
+            AccountConfig {
+                jwt_secret: SecretString::from("0123456789abcdef0123456789abcdef"),
+                token_ttl: ttl,
+                bcrypt_cost: 4,
+                worker_token: SecretString::from("worker-secret"),
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn register_login_authenticate_logout() {
+        let s = service(Duration::hours(1));
+        let user = s.register("alice", "password1").await.unwrap();
+        assert!(user.password_hash.starts_with("$2"));
+        let t = s.login("alice", "password1").await.unwrap();
+        let p = s.authenticate(&t.token).await.unwrap();
+        assert_eq!(p.user_id, user.id);
+        s.logout(&p).await.unwrap();
+        assert!(matches!(
+            s.authenticate(&t.token).await,
+            Err(Error::Unauthorized(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn wrong_password_and_unknown_user_look_the_same() {
+        let s = service(Duration::hours(1));
+        s.register("bob", "password1").await.unwrap();
+        let a = s.login("bob", "wrongpass").await.unwrap_err().to_string();
+        let b = s
+            .login("nobody", "password1")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(a, b);
+    }
+
+    #[tokio::test]
+    async fn expired_and_forged_tokens_are_refused() {
+        let s = service(Duration::seconds(-5));
+        s.register("carol", "password1").await.unwrap();
+        let t = s.login("carol", "password1").await.unwrap();
+        assert!(s.authenticate(&t.token).await.is_err());
+
+        let other = service(Duration::hours(1));
+        other.register("carol", "password1").await.unwrap();
+        let t = other.login("carol", "password1").await.unwrap();
+        let mut forged = t.token.clone();
+        forged.pop();
+        forged.push('x');
+        assert!(other.authenticate(&forged).await.is_err());
+        assert!(other.authenticate("not.a.jwt").await.is_err());
+    }
+
+    #[test]
+    fn username_and_password_rules() {
+        assert!(validate_username("ab").is_err());
+        assert!(validate_username("a b c").is_err());
+        assert!(validate_username(&"a".repeat(65)).is_err());
+        assert!(validate_username("a.b_c-9").is_ok());
+        assert!(validate_password("short").is_err());
+        assert!(validate_password(&"x".repeat(73)).is_err());
+        assert!(validate_password(&"x".repeat(72)).is_ok());
+    }
+
+    #[test]
+    fn worker_token_compare() {
+        let s = service(Duration::hours(1));
+        assert!(s.is_worker_token("worker-secret"));
+        assert!(!s.is_worker_token("worker-secreT"));
+        assert!(!s.is_worker_token(""));
+    }
+}

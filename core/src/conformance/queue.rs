@@ -1,0 +1,129 @@
+use std::collections::HashSet;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::domain::{CodeSpec, Limits, TaskMessage, TaskSpec};
+use crate::ports::{QueueConsumer, TaskQueue};
+use crate::time;
+
+/// Long enough for a real broker to hand back a message, short enough for a test.
+const WAIT: Duration = Duration::from_secs(10);
+const QUIET: Duration = Duration::from_millis(1500);
+
+fn message() -> TaskMessage {
+    TaskMessage {
+        task_id: Uuid::new_v4(),
+        spec: TaskSpec::Code(CodeSpec {
+            language: "c".into(),
+            compiler: Some(crate::domain::Compiler::Clang),
+            code: "int main(){}".into(),
+            stdin: String::new(),
+            args: vec![],
+            limits: Limits::DEFAULT,
+        }),
+        enqueued_at: time::now(),
+    }
+}
+
+/// `queue` and `consumer` MUST be a fresh, empty queue whose broker dead-letters a
+/// message after `max_deliveries` deliveries.
+pub async fn queue(queue: &dyn TaskQueue, consumer: &dyn QueueConsumer, max_deliveries: u32) {
+    // Empty: receive returns None after waiting.
+    assert!(
+        consumer
+            .receive(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Publish → receive the same message on attempt 1 → ack → gone.
+    let m = message();
+    queue.publish(&m).await.unwrap();
+    let d = consumer
+        .receive(WAIT)
+        .await
+        .unwrap()
+        .expect("a published message MUST arrive");
+    assert_eq!(d.message, m);
+    assert_eq!(d.attempt, 1);
+    d.settle.ack().await.unwrap();
+    assert!(
+        consumer.receive(QUIET).await.unwrap().is_none(),
+        "an acked message MUST NOT return"
+    );
+
+    // Retry → delivered again with attempt 2.
+    let m = message();
+    queue.publish(&m).await.unwrap();
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    d.settle.retry().await.unwrap();
+    let d = consumer
+        .receive(WAIT)
+        .await
+        .unwrap()
+        .expect("a retried message MUST return");
+    assert_eq!(d.message.task_id, m.task_id);
+    assert_eq!(d.attempt, 2);
+    d.settle.ack().await.unwrap();
+
+    // A delivery dropped unsettled (a crashed worker) comes back.
+    let m = message();
+    queue.publish(&m).await.unwrap();
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    drop(d);
+    let d = consumer
+        .receive(WAIT)
+        .await
+        .unwrap()
+        .expect("a dropped delivery MUST return");
+    assert_eq!(d.message.task_id, m.task_id);
+    assert!(d.attempt >= 2);
+    d.settle.ack().await.unwrap();
+
+    // Dead-lettered: never delivered again.
+    let m = message();
+    queue.publish(&m).await.unwrap();
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    d.settle.dead_letter().await.unwrap();
+    assert!(consumer.receive(QUIET).await.unwrap().is_none());
+
+    // Retried past max_deliveries: dead-lettered by the broker, not delivered forever.
+    let m = message();
+    queue.publish(&m).await.unwrap();
+    for attempt in 1..=max_deliveries {
+        let d = consumer.receive(WAIT).await.unwrap().expect("message");
+        assert_eq!(d.attempt, attempt);
+        d.settle.retry().await.unwrap();
+    }
+    assert!(
+        consumer.receive(QUIET).await.unwrap().is_none(),
+        "after max_deliveries a message MUST be dead-lettered"
+    );
+
+    // Many messages: each delivered once.
+    let mut sent = HashSet::new();
+    for _ in 0..20 {
+        let m = message();
+        queue.publish(&m).await.unwrap();
+        sent.insert(m.task_id);
+    }
+    let mut got = HashSet::new();
+    for _ in 0..40 {
+        match consumer.receive(Duration::from_secs(3)).await.unwrap() {
+            Some(d) => {
+                assert!(
+                    got.insert(d.message.task_id),
+                    "a message MUST NOT be delivered twice"
+                );
+                d.settle.ack().await.unwrap();
+            }
+            None => break,
+        }
+        if got.len() == sent.len() {
+            break;
+        }
+    }
+    assert_eq!(got, sent);
+}

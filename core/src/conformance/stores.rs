@@ -1,0 +1,293 @@
+use chrono::Duration;
+use uuid::Uuid;
+
+use crate::domain::{
+    CodeResult, CodeSpec, Limits, Session, Task, TaskResult, TaskSpec, TaskStatus, Transition,
+    TransitionOutcome, User, Verdict,
+};
+use crate::error::Error;
+use crate::ports::{BlobStore, Created, SessionStore, TaskStore, UserStore};
+use crate::time;
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+fn user(name: &str) -> User {
+    User {
+        id: Uuid::new_v4(),
+        username: name.to_owned(),
+        password_hash: "$2b$04$abcdefghijklmnopqrstuu5xAvu5Yd0hV2v3Pj3Vw8JqB9H1m0M6G".into(),
+        created_at: time::now(),
+    }
+}
+
+pub async fn user_store(store: &dyn UserStore) {
+    let alice = user(&unique("alice"));
+    store.create(&alice).await.unwrap();
+    assert_eq!(store.get(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        store.get_by_username(&alice.username).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.get_by_username(&unique("nobody")).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get(Uuid::new_v4()).await.unwrap(), None);
+
+    let mut twin = user(&alice.username);
+    twin.id = Uuid::new_v4();
+    assert!(
+        matches!(store.create(&twin).await, Err(Error::Conflict(_))),
+        "a taken username MUST be a Conflict"
+    );
+    assert_eq!(store.get(twin.id).await.unwrap(), None);
+
+    // Case matters: "Alice-x" and "alice-x" are two users.
+    let upper = user(&alice.username.to_uppercase());
+    store.create(&upper).await.unwrap();
+}
+
+pub async fn session_store(store: &dyn SessionStore) {
+    let live = Session {
+        jti: unique("jti"),
+        user_id: Uuid::new_v4(),
+        expires_at: time::now() + Duration::hours(1),
+    };
+    store.put(&live).await.unwrap();
+    assert_eq!(store.get(&live.jti).await.unwrap(), Some(live.clone()));
+    store.revoke(&live.jti).await.unwrap();
+    assert_eq!(store.get(&live.jti).await.unwrap(), None);
+    store.revoke(&live.jti).await.unwrap();
+    store.revoke(&unique("never-was")).await.unwrap();
+
+    let expired = Session {
+        jti: unique("jti"),
+        user_id: Uuid::new_v4(),
+        expires_at: time::now() - Duration::seconds(1),
+    };
+    store.put(&expired).await.unwrap();
+    assert_eq!(
+        store.get(&expired.jti).await.unwrap(),
+        None,
+        "an expired session MUST read as absent"
+    );
+}
+
+pub async fn blob_store(store: &dyn BlobStore) {
+    let key = format!("conformance/{}.bin", Uuid::new_v4());
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    store.put(&key, bytes.clone()).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Some(bytes));
+    store.put(&key, vec![1, 2, 3]).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Some(vec![1, 2, 3]));
+    store.delete(&key).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), None);
+    store.delete(&key).await.unwrap();
+}
+
+fn code_task(owner: Uuid) -> Task {
+    Task::new(
+        owner,
+        TaskSpec::Code(CodeSpec {
+            language: "python".into(),
+            compiler: None,
+            code: "print('hi')".into(),
+            stdin: "é\n".into(),
+            args: vec!["a b".into()],
+            limits: Limits::DEFAULT,
+        }),
+    )
+}
+
+pub async fn task_store(store: &dyn TaskStore) {
+    create_and_get(store).await;
+    idempotency(store).await;
+    listing(store).await;
+    transitions(store).await;
+    delete(store).await;
+}
+
+async fn create_and_get(store: &dyn TaskStore) {
+    let since = time::now() - Duration::hours(24);
+    let task = code_task(Uuid::new_v4());
+    assert_eq!(
+        store.create(&task, None, since).await.unwrap(),
+        Created::New
+    );
+    assert_eq!(store.get(task.id).await.unwrap(), Some(task.clone()));
+    assert!(
+        matches!(
+            store.create(&task, None, since).await,
+            Err(Error::Conflict(_))
+        ),
+        "a duplicate id MUST be a Conflict"
+    );
+    assert_eq!(store.get(Uuid::new_v4()).await.unwrap(), None);
+}
+
+async fn idempotency(store: &dyn TaskStore) {
+    let owner = Uuid::new_v4();
+    let key = unique("key");
+    let since = time::now() - Duration::hours(24);
+    let first = code_task(owner);
+    assert_eq!(
+        store.create(&first, Some(&key), since).await.unwrap(),
+        Created::New
+    );
+    let second = code_task(owner);
+    assert_eq!(
+        store.create(&second, Some(&key), since).await.unwrap(),
+        Created::Existing(first.clone())
+    );
+    assert_eq!(store.get(second.id).await.unwrap(), None);
+    // Another owner with the same key is a different task.
+    let other = code_task(Uuid::new_v4());
+    assert_eq!(
+        store.create(&other, Some(&key), since).await.unwrap(),
+        Created::New
+    );
+    // A key older than the window is used anew.
+    let later = code_task(owner);
+    let window_start = time::now() + Duration::seconds(1);
+    assert_eq!(
+        store
+            .create(&later, Some(&key), window_start)
+            .await
+            .unwrap(),
+        Created::New
+    );
+}
+
+async fn listing(store: &dyn TaskStore) {
+    let owner = Uuid::new_v4();
+    let since = time::now() - Duration::hours(24);
+    let mut made = Vec::new();
+    for i in 0..7 {
+        let mut t = code_task(owner);
+        // Two tasks share a timestamp to check the id tie-break.
+        t.created_at = time::now() + Duration::milliseconds(i64::from(i / 2 * 10));
+        store.create(&t, None, since).await.unwrap();
+        made.push(t);
+    }
+    store
+        .create(&code_task(Uuid::new_v4()), None, since)
+        .await
+        .unwrap();
+    made.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let page = store
+            .list_by_owner(owner, 3, cursor.as_deref())
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|t| t.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let expected: Vec<_> = made.iter().map(|t| t.id).collect();
+    assert_eq!(
+        seen, expected,
+        "pages MUST list newest first, each task once"
+    );
+
+    let all = store.list_by_owner(owner, 7, None).await.unwrap();
+    assert_eq!(all.items.len(), 7);
+    assert_eq!(all.next_cursor, None, "no cursor after the last page");
+    let none = store.list_by_owner(Uuid::new_v4(), 5, None).await.unwrap();
+    assert!(none.items.is_empty() && none.next_cursor.is_none());
+    assert!(matches!(
+        store.list_by_owner(owner, 3, Some("garbage!")).await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+async fn transitions(store: &dyn TaskStore) {
+    let since = time::now() - Duration::hours(24);
+    let task = code_task(Uuid::new_v4());
+    store.create(&task, None, since).await.unwrap();
+
+    let started = time::now();
+    let TransitionOutcome::Applied(t) = store
+        .transition(task.id, &Transition::start(started))
+        .await
+        .unwrap()
+    else {
+        panic!("queued → running MUST apply");
+    };
+    assert_eq!(t.status, TaskStatus::Running);
+    assert_eq!(t.started_at, Some(started));
+
+    let TransitionOutcome::Rejected(t) = store
+        .transition(task.id, &Transition::start(time::now()))
+        .await
+        .unwrap()
+    else {
+        panic!("running → running MUST be rejected");
+    };
+    assert_eq!(
+        t.started_at,
+        Some(started),
+        "a rejected change MUST change nothing"
+    );
+
+    let result = TaskResult::Code(CodeResult {
+        stdout: "hi\n".into(),
+        exit_code: Some(0),
+        time_ms: Some(12),
+        ..CodeResult::empty(Verdict::Ok)
+    });
+    let finished = time::now();
+    let done = Transition::finish(TaskStatus::Completed, result.clone(), finished);
+    let TransitionOutcome::Applied(t) = store.transition(task.id, &done).await.unwrap() else {
+        panic!("running → completed MUST apply");
+    };
+    assert_eq!(t.status, TaskStatus::Completed);
+    assert_eq!(t.result, Some(result.clone()));
+    assert_eq!(t.started_at, Some(started), "fields left None MUST be kept");
+    assert_eq!(t.finished_at, Some(finished));
+
+    let late = Transition::finish(
+        TaskStatus::Failed,
+        TaskResult::Code(CodeResult::empty(Verdict::InternalError)),
+        time::now(),
+    );
+    let TransitionOutcome::Rejected(t) = store.transition(task.id, &late).await.unwrap() else {
+        panic!("a finished task MUST NOT move again");
+    };
+    assert_eq!(t.status, TaskStatus::Completed);
+    assert_eq!(
+        store.get(task.id).await.unwrap().unwrap().result,
+        Some(result)
+    );
+
+    assert!(matches!(
+        store.transition(Uuid::new_v4(), &late).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+async fn delete(store: &dyn TaskStore) {
+    let owner = Uuid::new_v4();
+    let key = unique("key");
+    let since = time::now() - Duration::hours(24);
+    let task = code_task(owner);
+    store.create(&task, Some(&key), since).await.unwrap();
+    store.delete(task.id).await.unwrap();
+    assert_eq!(store.get(task.id).await.unwrap(), None);
+    let page = store.list_by_owner(owner, 10, None).await.unwrap();
+    assert!(page.items.is_empty());
+    let again = code_task(owner);
+    assert_eq!(
+        store.create(&again, Some(&key), since).await.unwrap(),
+        Created::New,
+        "a deleted task's idempotency key MUST be free again"
+    );
+    store.delete(Uuid::new_v4()).await.unwrap();
+}

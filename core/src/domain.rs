@@ -1,0 +1,403 @@
+//! Domain types: users, tasks, their specs, limits, statuses and outcomes.
+//!
+//! These types are also the wire shapes of the queue messages and of `POST /commit`,
+//! so that a worker needs nothing but this crate to speak to the API.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::time::{self, Timestamp};
+
+pub type UserId = Uuid;
+pub type TaskId = Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub password_hash: String,
+    #[serde(with = "time::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+/// A login session, keyed by the token's `jti`; revoking it logs the token out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub jti: String,
+    pub user_id: UserId,
+    #[serde(with = "time::rfc3339")]
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    Code,
+    Image,
+}
+
+/// `queued → running → completed | failed`, and `queued | running → cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Completed,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    CompileError,
+    RuntimeError,
+    TimeLimit,
+    MemoryLimit,
+    OutputLimit,
+    Cancelled,
+    InternalError,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::CompileError => "compile_error",
+            Self::RuntimeError => "runtime_error",
+            Self::TimeLimit => "time_limit",
+            Self::MemoryLimit => "memory_limit",
+            Self::OutputLimit => "output_limit",
+            Self::Cancelled => "cancelled",
+            Self::InternalError => "internal_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Compiler {
+    Gcc,
+    Clang,
+}
+
+impl Compiler {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gcc => "gcc",
+            Self::Clang => "clang",
+        }
+    }
+}
+
+/// Resource limits of the run step. The compile step has fixed limits of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Limits {
+    /// Wall-clock time of the run step, in milliseconds.
+    pub time_ms: u32,
+    /// Memory (and memory + swap) of the run step, in MiB.
+    pub memory_mb: u32,
+    /// Output kept per stream (stdout, stderr), in KiB.
+    pub output_kb: u32,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        time_ms: 5_000,
+        memory_mb: 256,
+        output_kb: 64,
+    };
+    pub const MAX: Limits = Limits {
+        time_ms: 20_000,
+        memory_mb: 1024,
+        output_kb: 1024,
+    };
+    pub const MIN: Limits = Limits {
+        time_ms: 1,
+        memory_mb: 16,
+        output_kb: 1,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// What to run: the payload a worker needs, carried in the queue message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskSpec {
+    Code(CodeSpec),
+    Image(ImageSpec),
+}
+
+impl TaskSpec {
+    pub fn kind(&self) -> TaskKind {
+        match self {
+            Self::Code(_) => TaskKind::Code,
+            Self::Image(_) => TaskKind::Image,
+        }
+    }
+
+    pub fn language(&self) -> Option<&str> {
+        match self {
+            Self::Code(c) => Some(&c.language),
+            Self::Image(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeSpec {
+    pub language: String,
+    /// `None` for interpreted languages.
+    pub compiler: Option<Compiler>,
+    pub code: String,
+    pub stdin: String,
+    pub args: Vec<String>,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageSpec {
+    /// Key of the input PNG in the blob store (messages carry keys, not bytes).
+    pub input_key: String,
+    pub filter: Filter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "name", content = "parameters", rename_all = "lowercase")]
+pub enum Filter {
+    Sharpen { sigma: f32 },
+    Blur { sigma: f32 },
+    Negative,
+    Flipx,
+}
+
+impl Filter {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sharpen { .. } => "sharpen",
+            Self::Blur { .. } => "blur",
+            Self::Negative => "negative",
+            Self::Flipx => "flipx",
+        }
+    }
+}
+
+/// The outcome of a code task, as `GET /result` shows it (less `id` and `status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeResult {
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    /// The terminating signal's name, e.g. `SIGSEGV`.
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub compile_output: Option<String>,
+    /// Wall time of the run step.
+    pub time_ms: Option<u64>,
+    /// Peak memory of the run step; `null` where the sandbox cannot measure it.
+    pub memory_kb: Option<u64>,
+    /// Whether stdout or stderr was cut at the output limit.
+    pub truncated: bool,
+}
+
+impl CodeResult {
+    /// An outcome with no program output: cancelled before running, or a platform failure.
+    pub fn empty(verdict: Verdict) -> Self {
+        Self {
+            verdict,
+            exit_code: None,
+            signal: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            compile_output: None,
+            time_ms: None,
+            memory_kb: None,
+            truncated: false,
+        }
+    }
+}
+
+/// The outcome of an image task; the output PNG sits in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageResult {
+    pub verdict: Verdict,
+    /// Blob key of the output PNG when the verdict is `ok`.
+    pub output_key: Option<String>,
+    /// Why the platform could not produce an output (e.g. the PNG did not decode).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskResult {
+    Code(CodeResult),
+    Image(ImageResult),
+}
+
+impl TaskResult {
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Self::Code(r) => r.verdict,
+            Self::Image(r) => r.verdict,
+        }
+    }
+
+    /// The outcome recorded for a task that ends without running (cancel, dead letter).
+    pub fn without_output(kind: TaskKind, verdict: Verdict, error: Option<String>) -> Self {
+        match kind {
+            TaskKind::Code => {
+                let mut r = CodeResult::empty(verdict);
+                if let Some(e) = error {
+                    r.stderr = e;
+                }
+                Self::Code(r)
+            }
+            TaskKind::Image => Self::Image(ImageResult {
+                verdict,
+                output_key: None,
+                error,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub owner: UserId,
+    pub spec: TaskSpec,
+    pub status: TaskStatus,
+    #[serde(with = "time::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(with = "time::rfc3339_opt")]
+    pub started_at: Option<Timestamp>,
+    #[serde(with = "time::rfc3339_opt")]
+    pub finished_at: Option<Timestamp>,
+    pub result: Option<TaskResult>,
+}
+
+impl Task {
+    pub fn new(owner: UserId, spec: TaskSpec) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            owner,
+            spec,
+            status: TaskStatus::Queued,
+            created_at: time::now(),
+            started_at: None,
+            finished_at: None,
+            result: None,
+        }
+    }
+
+    pub fn kind(&self) -> TaskKind {
+        self.spec.kind()
+    }
+
+    pub fn duration_ms(&self) -> Option<i64> {
+        match (self.started_at, self.finished_at) {
+            (Some(s), Some(f)) => Some((f - s).num_milliseconds()),
+            _ => None,
+        }
+    }
+}
+
+/// A change of status, applied only if the task's current status is one of `from`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub from: Vec<TaskStatus>,
+    pub to: TaskStatus,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub result: Option<TaskResult>,
+}
+
+impl Transition {
+    pub fn start(at: Timestamp) -> Self {
+        Self {
+            from: vec![TaskStatus::Queued],
+            to: TaskStatus::Running,
+            started_at: Some(at),
+            finished_at: None,
+            result: None,
+        }
+    }
+
+    pub fn finish(to: TaskStatus, result: TaskResult, at: Timestamp) -> Self {
+        Self {
+            from: vec![TaskStatus::Queued, TaskStatus::Running],
+            to,
+            started_at: None,
+            finished_at: Some(at),
+            result: Some(result),
+        }
+    }
+}
+
+/// Whether a conditional status change was applied; either way, the task as it now is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransitionOutcome {
+    Applied(Task),
+    Rejected(Task),
+}
+
+/// What travels through the queue: enough for a worker to run the task without a store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskMessage {
+    pub task_id: TaskId,
+    pub spec: TaskSpec,
+    #[serde(with = "time::rfc3339")]
+    pub enqueued_at: Timestamp,
+}
+
+/// What a worker reports back through `POST /commit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Commit {
+    pub task_id: TaskId,
+    pub status: TaskStatus,
+    pub result: TaskResult,
+}

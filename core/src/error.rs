@@ -1,0 +1,33 @@
+//! The domain error: each variant has a meaning the HTTP edge maps to one status.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The thing does not exist, or belongs to someone else (never tell which).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is valid but clashes with the current state (name taken, task finished).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request itself is wrong; the text says what to fix.
+    #[error("{0}")]
+    Invalid(String),
+    /// The input is over a size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Missing, malformed, expired, revoked or forged credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials without the right to do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A backend (store, queue) cannot be reached right now; retrying later may work.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else that went wrong in a backend. Its text is for logs only.
+    #[error(transparent)]
+    Backend(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

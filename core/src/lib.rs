@@ -1,0 +1,18 @@
+//! The heart of codebox: domain types, the ports (traits) every backend implements,
+//! the services that hold the business rules, and in-memory adapters.
+//!
+//! Nothing here knows about HTTP, Docker, SQL or AWS: those live in `functions`,
+//! `worker` and `adapters`, and meet this crate only through the ports.
+
+pub mod auth;
+pub mod conformance;
+pub mod domain;
+pub mod error;
+pub mod languages;
+pub mod memory;
+pub mod png;
+pub mod ports;
+pub mod tasks;
+pub mod time;
+
+pub use error::Error;

@@ -1,0 +1,14 @@
+//! In-memory adapters of every store and queue port: the embedded profile's backends and
+//! the reference the conformance suites are written against.
+
+mod blobs;
+mod queue;
+mod sessions;
+mod tasks;
+mod users;
+
+pub use blobs::MemoryBlobStore;
+pub use queue::MemoryQueue;
+pub use sessions::MemorySessionStore;
+pub use tasks::MemoryTaskStore;
+pub use users::MemoryUserStore;

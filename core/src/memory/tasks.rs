@@ -1,0 +1,151 @@
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use base64::Engine;
+use parking_lot::RwLock;
+
+use crate::domain::{Task, TaskId, Transition, TransitionOutcome, UserId};
+use crate::error::{Error, Result};
+use crate::ports::{Created, Page, TaskStore};
+use crate::time::Timestamp;
+
+#[derive(Default)]
+pub struct MemoryTaskStore {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    tasks: HashMap<TaskId, Task>,
+    /// Per owner, ordered by (created_at in ms, id): listing walks it backwards.
+    by_owner: HashMap<UserId, BTreeSet<(i64, TaskId)>>,
+    /// (owner, key) → (task, when the key was first used).
+    keys: HashMap<(UserId, String), (TaskId, Timestamp)>,
+}
+
+/// The list cursor: the position of the last item of a page, `<created_ms>.<id>` in base64url.
+pub(crate) fn encode_cursor(created_ms: i64, id: TaskId) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_ms}.{id}"))
+}
+
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, TaskId)> {
+    let invalid = || Error::Invalid("cursor is not one this service gave out".into());
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+    let (ms, id) = raw.split_once('.').ok_or_else(invalid)?;
+    Ok((
+        ms.parse().map_err(|_| invalid())?,
+        id.parse().map_err(|_| invalid())?,
+    ))
+}
+
+#[async_trait]
+impl TaskStore for MemoryTaskStore {
+    async fn create(
+        &self,
+        task: &Task,
+        idempotency_key: Option<&str>,
+        key_since: Timestamp,
+    ) -> Result<Created> {
+        let mut inner = self.inner.write();
+        if inner.tasks.contains_key(&task.id) {
+            return Err(Error::Conflict(format!("task {} exists", task.id)));
+        }
+        if let Some(key) = idempotency_key {
+            let k = (task.owner, key.to_owned());
+            if let Some((first, used_at)) = inner.keys.get(&k) {
+                if *used_at >= key_since {
+                    if let Some(t) = inner.tasks.get(first) {
+                        return Ok(Created::Existing(t.clone()));
+                    }
+                }
+            }
+            inner.keys.insert(k, (task.id, task.created_at));
+        }
+        inner
+            .by_owner
+            .entry(task.owner)
+            .or_default()
+            .insert((task.created_at.timestamp_millis(), task.id));
+        inner.tasks.insert(task.id, task.clone());
+        Ok(Created::New)
+    }
+
+    async fn get(&self, id: TaskId) -> Result<Option<Task>> {
+        Ok(self.inner.read().tasks.get(&id).cloned())
+    }
+
+    async fn list_by_owner(
+        &self,
+        owner: UserId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let inner = self.inner.read();
+        let Some(index) = inner.by_owner.get(&owner) else {
+            return Ok(Page {
+                items: vec![],
+                next_cursor: None,
+            });
+        };
+        let keys: Vec<(i64, TaskId)> = match after {
+            Some(pos) => index.range(..pos).rev().take(limit + 1).copied().collect(),
+            None => index.iter().rev().take(limit + 1).copied().collect(),
+        };
+        let more = keys.len() > limit;
+        let items: Vec<Task> = keys
+            .iter()
+            .take(limit)
+            .filter_map(|(_, id)| inner.tasks.get(id).cloned())
+            .collect();
+        let next_cursor = match (more, keys.get(limit.saturating_sub(1))) {
+            (true, Some((ms, id))) => Some(encode_cursor(*ms, *id)),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn transition(&self, id: TaskId, transition: &Transition) -> Result<TransitionOutcome> {
+        let mut inner = self.inner.write();
+        let task = inner
+            .tasks
+            .get_mut(&id)
+            .ok_or_else(|| Error::NotFound(format!("task {id} not found")))?;
+        if !transition.from.contains(&task.status) {
+            return Ok(TransitionOutcome::Rejected(task.clone()));
+        }
+        task.status = transition.to;
+        if let Some(at) = transition.started_at {
+            task.started_at = Some(at);
+        }
+        if let Some(at) = transition.finished_at {
+            task.finished_at = Some(at);
+        }
+        if let Some(r) = &transition.result {
+            task.result = Some(r.clone());
+        }
+        Ok(TransitionOutcome::Applied(task.clone()))
+    }
+
+    async fn delete(&self, id: TaskId) -> Result<()> {
+        let mut inner = self.inner.write();
+        if let Some(task) = inner.tasks.remove(&id) {
+            if let Some(index) = inner.by_owner.get_mut(&task.owner) {
+                index.remove(&(task.created_at.timestamp_millis(), id));
+            }
+            inner.keys.retain(|_, (t, _)| *t != id);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn conformance() {
+        crate::conformance::task_store(&super::MemoryTaskStore::default()).await;
+    }
+}

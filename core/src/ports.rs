@@ -1,0 +1,171 @@
+//! The ports: every backend (memory, PostgreSQL/Redis/RabbitMQ, DynamoDB/SQS/S3, Docker)
+//! implements these traits, and every implementation passes the same suite in
+//! [`crate::conformance`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{
+    CodeResult, CodeSpec, Session, Task, TaskId, TaskMessage, Transition, TransitionOutcome, User,
+    UserId,
+};
+use crate::error::Result;
+use crate::time::Timestamp;
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// # Errors
+    /// MUST return `Conflict` when the username is taken (usernames compare exactly).
+    async fn create(&self, user: &User) -> Result<()>;
+    async fn get_by_username(&self, username: &str) -> Result<Option<User>>;
+    async fn get(&self, id: UserId) -> Result<Option<User>>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a session until its `expires_at`.
+    async fn put(&self, session: &Session) -> Result<()>;
+    /// MUST return `None` for an unknown, revoked or expired session, even where the
+    /// backend deletes expired records lazily.
+    async fn get(&self, jti: &str) -> Result<Option<Session>>;
+    /// Revoking an unknown session is not an error.
+    async fn revoke(&self, jti: &str) -> Result<()>;
+}
+
+/// How a task was stored by [`TaskStore::create`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    New,
+    /// The owner used the same idempotency key within its window: the first task.
+    Existing(Task),
+}
+
+/// One page of a listing, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Task>,
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Stores a new task. With an idempotency key, a task of the same owner created with
+    /// the same key since `key_since` is returned instead and nothing is stored.
+    ///
+    /// # Errors
+    /// MUST return `Conflict` when a task with this id exists.
+    async fn create(
+        &self,
+        task: &Task,
+        idempotency_key: Option<&str>,
+        key_since: Timestamp,
+    ) -> Result<Created>;
+
+    async fn get(&self, id: TaskId) -> Result<Option<Task>>;
+
+    /// The owner's tasks, newest first (`created_at`, then id, descending). The cursor is
+    /// opaque to callers; an invalid cursor is `Invalid`.
+    async fn list_by_owner(
+        &self,
+        owner: UserId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page>;
+
+    /// Compare-and-set on the status: applied only when the current status is in
+    /// `transition.from`; otherwise `Rejected` with the task as it is. Fields of the
+    /// transition that are `None` are left as they were.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for an unknown task.
+    async fn transition(&self, id: TaskId, transition: &Transition) -> Result<TransitionOutcome>;
+
+    /// Removes a task and its idempotency key (used when it could not be queued).
+    async fn delete(&self, id: TaskId) -> Result<()>;
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Deleting a missing blob is not an error.
+    async fn delete(&self, key: &str) -> Result<()>;
+}
+
+#[async_trait]
+pub trait TaskQueue: Send + Sync {
+    /// Hands a message to the queue durably. On error nothing may be delivered later.
+    ///
+    /// # Errors
+    /// `Unavailable` when the broker cannot be reached.
+    async fn publish(&self, message: &TaskMessage) -> Result<()>;
+}
+
+/// A received message. Exactly one of `ack`, `retry` or `dead_letter` settles it; a
+/// delivery dropped unsettled (a crashed worker) is delivered again by the broker.
+pub struct Delivery {
+    pub message: TaskMessage,
+    /// 1 on the first delivery.
+    pub attempt: u32,
+    pub settle: Box<dyn Settle>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("task_id", &self.message.task_id)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+#[async_trait]
+pub trait Settle: Send + Sync {
+    /// Done: never deliver again.
+    async fn ack(self: Box<Self>) -> Result<()>;
+    /// Deliver again later, counting one more attempt.
+    async fn retry(self: Box<Self>) -> Result<()>;
+    /// Give up: move to the dead-letter queue.
+    async fn dead_letter(self: Box<Self>) -> Result<()>;
+    /// Keep the message invisible to other consumers for longer (long tasks on SQS).
+    async fn extend(&self, _by: Duration) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+pub trait QueueConsumer: Send + Sync {
+    /// Waits up to `wait` for a message.
+    async fn receive(&self, wait: Duration) -> Result<Option<Delivery>>;
+}
+
+/// The job a sandbox runs: compile (if the language needs it), then run.
+#[derive(Debug, Clone)]
+pub struct SandboxJob {
+    pub task_id: TaskId,
+    pub spec: CodeSpec,
+}
+
+#[async_trait]
+pub trait Sandbox: Send + Sync {
+    /// Runs the job to an outcome. Cancelling the token stops it within a second with the
+    /// verdict `cancelled`. Programs' failures are outcomes, not errors.
+    ///
+    /// # Errors
+    /// Only for failures of the platform itself (the container engine is unreachable).
+    async fn run(&self, job: &SandboxJob, cancel: CancellationToken) -> Result<CodeResult>;
+}
+
+/// What the worker may do to a task: the worker's view of the API (`POST /commit` and
+/// friends over HTTP, or the task service directly in the embedded profile).
+#[async_trait]
+pub trait TaskControl: Send + Sync {
+    /// Marks the task running. Returns `false` when it must not run (cancelled or finished).
+    async fn start(&self, id: TaskId) -> Result<bool>;
+    /// Whether the task was cancelled meanwhile (polled while it runs).
+    async fn is_cancelled(&self, id: TaskId) -> Result<bool>;
+    /// Stores the outcome; committing twice is harmless.
+    async fn commit(&self, commit: &crate::domain::Commit) -> Result<()>;
+}

@@ -1,0 +1,647 @@
+//! Tasks: submit, status, result, list, cancel (for users) and start, cancel watch and
+//! commit (for workers). Every status change is a compare-and-set in the store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::{
+    CodeSpec, Commit, Compiler, Filter, ImageSpec, Limits, Task, TaskId, TaskKind, TaskMessage,
+    TaskResult, TaskSpec, TaskStatus, Transition, TransitionOutcome, UserId, Verdict,
+};
+use crate::error::{Error, Result};
+use crate::languages;
+use crate::png;
+use crate::ports::{BlobStore, Created, Page, TaskControl, TaskQueue, TaskStore};
+use crate::time;
+
+pub const MAX_CODE_BYTES: usize = 128 * 1024;
+pub const MAX_STDIN_BYTES: usize = 1024 * 1024;
+pub const MAX_ARGS: usize = 64;
+pub const MAX_ARG_BYTES: usize = 4096;
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+pub const MAX_LIST_LIMIT: usize = 100;
+pub const SIGMA_RANGE: std::ops::RangeInclusive<f32> = 0.1..=50.0;
+
+/// The body of `POST /task`: one flat shape for both kinds, checked by [`TaskService::submit`].
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    /// `code` (default) or `image`.
+    pub kind: Option<TaskKind>,
+    /// Code tasks: an id from `GET /languages`.
+    #[schema(example = "python")]
+    pub language: Option<String>,
+    #[schema(example = "print(input())")]
+    pub code: Option<String>,
+    #[schema(example = "hi")]
+    pub stdin: Option<String>,
+    pub args: Option<Vec<String>>,
+    /// For `c` and `cpp`: `gcc` (default) or `clang`.
+    pub compiler: Option<Compiler>,
+    pub limits: Option<LimitsRequest>,
+    /// Image tasks: the PNG, base64-encoded.
+    pub image_base64: Option<String>,
+    pub filter: Option<FilterRequest>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRequest {
+    /// 1–20000, default 5000.
+    pub time_ms: Option<u32>,
+    /// 16–1024, default 256.
+    pub memory_mb: Option<u32>,
+    /// Per stream, 1–1024, default 64.
+    pub output_kb: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterRequest {
+    /// `sharpen`, `blur`, `negative` or `flipx`.
+    #[schema(example = "blur")]
+    pub name: String,
+    pub parameters: Option<FilterParameters>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterParameters {
+    /// For `blur` and `sharpen`: 0.1–50, default 1.0.
+    pub sigma: Option<f32>,
+}
+
+#[derive(Clone)]
+pub struct TaskService {
+    tasks: Arc<dyn TaskStore>,
+    blobs: Arc<dyn BlobStore>,
+    queue: Arc<dyn TaskQueue>,
+}
+
+/// A submitted task, and whether it is new or the first one of its idempotency key.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub task: Task,
+    pub created: bool,
+}
+
+impl TaskService {
+    pub fn new(
+        tasks: Arc<dyn TaskStore>,
+        blobs: Arc<dyn BlobStore>,
+        queue: Arc<dyn TaskQueue>,
+    ) -> Self {
+        Self {
+            tasks,
+            blobs,
+            queue,
+        }
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    /// Stores the task durably, then publishes it. If publishing fails the task is
+    /// removed again and the caller gets `Unavailable`: nothing is left half-made.
+    pub async fn submit(
+        &self,
+        owner: UserId,
+        request: SubmitRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<Submitted> {
+        if let Some(key) = idempotency_key {
+            validate_idempotency_key(key)?;
+        }
+        let (spec, image) = validate(request)?;
+        let task = Task::new(owner, spec);
+        if let (Some(bytes), TaskSpec::Image(img)) = (image, &task.spec) {
+            self.blobs.put(&img.input_key, bytes).await?;
+        }
+        let key_since = time::now() - chrono::Duration::hours(24);
+        match self.tasks.create(&task, idempotency_key, key_since).await {
+            Ok(Created::New) => {}
+            Ok(Created::Existing(first)) => {
+                self.drop_input(&task).await;
+                return Ok(Submitted {
+                    task: first,
+                    created: false,
+                });
+            }
+            Err(e) => {
+                self.drop_input(&task).await;
+                return Err(e);
+            }
+        }
+        let message = TaskMessage {
+            task_id: task.id,
+            spec: task.spec.clone(),
+            enqueued_at: time::now(),
+        };
+        if let Err(e) = self.queue.publish(&message).await {
+            tracing::warn!(task_id = %task.id, error = %e, "publishing failed; removing the task");
+            if let Err(e) = self.tasks.delete(task.id).await {
+                tracing::error!(task_id = %task.id, error = %e, "could not remove an unqueued task");
+            }
+            self.drop_input(&task).await;
+            return Err(Error::Unavailable("the task queue".into()));
+        }
+        Ok(Submitted {
+            task,
+            created: true,
+        })
+    }
+
+    async fn drop_input(&self, task: &Task) {
+        if let TaskSpec::Image(img) = &task.spec {
+            if let Err(e) = self.blobs.delete(&img.input_key).await {
+                tracing::warn!(task_id = %task.id, error = %e, "could not delete an input blob");
+            }
+        }
+    }
+
+    /// The caller's task; another user's task is `NotFound`, as if it did not exist.
+    pub async fn get(&self, owner: UserId, id: TaskId) -> Result<Task> {
+        match self.tasks.get(id).await? {
+            Some(t) if t.owner == owner => Ok(t),
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// The caller's finished task; `Conflict` naming the status while it is not finished.
+    pub async fn result(&self, owner: UserId, id: TaskId) -> Result<Task> {
+        let task = self.get(owner, id).await?;
+        if !task.status.is_finished() {
+            return Err(Error::Conflict(format!(
+                "task {id} is {}; its result is not ready",
+                task.status
+            )));
+        }
+        Ok(task)
+    }
+
+    /// The output PNG of a finished image task.
+    pub async fn image_output(&self, task: &Task) -> Result<Option<Vec<u8>>> {
+        match &task.result {
+            Some(TaskResult::Image(r)) => match &r.output_key {
+                Some(key) => self.blobs.get(key).await,
+                None => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    pub async fn list(&self, owner: UserId, limit: usize, cursor: Option<&str>) -> Result<Page> {
+        if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+            return Err(Error::Invalid(format!(
+                "limit must be 1 to {MAX_LIST_LIMIT}"
+            )));
+        }
+        self.tasks.list_by_owner(owner, limit, cursor).await
+    }
+
+    /// A queued task never runs; a running one is stopped by its worker. Either way it
+    /// ends `cancelled`. A finished task is a `Conflict`.
+    pub async fn cancel(&self, owner: UserId, id: TaskId) -> Result<Task> {
+        let task = self.get(owner, id).await?;
+        let transition = Transition {
+            from: vec![TaskStatus::Queued, TaskStatus::Running],
+            to: TaskStatus::Cancelled,
+            started_at: None,
+            finished_at: Some(time::now()),
+            result: Some(TaskResult::without_output(
+                task.kind(),
+                Verdict::Cancelled,
+                None,
+            )),
+        };
+        match self.tasks.transition(id, &transition).await? {
+            TransitionOutcome::Applied(t) => Ok(t),
+            TransitionOutcome::Rejected(t) => Err(Error::Conflict(format!(
+                "task {id} is already {}",
+                t.status
+            ))),
+        }
+    }
+
+    /// Stores a worker's outcome. The first outcome stands; a commit for a finished or
+    /// cancelled task is accepted and ignored.
+    pub async fn commit(&self, commit: &Commit) -> Result<()> {
+        if !matches!(commit.status, TaskStatus::Completed | TaskStatus::Failed) {
+            return Err(Error::Invalid(
+                "a commit's status is completed or failed".into(),
+            ));
+        }
+        let task = self
+            .tasks
+            .get(commit.task_id)
+            .await?
+            .ok_or_else(|| not_found(commit.task_id))?;
+        let kind_matches = matches!(
+            (&task.spec, &commit.result),
+            (TaskSpec::Code(_), TaskResult::Code(_)) | (TaskSpec::Image(_), TaskResult::Image(_))
+        );
+        if !kind_matches {
+            return Err(Error::Invalid(
+                "the result's kind does not match the task's".into(),
+            ));
+        }
+        let now = time::now();
+        let mut transition = Transition::finish(commit.status, commit.result.clone(), now);
+        if task.started_at.is_none() {
+            transition.started_at = Some(now);
+        }
+        match self.tasks.transition(commit.task_id, &transition).await? {
+            TransitionOutcome::Applied(t) => {
+                tracing::debug!(task_id = %t.id, status = %t.status, "committed");
+            }
+            TransitionOutcome::Rejected(t) => {
+                tracing::info!(task_id = %t.id, status = %t.status, "commit ignored: task already finished");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TaskControl for TaskService {
+    async fn start(&self, id: TaskId) -> Result<bool> {
+        match self
+            .tasks
+            .transition(id, &Transition::start(time::now()))
+            .await
+        {
+            Ok(TransitionOutcome::Applied(_)) => Ok(true),
+            // A redelivery of a task that was already running (its worker died): run again.
+            Ok(TransitionOutcome::Rejected(t)) => Ok(t.status == TaskStatus::Running),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn is_cancelled(&self, id: TaskId) -> Result<bool> {
+        Ok(matches!(
+            self.tasks.get(id).await?,
+            Some(t) if t.status == TaskStatus::Cancelled
+        ))
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<()> {
+        TaskService::commit(self, commit).await
+    }
+}
+
+fn not_found(id: TaskId) -> Error {
+    Error::NotFound(format!("task {id} not found"))
+}
+
+fn validate_idempotency_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY
+        && key.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        )))
+    }
+}
+
+/// Turns a request into a spec, and for images also returns the decoded PNG bytes.
+fn validate(req: SubmitRequest) -> Result<(TaskSpec, Option<Vec<u8>>)> {
+    match req.kind.unwrap_or(TaskKind::Code) {
+        TaskKind::Code => {
+            if req.image_base64.is_some() || req.filter.is_some() {
+                return Err(Error::Invalid(
+                    "image_base64 and filter belong to image tasks".into(),
+                ));
+            }
+            Ok((TaskSpec::Code(validate_code(req)?), None))
+        }
+        TaskKind::Image => {
+            if req.language.is_some()
+                || req.code.is_some()
+                || req.stdin.is_some()
+                || req.args.is_some()
+                || req.compiler.is_some()
+                || req.limits.is_some()
+            {
+                return Err(Error::Invalid(
+                    "language, code, stdin, args, compiler and limits belong to code tasks".into(),
+                ));
+            }
+            let (spec, bytes) = validate_image(req)?;
+            Ok((TaskSpec::Image(spec), Some(bytes)))
+        }
+    }
+}
+
+fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
+    let language = req.language.ok_or_else(|| {
+        Error::Invalid(format!("language is required: one of {}", languages::ids()))
+    })?;
+    let def = languages::find(&language).ok_or_else(|| {
+        Error::Invalid(format!(
+            "unknown language {language:?}: one of {}",
+            languages::ids()
+        ))
+    })?;
+    let compiler = match (req.compiler, def.compilers.first()) {
+        (None, default) => default.copied(),
+        (Some(c), Some(_)) if def.compilers.contains(&c) => Some(c),
+        (Some(c), Some(_)) => {
+            return Err(Error::Invalid(format!(
+                "compiler {} is not available for {language}",
+                c.as_str()
+            )));
+        }
+        (Some(_), None) => {
+            return Err(Error::Invalid(format!(
+                "{language} is not compiled; leave compiler out"
+            )));
+        }
+    };
+    let code = req
+        .code
+        .ok_or_else(|| Error::Invalid("code is required".into()))?;
+    if code.len() > MAX_CODE_BYTES {
+        return Err(Error::Invalid(format!(
+            "code is {} bytes; at most {MAX_CODE_BYTES} are accepted",
+            code.len()
+        )));
+    }
+    let stdin = req.stdin.unwrap_or_default();
+    if stdin.len() > MAX_STDIN_BYTES {
+        return Err(Error::Invalid(format!(
+            "stdin is {} bytes; at most {MAX_STDIN_BYTES} are accepted",
+            stdin.len()
+        )));
+    }
+    let args = req.args.unwrap_or_default();
+    if args.len() > MAX_ARGS
+        || args
+            .iter()
+            .any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0'))
+    {
+        return Err(Error::Invalid(format!(
+            "at most {MAX_ARGS} args of at most {MAX_ARG_BYTES} bytes each, without NUL"
+        )));
+    }
+    let limits = validate_limits(req.limits.unwrap_or_default())?;
+    Ok(CodeSpec {
+        language,
+        compiler,
+        code,
+        stdin,
+        args,
+        limits,
+    })
+}
+
+fn validate_limits(req: LimitsRequest) -> Result<Limits> {
+    let pick = |name: &str, value: Option<u32>, min: u32, default: u32, max: u32| {
+        let v = value.unwrap_or(default);
+        if (min..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(Error::Invalid(format!(
+                "limits.{name} must be {min} to {max}, got {v}"
+            )))
+        }
+    };
+    let (d, lo, hi) = (Limits::DEFAULT, Limits::MIN, Limits::MAX);
+    Ok(Limits {
+        time_ms: pick("time_ms", req.time_ms, lo.time_ms, d.time_ms, hi.time_ms)?,
+        memory_mb: pick(
+            "memory_mb",
+            req.memory_mb,
+            lo.memory_mb,
+            d.memory_mb,
+            hi.memory_mb,
+        )?,
+        output_kb: pick(
+            "output_kb",
+            req.output_kb,
+            lo.output_kb,
+            d.output_kb,
+            hi.output_kb,
+        )?,
+    })
+}
+
+fn validate_image(req: SubmitRequest) -> Result<(ImageSpec, Vec<u8>)> {
+    let b64 = req
+        .image_base64
+        .ok_or_else(|| Error::Invalid("image_base64 is required for image tasks".into()))?;
+    // Refuse before decoding anything larger than the limit can produce.
+    if b64.len() / 4 * 3 > png::MAX_BYTES + 3 {
+        return Err(Error::Invalid(format!(
+            "the image is larger than {} bytes",
+            png::MAX_BYTES
+        )));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| Error::Invalid("image_base64 is not valid base64".into()))?;
+    png::check(&bytes)?;
+    let filter = req
+        .filter
+        .ok_or_else(|| Error::Invalid("filter is required for image tasks".into()))?;
+    let params = filter.parameters.unwrap_or_default();
+    let sigma = || {
+        let s = params.sigma.unwrap_or(1.0);
+        if SIGMA_RANGE.contains(&s) {
+            Ok(s)
+        } else {
+            Err(Error::Invalid(format!(
+                "filter.parameters.sigma must be {} to {}",
+                SIGMA_RANGE.start(),
+                SIGMA_RANGE.end()
+            )))
+        }
+    };
+    let no_params = |name: &str| {
+        if params.sigma.is_some() {
+            Err(Error::Invalid(format!("filter {name} takes no parameters")))
+        } else {
+            Ok(())
+        }
+    };
+    let filter = match filter.name.as_str() {
+        "sharpen" => Filter::Sharpen { sigma: sigma()? },
+        "blur" => Filter::Blur { sigma: sigma()? },
+        "negative" => {
+            no_params("negative")?;
+            Filter::Negative
+        }
+        "flipx" => {
+            no_params("flipx")?;
+            Filter::Flipx
+        }
+        other => {
+            return Err(Error::Invalid(format!(
+                "unknown filter {other:?}: one of sharpen, blur, negative, flipx"
+            )));
+        }
+    };
+    let spec = ImageSpec {
+        input_key: format!("input/{}.png", Uuid::new_v4()),
+        filter,
+    };
+    Ok((spec, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemoryBlobStore, MemoryQueue, MemoryTaskStore};
+
+    fn service() -> (TaskService, MemoryQueue) {
+        let queue = MemoryQueue::new(3);
+        let svc = TaskService::new(
+            Arc::new(MemoryTaskStore::default()),
+            Arc::new(MemoryBlobStore::default()),
+            Arc::new(queue.clone()),
+        );
+        (svc, queue)
+    }
+
+    fn code(lang: &str) -> SubmitRequest {
+        SubmitRequest {
+            language: Some(lang.into()),
+            code: Some("print(1)".into()),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn submit_applies_defaults_and_publishes() {
+        let (svc, queue) = service();
+        let owner = Uuid::new_v4();
+        let s = svc.submit(owner, code("c"), None).await.unwrap();
+        assert!(s.created);
+        let TaskSpec::Code(spec) = &s.task.spec else {
+            panic!("code spec expected")
+        };
+        assert_eq!(spec.compiler, Some(Compiler::Gcc));
+        assert_eq!(spec.limits, Limits::DEFAULT);
+        assert_eq!(queue.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn rejects_bad_requests() {
+        let (svc, queue) = service();
+        let owner = Uuid::new_v4();
+        let bad = [
+            code("cobol"),
+            SubmitRequest {
+                compiler: Some(Compiler::Clang),
+                ..code("python")
+            },
+            SubmitRequest {
+                limits: Some(LimitsRequest {
+                    time_ms: Some(20_001),
+                    ..Default::default()
+                }),
+                ..code("python")
+            },
+            SubmitRequest {
+                code: Some("x".repeat(MAX_CODE_BYTES + 1)),
+                ..code("python")
+            },
+            SubmitRequest {
+                kind: Some(TaskKind::Image),
+                image_base64: Some("aGVsbG8=".into()),
+                filter: Some(FilterRequest {
+                    name: "negative".into(),
+                    parameters: None,
+                }),
+                ..Default::default()
+            },
+        ];
+        for req in bad {
+            let err = svc.submit(owner, req, None).await.unwrap_err();
+            assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+        }
+        assert_eq!(queue.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn idempotency_key_returns_the_first_task() {
+        let (svc, queue) = service();
+        let owner = Uuid::new_v4();
+        let a = svc.submit(owner, code("python"), Some("k1")).await.unwrap();
+        let b = svc.submit(owner, code("python"), Some("k1")).await.unwrap();
+        assert_eq!(a.task.id, b.task.id);
+        assert!(!b.created);
+        let other = svc
+            .submit(Uuid::new_v4(), code("python"), Some("k1"))
+            .await
+            .unwrap();
+        assert_ne!(other.task.id, a.task.id);
+        assert_eq!(queue.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn publish_failure_leaves_nothing_behind() {
+        let store = Arc::new(MemoryTaskStore::default());
+        let queue = MemoryQueue::new(3);
+        queue.set_available(false);
+        let svc = TaskService::new(
+            store.clone(),
+            Arc::new(MemoryBlobStore::default()),
+            Arc::new(queue),
+        );
+        let owner = Uuid::new_v4();
+        let err = svc
+            .submit(owner, code("python"), Some("k"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)));
+        let page = store.list_by_owner(owner, 10, None).await.unwrap();
+        assert!(page.items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn cancel_then_commit_keeps_cancelled() {
+        let (svc, _q) = service();
+        let owner = Uuid::new_v4();
+        let t = svc.submit(owner, code("python"), None).await.unwrap().task;
+        assert!(svc.start(t.id).await.unwrap());
+        svc.cancel(owner, t.id).await.unwrap();
+        assert!(svc.is_cancelled(t.id).await.unwrap());
+        let commit = Commit {
+            task_id: t.id,
+            status: TaskStatus::Completed,
+            result: TaskResult::Code(crate::domain::CodeResult::empty(Verdict::Ok)),
+        };
+        svc.commit(&commit).await.unwrap();
+        let got = svc.get(owner, t.id).await.unwrap();
+        assert_eq!(got.status, TaskStatus::Cancelled);
+        assert!(matches!(
+            svc.cancel(owner, t.id).await,
+            Err(Error::Conflict(_))
+        ));
+        assert!(!svc.start(t.id).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn other_users_task_is_not_found() {
+        let (svc, _q) = service();
+        let t = svc
+            .submit(Uuid::new_v4(), code("python"), None)
+            .await
+            .unwrap()
+            .task;
+        assert!(matches!(
+            svc.get(Uuid::new_v4(), t.id).await,
+            Err(Error::NotFound(_))
+        ));
+    }
+}
