@@ -270,7 +270,7 @@ pub struct ImageResult {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TaskResult {
     Code(CodeResult),
@@ -394,10 +394,10 @@ pub struct TaskMessage {
 }
 
 /// What a worker reports back through `POST /commit`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Commit {
-    pub task_id: TaskId,
+    pub task_id: Uuid,
     pub status: TaskStatus,
     pub result: TaskResult,
 }

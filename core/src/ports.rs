@@ -32,6 +32,11 @@ pub trait SessionStore: Send + Sync {
     async fn get(&self, jti: &str) -> Result<Option<Session>>;
     /// Revoking an unknown session is not an error.
     async fn revoke(&self, jti: &str) -> Result<()>;
+
+    /// Readiness: the backend answers.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// How a task was stored by [`TaskStore::create`].
@@ -39,7 +44,7 @@ pub trait SessionStore: Send + Sync {
 pub enum Created {
     New,
     /// The owner used the same idempotency key within its window: the first task.
-    Existing(Task),
+    Existing(Box<Task>),
 }
 
 /// One page of a listing, newest first.
@@ -84,6 +89,11 @@ pub trait TaskStore: Send + Sync {
 
     /// Removes a task and its idempotency key (used when it could not be queued).
     async fn delete(&self, id: TaskId) -> Result<()>;
+
+    /// Readiness: the backend answers.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -101,6 +111,11 @@ pub trait TaskQueue: Send + Sync {
     /// # Errors
     /// `Unavailable` when the broker cannot be reached.
     async fn publish(&self, message: &TaskMessage) -> Result<()>;
+
+    /// Readiness: the broker answers.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A received message. Exactly one of `ack`, `retry` or `dead_letter` settles it; a

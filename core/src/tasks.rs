@@ -107,6 +107,13 @@ impl TaskService {
         &self.blobs
     }
 
+    /// Readiness of the task store and the queue, each named when it fails.
+    pub async fn ping(&self) -> std::result::Result<(), (&'static str, Error)> {
+        self.tasks.ping().await.map_err(|e| ("store", e))?;
+        self.queue.ping().await.map_err(|e| ("queue", e))?;
+        Ok(())
+    }
+
     /// Stores the task durably, then publishes it. If publishing fails the task is
     /// removed again and the caller gets `Unavailable`: nothing is left half-made.
     pub async fn submit(
@@ -129,7 +136,7 @@ impl TaskService {
             Ok(Created::Existing(first)) => {
                 self.drop_input(&task).await;
                 return Ok(Submitted {
-                    task: first,
+                    task: *first,
                     created: false,
                 });
             }
@@ -158,10 +165,10 @@ impl TaskService {
     }
 
     async fn drop_input(&self, task: &Task) {
-        if let TaskSpec::Image(img) = &task.spec {
-            if let Err(e) = self.blobs.delete(&img.input_key).await {
-                tracing::warn!(task_id = %task.id, error = %e, "could not delete an input blob");
-            }
+        if let TaskSpec::Image(img) = &task.spec
+            && let Err(e) = self.blobs.delete(&img.input_key).await
+        {
+            tracing::warn!(task_id = %task.id, error = %e, "could not delete an input blob");
         }
     }
 
@@ -171,6 +178,15 @@ impl TaskService {
             Some(t) if t.owner == owner => Ok(t),
             _ => Err(not_found(id)),
         }
+    }
+
+    /// Any task's status, for workers (no owner check: the worker credential is trusted).
+    pub async fn status_of(&self, id: TaskId) -> Result<TaskStatus> {
+        self.tasks
+            .get(id)
+            .await?
+            .map(|t| t.status)
+            .ok_or_else(|| not_found(id))
     }
 
     /// The caller's finished task; `Conflict` naming the status while it is not finished.

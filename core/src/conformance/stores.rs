@@ -139,7 +139,7 @@ async fn idempotency(store: &dyn TaskStore) {
     let second = code_task(owner);
     assert_eq!(
         store.create(&second, Some(&key), since).await.unwrap(),
-        Created::Existing(first.clone())
+        Created::Existing(Box::new(first.clone()))
     );
     assert_eq!(store.get(second.id).await.unwrap(), None);
     // Another owner with the same key is a different task.
@@ -175,7 +175,7 @@ async fn listing(store: &dyn TaskStore) {
         .create(&code_task(Uuid::new_v4()), None, since)
         .await
         .unwrap();
-    made.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    made.sort_by_key(|t| std::cmp::Reverse((t.created_at, t.id)));
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;

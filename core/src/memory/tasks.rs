@@ -55,12 +55,11 @@ impl TaskStore for MemoryTaskStore {
         }
         if let Some(key) = idempotency_key {
             let k = (task.owner, key.to_owned());
-            if let Some((first, used_at)) = inner.keys.get(&k) {
-                if *used_at >= key_since {
-                    if let Some(t) = inner.tasks.get(first) {
-                        return Ok(Created::Existing(t.clone()));
-                    }
-                }
+            if let Some((first, used_at)) = inner.keys.get(&k)
+                && *used_at >= key_since
+                && let Some(t) = inner.tasks.get(first)
+            {
+                return Ok(Created::Existing(Box::new(t.clone())));
             }
             inner.keys.insert(k, (task.id, task.created_at));
         }

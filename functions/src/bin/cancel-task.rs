@@ -1,0 +1,3 @@
+//! Lambda function `cancel-task`.
+
+codebox_functions::lambda_main!(cancel_task);

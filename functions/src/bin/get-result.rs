@@ -1,0 +1,3 @@
+//! Lambda function `get-result`.
+
+codebox_functions::lambda_main!(get_result);

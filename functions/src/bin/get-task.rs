@@ -1,0 +1,3 @@
+//! Lambda function `get-task`.
+
+codebox_functions::lambda_main!(get_task);

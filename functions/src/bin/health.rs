@@ -1,0 +1,3 @@
+//! Lambda function `health`.
+
+codebox_functions::lambda_main!(health);

@@ -1,0 +1,3 @@
+//! Lambda function `languages`.
+
+codebox_functions::lambda_main!(languages);

@@ -1,0 +1,3 @@
+//! Lambda function `login`.
+
+codebox_functions::lambda_main!(login);

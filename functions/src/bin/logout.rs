@@ -1,0 +1,3 @@
+//! Lambda function `logout`.
+
+codebox_functions::lambda_main!(logout);

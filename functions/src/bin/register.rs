@@ -1,0 +1,3 @@
+//! Lambda function `register`.
+
+codebox_functions::lambda_main!(register);

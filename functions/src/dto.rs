@@ -1,0 +1,182 @@
+//! Request and response bodies of the API, as the OpenAPI document shows them.
+
+use base64::Engine;
+use codebox_core::domain::{CodeResult, Task, TaskKind, TaskResult, TaskStatus, Verdict};
+use codebox_core::time::{self, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// 3–64 characters of `[A-Za-z0-9_.-]`.
+    #[schema(example = "ada")]
+    pub username: String,
+    /// 8–72 bytes.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserCreated {
+    pub id: Uuid,
+    pub username: String,
+    #[serde(with = "time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    pub token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TaskAccepted {
+    pub id: Uuid,
+    pub status: TaskStatus,
+    #[serde(with = "time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TaskStatusView {
+    pub id: Uuid,
+    pub kind: TaskKind,
+    pub status: TaskStatus,
+    #[serde(with = "time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<Timestamp>,
+    #[serde(with = "time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<Timestamp>,
+    pub duration_ms: Option<i64>,
+}
+
+impl From<&Task> for TaskStatusView {
+    fn from(t: &Task) -> Self {
+        Self {
+            id: t.id,
+            kind: t.kind(),
+            status: t.status,
+            created_at: t.created_at,
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+            duration_ms: t.duration_ms(),
+        }
+    }
+}
+
+/// `GET /result/{id}` of a code task.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CodeResultView {
+    pub id: Uuid,
+    pub status: TaskStatus,
+    #[serde(flatten)]
+    pub result: CodeResult,
+}
+
+/// `GET /result/{id}` of an image task with `Accept: application/json`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImageResultView {
+    pub id: Uuid,
+    pub status: TaskStatus,
+    pub verdict: Verdict,
+    /// The output PNG, base64-encoded; `null` when there is none.
+    pub image_base64: Option<String>,
+    /// Why there is no output, when there is none.
+    pub error: Option<String>,
+}
+
+/// The result part of `GET /task/{id}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ResultView {
+    Code(CodeResult),
+    Image {
+        verdict: Verdict,
+        image_base64: Option<String>,
+        error: Option<String>,
+    },
+}
+
+impl ResultView {
+    pub fn new(result: &TaskResult, image: Option<&[u8]>) -> Self {
+        match result {
+            TaskResult::Code(r) => Self::Code(r.clone()),
+            TaskResult::Image(r) => Self::Image {
+                verdict: r.verdict,
+                image_base64: image.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+                error: r.error.clone(),
+            },
+        }
+    }
+}
+
+/// `GET /task/{id}`: the status, and the result once finished.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TaskView {
+    #[serde(flatten)]
+    pub status: TaskStatusView,
+    pub result: Option<ResultView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TaskList {
+    pub items: Vec<TaskStatusView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// 1–100, default 50.
+    pub limit: Option<usize>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommitAccepted {
+    pub task_id: Uuid,
+    /// The task's status after the commit (the first outcome stands).
+    pub status: TaskStatus,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StartRequest {
+    pub task_id: Uuid,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StartResponse {
+    /// Whether the worker should run the task (false: cancelled or finished meanwhile).
+    pub run: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceInfo {
+    #[schema(example = "codebox")]
+    pub service: String,
+    #[schema(example = "ok")]
+    pub status: String,
+    pub version: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+    /// Each checked part (`store`, `queue`) and how it answered.
+    pub checks: std::collections::BTreeMap<String, String>,
+}

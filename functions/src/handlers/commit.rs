@@ -1,0 +1,76 @@
+//! The worker's routes, authorised by the worker credential only: `POST /commit` stores
+//! an outcome; `POST /commit/start` marks a task running; `GET /commit/{id}` tells a
+//! worker whether the task it runs was cancelled.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use codebox_core::domain::{Commit, TaskId};
+use codebox_core::ports::TaskControl;
+
+use crate::dto::{CommitAccepted, StartRequest, StartResponse};
+use crate::extract::{Json, Path, Worker};
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+#[utoipa::path(post, path = "/commit", tag = "worker", request_body = Commit,
+    security(("worker" = [])),
+    responses(
+        (status = 200, description = "Stored, or ignored when the task had finished already", body = CommitAccepted),
+        (status = 400, description = "Invalid outcome", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A user's token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(task_id = %body.task_id))]
+pub async fn commit(
+    State(state): State<AppState>,
+    _worker: Worker,
+    Json(body): Json<Commit>,
+) -> ApiResult<axum::Json<CommitAccepted>> {
+    state.tasks.commit(&body).await?;
+    Ok(axum::Json(CommitAccepted {
+        task_id: body.task_id,
+        status: state.tasks.status_of(body.task_id).await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/commit/start", tag = "worker", request_body = StartRequest,
+    security(("worker" = [])),
+    responses(
+        (status = 200, description = "Whether to run the task", body = StartResponse),
+        (status = 403, description = "A user's token", body = Problem, content_type = "application/problem+json")))]
+pub async fn start(
+    State(state): State<AppState>,
+    _worker: Worker,
+    Json(body): Json<StartRequest>,
+) -> ApiResult<axum::Json<StartResponse>> {
+    let run = state.tasks.start(body.task_id).await?;
+    Ok(axum::Json(StartResponse { run }))
+}
+
+#[utoipa::path(get, path = "/commit/{id}", tag = "worker", security(("worker" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "The task's status", body = CommitAccepted),
+        (status = 403, description = "A user's token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json")))]
+pub async fn status(
+    State(state): State<AppState>,
+    _worker: Worker,
+    Path(id): Path<TaskId>,
+) -> ApiResult<axum::Json<CommitAccepted>> {
+    Ok(axum::Json(CommitAccepted {
+        task_id: id,
+        status: state.tasks.status_of(id).await?,
+    }))
+}
+
+pub fn router(state: AppState) -> Router {
+    super::finish(
+        Router::new()
+            .route("/commit", post(commit))
+            .route("/commit/start", post(start))
+            .route("/commit/{id}", get(status))
+            .with_state(state),
+    )
+}

@@ -1,0 +1,77 @@
+//! `POST /task`: submit a code or image task.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use codebox_core::tasks::SubmitRequest;
+
+use crate::dto::TaskAccepted;
+use crate::extract::{AuthUser, Json};
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::state::AppState;
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+#[utoipa::path(post, path = "/task", tag = "tasks", request_body = SubmitRequest,
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "The same key from the same user within 24 h returns the first task")),
+    responses(
+        (status = 202, description = "Stored and queued", body = TaskAccepted,
+            headers(("Location" = String, description = "/task/{id}"))),
+        (status = 400, description = "Invalid task", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 12 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The queue is unavailable; nothing was stored", body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user_id = %me.user_id, task_id))]
+pub async fn create_task(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    headers: HeaderMap,
+    Json(body): Json<SubmitRequest>,
+) -> ApiResult<Response> {
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?,
+        ),
+        None => None,
+    };
+    let submitted = state.tasks.submit(me.user_id, body, key).await?;
+    let task = submitted.task;
+    tracing::Span::current().record("task_id", tracing::field::display(task.id));
+    if submitted.created {
+        let kind = match task.spec.language() {
+            Some(lang) => lang.to_owned(),
+            None => "image".to_owned(),
+        };
+        metrics::counter!("codebox_tasks_submitted_total", "language" => kind).increment(1);
+    }
+    let location = HeaderValue::from_str(&format!("/task/{}", task.id))
+        .map_err(|e| codebox_core::Error::Backend(e.into()))?;
+    let mut res = (
+        StatusCode::ACCEPTED,
+        axum::Json(TaskAccepted {
+            id: task.id,
+            status: task.status,
+            created_at: task.created_at,
+        }),
+    )
+        .into_response();
+    res.headers_mut().insert(header::LOCATION, location);
+    if !submitted.created {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(res)
+}
+
+pub fn router(state: AppState) -> Router {
+    super::finish(
+        Router::new()
+            .route("/task", post(create_task))
+            .with_state(state),
+    )
+}

@@ -1,0 +1,44 @@
+//! `GET /task/{id}`: status and, once finished, the result.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use codebox_core::domain::TaskId;
+
+use crate::dto::{ResultView, TaskStatusView, TaskView};
+use crate::extract::{AuthUser, Path};
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+#[utoipa::path(get, path = "/task/{id}", tag = "tasks", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_task(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<TaskId>,
+) -> ApiResult<axum::Json<TaskView>> {
+    let task = state.tasks.get(me.user_id, id).await?;
+    let result = match &task.result {
+        Some(r) if task.status.is_finished() => {
+            let image = state.tasks.image_output(&task).await?;
+            Some(ResultView::new(r, image.as_deref()))
+        }
+        _ => None,
+    };
+    Ok(axum::Json(TaskView {
+        status: TaskStatusView::from(&task),
+        result,
+    }))
+}
+
+pub fn router(state: AppState) -> Router {
+    super::finish(
+        Router::new()
+            .route("/task/{id}", get(get_task))
+            .with_state(state),
+    )
+}

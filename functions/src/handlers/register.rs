@@ -1,0 +1,42 @@
+//! `POST /register`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+
+use crate::dto::{Credentials, UserCreated};
+use crate::extract::Json;
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+#[utoipa::path(post, path = "/register", tag = "accounts", request_body = Credentials,
+    responses(
+        (status = 201, description = "Registered", body = UserCreated),
+        (status = 400, description = "Invalid username or password", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json")))]
+pub async fn register(
+    State(state): State<AppState>,
+    Json(body): Json<Credentials>,
+) -> ApiResult<(StatusCode, axum::Json<UserCreated>)> {
+    let user = state
+        .accounts
+        .register(&body.username, &body.password)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UserCreated {
+            id: user.id,
+            username: user.username,
+            created_at: user.created_at,
+        }),
+    ))
+}
+
+pub fn router(state: AppState) -> Router {
+    super::finish(
+        Router::new()
+            .route("/register", post(register))
+            .with_state(state),
+    )
+}

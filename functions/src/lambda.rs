@@ -1,0 +1,31 @@
+//! Hosting one handler as an AWS Lambda function behind API Gateway (HTTP API, v2 events).
+
+use axum::Router;
+
+/// Serves `router` as this Lambda function, with the API's fallbacks for unknown routes.
+pub async fn serve(router: Router) -> Result<(), lambda_http::Error> {
+    let app = router
+        .fallback(crate::problem::not_found_fallback)
+        .method_not_allowed_fallback(crate::problem::method_not_allowed_fallback);
+    lambda_http::run(app).await
+}
+
+/// The `main` of a Lambda binary serving the handler module `$handler`: tracing, state
+/// built once from the environment (a bad setting stops it with one line), then serve.
+#[macro_export]
+macro_rules! lambda_main {
+    ($handler:ident) => {
+        #[tokio::main]
+        async fn main() -> Result<(), lambda_http::Error> {
+            $crate::telemetry::init_tracing();
+            let state = match $crate::AppState::from_env().await {
+                Ok(state) => state,
+                Err(e) => {
+                    eprintln!("codebox: {e}");
+                    std::process::exit(2);
+                }
+            };
+            $crate::lambda::serve($crate::handlers::$handler::router(state)).await
+        }
+    };
+}

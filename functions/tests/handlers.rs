@@ -1,0 +1,885 @@
+//! Every route through `router(state).oneshot(..)`: no server, no sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use codebox_core::domain::{Commit, ImageResult, TaskResult, TaskStatus, Verdict};
+use codebox_core::memory::MemoryQueue;
+use codebox_functions::config::{ApiConfig, Backend, Backends};
+use codebox_functions::{AppState, router};
+use http_body_util::BodyExt;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const WORKER: &str = "worker-token-for-tests";
+
+fn config(ttl: i64) -> ApiConfig {
+    ApiConfig {
+        jwt_secret: SecretString::from("test-secret-test-secret-test-secret!"),
+        worker_token: SecretString::from(WORKER),
+        token_ttl_secs: ttl,
+        bcrypt_cost: 4,
+        backend: Backend::Memory,
+    }
+}
+
+fn state_with(ttl: i64, backends: &Backends) -> AppState {
+    AppState::build(&config(ttl), backends).unwrap()
+}
+
+fn app() -> Router {
+    router(state_with(3600, &Backends::memory()))
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    bytes: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.bytes)))
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem+json body with this status and returns its detail.
+    fn problem(&self, status: StatusCode) -> String {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.bytes)
+        );
+        assert_eq!(self.header("content-type"), "application/problem+json");
+        let v = self.json();
+        assert_eq!(v["status"], status.as_u16());
+        assert_eq!(v["type"], "about:blank");
+        assert!(v["title"].is_string());
+        v["detail"].as_str().unwrap().to_owned()
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Reply {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Reply {
+        status,
+        headers,
+        bytes,
+    }
+}
+
+fn req(method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    match body {
+        Some(v) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(v.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+async fn login_as(app: &Router, name: &str) -> String {
+    let creds = json!({"username": name, "password": "password123"});
+    let r = send(app, req("POST", "/register", None, Some(creds.clone()))).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = send(app, req("POST", "/login", None, Some(creds))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
+async fn submit(app: &Router, token: &str) -> String {
+    let body = json!({"language": "python", "code": "print('hi')"});
+    let r = send(app, req("POST", "/task", Some(token), Some(body))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn code_commit(id: &str, verdict: Verdict, stdout: &str) -> Value {
+    let mut result = codebox_core::domain::CodeResult::empty(verdict);
+    result.stdout = stdout.into();
+    result.exit_code = Some(0);
+    serde_json::to_value(Commit {
+        task_id: id.parse().unwrap(),
+        status: TaskStatus::Completed,
+        result: TaskResult::Code(result),
+    })
+    .unwrap()
+}
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([x as u8, y as u8, 7, 255]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn register_validates_and_refuses_taken_names() {
+    let app = app();
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/register",
+            None,
+            Some(json!({"username": "ada", "password": "password123"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let v = r.json();
+    assert_eq!(v["username"], "ada");
+    assert!(v["id"].as_str().unwrap().parse::<uuid::Uuid>().is_ok());
+    assert!(v["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(v.get("password_hash").is_none());
+
+    let taken = send(
+        &app,
+        req(
+            "POST",
+            "/register",
+            None,
+            Some(json!({"username": "ada", "password": "password123"})),
+        ),
+    )
+    .await;
+    assert!(taken.problem(StatusCode::CONFLICT).contains("taken"));
+
+    for bad in [
+        json!({"username": "ad", "password": "password123"}),
+        json!({"username": "a d a", "password": "password123"}),
+        json!({"username": "grace", "password": "short"}),
+        json!({"username": "grace", "password": "x".repeat(73)}),
+        json!({"username": "grace", "password": "password123", "admin": true}),
+        json!({"username": "grace"}),
+    ] {
+        let r = send(&app, req("POST", "/register", None, Some(bad))).await;
+        r.problem(StatusCode::BAD_REQUEST);
+    }
+    let r = send(
+        &app,
+        Request::post("/register")
+            .header("content-type", "application/json")
+            .body(Body::from("{not json"))
+            .unwrap(),
+    )
+    .await;
+    assert!(r.problem(StatusCode::BAD_REQUEST).contains("JSON"));
+    let r = send(
+        &app,
+        Request::post("/register").body(Body::from("{}")).unwrap(),
+    )
+    .await;
+    r.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn login_and_logout() {
+    let app = app();
+    let token = login_as(&app, "bob").await;
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/login",
+            None,
+            Some(json!({"username": "bob", "password": "password123"})),
+        ),
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["expires_in"], 3600);
+
+    let wrong = send(
+        &app,
+        req(
+            "POST",
+            "/login",
+            None,
+            Some(json!({"username": "bob", "password": "password999"})),
+        ),
+    )
+    .await;
+    let unknown = send(
+        &app,
+        req(
+            "POST",
+            "/login",
+            None,
+            Some(json!({"username": "nobody", "password": "password123"})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        wrong.problem(StatusCode::UNAUTHORIZED),
+        unknown.problem(StatusCode::UNAUTHORIZED)
+    );
+
+    let r = send(&app, req("GET", "/task", Some(&token), None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(&app, req("POST", "/logout", Some(&token), None)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = send(&app, req("GET", "/task", Some(&token), None)).await;
+    r.problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(r.header("www-authenticate"), "Bearer");
+    send(&app, req("POST", "/logout", Some(&token), None))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    send(&app, req("POST", "/logout", None, None))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn forged_malformed_and_expired_tokens_get_401() {
+    let app = app();
+    let token = login_as(&app, "carol").await;
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    for t in [forged.as_str(), "abc", "a.b.c"] {
+        let r = send(&app, req("GET", "/task", Some(t), None)).await;
+        r.problem(StatusCode::UNAUTHORIZED);
+        assert_eq!(r.header("www-authenticate"), "Bearer");
+    }
+    let r = send(
+        &app,
+        Request::get("/task")
+            .header("authorization", "Basic Zm9vOmJhcg==")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    r.problem(StatusCode::UNAUTHORIZED);
+    // A token signed by another deployment's key.
+    let other = router(
+        AppState::build(
+            &ApiConfig {
+                jwt_secret: SecretString::from("another-secret-another-secret-another"),
+                ..config(3600)
+            },
+            &Backends::memory(),
+        )
+        .unwrap(),
+    );
+    let foreign = login_as(&other, "carol").await;
+    send(&app, req("GET", "/task", Some(&foreign), None))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+
+    let expired_app = router(state_with(-10, &Backends::memory()));
+    let expired = login_as(&expired_app, "dave").await;
+    let r = send(&expired_app, req("GET", "/task", Some(&expired), None)).await;
+    r.problem(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn submit_status_result_and_commit() {
+    let app = app();
+    let token = login_as(&app, "erin").await;
+    let body = json!({"kind": "code", "language": "c", "compiler": "clang", "code": "int main(){}", "stdin": "x", "args": ["1"], "limits": {"time_ms": 1000, "memory_mb": 64, "output_kb": 8}});
+    let r = send(&app, req("POST", "/task", Some(&token), Some(body))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let v = r.json();
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["status"], "queued");
+    assert_eq!(r.header("location"), format!("/task/{id}"));
+
+    let r = send(
+        &app,
+        req("GET", &format!("/status/{id}"), Some(&token), None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["kind"], "code");
+    assert_eq!(v["status"], "queued");
+    assert_eq!(v["started_at"], Value::Null);
+    assert_eq!(v["duration_ms"], Value::Null);
+
+    let r = send(
+        &app,
+        req("GET", &format!("/result/{id}"), Some(&token), None),
+    )
+    .await;
+    assert!(r.problem(StatusCode::CONFLICT).contains("queued"));
+    let r = send(&app, req("GET", &format!("/task/{id}"), Some(&token), None)).await;
+    assert_eq!(r.json()["result"], Value::Null);
+
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/commit/start",
+            Some(WORKER),
+            Some(json!({"task_id": id})),
+        ),
+    )
+    .await;
+    assert_eq!(r.json()["run"], true);
+    let r = send(
+        &app,
+        req("GET", &format!("/status/{id}"), Some(&token), None),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "running");
+
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/commit",
+            Some(WORKER),
+            Some(code_commit(&id, Verdict::Ok, "hello\n")),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "completed");
+    // A second commit is harmless: the first outcome stands.
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/commit",
+            Some(WORKER),
+            Some(code_commit(&id, Verdict::RuntimeError, "other")),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let r = send(
+        &app,
+        req("GET", &format!("/result/{id}"), Some(&token), None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["verdict"], "ok");
+    assert_eq!(v["stdout"], "hello\n");
+    for field in [
+        "exit_code",
+        "signal",
+        "stderr",
+        "compile_output",
+        "time_ms",
+        "memory_kb",
+        "truncated",
+    ] {
+        assert!(v.get(field).is_some(), "missing {field}");
+    }
+    let r = send(&app, req("GET", &format!("/task/{id}"), Some(&token), None)).await;
+    let v = r.json();
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["result"]["stdout"], "hello\n");
+    assert!(v["duration_ms"].as_i64().unwrap() >= 0);
+}
+
+#[tokio::test]
+async fn bad_task_submissions() {
+    let app = app();
+    let token = login_as(&app, "frank").await;
+    for bad in [
+        json!({"language": "cobol", "code": "x"}),
+        json!({"language": "python"}),
+        json!({"language": "python", "code": "x", "compiler": "gcc"}),
+        json!({"language": "c", "code": "x", "compiler": "tcc"}),
+        json!({"language": "python", "code": "x", "limits": {"time_ms": 20001}}),
+        json!({"language": "python", "code": "x", "limits": {"memory_mb": 2048}}),
+        json!({"language": "python", "code": "x", "limits": {"output_kb": 0}}),
+        json!({"language": "python", "code": "x", "limits": {"cpu": 1}}),
+        json!({"language": "python", "code": "x", "extra": 1}),
+        json!({"kind": "video", "code": "x"}),
+        json!({"language": "python", "code": "x".repeat(128 * 1024 + 1)}),
+        json!({"language": "python", "code": "x", "stdin": "y".repeat(1024 * 1024 + 1)}),
+    ] {
+        send(&app, req("POST", "/task", Some(&token), Some(bad)))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+    }
+    send(
+        &app,
+        req(
+            "POST",
+            "/task",
+            None,
+            Some(json!({"language": "python", "code": "x"})),
+        ),
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+
+    let huge = format!(
+        "{{\"language\":\"python\",\"code\":\"{}\"}}",
+        "x".repeat(13 * 1024 * 1024)
+    );
+    let r = send(
+        &app,
+        Request::post("/task")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(huge))
+            .unwrap(),
+    )
+    .await;
+    r.problem(StatusCode::PAYLOAD_TOO_LARGE);
+    let list = send(&app, req("GET", "/task", Some(&token), None))
+        .await
+        .json();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        0,
+        "nothing stored for refused tasks"
+    );
+}
+
+#[tokio::test]
+async fn another_users_task_is_404() {
+    let app = app();
+    let alice = login_as(&app, "alice").await;
+    let mallory = login_as(&app, "mallory").await;
+    let id = submit(&app, &alice).await;
+    for (method, uri) in [
+        ("GET", format!("/status/{id}")),
+        ("GET", format!("/result/{id}")),
+        ("GET", format!("/task/{id}")),
+        ("DELETE", format!("/task/{id}")),
+    ] {
+        let r = send(&app, req(method, &uri, Some(&mallory), None)).await;
+        assert!(r.problem(StatusCode::NOT_FOUND).contains("not found"));
+    }
+    let r = send(
+        &app,
+        req(
+            "GET",
+            &format!("/status/{}", uuid::Uuid::new_v4()),
+            Some(&alice),
+            None,
+        ),
+    )
+    .await;
+    r.problem(StatusCode::NOT_FOUND);
+    let r = send(&app, req("GET", "/status/not-a-uuid", Some(&alice), None)).await;
+    r.problem(StatusCode::BAD_REQUEST);
+    let list = send(&app, req("GET", "/task", Some(&mallory), None))
+        .await
+        .json();
+    assert!(list["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn list_pages_newest_first() {
+    let app = app();
+    let token = login_as(&app, "gina").await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(submit(&app, &token).await);
+    }
+    let mut seen = Vec::new();
+    let mut created = Vec::new();
+    let mut uri = "/task?limit=2".to_owned();
+    for _ in 0..5 {
+        let v = send(&app, req("GET", &uri, Some(&token), None))
+            .await
+            .json();
+        for t in v["items"].as_array().unwrap() {
+            seen.push(t["id"].as_str().unwrap().to_owned());
+            created.push(t["created_at"].as_str().unwrap().to_owned());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => uri = format!("/task?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert!(
+        created.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {created:?}"
+    );
+    let (mut a, mut b) = (seen.clone(), ids.clone());
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "each task exactly once across the pages");
+    for bad in [
+        "/task?limit=0",
+        "/task?limit=101",
+        "/task?limit=abc",
+        "/task?cursor=%21%21",
+        "/task?sort=asc",
+    ] {
+        send(&app, req("GET", bad, Some(&token), None))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn cancel_queued_and_finished_tasks() {
+    let app = app();
+    let token = login_as(&app, "hank").await;
+    let id = submit(&app, &token).await;
+    let r = send(
+        &app,
+        req("DELETE", &format!("/task/{id}"), Some(&token), None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let v = send(
+        &app,
+        req("GET", &format!("/status/{id}"), Some(&token), None),
+    )
+    .await
+    .json();
+    assert_eq!(v["status"], "cancelled");
+    let v = send(
+        &app,
+        req("GET", &format!("/result/{id}"), Some(&token), None),
+    )
+    .await
+    .json();
+    assert_eq!(v["verdict"], "cancelled");
+    let r = send(
+        &app,
+        req("DELETE", &format!("/task/{id}"), Some(&token), None),
+    )
+    .await;
+    assert!(r.problem(StatusCode::CONFLICT).contains("cancelled"));
+    // The worker is told not to run it, and its late commit is accepted and ignored.
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/commit/start",
+            Some(WORKER),
+            Some(json!({"task_id": id})),
+        ),
+    )
+    .await;
+    assert_eq!(r.json()["run"], false);
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/commit",
+            Some(WORKER),
+            Some(code_commit(&id, Verdict::Ok, "late")),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "cancelled");
+    let r = send(
+        &app,
+        req("GET", &format!("/commit/{id}"), Some(WORKER), None),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn commit_needs_the_worker_credential() {
+    let app = app();
+    let token = login_as(&app, "ivan").await;
+    let id = submit(&app, &token).await;
+    let body = code_commit(&id, Verdict::Ok, "x");
+    send(
+        &app,
+        req("POST", "/commit", Some(&token), Some(body.clone())),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    send(&app, req("POST", "/commit", None, Some(body.clone())))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    send(
+        &app,
+        req("POST", "/commit", Some("wrong-worker-token"), Some(body)),
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+    send(
+        &app,
+        req("GET", &format!("/commit/{id}"), Some(&token), None),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    let unknown = code_commit(&uuid::Uuid::new_v4().to_string(), Verdict::Ok, "x");
+    send(&app, req("POST", "/commit", Some(WORKER), Some(unknown)))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    let mut wrong_status = code_commit(&id, Verdict::Ok, "x");
+    wrong_status["status"] = json!("running");
+    send(
+        &app,
+        req("POST", "/commit", Some(WORKER), Some(wrong_status)),
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn image_task_round_trip() {
+    let backends = Backends::memory();
+    let app = router(state_with(3600, &backends));
+    let token = login_as(&app, "judy").await;
+    let input = png(4, 3);
+    let body = json!({"kind": "image", "image_base64": base64::engine::general_purpose::STANDARD.encode(&input), "filter": {"name": "blur", "parameters": {"sigma": 2.0}}});
+    let r = send(&app, req("POST", "/task", Some(&token), Some(body))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let v = send(
+        &app,
+        req("GET", &format!("/status/{id}"), Some(&token), None),
+    )
+    .await
+    .json();
+    assert_eq!(v["kind"], "image");
+
+    let output = png(4, 3);
+    backends
+        .blobs
+        .put("output/test.png", output.clone())
+        .await
+        .unwrap();
+    let commit = serde_json::to_value(Commit {
+        task_id: id.parse().unwrap(),
+        status: TaskStatus::Completed,
+        result: TaskResult::Image(ImageResult {
+            verdict: Verdict::Ok,
+            output_key: Some("output/test.png".into()),
+            error: None,
+        }),
+    })
+    .unwrap();
+    assert_eq!(
+        send(&app, req("POST", "/commit", Some(WORKER), Some(commit)))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let r = send(
+        &app,
+        req("GET", &format!("/result/{id}"), Some(&token), None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "image/png");
+    assert_eq!(r.bytes, output);
+    let r = send(
+        &app,
+        Request::get(format!("/result/{id}"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("accept", "application/json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(v["verdict"], "ok");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(v["image_base64"].as_str().unwrap())
+            .unwrap(),
+        output
+    );
+}
+
+#[tokio::test]
+async fn bad_images_are_400() {
+    let app = app();
+    let token = login_as(&app, "kate").await;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut huge_header = png(2, 2);
+    huge_header[16..20].copy_from_slice(&10_000u32.to_be_bytes());
+    huge_header[20..24].copy_from_slice(&10_000u32.to_be_bytes());
+    for (image, filter) in [
+        (
+            b64(b"GIF89a not a png at all, sorry........"),
+            json!({"name": "negative"}),
+        ),
+        (b64(&huge_header), json!({"name": "negative"})),
+        ("%%%not base64".to_owned(), json!({"name": "negative"})),
+        (b64(&png(2, 2)), json!({"name": "sepia"})),
+        (
+            b64(&png(2, 2)),
+            json!({"name": "blur", "parameters": {"sigma": 500.0}}),
+        ),
+        (
+            b64(&png(2, 2)),
+            json!({"name": "negative", "parameters": {"sigma": 1.0}}),
+        ),
+    ] {
+        let body = json!({"kind": "image", "image_base64": image, "filter": filter});
+        send(&app, req("POST", "/task", Some(&token), Some(body)))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+    }
+    // Over the body limit before it is even parsed.
+    let body = json!({"kind": "image", "image_base64": b64(&vec![0u8; 10 * 1024 * 1024]), "filter": {"name": "negative"}});
+    send(&app, req("POST", "/task", Some(&token), Some(body)))
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    let mixed = json!({"kind": "image", "image_base64": b64(&png(2, 2)), "filter": {"name": "flipx"}, "code": "x"});
+    send(&app, req("POST", "/task", Some(&token), Some(mixed)))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_first_task() {
+    let app = app();
+    let token = login_as(&app, "liam").await;
+    let mk = || {
+        Request::post("/task")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "order-42")
+            .body(Body::from(
+                json!({"language": "python", "code": "print(1)"}).to_string(),
+            ))
+            .unwrap()
+    };
+    let a = send(&app, mk()).await;
+    let b = send(&app, mk()).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    assert_eq!(b.status, StatusCode::ACCEPTED);
+    assert_eq!(a.json()["id"], b.json()["id"]);
+    assert_eq!(b.header("idempotent-replayed"), "true");
+    let list = send(&app, req("GET", "/task", Some(&token), None))
+        .await
+        .json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn queue_outage_is_503_and_leaves_nothing() {
+    let queue = MemoryQueue::new(3);
+    queue.set_available(false);
+    let mut backends = Backends::memory();
+    backends.queue = Arc::new(queue);
+    let app = router(state_with(3600, &backends));
+    let token = login_as(&app, "mia").await;
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/task",
+            Some(&token),
+            Some(json!({"language": "python", "code": "x"})),
+        ),
+    )
+    .await;
+    let detail = r.problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        !detail.to_lowercase().contains("memory"),
+        "no internals in detail: {detail}"
+    );
+    let list = send(&app, req("GET", "/task", Some(&token), None))
+        .await
+        .json();
+    assert!(list["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn service_routes() {
+    let app = app();
+    let v = send(&app, req("GET", "/", None, None)).await.json();
+    assert_eq!(v["service"], "codebox");
+    assert_eq!(v["status"], "ok");
+    let r = send(&app, req("GET", "/health", None, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["checks"]["queue"], "ok");
+    let langs = send(&app, req("GET", "/languages", None, None))
+        .await
+        .json();
+    let ids: Vec<_> = langs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["python", "c", "cpp"]);
+
+    let doc = send(&app, req("GET", "/openapi.json", None, None))
+        .await
+        .json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/register",
+        "/login",
+        "/logout",
+        "/task",
+        "/task/{id}",
+        "/status/{id}",
+        "/result/{id}",
+        "/commit",
+        "/languages",
+        "/health",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let r = send(&app, req("GET", "/swagger/", None, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&r.bytes).contains("swagger"));
+
+    let r = send(&app, req("GET", "/metrics", None, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&r.bytes).contains("codebox_http_requests_total"));
+
+    send(&app, req("GET", "/nope", None, None))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    send(&app, req("PUT", "/register", None, None))
+        .await
+        .problem(StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_single_handler_router_serves_alone() {
+    // As a Lambda function does: only its own route.
+    let backends = Backends::memory();
+    let state = state_with(3600, &backends);
+    let full = router(state.clone());
+    let token = login_as(&full, "nina").await;
+    let id = submit(&full, &token).await;
+    let only_status = codebox_functions::handlers::get_status::router(state);
+    let r = send(
+        &only_status,
+        req("GET", &format!("/status/{id}"), Some(&token), None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["id"], id.as_str());
+}
