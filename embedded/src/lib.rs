@@ -1,1 +1,153 @@
-//! placeholder
+//! The embedded default: one process holding the gateway (every handler), the in-process
+//! queue, the in-memory stores and a worker that runs tasks in the local Docker engine.
+//! `make run` starts it; the end-to-end tests start it on 127.0.0.1:0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use codebox_core::config::{self, ConfigError};
+use codebox_functions::config::{ApiConfig, Backends, MAX_DELIVERIES};
+use codebox_functions::{AppState, router};
+use codebox_worker::consumer::{Worker, WorkerConfig};
+use codebox_worker::sandbox::{DockerSandbox, SandboxConfig};
+use secrecy::SecretString;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+pub struct EmbeddedConfig {
+    pub addr: SocketAddr,
+    pub api: ApiConfig,
+    pub sandbox: SandboxConfig,
+    pub worker: WorkerConfig,
+}
+
+impl EmbeddedConfig {
+    /// `CODEBOX_ADDR` (default 127.0.0.1:8080), `WORKER_CONCURRENCY` (default 4), the
+    /// API's and the sandbox's settings. Secrets are made up at start when unset: the
+    /// stores live in this process only, so nothing outlives them.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let addr = config::parse_or(
+            "CODEBOX_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            "host:port, e.g. 127.0.0.1:8080",
+        )?;
+        let random = || {
+            SecretString::from(format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ))
+        };
+        let jwt = config::var("JWT_SECRET")
+            .map(SecretString::from)
+            .unwrap_or_else(random);
+        let worker_token = config::var("WORKER_TOKEN")
+            .map(SecretString::from)
+            .unwrap_or_else(random);
+        let api = ApiConfig::with_secrets(jwt, worker_token)?;
+        let concurrency =
+            config::parse_or("WORKER_CONCURRENCY", 4usize, "a number of tasks, 1 to 64")?;
+        if !(1..=64).contains(&concurrency) {
+            return Err(ConfigError {
+                var: "WORKER_CONCURRENCY".into(),
+                problem: format!("{concurrency} is not from 1 to 64"),
+            });
+        }
+        Ok(Self {
+            addr,
+            api,
+            sandbox: SandboxConfig::from_env()?,
+            worker: WorkerConfig {
+                concurrency,
+                max_deliveries: MAX_DELIVERIES,
+                ..WorkerConfig::default()
+            },
+        })
+    }
+}
+
+/// A running embedded stack.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    worker: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops taking requests and tasks, finishes those under way, then returns.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.worker.await;
+        let _ = self.server.await;
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server ends (after the shutdown token is cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let served = self.server.await;
+        self.shutdown.cancel();
+        let _ = self.worker.await;
+        served
+            .context("the server task failed")?
+            .context("serving HTTP")?;
+        Ok(())
+    }
+}
+
+/// Starts the stack: checks Docker and the runner image first (one clear error when
+/// either is missing), reads the language versions from the image, then serves.
+pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
+    let sandbox = DockerSandbox::connect(config.sandbox.clone()).await?;
+    sandbox.ping().await?;
+    let backends = Backends::memory();
+    let state = AppState::build(&config.api, &backends)?;
+    match sandbox.probe_versions().await {
+        Ok(languages) => state.set_languages(languages),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read language versions from the runner image")
+        }
+    }
+    let consumer = backends
+        .consumer
+        .clone()
+        .context("the in-memory backends have a consumer")?;
+    let worker = Worker {
+        consumer,
+        control: Arc::new(state.tasks.clone()),
+        sandbox: Arc::new(sandbox),
+        blobs: backends.blobs.clone(),
+        config: config.worker.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (CODEBOX_ADDR)", config.addr))?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let server = {
+        let shutdown = shutdown.clone();
+        let app = router(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+        })
+    };
+    let worker = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { worker.run(shutdown).await })
+    };
+    Ok(Running {
+        addr,
+        state,
+        shutdown,
+        server,
+        worker,
+    })
+}

@@ -1,1 +1,26 @@
-fn main() {}
+//! `codebox`: the embedded default (`make run`).
+
+#[tokio::main]
+async fn main() {
+    codebox_functions::telemetry::init_tracing();
+    if let Err(e) = run().await {
+        eprintln!("codebox: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = codebox_embedded::EmbeddedConfig::from_env()?;
+    let running = codebox_embedded::start(config).await?;
+    tracing::info!(
+        "codebox is listening on http://{} (Swagger UI at /swagger/)",
+        running.addr
+    );
+    let shutdown = running.shutdown_token();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing the tasks under way");
+        shutdown.cancel();
+    });
+    running.wait().await
+}

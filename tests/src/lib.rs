@@ -1,1 +1,178 @@
-//! placeholder
+//! Support for end-to-end tests and the load generator: a client of the HTTP API and a
+//! shared embedded stack started on 127.0.0.1:0 against the local Docker engine.
+#![allow(clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+/// A stack shared by the tests of one test binary, on its own runtime so it outlives
+/// each test's runtime.
+pub fn shared_stack() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("embedded-stack".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the embedded stack");
+                rt.block_on(async move {
+                    let running = start_embedded().await;
+                    tx.send(running.addr).expect("the test waits for the address");
+                    // Serve until the test process exits.
+                    std::future::pending::<()>().await;
+                    drop(running);
+                });
+            })
+            .expect("a thread for the embedded stack");
+        rx.recv_timeout(Duration::from_secs(120))
+            .expect("the embedded stack did not start within 120 s (is Docker running and the runner image built? `make docker runner-image`)")
+    })
+}
+
+/// Starts an embedded stack on 127.0.0.1:0 with cheap bcrypt, fails loudly without Docker.
+pub async fn start_embedded() -> codebox_embedded::Running {
+    let mut config = codebox_embedded::EmbeddedConfig::from_env().expect("embedded config");
+    config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.api.bcrypt_cost = 4;
+    codebox_embedded::start(config)
+        .await
+        .expect("the embedded stack must start: Docker and the runner image are required")
+}
+
+/// A logged-in user of the API.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Client {
+    /// Registers a fresh user and logs in.
+    pub async fn new_user(addr: SocketAddr) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let base = format!("http://{addr}");
+        let username = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        let creds = json!({"username": username, "password": "password123"});
+        let r = http
+            .post(format!("{base}/register"))
+            .json(&creds)
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!("register: {} {}", r.status(), r.text().await?);
+        }
+        let r = http
+            .post(format!("{base}/login"))
+            .json(&creds)
+            .send()
+            .await?;
+        if r.status() != 200 {
+            bail!("login: {} {}", r.status(), r.text().await?);
+        }
+        let token = r.json::<Value>().await?["token"]
+            .as_str()
+            .context("login returned no token")?
+            .to_owned();
+        Ok(Self { http, base, token })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `POST /task`; returns the id.
+    pub async fn submit(&self, body: &Value) -> anyhow::Result<String> {
+        let r = self
+            .http
+            .post(self.url("/task"))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        if r.status() != 202 {
+            bail!("submit: {} {}", r.status(), r.text().await?);
+        }
+        Ok(r.json::<Value>().await?["id"]
+            .as_str()
+            .context("no id")?
+            .to_owned())
+    }
+
+    pub async fn status(&self, id: &str) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .get(self.url(&format!("/status/{id}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        if r.status() != 200 {
+            bail!("status: {} {}", r.status(), r.text().await?);
+        }
+        Ok(r.json().await?)
+    }
+
+    /// Polls `GET /status` until the task is finished (bounded by `within`), then
+    /// returns `GET /result` as JSON.
+    pub async fn wait(&self, id: &str, within: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + within;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let s = self.status(id).await?;
+            match s["status"].as_str() {
+                Some("completed" | "failed" | "cancelled") => break,
+                _ if Instant::now() > deadline => {
+                    bail!("task {id} still {} after {within:?}", s["status"])
+                }
+                _ => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+        let r = self
+            .http
+            .get(self.url(&format!("/result/{id}")))
+            .bearer_auth(&self.token)
+            .header("accept", "application/json")
+            .send()
+            .await?;
+        if r.status() != 200 {
+            bail!("result: {} {}", r.status(), r.text().await?);
+        }
+        Ok(r.json().await?)
+    }
+
+    /// Submits and waits for the result.
+    pub async fn run(&self, body: Value) -> anyhow::Result<Value> {
+        let id = self.submit(&body).await?;
+        self.wait(&id, Duration::from_secs(90)).await
+    }
+}
+
+/// Sandbox containers of a task that still exist (by the label the sandbox sets).
+pub fn containers_of(task_id: &str) -> anyhow::Result<usize> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=codebox.task_id={task_id}"),
+        ])
+        .output()
+        .context("running the docker CLI")?;
+    if !out.status.success() {
+        bail!("docker ps failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+}

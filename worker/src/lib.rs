@@ -1,1 +1,6 @@
-//! placeholder
+//! The codebox worker: takes tasks from the queue, runs code tasks in a throwaway,
+//! locked-down Docker container each and image tasks in-process, and commits outcomes.
+
+pub mod consumer;
+pub mod filters;
+pub mod sandbox;

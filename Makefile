@@ -1,0 +1,50 @@
+# codebox — the two commands: `make run` (embedded default on http://127.0.0.1:8080)
+# and `make test` (sets up what it needs, then the whole suite).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+RUNNER_IMAGE ?= codebox-runner:latest
+export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
+
+.PHONY: run test build lint fmt docker runner-image bench gateway lambda-build clean
+
+## The embedded default: gateway + in-process queue + in-memory stores + worker.
+run: docker runner-image
+	$(CARGO) run --release -p codebox-embedded --bin codebox
+
+## Everything: formatting, lints, unit, handler, sandbox and end-to-end tests.
+test: docker runner-image
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) test --workspace --locked --no-fail-fast
+	bash scripts/check-leftovers.sh
+
+build:
+	$(CARGO) build --workspace --release --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Installs and starts the Docker engine when it is missing (as root).
+docker:
+	bash scripts/ensure-docker.sh
+
+## Builds the runner image from Debian packages (mmdebstrap → docker import) if absent.
+runner-image: docker
+	bash worker/runner/build-image.sh
+
+## The local gateway alone (stores and queue from the environment).
+gateway:
+	$(CARGO) run --release -p codebox-functions --bin gateway
+
+## Load generator against a freshly started embedded stack; figures in target/bench/latest.json.
+bench: docker runner-image
+	$(CARGO) run --release -p codebox-tests --bin bench -- $(BENCH_ARGS)
+
+clean:
+	$(CARGO) clean

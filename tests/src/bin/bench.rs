@@ -1,0 +1,348 @@
+//! `make bench`: starts the embedded stack (or targets `--url`), then measures end-to-end
+//! latency of python and C hellos, throughput with 32 concurrent clients, the cost of a bare
+//! `docker run --rm` of the same hello, and status polling. Prints a table and writes
+//! `target/bench/latest.json`.
+//!
+//! Options: `--url http://host:port` (a running stack), `--samples N` (default 30),
+//! `--tasks N` (throughput tasks, default 200), `--clients N` (default 32).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use codebox_tests::Client;
+use serde_json::{Value, json};
+
+struct Args {
+    url: Option<String>,
+    samples: usize,
+    tasks: usize,
+    clients: usize,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        url: None,
+        samples: 30,
+        tasks: 200,
+        clients: 32,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => a.url = Some(value()?),
+            "--samples" => a.samples = value()?.parse().context("--samples takes a number")?,
+            "--tasks" => a.tasks = value()?.parse().context("--tasks takes a number")?,
+            "--clients" => a.clients = value()?.parse().context("--clients takes a number")?,
+            other => bail!("unknown option {other}; see the doc comment of tests/src/bin/bench.rs"),
+        }
+    }
+    if a.samples == 0 || a.tasks == 0 || a.clients == 0 {
+        bail!("--samples, --tasks and --clients must be at least 1");
+    }
+    Ok(a)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn summary(mut ms: Vec<f64>) -> Value {
+    ms.sort_by(f64::total_cmp);
+    json!({
+        "n": ms.len(),
+        "p50_ms": round(percentile(&ms, 50.0)),
+        "p95_ms": round(percentile(&ms, 95.0)),
+        "p99_ms": round(percentile(&ms, 99.0)),
+        "min_ms": round(ms.first().copied().unwrap_or(f64::NAN)),
+        "max_ms": round(ms.last().copied().unwrap_or(f64::NAN)),
+    })
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Submit → poll status every 2 ms → result; returns (end-to-end ms, time inside the
+/// worker's run of the task in ms).
+async fn one(c: &Client, body: &Value) -> anyhow::Result<(f64, f64)> {
+    let started = Instant::now();
+    let id = c.submit(body).await?;
+    let deadline = started + Duration::from_secs(60);
+    let status = loop {
+        let s = c.status(&id).await?;
+        if matches!(
+            s["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
+            break s;
+        }
+        if Instant::now() > deadline {
+            bail!("task {id} did not finish within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let r = c
+        .http
+        .get(c.url(&format!("/result/{id}")))
+        .bearer_auth(&c.token)
+        .send()
+        .await?;
+    let result: Value = r.json().await?;
+    let e2e = started.elapsed().as_secs_f64() * 1000.0;
+    if result["verdict"] != "ok" {
+        bail!("task {id} ended {result}");
+    }
+    let inside = status["duration_ms"].as_f64().unwrap_or(f64::NAN);
+    Ok((e2e, inside))
+}
+
+async fn latency(c: &Client, body: &Value, n: usize) -> anyhow::Result<(Value, Value)> {
+    one(c, body).await?; // warm-up
+    let (mut e2e, mut overhead) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (total, inside) = one(c, body).await?;
+        e2e.push(total);
+        overhead.push((total - inside).max(0.0));
+    }
+    Ok((summary(e2e), summary(overhead)))
+}
+
+fn bare_docker_run(image: &str, n: usize) -> anyhow::Result<Value> {
+    let mut ms = Vec::new();
+    for _ in 0..n {
+        let started = Instant::now();
+        let out = std::process::Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                image,
+                "python3",
+                "-c",
+                "print('hello')",
+            ])
+            .output()
+            .context("running the docker CLI")?;
+        if !out.status.success() || out.stdout != b"hello\n" {
+            bail!(
+                "docker run failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(summary(ms))
+}
+
+async fn throughput(
+    base: &Client,
+    addr: std::net::SocketAddr,
+    tasks: usize,
+    clients: usize,
+) -> anyhow::Result<Value> {
+    let _ = base;
+    let mut users = Vec::new();
+    for _ in 0..clients {
+        users.push(Client::new_user(addr).await?);
+    }
+    let body = json!({"language": "python", "code": "print('hello')"});
+    let started = Instant::now();
+    let per = tasks.div_ceil(clients);
+    let mut handles = Vec::new();
+    for (i, c) in users.into_iter().enumerate() {
+        let body = body.clone();
+        let count = per.min(tasks.saturating_sub(i * per));
+        handles.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..count {
+                let id = c.submit(&body).await?;
+                let r = c.wait(&id, Duration::from_secs(120)).await?;
+                if r["verdict"] != "ok" || r["stdout"] != "hello\n" {
+                    bail!("task {id} ended {r}");
+                }
+                ids.push(id);
+            }
+            // Each of this client's tasks is listed once, finished.
+            let list: Value = c
+                .http
+                .get(c.url("/task?limit=100"))
+                .bearer_auth(&c.token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let listed = list["items"].as_array().map(Vec::len).unwrap_or(0);
+            if listed != ids.len() {
+                bail!("client listed {listed} tasks, submitted {}", ids.len());
+            }
+            anyhow::Ok(ids)
+        }));
+    }
+    let mut all = HashSet::new();
+    let mut completed = 0usize;
+    for h in handles {
+        for id in h.await?? {
+            completed += 1;
+            all.insert(id);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if all.len() != completed || completed != tasks {
+        bail!(
+            "{completed} completed, {} distinct, {tasks} submitted",
+            all.len()
+        );
+    }
+    Ok(json!({
+        "tasks": tasks, "clients": clients, "seconds": round(secs),
+        "tasks_per_second": round(tasks as f64 / secs), "lost": 0, "duplicated": 0,
+    }))
+}
+
+async fn polling(c: &Client, clients: usize, seconds: u64) -> anyhow::Result<Value> {
+    let id = c
+        .submit(&json!({"language": "python", "code": "print(1)"}))
+        .await?;
+    c.wait(&id, Duration::from_secs(60)).await?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut handles = Vec::new();
+    for _ in 0..clients {
+        let c = c.clone();
+        let id = id.clone();
+        handles.push(tokio::spawn(async move {
+            let mut ms = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let r = c
+                    .http
+                    .get(c.url(&format!("/status/{id}")))
+                    .bearer_auth(&c.token)
+                    .send()
+                    .await?;
+                if r.status() != 200 {
+                    bail!("status answered {}", r.status());
+                }
+                r.bytes().await?;
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            anyhow::Ok(ms)
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await??);
+    }
+    let n = all.len();
+    let mut s = summary(all);
+    s["requests_per_second"] = json!(round(n as f64 / seconds as f64));
+    s["clients"] = json!(clients);
+    Ok(s)
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let a = args()?;
+    let image =
+        std::env::var("CODEBOX_RUNNER_IMAGE").unwrap_or_else(|_| "codebox-runner:latest".into());
+    let (addr, _running) = match &a.url {
+        Some(url) => {
+            let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+            let addr = tokio::net::lookup_host(hostport)
+                .await?
+                .next()
+                .with_context(|| format!("cannot resolve {url}"))?;
+            (addr, None)
+        }
+        None => {
+            let running = codebox_tests::start_embedded().await;
+            (running.addr, Some(running))
+        }
+    };
+    eprintln!("bench: target http://{addr}");
+    let c = Client::new_user(addr).await?;
+    let python = json!({"language": "python", "code": "print('hello')"});
+    let c_hello =
+        json!({"language": "c", "code": "#include <stdio.h>\nint main(void){puts(\"hello\");}"});
+
+    eprintln!("bench: python hello x{}", a.samples);
+    let (py_e2e, py_overhead) = latency(&c, &python, a.samples).await?;
+    eprintln!("bench: C hello x{}", a.samples);
+    let (c_e2e, c_overhead) = latency(&c, &c_hello, a.samples).await?;
+    eprintln!("bench: bare docker run x{}", a.samples.min(20));
+    let bare = bare_docker_run(&image, a.samples.min(20))?;
+    eprintln!(
+        "bench: throughput, {} tasks from {} clients",
+        a.tasks, a.clients
+    );
+    let tput = throughput(&c, addr, a.tasks, a.clients).await?;
+    eprintln!("bench: status polling, {} clients for 5 s", a.clients);
+    let poll = polling(&c, a.clients, 5).await?;
+
+    let ratio =
+        py_e2e["p50_ms"].as_f64().unwrap_or(f64::NAN) / bare["p50_ms"].as_f64().unwrap_or(f64::NAN);
+    let report = json!({
+        "target": format!("http://{addr}"),
+        "when": codebox_core::time::format(&codebox_core::time::now()),
+        "python_hello_e2e": py_e2e,
+        "python_hello_platform_overhead": py_overhead,
+        "c_hello_e2e": c_e2e,
+        "c_hello_platform_overhead": c_overhead,
+        "bare_docker_run_python_hello": bare,
+        "python_p50_over_bare_docker_run_p50": round(ratio),
+        "throughput": tput,
+        "status_polling": poll,
+    });
+    println!(
+        "{:<34} {:>9} {:>9} {:>9}",
+        "end to end (ms)", "p50", "p95", "p99"
+    );
+    for (name, key) in [
+        ("python hello", "python_hello_e2e"),
+        ("  platform overhead", "python_hello_platform_overhead"),
+        ("C hello (compile + run)", "c_hello_e2e"),
+        ("  platform overhead", "c_hello_platform_overhead"),
+        (
+            "bare docker run --rm (python)",
+            "bare_docker_run_python_hello",
+        ),
+        ("GET /status", "status_polling"),
+    ] {
+        let s = &report[key];
+        println!(
+            "{name:<34} {:>9} {:>9} {:>9}",
+            s["p50_ms"], s["p95_ms"], s["p99_ms"]
+        );
+    }
+    println!(
+        "python p50 / bare docker run p50: {}",
+        report["python_p50_over_bare_docker_run_p50"]
+    );
+    println!(
+        "throughput: {} tasks/s ({} tasks, {} clients, none lost or duplicated)",
+        report["throughput"]["tasks_per_second"], a.tasks, a.clients
+    );
+    println!(
+        "status polling: {} req/s",
+        report["status_polling"]["requests_per_second"]
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("latest.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    println!("written to {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! The Docker sandbox: every code task in fresh, locked-down containers (bollard).
+//!
+//! A compiled language takes two steps, each in its own container with its own limits:
+//! compile (the binary comes back on stdout, the compiler's messages on stderr), then run.
+//! An interpreted language takes the run step only. See `step.rs` for the container.
+
+pub mod commands;
+mod signals;
+pub mod step;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use codebox_core::config::{self, ConfigError};
+use codebox_core::domain::{CodeResult, Verdict};
+use codebox_core::languages::{self, CompilerVersion, Language};
+use codebox_core::ports::{Sandbox, SandboxJob};
+use codebox_core::{Error, domain::Compiler};
+use tokio_util::sync::CancellationToken;
+
+use commands::BINARY;
+use step::{Cap, InFile, Step, StepOutcome, StopReason};
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub image: String,
+    /// OCI runtime (e.g. `runsc` for gVisor); the engine's default when `None`.
+    pub runtime: Option<String>,
+    pub cpus: f64,
+    pub pids: i64,
+    pub tmpfs_mb: u32,
+    pub file_size_mb: i64,
+    pub compile_time: Duration,
+    pub compile_memory_mb: u32,
+    pub compile_output_bytes: usize,
+    pub max_binary_bytes: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            image: "codebox-runner:latest".to_owned(),
+            runtime: None,
+            cpus: 1.0,
+            pids: 64,
+            tmpfs_mb: 64,
+            file_size_mb: 16,
+            compile_time: Duration::from_secs(15),
+            compile_memory_mb: 1024,
+            compile_output_bytes: 64 * 1024,
+            max_binary_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// `CODEBOX_RUNNER_IMAGE`, `CODEBOX_SANDBOX_RUNTIME`, `CODEBOX_SANDBOX_CPUS` (1),
+    /// `CODEBOX_SANDBOX_PIDS` (64), `CODEBOX_SANDBOX_TMPFS_MB` (64).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let cpus = config::parse_or(
+            "CODEBOX_SANDBOX_CPUS",
+            d.cpus,
+            "CPUs per sandbox, e.g. 1 or 0.5",
+        )?;
+        if !(0.01..=64.0).contains(&cpus) {
+            return Err(ConfigError {
+                var: "CODEBOX_SANDBOX_CPUS".into(),
+                problem: format!("{cpus} is not from 0.01 to 64"),
+            });
+        }
+        Ok(Self {
+            image: config::var("CODEBOX_RUNNER_IMAGE").unwrap_or(d.image),
+            runtime: config::var("CODEBOX_SANDBOX_RUNTIME"),
+            cpus,
+            pids: config::parse_or("CODEBOX_SANDBOX_PIDS", d.pids, "a process count, e.g. 64")?,
+            tmpfs_mb: config::parse_or("CODEBOX_SANDBOX_TMPFS_MB", d.tmpfs_mb, "MiB, e.g. 64")?,
+            ..d
+        })
+    }
+}
+
+pub struct DockerSandbox {
+    docker: Docker,
+    config: SandboxConfig,
+}
+
+impl DockerSandbox {
+    /// Connects to the local engine (`DOCKER_HOST` or /var/run/docker.sock) and agrees on
+    /// an API version.
+    pub async fn connect(config: SandboxConfig) -> anyhow::Result<Self> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| anyhow::anyhow!("the Docker engine is not reachable: {e}"))?;
+        let docker = docker.negotiate_version().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the Docker engine is not reachable at /var/run/docker.sock ({e}); start it, e.g. with `make docker`"
+            )
+        })?;
+        Ok(Self { docker, config })
+    }
+
+    /// Readiness: the engine answers and the runner image is there.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.docker.ping().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the Docker engine does not answer ({e}); start it, e.g. with `make docker`"
+            )
+        })?;
+        self.docker
+            .inspect_image(&self.config.image)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the runner image {} is missing; build it with `make runner-image`",
+                    self.config.image
+                )
+            })?;
+        Ok(())
+    }
+
+    /// The language listing with the versions found in the runner image.
+    pub async fn probe_versions(&self) -> anyhow::Result<Vec<Language>> {
+        let step = Step {
+            task_id: uuid::Uuid::nil(),
+            script: commands::VERSION_PROBE,
+            argv: vec![],
+            files: vec![],
+            wall: Duration::from_secs(30),
+            memory_mb: 256,
+            stdout: Cap {
+                bytes: 4096,
+                kill: false,
+            },
+            stderr: Cap {
+                bytes: 4096,
+                kill: false,
+            },
+        };
+        let out = step::run(&self.docker, &self.config, step, &CancellationToken::new()).await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines().map(|l| l.trim().to_owned());
+        let (python, gcc, clang) = (lines.next(), lines.next(), lines.next());
+        let mut listing = languages::unprobed();
+        for lang in &mut listing {
+            if lang.id == "python" {
+                lang.version = python.clone();
+            } else {
+                lang.compilers = lang
+                    .compilers
+                    .iter()
+                    .map(|c| CompilerVersion {
+                        id: c.id,
+                        version: match c.id {
+                            Compiler::Gcc => gcc.clone(),
+                            Compiler::Clang => clang.clone(),
+                        },
+                    })
+                    .collect();
+                lang.version = lang.compilers.first().and_then(|c| c.version.clone());
+            }
+        }
+        Ok(listing)
+    }
+
+    async fn compile(
+        &self,
+        job: &SandboxJob,
+        source: InFile,
+        argv: Vec<String>,
+        cancel: &CancellationToken,
+    ) -> Result<Result<Vec<u8>, CodeResult>, Error> {
+        let c = &self.config;
+        let step = Step {
+            task_id: job.task_id,
+            script: "\"$@\" 1>&2 || exit $?; exec cat main",
+            argv,
+            files: vec![source],
+            wall: c.compile_time,
+            memory_mb: c.compile_memory_mb,
+            stdout: Cap {
+                bytes: c.max_binary_bytes,
+                kill: true,
+            },
+            stderr: Cap {
+                bytes: c.compile_output_bytes,
+                kill: false,
+            },
+        };
+        let out = step::run(&self.docker, c, step, cancel).await?;
+        let mut messages = String::from_utf8_lossy(&out.stderr).into_owned();
+        let failure = match (out.reason, out.exit_code) {
+            (StopReason::Exited, Some(0)) => return Ok(Ok(out.stdout)),
+            (StopReason::Cancelled, _) => return Ok(Err(CodeResult::empty(Verdict::Cancelled))),
+            (StopReason::Exited, _) if out.oom_killed => format!(
+                "compilation ran out of memory (limit {} MiB)",
+                c.compile_memory_mb
+            ),
+            (StopReason::Exited, _) => String::new(),
+            (StopReason::TimeLimit, _) => format!(
+                "compilation exceeded its time limit of {} s",
+                c.compile_time.as_secs()
+            ),
+            (StopReason::OutputLimit, _) => format!(
+                "the compiled program is larger than {} MiB",
+                c.max_binary_bytes / (1024 * 1024)
+            ),
+        };
+        if !failure.is_empty() {
+            if !messages.is_empty() && !messages.ends_with('\n') {
+                messages.push('\n');
+            }
+            messages.push_str(&failure);
+        }
+        Ok(Err(CodeResult {
+            compile_output: Some(messages),
+            ..CodeResult::empty(Verdict::CompileError)
+        }))
+    }
+}
+
+fn verdict_of(out: &StepOutcome) -> (Verdict, Option<i32>, Option<String>) {
+    match out.reason {
+        StopReason::Cancelled => (Verdict::Cancelled, None, None),
+        StopReason::TimeLimit => (Verdict::TimeLimit, None, None),
+        StopReason::OutputLimit => (Verdict::OutputLimit, None, None),
+        StopReason::Exited => match out.exit_code {
+            _ if out.oom_killed => (Verdict::MemoryLimit, None, Some("SIGKILL".to_owned())),
+            Some(0) => (Verdict::Ok, Some(0), None),
+            // The shell that runs the program reports death by signal n as 128 + n.
+            Some(code) if code > 128 && code < 128 + 65 => (
+                Verdict::RuntimeError,
+                None,
+                Some(
+                    signals::name(code - 128)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("SIG{}", code - 128)),
+                ),
+            ),
+            Some(code) => (Verdict::RuntimeError, i32::try_from(code).ok(), None),
+            None => (Verdict::InternalError, None, None),
+        },
+    }
+}
+
+#[async_trait]
+impl Sandbox for DockerSandbox {
+    #[tracing::instrument(skip_all, fields(task_id = %job.task_id, language = %job.spec.language))]
+    async fn run(&self, job: &SandboxJob, cancel: CancellationToken) -> Result<CodeResult, Error> {
+        let spec = &job.spec;
+        let plan = commands::plan(spec)
+            .ok_or_else(|| Error::Invalid(format!("this worker cannot run {}", spec.language)))?;
+        let source = InFile {
+            name: plan.source.to_owned(),
+            bytes: spec.code.as_bytes().to_vec(),
+            mode: 0o644,
+        };
+        let (program, compile_output) = match plan.compile {
+            Some(argv) => match self.compile(job, source, argv, &cancel).await? {
+                Ok(binary) => (
+                    InFile {
+                        name: BINARY.to_owned(),
+                        bytes: binary,
+                        mode: 0o755,
+                    },
+                    Some(String::new()),
+                ),
+                Err(result) => return Ok(result),
+            },
+            None => (source, None),
+        };
+        let output_cap = spec.limits.output_kb as usize * 1024;
+        let mut argv = plan.run;
+        argv.extend(spec.args.iter().cloned());
+        let step = Step {
+            task_id: job.task_id,
+            script: "\"$@\" < .stdin; exit $?",
+            argv,
+            files: vec![program, step::stdin_file(spec.stdin.as_bytes())],
+            wall: Duration::from_millis(u64::from(spec.limits.time_ms)),
+            memory_mb: spec.limits.memory_mb,
+            stdout: Cap {
+                bytes: output_cap,
+                kill: true,
+            },
+            stderr: Cap {
+                bytes: output_cap,
+                kill: true,
+            },
+        };
+        let out = step::run(&self.docker, &self.config, step, &cancel).await?;
+        let (verdict, exit_code, signal) = verdict_of(&out);
+        Ok(CodeResult {
+            verdict,
+            exit_code,
+            signal,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            compile_output,
+            time_ms: Some(out.wall.as_millis() as u64),
+            memory_kb: None,
+            truncated: out.truncated,
+        })
+    }
+}
