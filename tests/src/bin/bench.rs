@@ -142,12 +142,10 @@ fn bare_docker_run(image: &str, n: usize) -> anyhow::Result<Value> {
 }
 
 async fn throughput(
-    base: &Client,
     addr: std::net::SocketAddr,
     tasks: usize,
     clients: usize,
 ) -> anyhow::Result<Value> {
-    let _ = base;
     let mut users = Vec::new();
     for _ in 0..clients {
         users.push(Client::new_user(addr).await?);
@@ -288,7 +286,7 @@ async fn run() -> anyhow::Result<()> {
         "bench: throughput, {} tasks from {} clients",
         a.tasks, a.clients
     );
-    let tput = throughput(&c, addr, a.tasks, a.clients).await?;
+    let tput = throughput(addr, a.tasks, a.clients).await?;
     eprintln!("bench: status polling, {} clients for 5 s", a.clients);
     let poll = polling(&c, a.clients, 5).await?;
 

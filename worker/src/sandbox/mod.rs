@@ -91,10 +91,14 @@ impl DockerSandbox {
     /// an API version.
     pub async fn connect(config: SandboxConfig) -> anyhow::Result<Self> {
         let docker = Docker::connect_with_local_defaults()
-            .map_err(|e| anyhow::anyhow!("the Docker engine is not reachable: {e}"))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the Docker engine is not reachable ({e}); start it, e.g. with `make docker` or `sudo dockerd &`"
+                )
+            })?;
         let docker = docker.negotiate_version().await.map_err(|e| {
             anyhow::anyhow!(
-                "the Docker engine is not reachable at /var/run/docker.sock ({e}); start it, e.g. with `make docker`"
+                "the Docker engine is not reachable at /var/run/docker.sock ({e}); start it, e.g. with `make docker` or `sudo dockerd &`"
             )
         })?;
         Ok(Self { docker, config })
@@ -104,7 +108,7 @@ impl DockerSandbox {
     pub async fn ping(&self) -> anyhow::Result<()> {
         self.docker.ping().await.map_err(|e| {
             anyhow::anyhow!(
-                "the Docker engine does not answer ({e}); start it, e.g. with `make docker`"
+                "the Docker engine does not answer ({e}); start it, e.g. with `make docker` or `sudo dockerd &`"
             )
         })?;
         self.docker
