@@ -7,14 +7,15 @@ CARGO ?= cargo
 RUNNER_IMAGE ?= codebox-runner:latest
 export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
 
-.PHONY: run test build lint fmt docker runner-image bench gateway lambda-build clean
+.PHONY: run test build lint fmt docker runner-image services bench gateway lambda-build clean
 
 ## The embedded default: gateway + in-process queue + in-memory stores + worker.
 run: docker runner-image
 	$(CARGO) run --release -p codebox-embedded --bin codebox
 
-## Everything: formatting, lints, unit, handler, sandbox and end-to-end tests.
-test: docker runner-image
+## Everything: formatting, lints, unit, handler, conformance (real PostgreSQL, Redis,
+## RabbitMQ), sandbox and end-to-end tests.
+test: docker runner-image services
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --workspace --locked --no-fail-fast
@@ -37,6 +38,10 @@ docker:
 ## Builds the runner image from Debian packages (mmdebstrap → docker import) if absent.
 runner-image: docker
 	bash worker/runner/build-image.sh
+
+## Project-owned PostgreSQL, Redis and RabbitMQ on loopback (installed when missing).
+services:
+	bash scripts/services.sh up
 
 ## The local gateway alone (stores and queue from the environment).
 gateway:

@@ -4,7 +4,7 @@
 mod blobs;
 mod queue;
 mod sessions;
-mod tasks;
+pub mod tasks;
 mod users;
 
 pub use blobs::MemoryBlobStore;

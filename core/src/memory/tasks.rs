@@ -24,11 +24,11 @@ struct Inner {
 }
 
 /// The list cursor: the position of the last item of a page, `<created_ms>.<id>` in base64url.
-pub(crate) fn encode_cursor(created_ms: i64, id: TaskId) -> String {
+pub fn encode_cursor(created_ms: i64, id: TaskId) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_ms}.{id}"))
 }
 
-pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, TaskId)> {
+pub fn decode_cursor(cursor: &str) -> Result<(i64, TaskId)> {
     let invalid = || Error::Invalid("cursor is not one this service gave out".into());
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)

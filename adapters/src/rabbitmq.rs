@@ -1,0 +1,358 @@
+//! RabbitMQ (lapin): a durable quorum queue, persistent messages, publisher confirms,
+//! manual acks, prefetch, and a dead-letter exchange that takes a message after
+//! `max_deliveries` deliveries (the broker counts them: `x-delivery-limit`). A lost
+//! connection is dropped and made again on the next call, for publisher and consumer alike.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use codebox_core::Error;
+use codebox_core::domain::TaskMessage;
+use codebox_core::ports::{Delivery, QueueConsumer, Settle, TaskQueue};
+use futures::StreamExt;
+use lapin::Acker;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+use tokio::sync::Mutex;
+
+#[derive(Debug, Clone)]
+pub struct RabbitConfig {
+    pub url: String,
+    /// The task queue; the dead letters go to `<queue>.dead` through `<queue>.dlx`.
+    pub queue: String,
+    pub max_deliveries: u32,
+    /// Unacked messages a consumer holds at once: the worker's concurrency.
+    pub prefetch: u16,
+}
+
+#[derive(Clone)]
+pub struct RabbitQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RabbitConfig,
+    publisher: Mutex<Option<(Connection, Channel)>>,
+    consumer: Mutex<Option<(Connection, Channel, Consumer)>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Error {
+    tracing::warn!(error = %e, "rabbitmq");
+    Error::Unavailable("the task queue".into())
+}
+
+impl RabbitQueue {
+    /// Connects once to check the broker and declare the queues.
+    pub async fn connect(config: RabbitConfig) -> anyhow::Result<Self> {
+        let queue = Self {
+            inner: Arc::new(Inner {
+                config,
+                publisher: Mutex::new(None),
+                consumer: Mutex::new(None),
+            }),
+        };
+        let (conn, channel) = queue
+            .inner
+            .open_publisher()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to RabbitMQ: {e}"))?;
+        *queue.inner.publisher.lock().await = Some((conn, channel));
+        Ok(queue)
+    }
+
+    /// Messages waiting in the dead-letter queue.
+    pub async fn dead_letter_count(&self) -> Result<u32, Error> {
+        let (_conn, channel) = self.inner.open().await.map_err(unavailable)?;
+        let q = channel
+            .queue_declare(
+                format!("{}.dead", self.inner.config.queue).into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(q.message_count())
+    }
+}
+
+impl Inner {
+    /// A connection and a channel with the topology declared (idempotent).
+    async fn open(&self) -> Result<(Connection, Channel), lapin::Error> {
+        let c = &self.config;
+        let conn = Connection::connect(&c.url, ConnectionProperties::default()).await?;
+        let channel = conn.create_channel().await?;
+        let dlx = format!("{}.dlx", c.queue);
+        let dead = format!("{}.dead", c.queue);
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .exchange_declare(
+                dlx.clone().into(),
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_declare(dead.clone().into(), durable, FieldTable::default())
+            .await?;
+        channel
+            .queue_bind(
+                dead.into(),
+                dlx.clone().into(),
+                c.queue.clone().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let mut args = FieldTable::default();
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        // Delivered at most max_deliveries times: the limit counts redeliveries.
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(i64::from(c.max_deliveries.max(1) - 1)),
+        );
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(dlx.into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(c.queue.clone().into()),
+        );
+        channel
+            .queue_declare(c.queue.clone().into(), durable, args)
+            .await?;
+        Ok((conn, channel))
+    }
+
+    /// A channel in confirm mode: every publish is acknowledged by the broker.
+    async fn open_publisher(&self) -> Result<(Connection, Channel), lapin::Error> {
+        let (conn, channel) = self.open().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok((conn, channel))
+    }
+
+    async fn publish_once(&self, payload: &[u8]) -> Result<(), Error> {
+        let mut guard = self.publisher.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.open_publisher().await.map_err(unavailable)?);
+        }
+        let Some((_, channel)) = guard.as_ref() else {
+            return Err(Error::Unavailable("the task queue".into()));
+        };
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into());
+        let sent = async {
+            channel
+                .basic_publish(
+                    "".into(),
+                    self.config.queue.clone().into(),
+                    BasicPublishOptions::default(),
+                    payload,
+                    properties,
+                )
+                .await?
+                .await
+        };
+        match tokio::time::timeout(Duration::from_secs(10), sent).await {
+            Ok(Ok(confirmation)) if confirmation.is_ack() => Ok(()),
+            Ok(Ok(_)) => Err(Error::Unavailable(
+                "the task queue refused the message".into(),
+            )),
+            Ok(Err(e)) => {
+                *guard = None;
+                Err(unavailable(e))
+            }
+            Err(_) => {
+                *guard = None;
+                Err(unavailable("publisher confirm timed out"))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TaskQueue for RabbitQueue {
+    async fn publish(&self, message: &TaskMessage) -> Result<(), Error> {
+        let payload = serde_json::to_vec(message).map_err(|e| Error::Backend(e.into()))?;
+        // One retry on a fresh connection: the old one may have died since the last use.
+        match self.inner.publish_once(&payload).await {
+            Err(Error::Unavailable(_)) => self.inner.publish_once(&payload).await,
+            other => other,
+        }
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        let mut guard = self.inner.publisher.lock().await;
+        let alive = guard
+            .as_ref()
+            .is_some_and(|(conn, _)| conn.status().connected());
+        if !alive {
+            *guard = Some(self.inner.open_publisher().await.map_err(unavailable)?);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for RabbitQueue {
+    async fn receive(&self, wait: Duration) -> Result<Option<Delivery>, Error> {
+        let mut guard = self.inner.consumer.lock().await;
+        if guard.is_none() {
+            let (conn, channel) = self.inner.open().await.map_err(unavailable)?;
+            channel
+                .basic_qos(
+                    self.inner.config.prefetch.max(1),
+                    BasicQosOptions::default(),
+                )
+                .await
+                .map_err(unavailable)?;
+            let consumer = channel
+                .basic_consume(
+                    self.inner.config.queue.clone().into(),
+                    format!("codebox-worker-{}", uuid::Uuid::new_v4().simple()).into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(unavailable)?;
+            *guard = Some((conn, channel, consumer));
+        }
+        let Some((_, _, consumer)) = guard.as_mut() else {
+            return Err(Error::Unavailable("the task queue".into()));
+        };
+        let next = match tokio::time::timeout(wait, consumer.next()).await {
+            Err(_) => return Ok(None),
+            Ok(next) => next,
+        };
+        let delivery = match next {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                *guard = None;
+                return Err(unavailable(e));
+            }
+            None => {
+                *guard = None;
+                return Err(unavailable("the consumer was cancelled"));
+            }
+        };
+        let attempt = delivery_count(&delivery.properties) + 1;
+        let acker = delivery.acker.clone();
+        match serde_json::from_slice::<TaskMessage>(&delivery.data) {
+            Ok(message) => Ok(Some(Delivery {
+                message,
+                attempt,
+                settle: Box::new(RabbitSettle {
+                    acker: std::sync::Mutex::new(Some(acker)),
+                }),
+            })),
+            Err(e) => {
+                // Not a task message at all: straight to the dead letters, never retried.
+                tracing::error!(error = %e, "undecodable message; dead-lettering it");
+                acker
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await
+                    .map_err(unavailable)?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Deliveries so far, as the quorum queue counts them (absent on the first).
+fn delivery_count(properties: &BasicProperties) -> u32 {
+    let value = properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-delivery-count").cloned());
+    match value {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongUInt(n)) => n,
+        Some(AMQPValue::ShortInt(n)) => u32::try_from(n).unwrap_or(0),
+        Some(AMQPValue::ShortShortInt(n)) => u32::try_from(n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+struct RabbitSettle {
+    /// `None` once settled; dropped unsettled, the message is handed back to the broker.
+    acker: std::sync::Mutex<Option<Acker>>,
+}
+
+impl RabbitSettle {
+    fn take(&self) -> Option<Acker> {
+        self.acker.lock().ok().and_then(|mut a| a.take())
+    }
+}
+
+#[async_trait]
+impl Settle for RabbitSettle {
+    async fn ack(self: Box<Self>) -> Result<(), Error> {
+        if let Some(a) = self.take() {
+            a.ack(BasicAckOptions::default())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn retry(self: Box<Self>) -> Result<(), Error> {
+        if let Some(a) = self.take() {
+            a.nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(self: Box<Self>) -> Result<(), Error> {
+        if let Some(a) = self.take() {
+            a.reject(BasicRejectOptions { requeue: false })
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RabbitSettle {
+    fn drop(&mut self) {
+        if let Some(a) = self.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn(async move {
+                let _ = a
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await;
+            });
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The core conformance suites against real PostgreSQL, Redis and RabbitMQ, started by
+//! `scripts/services.sh up` (make test does it). Unreachable backends fail the tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use codebox_adapters::fs::FsBlobStore;
+use codebox_adapters::postgres::PostgresStore;
+use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
+use codebox_adapters::redis::RedisSessionStore;
+use codebox_core::conformance;
+
+fn url(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+async fn postgres() -> PostgresStore {
+    let u = url(
+        "CODEBOX_TEST_POSTGRES_URL",
+        "postgres://codebox@127.0.0.1:55432/codebox",
+    );
+    PostgresStore::connect(&u)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: start it with `bash scripts/services.sh up`"))
+}
+
+#[tokio::test]
+async fn postgres_user_store() {
+    conformance::user_store(&postgres().await).await;
+}
+
+#[tokio::test]
+async fn postgres_task_store() {
+    conformance::task_store(&postgres().await).await;
+}
+
+#[tokio::test]
+async fn redis_session_store() {
+    let u = url("CODEBOX_TEST_REDIS_URL", "redis://127.0.0.1:56379");
+    let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    let store = RedisSessionStore::connect(&u, &prefix)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: start it with `bash scripts/services.sh up`"));
+    conformance::session_store(&store).await;
+}
+
+#[tokio::test]
+async fn rabbitmq_queue() {
+    let u = url(
+        "CODEBOX_TEST_AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:55672/%2f",
+    );
+    let queue = RabbitQueue::connect(RabbitConfig {
+        url: u,
+        queue: format!("codebox-test-{}", uuid::Uuid::new_v4().simple()),
+        max_deliveries: 3,
+        prefetch: 4,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: start it with `bash scripts/services.sh up`"));
+    conformance::queue(&queue, &queue, 3).await;
+    assert_eq!(
+        queue.dead_letter_count().await.unwrap(),
+        2,
+        "two messages were dead-lettered"
+    );
+}
+
+#[tokio::test]
+async fn filesystem_blob_store() {
+    let dir = std::env::temp_dir().join(format!("codebox-blobs-{}", uuid::Uuid::new_v4().simple()));
+    let store = FsBlobStore::new(&dir);
+    conformance::blob_store(&store).await;
+    use codebox_core::ports::BlobStore;
+    for bad in ["../etc/passwd", "/abs", "a/../b", "", "a//b", "sp ace"] {
+        assert!(
+            store.put(bad, vec![1]).await.is_err(),
+            "{bad:?} must be refused"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

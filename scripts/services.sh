@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Project-owned PostgreSQL, Redis and RabbitMQ on loopback, for the tests and the compose
+# profile run as host processes. Installs Debian's packages when missing (as root).
+#   scripts/services.sh up      start whatever is not running (idempotent)
+#   scripts/services.sh down    stop them
+#   scripts/services.sh env     print the URLs as shell exports
+set -euo pipefail
+
+base="${CODEBOX_SERVICES_DIR:-/tmp/codebox-services}"
+pg_port="${CODEBOX_PG_PORT:-55432}"
+redis_port="${CODEBOX_REDIS_PORT:-56379}"
+amqp_port="${CODEBOX_AMQP_PORT:-55672}"
+rabbit_node="codebox@localhost"
+
+urls() {
+  echo "export CODEBOX_TEST_POSTGRES_URL=postgres://codebox@127.0.0.1:${pg_port}/codebox"
+  echo "export CODEBOX_TEST_REDIS_URL=redis://127.0.0.1:${redis_port}"
+  echo "export CODEBOX_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:${amqp_port}/%2f"
+}
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "services: $1 is missing; install it with 'sudo apt-get install $1' (or run as root)" >&2
+    exit 1
+  fi
+}
+
+install() {
+  local missing=()
+  for pkg in postgresql redis-server rabbitmq-server; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    need_root "${missing[*]}"
+    echo "services: installing ${missing[*]} ..."
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1; }
+
+as_user() { # user, command...
+  local user="$1"; shift
+  if [ "$(id -u)" -eq 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+up_postgres() {
+  local bin; bin="$(pg_bin)"
+  if "$bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then return; fi
+  local dir="$base/postgres"
+  mkdir -p "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_user postgres "$bin/initdb" -D "$dir/data" -A trust -U codebox >/dev/null
+  fi
+  as_user postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+    -o "-p $pg_port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+  "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U codebox codebox 2>/dev/null || true
+  echo "services: postgres on 127.0.0.1:$pg_port"
+}
+
+up_redis() {
+  if redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then return; fi
+  mkdir -p "$base/redis"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --dir "$base/redis" \
+    --save "" --appendonly no --pidfile "$base/redis/redis.pid" --logfile "$base/redis/log" >/dev/null
+  for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "services: redis on 127.0.0.1:$redis_port"
+}
+
+rabbit_env() {
+  export RABBITMQ_NODENAME="$rabbit_node" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+    RABBITMQ_NODE_PORT="$amqp_port" RABBITMQ_DIST_PORT=$((amqp_port + 1000)) \
+    RABBITMQ_MNESIA_BASE="$base/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$base/rabbitmq/log" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$base/rabbitmq/enabled_plugins" \
+    RABBITMQ_PID_FILE="$base/rabbitmq/pid"
+}
+
+up_rabbitmq() {
+  rabbit_env
+  if rabbitmqctl -q -n "$rabbit_node" status >/dev/null 2>&1; then return; fi
+  mkdir -p "$base/rabbitmq/mnesia" "$base/rabbitmq/log"
+  [ -f "$base/rabbitmq/enabled_plugins" ] || echo "[]." > "$base/rabbitmq/enabled_plugins"
+  [ "$(id -u)" -eq 0 ] && chown -R rabbitmq:rabbitmq "$base/rabbitmq"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  # The node takes a few seconds to answer at all, then to finish booting.
+  local up=0
+  for _ in $(seq 1 90); do
+    if rabbitmqctl -q -n "$rabbit_node" ping >/dev/null 2>&1; then up=1; break; fi
+    sleep 1
+  done
+  if [ "$up" = 0 ] || ! timeout 60 rabbitmqctl -q -n "$rabbit_node" await_startup >/dev/null 2>&1; then
+    echo "services: rabbitmq did not start; see $base/rabbitmq/log" >&2
+    exit 1
+  fi
+  echo "services: rabbitmq on 127.0.0.1:$amqp_port"
+}
+
+down() {
+  local bin; bin="$(pg_bin 2>/dev/null || true)"
+  [ -n "$bin" ] && [ -d "$base/postgres/data" ] && as_user postgres "$bin/pg_ctl" -D "$base/postgres/data" -m fast stop >/dev/null 2>&1 || true
+  redis-cli -h 127.0.0.1 -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+  rabbit_env; rabbitmqctl -q -n "$rabbit_node" stop >/dev/null 2>&1 || true
+}
+
+case "${1:-up}" in
+  up) install; mkdir -p "$base"; [ "$(id -u)" -eq 0 ] && chmod 755 "$base"; up_postgres; up_redis; up_rabbitmq ;;
+  down) down ;;
+  env) urls ;;
+  # Restart one service (fault tests): postgres | redis | rabbitmq
+  restart-*) svc="${1#restart-}"; case "$svc" in
+      postgres) as_user postgres "$(pg_bin)/pg_ctl" -D "$base/postgres/data" -m fast stop >/dev/null; up_postgres ;;
+      redis) redis-cli -h 127.0.0.1 -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true; up_redis ;;
+      rabbitmq) rabbit_env; rabbitmqctl -q -n "$rabbit_node" stop >/dev/null 2>&1 || true; up_rabbitmq ;;
+      *) echo "services: unknown service $svc" >&2; exit 2 ;;
+    esac ;;
+  *) echo "usage: scripts/services.sh up|down|env|restart-<service>" >&2; exit 2 ;;
+esac
