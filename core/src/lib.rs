@@ -14,6 +14,7 @@ pub mod memory;
 pub mod png;
 pub mod ports;
 pub mod tasks;
+pub mod telemetry;
 pub mod time;
 
 pub use error::Error;

@@ -26,10 +26,44 @@ pub struct ApiConfig {
 }
 
 /// Which stores and queue the API uses. More arrive with their adapters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// Everything in this process (the embedded default and tests).
     Memory,
+    /// The compose profile: PostgreSQL, Redis, RabbitMQ and blobs in a shared directory.
+    Local(LocalBackend),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalBackend {
+    pub database_url: String,
+    pub redis_url: String,
+    pub amqp_url: String,
+    pub queue: String,
+    pub blob_dir: String,
+    pub max_deliveries: u32,
+}
+
+impl LocalBackend {
+    /// `DATABASE_URL`, `REDIS_URL`, `AMQP_URL` (required), `TASK_QUEUE` (codebox.tasks),
+    /// `BLOB_DIR` (/var/lib/codebox/blobs), `MAX_DELIVERIES` (3).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let required = |name: &str, example: &str| {
+            config::var(name).ok_or_else(|| ConfigError {
+                var: name.to_owned(),
+                problem: format!("is required with BACKEND=local, e.g. {example}"),
+            })
+        };
+        Ok(Self {
+            database_url: required("DATABASE_URL", "postgres://codebox@postgres/codebox")?,
+            redis_url: required("REDIS_URL", "redis://redis:6379")?,
+            amqp_url: required("AMQP_URL", "amqp://guest:guest@rabbitmq:5672/%2f")?,
+            queue: config::var("TASK_QUEUE").unwrap_or_else(|| "codebox.tasks".to_owned()),
+            blob_dir: config::var("BLOB_DIR")
+                .unwrap_or_else(|| "/var/lib/codebox/blobs".to_owned()),
+            max_deliveries: config::parse_or("MAX_DELIVERIES", MAX_DELIVERIES, "a count, e.g. 3")?,
+        })
+    }
 }
 
 impl ApiConfig {
@@ -67,9 +101,10 @@ impl ApiConfig {
                 problem: format!("{bcrypt_cost} is not from 4 to 31"),
             });
         }
-        // Only the in-memory backend exists so far; the choice already refuses others.
-        config::choice("BACKEND", "memory", &["memory"])?;
-        let backend = Backend::Memory;
+        let backend = match config::choice("BACKEND", "memory", &["memory", "local"])?.as_str() {
+            "local" => Backend::Local(LocalBackend::from_env()?),
+            _ => Backend::Memory,
+        };
         Ok(Self {
             jwt_secret,
             worker_token,
@@ -109,9 +144,32 @@ impl Backends {
     }
 
     pub async fn from_config(config: &ApiConfig) -> anyhow::Result<Self> {
-        match config.backend {
+        match &config.backend {
             Backend::Memory => Ok(Self::memory()),
+            Backend::Local(local) => Self::local(local).await,
         }
+    }
+
+    /// PostgreSQL for users and tasks, Redis for sessions, RabbitMQ, blobs as files.
+    pub async fn local(c: &LocalBackend) -> anyhow::Result<Self> {
+        use codebox_adapters::{fs, postgres, rabbitmq, redis};
+        let store = postgres::PostgresStore::connect(&c.database_url).await?;
+        let sessions = redis::RedisSessionStore::connect(&c.redis_url, "codebox:").await?;
+        let queue = rabbitmq::RabbitQueue::connect(rabbitmq::RabbitConfig {
+            url: c.amqp_url.clone(),
+            queue: c.queue.clone(),
+            max_deliveries: c.max_deliveries,
+            prefetch: 1,
+        })
+        .await?;
+        Ok(Self {
+            users: Arc::new(store.clone()),
+            sessions: Arc::new(sessions),
+            tasks: Arc::new(store),
+            blobs: Arc::new(fs::FsBlobStore::new(&c.blob_dir)),
+            queue: Arc::new(queue),
+            consumer: None,
+        })
     }
 }
 

@@ -3,4 +3,5 @@
 
 pub mod consumer;
 pub mod filters;
+pub mod http_control;
 pub mod sandbox;

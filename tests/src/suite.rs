@@ -1,0 +1,421 @@
+//! The end-to-end suite: each function takes the address of a running stack, so the
+//! same tests run against every profile (see `suite!`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+
+use std::time::{Duration, Instant};
+
+use crate::{Client, containers_of};
+use base64::Engine;
+use serde_json::{Value, json};
+
+async fn client(addr: SocketAddr) -> Client {
+    Client::new_user(addr).await.unwrap()
+}
+
+fn code(language: &str, code: &str) -> Value {
+    json!({"language": language, "code": code})
+}
+
+const C_HELLO: &str = "#include <stdio.h>\nint main(void){puts(\"hello\");return 0;}\n";
+const CPP_HELLO: &str = "#include <iostream>\nint main(){std::cout<<\"hello\"<<std::endl;}\n";
+
+pub async fn python_hello(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(code("python", "print('hello')"))
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "completed");
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], "hello\n");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["truncated"], false);
+    assert!(r["time_ms"].as_u64().is_some());
+}
+
+pub async fn c_and_cpp_hello_with_gcc_and_clang(addr: SocketAddr) {
+    let c = client(addr).await;
+    for (lang, src, compiler) in [
+        ("c", C_HELLO, "gcc"),
+        ("c", C_HELLO, "clang"),
+        ("cpp", CPP_HELLO, "gcc"),
+        ("cpp", CPP_HELLO, "clang"),
+    ] {
+        let r = c
+            .run(json!({"language": lang, "code": src, "compiler": compiler}))
+            .await
+            .unwrap();
+        assert_eq!(r["verdict"], "ok", "{lang}/{compiler}: {r}");
+        assert_eq!(r["stdout"], "hello\n", "{lang}/{compiler}");
+    }
+}
+
+pub async fn stdin_and_args(addr: SocketAddr) {
+    let c = client(addr).await;
+    let r = c
+        .run(
+            json!({"language": "python", "code": "import sys\nprint(input()[::-1], sys.argv[1:])",
+            "stdin": "olleh\n", "args": ["a b", "--x"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["stdout"], "hello ['a b', '--x']\n", "{r}");
+    let src = "#include <stdio.h>\nint main(int c,char**v){char b[64];if(!fgets(b,64,stdin))return 9;printf(\"%s|%s|%d\\n\",v[1],b,c);}";
+    let r = c
+        .run(json!({"language": "c", "code": src, "stdin": "in", "args": ["arg1"]}))
+        .await
+        .unwrap();
+    assert_eq!(r["stdout"], "arg1|in|2\n", "{r}");
+}
+
+pub async fn non_zero_exit_is_a_runtime_error(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(code(
+            "python",
+            "import sys\nprint('bye', file=sys.stderr)\nsys.exit(3)",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "runtime_error");
+    assert_eq!(r["exit_code"], 3);
+    assert_eq!(r["signal"], Value::Null);
+    assert_eq!(r["stderr"], "bye\n");
+}
+
+pub async fn compile_error_shows_the_compiler_output(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(code("c", "int main(void){ return undefined_name; }"))
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "completed");
+    assert_eq!(r["verdict"], "compile_error");
+    assert!(
+        r["compile_output"]
+            .as_str()
+            .unwrap()
+            .contains("undefined_name"),
+        "{r}"
+    );
+    assert_eq!(r["stdout"], "");
+}
+
+pub async fn segfault_reports_the_signal(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(code(
+            "c",
+            "int main(void){ volatile int *p = 0; *p = 1; return 0; }",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "runtime_error", "{r}");
+    assert_eq!(r["signal"], "SIGSEGV");
+}
+
+pub async fn infinite_loop_hits_the_time_limit(addr: SocketAddr) {
+    let started = Instant::now();
+    let r = client(addr)
+        .await
+        .run(json!({"language": "python", "code": "while True: pass", "limits": {"time_ms": 1000}}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "time_limit", "{r}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // A sleeping program is stopped too: the limit is wall-clock.
+    let r = client(addr)
+        .await
+        .run(json!({"language": "python", "code": "import time\ntime.sleep(30)", "limits": {"time_ms": 500}}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "time_limit", "{r}");
+}
+
+pub async fn big_allocation_hits_the_memory_limit(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(
+            json!({"language": "python", "code": "x = bytearray(600 * 1024 * 1024)\nprint(len(x))",
+            "limits": {"memory_mb": 128}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "memory_limit", "{r}");
+    assert_eq!(r["stdout"], "");
+}
+
+pub async fn output_flood_is_capped(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(
+            json!({"language": "python", "code": "print('start')\nwhile True: print('x' * 1000)",
+            "limits": {"output_kb": 16}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "output_limit", "{r}");
+    assert_eq!(r["truncated"], true);
+    let out = r["stdout"].as_str().unwrap();
+    assert_eq!(out.len(), 16 * 1024);
+    assert!(
+        out.starts_with("start\nxxx"),
+        "output before the cap is kept"
+    );
+}
+
+pub async fn network_is_unreachable(addr: SocketAddr) {
+    let src = "import socket\ntry:\n    socket.create_connection(('10.255.255.1', 80), timeout=2)\n    print('connected')\nexcept OSError as e:\n    print('no network', type(e).__name__)";
+    let r = client(addr).await.run(code("python", src)).await.unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert!(
+        r["stdout"].as_str().unwrap().starts_with("no network"),
+        "{r}"
+    );
+}
+
+pub async fn only_tmp_is_writable_and_the_user_is_not_root(addr: SocketAddr) {
+    let src = "import os\nprint(os.getuid(), os.geteuid())\ntry:\n    open('/etc/owned', 'w')\n    print('wrote /etc')\nexcept OSError as e:\n    print('refused', e.errno)\nopen('/tmp/ok', 'w').write('fine')\nprint(open('/tmp/ok').read())";
+    let r = client(addr).await.run(code("python", src)).await.unwrap();
+    let out = r["stdout"].as_str().unwrap();
+    let mut lines = out.lines();
+    let ids = lines.next().unwrap();
+    assert!(
+        !ids.starts_with("0 ") && !ids.ends_with(" 0"),
+        "runs as non-root: {ids}"
+    );
+    assert!(lines.next().unwrap().starts_with("refused"), "{out}");
+    assert_eq!(lines.next(), Some("fine"));
+}
+
+pub async fn the_workers_environment_is_not_visible(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(code("python", "import os\nprint(sorted(os.environ))"))
+        .await
+        .unwrap();
+    let out = r["stdout"].as_str().unwrap();
+    for secret in ["JWT_SECRET", "WORKER_TOKEN", "CARGO", "RUST"] {
+        assert!(!out.contains(secret), "{secret} leaked: {out}");
+    }
+}
+
+pub async fn cancel_kills_a_running_task(addr: SocketAddr) {
+    let c = client(addr).await;
+    let id = c
+        .submit(&json!({"language": "python", "code": "import time\nprint('up', flush=True)\ntime.sleep(20)", "limits": {"time_ms": 20000}}))
+        .await
+        .unwrap();
+    // Wait until it runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = c.status(&id).await.unwrap();
+        if s["status"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never started: {s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = c
+        .http
+        .delete(c.url(&format!("/task/{id}")))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let cancelled_at = Instant::now();
+    let s = c.status(&id).await.unwrap();
+    assert_eq!(s["status"], "cancelled");
+    // Its container is gone within a second or so.
+    loop {
+        if containers_of(&id).unwrap() == 0 {
+            break;
+        }
+        // The worker stops it within a second; removal by a busy engine takes longer.
+        assert!(
+            cancelled_at.elapsed() < Duration::from_secs(5),
+            "container still there {:?} after the cancel",
+            cancelled_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = c.wait(&id, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(r["verdict"], "cancelled");
+    let r = c
+        .http
+        .delete(c.url(&format!("/task/{id}")))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+}
+
+pub async fn languages_report_real_versions(addr: SocketAddr) {
+    let c = client(addr).await;
+    let langs: Value = c
+        .http
+        .get(c.url("/languages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let langs = langs.as_array().unwrap();
+    let python = langs.iter().find(|l| l["id"] == "python").unwrap();
+    assert!(
+        python["version"].as_str().unwrap().starts_with('3'),
+        "{python}"
+    );
+    let c_lang = langs.iter().find(|l| l["id"] == "c").unwrap();
+    assert_eq!(c_lang["compiled"], true);
+    for comp in c_lang["compilers"].as_array().unwrap() {
+        assert!(
+            comp["version"]
+                .as_str()
+                .is_some_and(|v| v.chars().next().unwrap().is_ascii_digit()),
+            "{comp}"
+        );
+    }
+}
+
+fn png_of(img: &image::RgbaImage) -> String {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(out.into_inner())
+}
+
+fn decode_png(b64: &str) -> image::RgbaImage {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+        .unwrap()
+        .to_rgba8()
+}
+
+async fn filter(c: &Client, img_b64: &str, filter: Value) -> image::RgbaImage {
+    let r = c
+        .run(json!({"kind": "image", "image_base64": img_b64, "filter": filter}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    decode_png(r["image_base64"].as_str().unwrap())
+}
+
+pub async fn image_filters_on_a_real_png(addr: SocketAddr) {
+    let c = client(addr).await;
+    let original = image::RgbaImage::from_fn(16, 9, |x, y| {
+        image::Rgba([(x * 15) as u8, (y * 25) as u8, 200, 255 - x as u8])
+    });
+    let b64 = png_of(&original);
+
+    let neg = filter(&c, &b64, json!({"name": "negative"})).await;
+    assert_eq!(
+        neg.get_pixel(1, 2).0,
+        [255 - 15, 255 - 50, 55, 254],
+        "alpha is kept"
+    );
+    let neg_neg = filter(&c, &png_of(&neg), json!({"name": "negative"})).await;
+    assert_eq!(neg_neg, original, "negative of negative is the original");
+
+    let flipped = filter(&c, &b64, json!({"name": "flipx"})).await;
+    assert_eq!(flipped.dimensions(), (16, 9));
+    assert_eq!(flipped.get_pixel(0, 3), original.get_pixel(15, 3));
+    assert_eq!(flipped.get_pixel(15, 8), original.get_pixel(0, 8));
+
+    let blurred = filter(
+        &c,
+        &b64,
+        json!({"name": "blur", "parameters": {"sigma": 2.0}}),
+    )
+    .await;
+    assert_eq!(blurred.dimensions(), (16, 9));
+    assert_ne!(blurred, original);
+    let sharp = filter(
+        &c,
+        &b64,
+        json!({"name": "sharpen", "parameters": {"sigma": 1.0}}),
+    )
+    .await;
+    assert_eq!(sharp.dimensions(), (16, 9));
+
+    // The PNG form of the result.
+    let id = c
+        .submit(&json!({"kind": "image", "image_base64": b64, "filter": {"name": "flipx"}}))
+        .await
+        .unwrap();
+    c.wait(&id, Duration::from_secs(30)).await.unwrap();
+    let r = c
+        .http
+        .get(c.url(&format!("/result/{id}")))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "image/png");
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+pub async fn non_png_and_oversized_png_are_refused(addr: SocketAddr) {
+    let c = client(addr).await;
+    let gif = base64::engine::general_purpose::STANDARD
+        .encode(b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!");
+    let mut header = std::io::Cursor::new(Vec::new());
+    image::RgbaImage::new(2, 2)
+        .write_to(&mut header, image::ImageFormat::Png)
+        .unwrap();
+    let mut huge = header.into_inner();
+    huge[16..20].copy_from_slice(&8000u32.to_be_bytes());
+    huge[20..24].copy_from_slice(&8000u32.to_be_bytes());
+    let huge = base64::engine::general_purpose::STANDARD.encode(&huge);
+    for img in [gif, huge] {
+        let r = c
+            .http
+            .post(c.url("/task"))
+            .bearer_auth(&c.token)
+            .json(&json!({"kind": "image", "image_base64": img, "filter": {"name": "negative"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+}
+
+pub async fn fork_bomb_and_disk_filling_end_with_a_verdict(addr: SocketAddr) {
+    let c = client(addr).await;
+    let bomb =
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass";
+    let r = c
+        .run(json!({"language": "python", "code": bomb, "limits": {"time_ms": 2000}}))
+        .await
+        .unwrap();
+    assert_ne!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["status"], "completed");
+    let fill = "f = open('/tmp/big', 'wb')\nwhile True:\n    f.write(b'x' * 1048576)";
+    let r = c
+        .run(json!({"language": "python", "code": fill, "limits": {"time_ms": 5000}}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "runtime_error", "{r}");
+}
+
+/// Declares one `#[tokio::test]` per suite function, against the stack `$stack` returns.
+#[macro_export]
+macro_rules! suite {
+    ($stack:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::suite::$name($stack).await
+            }
+        )*
+    };
+}

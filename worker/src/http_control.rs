@@ -1,0 +1,120 @@
+//! The worker's view of the API over HTTP, with the worker credential: `POST /commit/start`,
+//! `GET /commit/{id}` (cancel watch) and `POST /commit`. The worker holds no store
+//! credentials at all.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use codebox_core::Error;
+use codebox_core::domain::{Commit, TaskId, TaskStatus};
+use codebox_core::ports::TaskControl;
+use serde::Deserialize;
+
+pub struct HttpTaskControl {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct StartResponse {
+    run: bool,
+}
+
+#[derive(Deserialize)]
+struct StatusResponse {
+    status: TaskStatus,
+}
+
+fn unreachable(e: reqwest::Error) -> Error {
+    Error::Unavailable(format!("the API: {e}"))
+}
+
+impl HttpTaskControl {
+    pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    /// A non-success answer as a domain error: 5xx is worth a retry, 4xx is not.
+    async fn check(res: reqwest::Response) -> Result<reqwest::Response, Error> {
+        let status = res.status();
+        if status.is_success() {
+            return Ok(res);
+        }
+        let body = res.text().await.unwrap_or_default();
+        let detail: String = body.chars().take(300).collect();
+        Err(match status.as_u16() {
+            404 => Error::NotFound(detail),
+            401 | 403 => {
+                Error::Forbidden(format!("the API refused the worker credential: {detail}"))
+            }
+            s if s >= 500 => Error::Unavailable(format!("the API answered {status}")),
+            _ => Error::Backend(anyhow::anyhow!("the API answered {status}: {detail}")),
+        })
+    }
+}
+
+#[async_trait]
+impl TaskControl for HttpTaskControl {
+    async fn start(&self, id: TaskId) -> Result<bool, Error> {
+        let res = self
+            .http
+            .post(format!("{}/commit/start", self.base))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "task_id": id }))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        match Self::check(res).await {
+            Ok(res) => Ok(res.json::<StartResponse>().await.map_err(unreachable)?.run),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn is_cancelled(&self, id: TaskId) -> Result<bool, Error> {
+        let res = self
+            .http
+            .get(format!("{}/commit/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        match Self::check(res).await {
+            Ok(res) => Ok(res
+                .json::<StatusResponse>()
+                .await
+                .map_err(unreachable)?
+                .status
+                == TaskStatus::Cancelled),
+            // Gone: nobody waits for it any more.
+            Err(Error::NotFound(_)) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), Error> {
+        let res = self
+            .http
+            .post(format!("{}/commit", self.base))
+            .bearer_auth(&self.token)
+            .json(commit)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        match Self::check(res).await {
+            Ok(_) => Ok(()),
+            // The task was removed (it could not be queued): nothing to store.
+            Err(Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
