@@ -7,7 +7,9 @@ CARGO ?= cargo
 RUNNER_IMAGE ?= codebox-runner:latest
 export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
 
-.PHONY: run test build lint fmt docker runner-image services bench gateway lambda-build clean
+.PHONY: run test build lint fmt docker runner-image services up down bench gateway lambda-build clean
+
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 ## The embedded default: gateway + in-process queue + in-memory stores + worker.
 run: docker runner-image
@@ -46,6 +48,14 @@ services:
 ## The local gateway alone (stores and queue from the environment).
 gateway:
 	$(CARGO) run --release -p codebox-functions --bin gateway
+
+## The compose profile: gateway, workers, PostgreSQL, Redis, RabbitMQ, Prometheus, Grafana.
+up: runner-image
+	bash scripts/make-env.sh
+	$(COMPOSE) up -d --build
+
+down:
+	$(COMPOSE) down
 
 ## Load generator against a freshly started embedded stack; figures in target/bench/latest.json.
 bench: docker runner-image

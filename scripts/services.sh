@@ -27,7 +27,7 @@ need_root() {
 
 install() {
   local missing=()
-  for pkg in postgresql redis-server rabbitmq-server; do
+  for pkg in postgresql redis-server rabbitmq-server docker-compose; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then

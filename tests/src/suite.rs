@@ -419,3 +419,28 @@ macro_rules! suite {
         )*
     };
 }
+
+pub async fn metrics_count_tasks_and_requests(addr: SocketAddr) {
+    let c = client(addr).await;
+    let r = c.run(code("python", "print('m')")).await.unwrap();
+    assert_eq!(r["verdict"], "ok");
+    let text = c
+        .http
+        .get(c.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "codebox_tasks_total{language=\"python\",verdict=\"ok\"}",
+        "codebox_sandbox_seconds_bucket{language=\"python\"",
+        "codebox_queue_wait_seconds_bucket",
+        "codebox_tasks_in_flight",
+        "codebox_http_requests_total{route=\"/task\",method=\"POST\",status=\"202\"}",
+        "codebox_http_request_duration_seconds_bucket{route=\"/status/{id}\"",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from /metrics");
+    }
+}

@@ -18,4 +18,5 @@ codebox_tests::suite!(codebox_tests::shared_stack();
     image_filters_on_a_real_png,
     non_png_and_oversized_png_are_refused,
     fork_bomb_and_disk_filling_end_with_a_verdict,
+    metrics_count_tasks_and_requests,
 );

@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() {
     codebox_core::telemetry::init_tracing();
+    // Installed before anything is recorded, so no early measurement is lost.
+    codebox_core::telemetry::metrics_handle();
     if let Err(e) = run().await {
         eprintln!("codebox-worker: {e:#}");
         std::process::exit(1);

@@ -5,6 +5,19 @@ use codebox_functions::{AppState, router, telemetry};
 
 #[tokio::main]
 async fn main() {
+    // `gateway --health URL`: the container healthcheck, without curl in the image.
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, url] = args.as_slice()
+        && flag == "--health"
+    {
+        std::process::exit(match health(url).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("codebox-gateway: unhealthy: {e}");
+                1
+            }
+        });
+    }
     telemetry::init_tracing();
     if let Err(e) = run().await {
         eprintln!("codebox-gateway: {e:#}");
@@ -25,4 +38,28 @@ async fn run() -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
+}
+
+/// A bare HTTP/1.0 GET over TCP: enough for a healthcheck against this very server.
+async fn health(url: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("only http:// URLs"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        tokio::net::TcpStream::connect(host),
+    )
+    .await??;
+    stream
+        .write_all(format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    if &head[9..12] == b"200" {
+        Ok(())
+    } else {
+        anyhow::bail!("{}", String::from_utf8_lossy(&head))
+    }
 }

@@ -1,0 +1,126 @@
+//! `docker-compose.yml` is valid for Debian's docker-compose, has every service with its
+//! health-gated start order, and the dashboard charts the metrics the code emits.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn compose_file_is_valid() {
+    let out = Command::new("docker-compose")
+        .current_dir(root())
+        .args([
+            "-f",
+            "docker-compose.yml",
+            "--env-file",
+            ".env.example",
+            "config",
+        ])
+        .output()
+        .expect("docker-compose must be installed (scripts/services.sh up installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "docker-compose config failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for service in [
+        "postgres",
+        "redis",
+        "rabbitmq",
+        "gateway",
+        "worker",
+        "prometheus",
+        "grafana",
+    ] {
+        assert!(
+            text.contains(&format!("\n  {service}:\n")),
+            "service {service} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("condition: service_healthy"));
+    assert!(
+        text.contains("/var/run/docker.sock"),
+        "workers need the engine's socket"
+    );
+    let worker = text.split("\n  worker:\n").nth(1).unwrap();
+    let worker = worker.split("\n  ").next().unwrap_or(worker);
+    assert!(
+        !worker.contains("DATABASE_URL"),
+        "workers hold no database credentials"
+    );
+}
+
+#[test]
+fn missing_secrets_are_refused() {
+    let empty = std::env::temp_dir().join(format!("codebox-empty-{}.env", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    let out = Command::new("docker-compose")
+        .current_dir(root())
+        .args(["-f", "docker-compose.yml", "--env-file"])
+        .arg(&empty)
+        .arg("config")
+        .env_remove("JWT_SECRET")
+        .env_remove("WORKER_TOKEN")
+        .env_remove("POSTGRES_PASSWORD")
+        .output()
+        .expect("docker-compose");
+    let _ = std::fs::remove_file(&empty);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("set ") && err.contains(".env"), "{err}");
+}
+
+#[test]
+fn dashboard_charts_the_emitted_metrics() {
+    let dash =
+        std::fs::read_to_string(root().join("deploy/grafana/dashboards/codebox.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&dash).unwrap();
+    let exprs: Vec<String> = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    for metric in [
+        "codebox_http_requests_total",
+        "codebox_http_request_duration_seconds_bucket",
+        "codebox_tasks_total",
+        "codebox_sandbox_seconds_bucket",
+        "codebox_queue_wait_seconds_bucket",
+        "codebox_tasks_in_flight",
+        "rabbitmq_queue_messages_ready",
+    ] {
+        assert!(
+            exprs.iter().any(|e| e.contains(metric)),
+            "{metric} is not charted"
+        );
+    }
+    // Every codebox metric charted is one the code emits.
+    let sources = [
+        "../functions/src/telemetry.rs",
+        "../functions/src/handlers/create_task.rs",
+        "../worker/src/consumer.rs",
+    ]
+    .map(|p| std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap())
+    .join("\n");
+    for e in &exprs {
+        for word in e.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            if let Some(name) = word.strip_prefix("codebox_") {
+                let base = name
+                    .trim_end_matches("_bucket")
+                    .trim_end_matches("_count")
+                    .trim_end_matches("_sum");
+                assert!(
+                    sources.contains(&format!("\"codebox_{base}\"")),
+                    "codebox_{base} is charted but not emitted"
+                );
+            }
+        }
+    }
+}
