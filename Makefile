@@ -20,6 +20,7 @@ run: docker runner-image
 test: docker runner-image services
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked --no-fail-fast
 	bash scripts/check-leftovers.sh
 

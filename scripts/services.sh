@@ -108,12 +108,12 @@ case "${1:-up}" in
   up) install; mkdir -p "$base"; [ "$(id -u)" -eq 0 ] && chmod 755 "$base"; up_postgres; up_redis; up_rabbitmq ;;
   down) down ;;
   env) urls ;;
-  # Restart one service (fault tests): postgres | redis | rabbitmq
-  restart-*) svc="${1#restart-}"; case "$svc" in
-      postgres) as_user postgres "$(pg_bin)/pg_ctl" -D "$base/postgres/data" -m fast stop >/dev/null; up_postgres ;;
-      redis) redis-cli -h 127.0.0.1 -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true; up_redis ;;
-      rabbitmq) rabbit_env; rabbitmqctl -q -n "$rabbit_node" stop >/dev/null 2>&1 || true; up_rabbitmq ;;
+  # Stop one service (fault tests); `up` brings it back: postgres | redis | rabbitmq
+  stop-*) svc="${1#stop-}"; case "$svc" in
+      postgres) as_user postgres "$(pg_bin)/pg_ctl" -D "$base/postgres/data" -m fast -w stop >/dev/null ;;
+      redis) redis-cli -h 127.0.0.1 -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true ;;
+      rabbitmq) rabbit_env; rabbitmqctl -q -n "$rabbit_node" stop >/dev/null 2>&1 || true ;;
       *) echo "services: unknown service $svc" >&2; exit 2 ;;
     esac ;;
-  *) echo "usage: scripts/services.sh up|down|env|restart-<service>" >&2; exit 2 ;;
+  *) echo "usage: scripts/services.sh up|down|env|stop-<service>" >&2; exit 2 ;;
 esac

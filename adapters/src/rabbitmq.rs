@@ -38,6 +38,8 @@ pub struct RabbitQueue {
 
 struct Inner {
     config: RabbitConfig,
+    /// What `receive` reads: the task queue, or its dead letters.
+    consume_from: String,
     publisher: Mutex<Option<(Connection, Channel)>>,
     consumer: Mutex<Option<(Connection, Channel, Consumer)>>,
 }
@@ -52,6 +54,7 @@ impl RabbitQueue {
     pub async fn connect(config: RabbitConfig) -> anyhow::Result<Self> {
         let queue = Self {
             inner: Arc::new(Inner {
+                consume_from: config.queue.clone(),
                 config,
                 publisher: Mutex::new(None),
                 consumer: Mutex::new(None),
@@ -64,6 +67,19 @@ impl RabbitQueue {
             .map_err(|e| anyhow::anyhow!("cannot connect to RabbitMQ: {e}"))?;
         *queue.inner.publisher.lock().await = Some((conn, channel));
         Ok(queue)
+    }
+
+    /// A consumer of the dead-letter queue: messages the broker gave up on, whose tasks
+    /// must still end `failed`.
+    pub fn dead_letters(&self) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config: self.inner.config.clone(),
+                consume_from: format!("{}.dead", self.inner.config.queue),
+                publisher: Mutex::new(None),
+                consumer: Mutex::new(None),
+            }),
+        }
     }
 
     /// Messages waiting in the dead-letter queue.
@@ -230,7 +246,7 @@ impl QueueConsumer for RabbitQueue {
                 .map_err(unavailable)?;
             let consumer = channel
                 .basic_consume(
-                    self.inner.config.queue.clone().into(),
+                    self.inner.consume_from.clone().into(),
                     format!("codebox-worker-{}", uuid::Uuid::new_v4().simple()).into(),
                     BasicConsumeOptions::default(),
                     FieldTable::default(),

@@ -104,7 +104,7 @@ impl Running {
 /// Starts the stack: checks Docker and the runner image first (one clear error when
 /// either is missing), reads the language versions from the image, then serves.
 pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
-    let sandbox = DockerSandbox::connect(config.sandbox.clone()).await?;
+    let sandbox = Arc::new(DockerSandbox::connect(config.sandbox.clone()).await?);
     sandbox.ping().await?;
     let backends = Backends::memory();
     let state = AppState::build(&config.api, &backends)?;
@@ -121,7 +121,7 @@ pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
     let worker = Worker {
         consumer,
         control: Arc::new(state.tasks.clone()),
-        sandbox: Arc::new(sandbox),
+        sandbox: sandbox.clone(),
         blobs: backends.blobs.clone(),
         config: config.worker.clone(),
     };
@@ -139,6 +139,11 @@ pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
                 .await
         })
     };
+    {
+        // Leftovers of an earlier run that died.
+        let (sandbox, stop, age) = (sandbox.clone(), shutdown.clone(), config.sandbox.reap_after);
+        tokio::spawn(async move { sandbox.reap_forever(age, age / 4, stop).await });
+    }
     let worker = {
         let shutdown = shutdown.clone();
         tokio::spawn(async move { worker.run(shutdown).await })

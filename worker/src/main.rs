@@ -48,7 +48,9 @@ async fn run() -> anyhow::Result<()> {
         SocketAddr::from(([0, 0, 0, 0], 9100)),
         "host:port",
     )?;
-    let sandbox = DockerSandbox::connect(SandboxConfig::from_env()?).await?;
+    let sandbox_config = SandboxConfig::from_env()?;
+    let reap_after = sandbox_config.reap_after;
+    let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
     sandbox.ping().await?;
     let rabbit = RabbitQueue::connect(RabbitConfig {
         url: amqp_url,
@@ -57,10 +59,11 @@ async fn run() -> anyhow::Result<()> {
         prefetch: u16::try_from(concurrency).unwrap_or(u16::MAX),
     })
     .await?;
+    let dead_letters = Arc::new(rabbit.dead_letters());
     let worker = Worker {
         consumer: Arc::new(rabbit),
         control: Arc::new(HttpTaskControl::new(&api_url, &token)?),
-        sandbox: Arc::new(sandbox),
+        sandbox: sandbox.clone(),
         blobs: Arc::new(FsBlobStore::new(blob_dir)),
         config: WorkerConfig {
             concurrency,
@@ -89,6 +92,15 @@ async fn run() -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing the tasks under way");
         stop.cancel();
     });
+    {
+        let (sandbox, stop) = (sandbox.clone(), shutdown.clone());
+        let every = (reap_after / 4).max(std::time::Duration::from_secs(1));
+        tokio::spawn(async move { sandbox.reap_forever(reap_after, every, stop).await });
+    }
+    {
+        let (worker, stop) = (worker.clone(), shutdown.clone());
+        tokio::spawn(async move { worker.fail_dead_letters(dead_letters, stop).await });
+    }
     tracing::info!(concurrency, "worker started");
     worker.run(shutdown).await;
     Ok(())

@@ -35,6 +35,8 @@ pub struct SandboxConfig {
     pub compile_memory_mb: u32,
     pub compile_output_bytes: usize,
     pub max_binary_bytes: usize,
+    /// Sandbox containers older than this are leftovers of a dead worker.
+    pub reap_after: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -50,6 +52,7 @@ impl Default for SandboxConfig {
             compile_memory_mb: 1024,
             compile_output_bytes: 64 * 1024,
             max_binary_bytes: 64 * 1024 * 1024,
+            reap_after: Duration::from_secs(90),
         }
     }
 }
@@ -76,6 +79,11 @@ impl SandboxConfig {
             cpus,
             pids: config::parse_or("CODEBOX_SANDBOX_PIDS", d.pids, "a process count, e.g. 64")?,
             tmpfs_mb: config::parse_or("CODEBOX_SANDBOX_TMPFS_MB", d.tmpfs_mb, "MiB, e.g. 64")?,
+            reap_after: Duration::from_secs(config::parse_or(
+                "CODEBOX_SANDBOX_REAP_AFTER_SECS",
+                d.reap_after.as_secs(),
+                "seconds, e.g. 90",
+            )?),
             ..d
         })
     }
@@ -121,6 +129,68 @@ impl DockerSandbox {
                 )
             })?;
         Ok(())
+    }
+
+    /// Removes sandbox containers older than `age`: leftovers of a worker that died while
+    /// they ran. No step lives that long (compile 15 s, run 20 s), so with any number of
+    /// workers on one engine this never touches a live task. Returns how many it removed.
+    pub async fn reap_stale(&self, age: Duration) -> anyhow::Result<usize> {
+        use bollard::query_parameters::{
+            ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+        };
+        let filters = std::collections::HashMap::from([(
+            "label",
+            vec![format!("{}=sandbox", step::ROLE_LABEL)],
+        )]);
+        let list = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await?;
+        let cutoff = chrono::Utc::now().timestamp() - age.as_secs() as i64;
+        let mut removed = 0;
+        for c in list {
+            if let (Some(id), Some(created)) = (c.id, c.created)
+                && created < cutoff
+            {
+                let options = RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .v(true)
+                    .build();
+                if self
+                    .docker
+                    .remove_container(&id, Some(options))
+                    .await
+                    .is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "removed stale sandbox containers of a worker that died"
+            );
+        }
+        Ok(removed)
+    }
+
+    /// Runs `reap_stale` every `every` until `shutdown`.
+    pub async fn reap_forever(&self, age: Duration, every: Duration, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.reap_stale(age).await {
+                tracing::warn!(error = %e, "looking for stale sandbox containers failed");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
     }
 
     /// The language listing with the versions found in the runner image.

@@ -1,0 +1,399 @@
+//! The compose profile as host processes (the gateway and worker binaries) against the
+//! project's PostgreSQL, Redis and RabbitMQ, under faults: a worker killed mid-task, the
+//! broker and the database restarted, a message that keeps failing, and 200 tasks from
+//! 32 clients over two workers. Each ends with every task finished exactly once.
+//! These restart shared services, so they run one at a time.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use std::time::{Duration, Instant};
+
+use codebox_tests::Client;
+use serde_json::{Value, json};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let path = dir.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Profile {
+    env: Vec<(String, String)>,
+    gateway_port: u16,
+}
+
+impl Profile {
+    fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let gateway_port = free_port();
+        let env = [
+            ("BACKEND", "local".to_owned()),
+            (
+                "DATABASE_URL",
+                env_or(
+                    "CODEBOX_TEST_POSTGRES_URL",
+                    "postgres://codebox@127.0.0.1:55432/codebox",
+                ),
+            ),
+            (
+                "REDIS_URL",
+                env_or("CODEBOX_TEST_REDIS_URL", "redis://127.0.0.1:56379"),
+            ),
+            (
+                "AMQP_URL",
+                env_or(
+                    "CODEBOX_TEST_AMQP_URL",
+                    "amqp://guest:guest@127.0.0.1:55672/%2f",
+                ),
+            ),
+            ("TASK_QUEUE", format!("codebox-faults-{id}")),
+            (
+                "BLOB_DIR",
+                std::env::temp_dir()
+                    .join(format!("codebox-faults-{id}"))
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            ("JWT_SECRET", format!("{id}{id}")),
+            ("WORKER_TOKEN", format!("worker-{id}")),
+            ("BCRYPT_COST", "4".to_owned()),
+            ("MAX_DELIVERIES", "3".to_owned()),
+            ("GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}")),
+            ("API_URL", format!("http://127.0.0.1:{gateway_port}")),
+            ("CODEBOX_SANDBOX_REAP_AFTER_SECS", "8".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Self { env, gateway_port }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.gateway_port))
+    }
+
+    fn spawn(&self, name: &str, extra: &[(&str, String)]) -> Proc {
+        let mut cmd = Command::new(bin(name));
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        Proc(cmd.spawn().unwrap())
+    }
+
+    async fn gateway(&self) -> Proc {
+        let p = self.spawn("gateway", &[]);
+        wait_for(Duration::from_secs(30), || async {
+            reqwest::get(format!("http://{}/health", self.addr()))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        p
+    }
+
+    /// A worker whose metrics answer on the returned port.
+    async fn worker(&self) -> (Proc, u16) {
+        let port = free_port();
+        let p = self.spawn(
+            "codebox-worker",
+            &[("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}"))],
+        );
+        wait_for(Duration::from_secs(30), || async {
+            reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+                .await
+                .is_ok()
+        })
+        .await;
+        (p, port)
+    }
+}
+
+async fn wait_for<F, Fut>(within: Duration, mut ok: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !ok().await {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn services(action: &str) {
+    let status = Command::new("bash")
+        .arg(root().join("scripts/services.sh"))
+        .arg(action)
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/services.sh {action} failed");
+}
+
+fn hello() -> Value {
+    json!({"language": "python", "code": "print('hello')"})
+}
+
+async fn status_of(c: &Client, id: &str) -> String {
+    c.status(id).await.unwrap()["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_s_task_is_redelivered_and_completes() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let _gateway = p.gateway().await;
+    let (mut first, _) = p.worker().await;
+    let c = Client::new_user(p.addr()).await.unwrap();
+    let id = c
+        .submit(&json!({"language": "python", "code": "import time\ntime.sleep(2)\nprint('done')"}))
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(30), || async {
+        status_of(&c, &id).await == "running"
+    })
+    .await;
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
+    let (_second, _) = p.worker().await;
+    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], "done\n");
+    // The dead worker's container is reaped.
+    wait_for(Duration::from_secs(30), || async {
+        codebox_tests::containers_of(&id).unwrap() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_restart_loses_nothing_and_refuses_cleanly_meanwhile() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let _gateway = p.gateway().await;
+    let c = Client::new_user(p.addr()).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(c.submit(&hello()).await.unwrap());
+    }
+    services("stop-rabbitmq");
+    let r = c
+        .http
+        .post(c.url("/task"))
+        .bearer_auth(&c.token)
+        .json(&hello())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "a submission during the outage is refused");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let health = reqwest::get(c.url("/health")).await.unwrap();
+    assert_eq!(health.status(), 503);
+    let listed: Value = c
+        .http
+        .get(c.url("/task?limit=100"))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        5,
+        "nothing half-made"
+    );
+    services("up");
+    ids.push(c.submit(&hello()).await.unwrap());
+    let (_worker, _) = p.worker().await;
+    for id in &ids {
+        let r = c.wait(id, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(r["verdict"], "ok", "{id}: {r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_is_503_meanwhile_then_recovers() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let _gateway = p.gateway().await;
+    let (_worker, _) = p.worker().await;
+    let c = Client::new_user(p.addr()).await.unwrap();
+    let id = c.submit(&hello()).await.unwrap();
+    c.wait(&id, Duration::from_secs(60)).await.unwrap();
+    services("stop-postgres");
+    let r = c
+        .http
+        .get(c.url(&format!("/status/{id}")))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(
+        !body.to_lowercase().contains("sql") && !body.contains("55432"),
+        "{body}"
+    );
+    assert_eq!(reqwest::get(c.url("/health")).await.unwrap().status(), 503);
+    services("up");
+    wait_for(Duration::from_secs(30), || async {
+        reqwest::get(c.url("/health"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let id = c.submit(&hello()).await.unwrap();
+    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(r["verdict"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_keeps_failing_is_dead_lettered_and_its_task_fails() {
+    use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
+    use codebox_core::ports::QueueConsumer;
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let _gateway = p.gateway().await;
+    let c = Client::new_user(p.addr()).await.unwrap();
+    let id = c.submit(&hello()).await.unwrap();
+    // Consumers that crash on it: each takes the message and dies without settling.
+    let env = |k: &str| p.env.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let crashing = RabbitQueue::connect(RabbitConfig {
+        url: env("AMQP_URL"),
+        queue: env("TASK_QUEUE"),
+        max_deliveries: 3,
+        prefetch: 1,
+    })
+    .await
+    .unwrap();
+    for attempt in 1..=3 {
+        let d = crashing
+            .receive(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("delivery");
+        assert_eq!(d.attempt, attempt);
+        drop(d);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        crashing
+            .receive(Duration::from_secs(2))
+            .await
+            .unwrap()
+            .is_none(),
+        "the broker gave up"
+    );
+    drop(crashing);
+    assert_eq!(status_of(&c, &id).await, "queued");
+    // A worker finds it among the dead letters and ends the task.
+    let (_worker, _) = p.worker().await;
+    let r = c.wait(&id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["verdict"], "internal_error");
+}
+
+async fn tasks_counted(port: u16) -> f64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("codebox_tasks_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_tasks_from_32_clients_on_two_workers_each_run_once() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let _gateway = p.gateway().await;
+    let (_w1, port1) = p.worker().await;
+    let (_w2, port2) = p.worker().await;
+    let mut handles = Vec::new();
+    for i in 0..32 {
+        let addr = p.addr();
+        let count = 200 / 32 + usize::from(i < 200 % 32);
+        handles.push(tokio::spawn(async move {
+            let c = Client::new_user(addr).await.unwrap();
+            let mut ids = Vec::new();
+            for _ in 0..count {
+                ids.push(c.submit(&hello()).await.unwrap());
+            }
+            for id in &ids {
+                let r = c.wait(id, Duration::from_secs(240)).await.unwrap();
+                assert_eq!(r["stdout"], "hello\n", "{r}");
+            }
+            ids
+        }));
+    }
+    let mut all = HashSet::new();
+    let mut total = 0;
+    for h in handles {
+        for id in h.await.unwrap() {
+            total += 1;
+            all.insert(id);
+        }
+    }
+    assert_eq!((total, all.len()), (200, 200));
+    let runs = tasks_counted(port1).await + tasks_counted(port2).await;
+    assert_eq!(
+        runs, 200.0,
+        "each task ran exactly once across the two workers"
+    );
+    assert!(
+        tasks_counted(port1).await > 0.0 && tasks_counted(port2).await > 0.0,
+        "both workers took tasks"
+    );
+}
