@@ -7,7 +7,7 @@ CARGO ?= cargo
 RUNNER_IMAGE ?= codebox-runner:latest
 export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
 
-.PHONY: run test build lint fmt docker runner-image services up down bench gateway lambda-build clean
+.PHONY: run test build lint fmt docker runner-image services up down bench bench-compose gateway lambda-build clean
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
@@ -61,6 +61,10 @@ down:
 ## Load generator against a freshly started embedded stack; figures in target/bench/latest.json.
 bench: docker runner-image
 	$(CARGO) run --release -p codebox-tests --bin bench -- $(BENCH_ARGS)
+
+## The same load against the compose profile as host processes (WORKERS=2 workers).
+bench-compose: docker runner-image
+	bash scripts/bench-compose.sh $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -2,7 +2,7 @@
 //! shared embedded stack started on 127.0.0.1:0 against the local Docker engine.
 #![allow(clippy::expect_used)]
 
-pub mod compose;
+pub mod procs;
 pub mod suite;
 
 use std::net::SocketAddr;

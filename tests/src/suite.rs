@@ -407,14 +407,33 @@ pub async fn fork_bomb_and_disk_filling_end_with_a_verdict(addr: SocketAddr) {
     assert_eq!(r["verdict"], "runtime_error", "{r}");
 }
 
-/// Declares one `#[tokio::test]` per suite function, against the stack `$stack` returns.
+/// What a test runs against: something with an address, alive while it is held.
+pub trait Stack {
+    fn addr(&self) -> SocketAddr;
+}
+
+impl Stack for SocketAddr {
+    fn addr(&self) -> SocketAddr {
+        *self
+    }
+}
+
+impl Stack for crate::procs::ProcessStack {
+    fn addr(&self) -> SocketAddr {
+        self.profile.addr()
+    }
+}
+
+/// Declares one `#[tokio::test]` per suite function, against the stack `$stack` gives
+/// (evaluated inside the test, so it may `.await`; held until the test ends).
 #[macro_export]
 macro_rules! suite {
     ($stack:expr; $($name:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                $crate::suite::$name($stack).await
+                let stack = $stack;
+                $crate::suite::$name($crate::suite::Stack::addr(&stack)).await
             }
         )*
     };
@@ -433,13 +452,35 @@ pub async fn metrics_count_tasks_and_requests(addr: SocketAddr) {
         .text()
         .await
         .unwrap();
+    // The gateway's own metrics; the worker's are checked where the worker is a process
+    // of its own (faults.rs) and, in the embedded profile, below.
+    for needle in [
+        "codebox_tasks_submitted_total{language=\"python\"}",
+        "codebox_http_requests_total{route=\"/task\",method=\"POST\",status=\"202\"}",
+        "codebox_http_request_duration_seconds_bucket{route=\"/status/{id}\"",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from /metrics");
+    }
+}
+
+/// The embedded profile serves the worker's metrics on the same `/metrics`.
+pub async fn metrics_include_the_workers(addr: SocketAddr) {
+    let c = client(addr).await;
+    c.run(code("python", "print('w')")).await.unwrap();
+    let text = c
+        .http
+        .get(c.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for needle in [
         "codebox_tasks_total{language=\"python\",verdict=\"ok\"}",
         "codebox_sandbox_seconds_bucket{language=\"python\"",
         "codebox_queue_wait_seconds_bucket",
         "codebox_tasks_in_flight",
-        "codebox_http_requests_total{route=\"/task\",method=\"POST\",status=\"202\"}",
-        "codebox_http_request_duration_seconds_bucket{route=\"/status/{id}\"",
     ] {
         assert!(text.contains(needle), "{needle} missing from /metrics");
     }

@@ -19,4 +19,5 @@ codebox_tests::suite!(codebox_tests::shared_stack();
     non_png_and_oversized_png_are_refused,
     fork_bomb_and_disk_filling_end_with_a_verdict,
     metrics_count_tasks_and_requests,
+    metrics_include_the_workers,
 );

@@ -1,8 +1,8 @@
-//! The same end-to-end suite against the compose profile: PostgreSQL, Redis, RabbitMQ and
-//! blobs on disk, a gateway and a worker that talks to it over HTTP with the worker
-//! credential (services from `scripts/services.sh up`).
+//! The same end-to-end suite against the compose profile as host processes: the gateway
+//! and worker binaries on PostgreSQL, Redis, RabbitMQ and a blob directory, the worker
+//! committing over HTTP with its credential (services from `scripts/services.sh up`).
 
-codebox_tests::suite!(codebox_tests::compose::shared_stack();
+codebox_tests::suite!(codebox_tests::procs::ProcessStack::start().await;
     python_hello,
     c_and_cpp_hello_with_gcc_and_clang,
     stdin_and_args,

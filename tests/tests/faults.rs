@@ -6,172 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use codebox_tests::Client;
+use codebox_tests::procs::{Profile, services, wait_for};
 use serde_json::{Value, json};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("target"));
-    let path = dir.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn env_or(var: &str, default: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| default.to_owned())
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Profile {
-    env: Vec<(String, String)>,
-    gateway_port: u16,
-}
-
-impl Profile {
-    fn new() -> Self {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let gateway_port = free_port();
-        let env = [
-            ("BACKEND", "local".to_owned()),
-            (
-                "DATABASE_URL",
-                env_or(
-                    "CODEBOX_TEST_POSTGRES_URL",
-                    "postgres://codebox@127.0.0.1:55432/codebox",
-                ),
-            ),
-            (
-                "REDIS_URL",
-                env_or("CODEBOX_TEST_REDIS_URL", "redis://127.0.0.1:56379"),
-            ),
-            (
-                "AMQP_URL",
-                env_or(
-                    "CODEBOX_TEST_AMQP_URL",
-                    "amqp://guest:guest@127.0.0.1:55672/%2f",
-                ),
-            ),
-            ("TASK_QUEUE", format!("codebox-faults-{id}")),
-            (
-                "BLOB_DIR",
-                std::env::temp_dir()
-                    .join(format!("codebox-faults-{id}"))
-                    .to_string_lossy()
-                    .into_owned(),
-            ),
-            ("JWT_SECRET", format!("{id}{id}")),
-            ("WORKER_TOKEN", format!("worker-{id}")),
-            ("BCRYPT_COST", "4".to_owned()),
-            ("MAX_DELIVERIES", "3".to_owned()),
-            ("GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}")),
-            ("API_URL", format!("http://127.0.0.1:{gateway_port}")),
-            ("CODEBOX_SANDBOX_REAP_AFTER_SECS", "8".to_owned()),
-            ("RUST_LOG", "warn".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        Self { env, gateway_port }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.gateway_port))
-    }
-
-    fn spawn(&self, name: &str, extra: &[(&str, String)]) -> Proc {
-        let mut cmd = Command::new(bin(name));
-        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        Proc(cmd.spawn().unwrap())
-    }
-
-    async fn gateway(&self) -> Proc {
-        let p = self.spawn("gateway", &[]);
-        wait_for(Duration::from_secs(30), || async {
-            reqwest::get(format!("http://{}/health", self.addr()))
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-        p
-    }
-
-    /// A worker whose metrics answer on the returned port.
-    async fn worker(&self) -> (Proc, u16) {
-        let port = free_port();
-        let p = self.spawn(
-            "codebox-worker",
-            &[("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}"))],
-        );
-        wait_for(Duration::from_secs(30), || async {
-            reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-                .await
-                .is_ok()
-        })
-        .await;
-        (p, port)
-    }
-}
-
-async fn wait_for<F, Fut>(within: Duration, mut ok: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !ok().await {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn services(action: &str) {
-    let status = Command::new("bash")
-        .arg(root().join("scripts/services.sh"))
-        .arg(action)
-        .status()
-        .unwrap();
-    assert!(status.success(), "scripts/services.sh {action} failed");
-}
 
 fn hello() -> Value {
     json!({"language": "python", "code": "print('hello')"})
@@ -217,10 +59,14 @@ async fn a_rabbitmq_restart_loses_nothing_and_refuses_cleanly_meanwhile() {
     let _serial = SERIAL.lock().await;
     let p = Profile::new();
     let _gateway = p.gateway().await;
+    // Running throughout: its consumer has to reconnect by itself.
+    let (_worker, _) = p.worker().await;
     let c = Client::new_user(p.addr()).await.unwrap();
+    // Slow enough that some run and some wait in the queue when the broker stops.
+    let slow = json!({"language": "python", "code": "import time\ntime.sleep(1)\nprint('ok')"});
     let mut ids = Vec::new();
-    for _ in 0..5 {
-        ids.push(c.submit(&hello()).await.unwrap());
+    for _ in 0..8 {
+        ids.push(c.submit(&slow).await.unwrap());
     }
     services("stop-rabbitmq");
     let r = c
@@ -247,14 +93,14 @@ async fn a_rabbitmq_restart_loses_nothing_and_refuses_cleanly_meanwhile() {
         .unwrap();
     assert_eq!(
         listed["items"].as_array().unwrap().len(),
-        5,
+        8,
         "nothing half-made"
     );
     services("up");
+    // The gateway's publisher reconnects too.
     ids.push(c.submit(&hello()).await.unwrap());
-    let (_worker, _) = p.worker().await;
     for id in &ids {
-        let r = c.wait(id, Duration::from_secs(60)).await.unwrap();
+        let r = c.wait(id, Duration::from_secs(90)).await.unwrap();
         assert_eq!(r["verdict"], "ok", "{id}: {r}");
     }
 }
@@ -341,13 +187,17 @@ async fn a_message_that_keeps_failing_is_dead_lettered_and_its_task_fails() {
     assert_eq!(r["verdict"], "internal_error");
 }
 
-async fn tasks_counted(port: u16) -> f64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+async fn worker_metrics(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn tasks_counted(port: u16) -> f64 {
+    let text = worker_metrics(port).await;
     text.lines()
         .filter(|l| l.starts_with("codebox_tasks_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -3,7 +3,8 @@
 //! `docker run --rm` of the same hello, and status polling. Prints a table and writes
 //! `target/bench/latest.json`.
 //!
-//! Options: `--url http://host:port` (a running stack), `--samples N` (default 30),
+//! Options: `--url http://host:port` (a running stack), `--out FILE` (the JSON),
+//! `--samples N` (default 30),
 //! `--tasks N` (throughput tasks, default 200), `--clients N` (default 32).
 
 use std::collections::HashSet;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 
 struct Args {
     url: Option<String>,
+    out: Option<String>,
     samples: usize,
     tasks: usize,
     clients: usize,
@@ -23,6 +25,7 @@ struct Args {
 fn args() -> anyhow::Result<Args> {
     let mut a = Args {
         url: None,
+        out: None,
         samples: 30,
         tasks: 200,
         clients: 32,
@@ -32,6 +35,7 @@ fn args() -> anyhow::Result<Args> {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--url" => a.url = Some(value()?),
+            "--out" => a.out = Some(value()?),
             "--samples" => a.samples = value()?.parse().context("--samples takes a number")?,
             "--tasks" => a.tasks = value()?.parse().context("--tasks takes a number")?,
             "--clients" => a.clients = value()?.parse().context("--clients takes a number")?,
@@ -337,9 +341,15 @@ async fn run() -> anyhow::Result<()> {
         "status polling: {} req/s",
         report["status_polling"]["requests_per_second"]
     );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("latest.json");
+    let path = match &a.out {
+        Some(p) => std::path::PathBuf::from(p),
+        None => {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/latest.json")
+        }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     println!("written to {}", path.display());
     Ok(())

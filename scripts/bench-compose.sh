@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make bench-compose`: the compose profile as host processes (release gateway and
+# WORKERS workers on the project's PostgreSQL, Redis and RabbitMQ), measured by the same
+# load generator as the embedded stack. Figures in target/bench/compose.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+workers="${WORKERS:-2}"
+bash scripts/services.sh up
+eval "$(bash scripts/services.sh env)"
+cargo build --release --locked -p codebox-functions --bin gateway -p codebox-worker --bin codebox-worker -p codebox-tests --bin bench
+id=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export BACKEND=local DATABASE_URL="$CODEBOX_TEST_POSTGRES_URL" REDIS_URL="$CODEBOX_TEST_REDIS_URL" \
+  AMQP_URL="$CODEBOX_TEST_AMQP_URL" TASK_QUEUE="codebox-bench-$id" BLOB_DIR="/tmp/codebox-bench-$id" \
+  JWT_SECRET="bench-secret-$id-$id-$id" WORKER_TOKEN="bench-worker-$id" \
+  GATEWAY_ADDR="127.0.0.1:$port" API_URL="http://127.0.0.1:$port" RUST_LOG=warn
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+target/release/gateway & pids+=($!)
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+for i in $(seq 1 "$workers"); do
+  WORKER_METRICS_ADDR="127.0.0.1:0" target/release/codebox-worker & pids+=($!)
+done
+sleep 2
+target/release/bench --url "http://127.0.0.1:$port" --out target/bench/compose.json "$@"
