@@ -324,9 +324,12 @@ async fn run() -> anyhow::Result<()> {
         ("GET /status", "status_polling"),
     ] {
         let s = &report[key];
+        let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
         println!(
-            "{name:<34} {:>9} {:>9} {:>9}",
-            s["p50_ms"], s["p95_ms"], s["p99_ms"]
+            "{name:<34} {:>9.1} {:>9.1} {:>9.1}",
+            f("p50_ms"),
+            f("p95_ms"),
+            f("p99_ms")
         );
     }
     println!(
