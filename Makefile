@@ -7,7 +7,7 @@ CARGO ?= cargo
 RUNNER_IMAGE ?= codebox-runner:latest
 export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
 
-.PHONY: run test build lint fmt docker runner-image services up down bench bench-compose gateway lambda-build clean
+.PHONY: run test build lint fmt docker runner-image services tools up down bench bench-compose gateway lambda-build clean
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
@@ -17,7 +17,7 @@ run: docker runner-image
 
 ## Everything: formatting, lints, unit, handler, conformance (real PostgreSQL, Redis,
 ## RabbitMQ), sandbox and end-to-end tests.
-test: docker runner-image services
+test: docker runner-image services tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) build --workspace --bins --locked
@@ -45,6 +45,10 @@ runner-image: docker
 ## Project-owned PostgreSQL, Redis and RabbitMQ on loopback (installed when missing).
 services:
 	bash scripts/services.sh up
+
+## Python tools the tests use (cfn-lint).
+tools:
+	bash scripts/ensure-tools.sh
 
 ## The local gateway alone (stores and queue from the environment).
 gateway:

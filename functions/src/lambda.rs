@@ -2,12 +2,17 @@
 
 use axum::Router;
 
-/// Serves `router` as this Lambda function, with the API's fallbacks for unknown routes.
-pub async fn serve(router: Router) -> Result<(), lambda_http::Error> {
-    let app = router
+/// What a Lambda function serves: one handler's router with the API's fallbacks for
+/// unknown routes and methods.
+pub fn app(router: Router) -> Router {
+    router
         .fallback(crate::problem::not_found_fallback)
-        .method_not_allowed_fallback(crate::problem::method_not_allowed_fallback);
-    lambda_http::run(app).await
+        .method_not_allowed_fallback(crate::problem::method_not_allowed_fallback)
+}
+
+/// Serves `router` as this Lambda function.
+pub async fn serve(router: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(app(router)).await
 }
 
 /// The `main` of a Lambda binary serving the handler module `$handler`: tracing, state

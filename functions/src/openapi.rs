@@ -46,6 +46,13 @@ use crate::handlers;
 )]
 pub struct ApiDoc;
 
+impl ApiDoc {
+    /// The document as JSON, as `GET /openapi.json` serves it.
+    pub fn openapi_json() -> serde_json::Value {
+        serde_json::to_value(Self::openapi()).unwrap_or_default()
+    }
+}
+
 struct Security;
 
 impl Modify for Security {

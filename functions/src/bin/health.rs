@@ -1,3 +1,17 @@
-//! Lambda function `health`.
+//! Lambda function `health`: `GET /health` (readiness) and `GET /` (liveness).
 
-codebox_functions::lambda_main!(health);
+use codebox_functions::{AppState, handlers, lambda, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init_tracing();
+    let state = match AppState::from_env().await {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("codebox: {e}");
+            std::process::exit(2);
+        }
+    };
+    let app = handlers::health::router(state.clone()).merge(handlers::root::router(state));
+    lambda::serve(app).await
+}
