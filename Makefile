@@ -7,7 +7,7 @@ CARGO ?= cargo
 RUNNER_IMAGE ?= codebox-runner:latest
 export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
 
-.PHONY: run test build lint fmt docker runner-image services tools up down bench bench-compose gateway lambda-build clean
+.PHONY: run test build lint fmt docker runner-image services tools up down bench bench-compose gateway lambda-build lambda-watch deploy clean
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
@@ -49,6 +49,24 @@ services:
 ## Python tools the tests use (cfn-lint).
 tools:
 	bash scripts/ensure-tools.sh
+
+LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health
+# --arm64 (what infra/ deploys) needs the aarch64 target or zig; x86_64 builds anywhere.
+LAMBDA_TARGET ?= --x86-64
+
+## One Lambda binary per handler into target/lambda/<function>/bootstrap (cargo lambda).
+lambda-build: tools
+	bash scripts/ensure-tools.sh lambda
+	cargo lambda build --release --compiler cargo $(LAMBDA_TARGET) -p codebox-functions $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+
+## Every function under `cargo lambda watch` on :9000, on the compose profile's services.
+lambda-watch: services
+	bash scripts/ensure-tools.sh lambda
+	cargo lambda watch -p codebox-functions --env-file deploy/lambda.env
+
+## Deploys infra/template.yaml with AWS SAM (needs the sam CLI and AWS credentials).
+deploy: lambda-build
+	sam deploy --template-file infra/template.yaml --resolve-s3 --capabilities CAPABILITY_IAM --guided
 
 ## The local gateway alone (stores and queue from the environment).
 gateway:

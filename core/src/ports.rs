@@ -183,4 +183,9 @@ pub trait TaskControl: Send + Sync {
     async fn is_cancelled(&self, id: TaskId) -> Result<bool>;
     /// Stores the outcome; committing twice is harmless.
     async fn commit(&self, commit: &crate::domain::Commit) -> Result<()>;
+
+    /// Tells the API which language versions this worker's runner image has.
+    async fn report_languages(&self, _languages: &[crate::languages::Language]) -> Result<()> {
+        Ok(())
+    }
 }

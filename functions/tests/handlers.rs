@@ -883,3 +883,41 @@ async fn a_single_handler_router_serves_alone() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["id"], id.as_str());
 }
+
+#[tokio::test]
+async fn workers_report_language_versions() {
+    let app = app();
+    let token = login_as(&app, "olga").await;
+    let mut listing: Value = send(&app, req("GET", "/languages", None, None))
+        .await
+        .json();
+    listing[0]["version"] = json!("3.11.2");
+    send(
+        &app,
+        req(
+            "PUT",
+            "/commit/languages",
+            Some(&token),
+            Some(listing.clone()),
+        ),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        req("PUT", "/commit/languages", Some(WORKER), Some(listing)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let now: Value = send(&app, req("GET", "/languages", None, None))
+        .await
+        .json();
+    assert_eq!(now[0]["version"], "3.11.2");
+    let wrong = json!([{"id": "cobol", "name": "COBOL", "version": "1", "compiled": true, "compilers": []}]);
+    send(
+        &app,
+        req("PUT", "/commit/languages", Some(WORKER), Some(wrong)),
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST);
+}

@@ -257,15 +257,23 @@ pub async fn cancel_kills_a_running_task(addr: SocketAddr) {
 
 pub async fn languages_report_real_versions(addr: SocketAddr) {
     let c = client(addr).await;
-    let langs: Value = c
-        .http
-        .get(c.url("/languages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // A worker reports its image's versions once it is up: wait for them, bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let langs: Value = loop {
+        let langs: Value = c
+            .http
+            .get(c.url("/languages"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if langs[0]["version"].is_string() || Instant::now() > deadline {
+            break langs;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let langs = langs.as_array().unwrap();
     let python = langs.iter().find(|l| l["id"] == "python").unwrap();
     assert!(

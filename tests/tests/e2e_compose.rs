@@ -16,6 +16,7 @@ codebox_tests::suite!(codebox_tests::procs::ProcessStack::start().await;
     only_tmp_is_writable_and_the_user_is_not_root,
     the_workers_environment_is_not_visible,
     cancel_kills_a_running_task,
+    languages_report_real_versions,
     image_filters_on_a_real_png,
     non_png_and_oversized_png_are_refused,
     fork_bomb_and_disk_filling_end_with_a_verdict,

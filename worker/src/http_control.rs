@@ -101,6 +101,21 @@ impl TaskControl for HttpTaskControl {
         }
     }
 
+    async fn report_languages(
+        &self,
+        languages: &[codebox_core::languages::Language],
+    ) -> Result<(), Error> {
+        let res = self
+            .http
+            .put(format!("{}/commit/languages", self.base))
+            .bearer_auth(&self.token)
+            .json(languages)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        Self::check(res).await.map(|_| ())
+    }
+
     async fn commit(&self, commit: &Commit) -> Result<(), Error> {
         let res = self
             .http

@@ -93,6 +93,26 @@ async fn run() -> anyhow::Result<()> {
         stop.cancel();
     });
     {
+        // The gateway lists the versions this worker's runner image really has.
+        let (sandbox, control) = (sandbox.clone(), worker.control.clone());
+        tokio::spawn(async move {
+            let languages = match sandbox.probe_versions().await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the runner image's versions");
+                    return;
+                }
+            };
+            for attempt in 1..=30u32 {
+                match control.report_languages(&languages).await {
+                    Ok(()) => return,
+                    Err(e) => tracing::debug!(attempt, error = %e, "reporting languages failed"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        });
+    }
+    {
         let (sandbox, stop) = (sandbox.clone(), shutdown.clone());
         let every = (reap_after / 4).max(std::time::Duration::from_secs(1));
         tokio::spawn(async move { sandbox.reap_forever(reap_after, every, stop).await });

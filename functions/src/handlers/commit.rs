@@ -4,8 +4,10 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
 use codebox_core::domain::{Commit, TaskId};
+use codebox_core::languages::Language;
 use codebox_core::ports::TaskControl;
 
 use crate::dto::{CommitAccepted, StartRequest, StartResponse};
@@ -65,12 +67,39 @@ pub async fn status(
     }))
 }
 
+#[utoipa::path(put, path = "/commit/languages", tag = "worker", request_body = Vec<Language>,
+    security(("worker" = [])),
+    responses(
+        (status = 204, description = "`GET /languages` now lists these versions"),
+        (status = 400, description = "Not a language listing", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A user's token", body = Problem, content_type = "application/problem+json")))]
+pub async fn report_languages(
+    State(state): State<AppState>,
+    _worker: Worker,
+    Json(body): Json<Vec<Language>>,
+) -> ApiResult<StatusCode> {
+    let known = codebox_core::languages::unprobed();
+    let valid = body.len() == known.len()
+        && body
+            .iter()
+            .zip(&known)
+            .all(|(a, b)| a.id == b.id && a.compiled == b.compiled);
+    if !valid {
+        return Err(crate::problem::ApiError::bad_request(
+            "the listing must name this API's languages, in order",
+        ));
+    }
+    state.set_languages(body);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub fn router(state: AppState) -> Router {
     super::finish(
         Router::new()
             .route("/commit", post(commit))
             .route("/commit/start", post(start))
             .route("/commit/{id}", get(status))
+            .route("/commit/languages", put(report_languages))
             .with_state(state),
     )
 }
