@@ -70,8 +70,15 @@ impl AccountService {
                 "the JWT secret must be at least 32 bytes".into(),
             ));
         }
-        let dummy_hash = bcrypt::hash("not a password of anyone", config.bcrypt_cost)
-            .map_err(|e| Error::Invalid(format!("bcrypt cost: {e}")))?;
+        if !(4..=31).contains(&config.bcrypt_cost) {
+            return Err(Error::Invalid("the bcrypt cost must be 4 to 31".into()));
+        }
+        // A well-formed hash of the configured cost that matches no password: verifying
+        // against it costs what a real check costs, and building it costs nothing at start
+        // (hashing here would add the full bcrypt time to every Lambda cold start).
+        let cheap = bcrypt::hash("not a password of anyone", 4)
+            .map_err(|e| Error::Invalid(format!("bcrypt: {e}")))?;
+        let dummy_hash = format!("$2b${:02}${}", config.bcrypt_cost, &cheap[7..]);
         Ok(Self {
             users,
             sessions,
@@ -282,6 +289,13 @@ mod tests {
         assert!(validate_password("short").is_err());
         assert!(validate_password(&"x".repeat(73)).is_err());
         assert!(validate_password(&"x".repeat(72)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn unknown_users_pay_the_configured_bcrypt_cost() {
+        let s = service(Duration::hours(1));
+        assert!(bcrypt::verify("password1", &s.dummy_hash).is_ok_and(|m| !m));
+        assert!(s.dummy_hash.starts_with("$2b$04$"));
     }
 
     #[test]
