@@ -1,23 +1,5 @@
 //! End to end against the embedded stack on 127.0.0.1:0 with the real Docker sandbox.
 
-codebox_tests::suite!(codebox_tests::shared_stack();
-    python_hello,
-    c_and_cpp_hello_with_gcc_and_clang,
-    stdin_and_args,
-    non_zero_exit_is_a_runtime_error,
-    compile_error_shows_the_compiler_output,
-    segfault_reports_the_signal,
-    infinite_loop_hits_the_time_limit,
-    big_allocation_hits_the_memory_limit,
-    output_flood_is_capped,
-    network_is_unreachable,
-    only_tmp_is_writable_and_the_user_is_not_root,
-    the_workers_environment_is_not_visible,
-    cancel_kills_a_running_task,
-    languages_report_real_versions,
-    image_filters_on_a_real_png,
-    non_png_and_oversized_png_are_refused,
-    fork_bomb_and_disk_filling_end_with_a_verdict,
-    metrics_count_tasks_and_requests,
-    metrics_include_the_workers,
-);
+codebox_tests::all_tests!(codebox_tests::shared_stack());
+// One process: the worker's metrics are on the gateway's /metrics too.
+codebox_tests::suite!(codebox_tests::shared_stack(); metrics_include_the_workers);

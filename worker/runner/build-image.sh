@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# Builds the runner image offline from Debian packages (mmdebstrap → docker import):
-# no registry is needed. Usage: build-image.sh [--force]
-# Image name: $CODEBOX_RUNNER_IMAGE (default codebox-runner:latest).
+# Builds the sandbox runner image offline from Debian packages: mmdebstrap makes a
+# bookworm root filesystem from the host's own apt mirror, `docker import` loads it. No
+# container registry is needed (worker/runner/Dockerfile is the same image for hosts
+# that have one).
+#
+# Usage: build-image.sh [--force] [--keep]
+#   --force  rebuild even if the image exists (replaces the tag)
+#   --keep   keep build/runner-rootfs.tar afterwards
+# Environment:
+#   CODEBOX_RUNNER_IMAGE   image name (default codebox-runner:latest)
+#   CODEBOX_DEBIAN_MIRROR  Debian mirror URL (default: the host's apt mirror)
 set -euo pipefail
 
 image="${CODEBOX_RUNNER_IMAGE:-codebox-runner:latest}"
+suite=bookworm
 force=0
-[ "${1:-}" = "--force" ] && force=1
-here="$(cd "$(dirname "$0")" && pwd)"
+keep=0
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=1 ;;
+    --keep) keep=1 ;;
+    -h | --help)
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "build-image: unknown argument '$arg' (use --force, --keep)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 
 if [ "$force" = 0 ] && docker image inspect "$image" >/dev/null 2>&1; then
-  echo "runner image $image is present"
+  echo "build-image: $image is present (use --force to rebuild)"
   exit 0
 fi
 
@@ -20,42 +44,109 @@ if ! command -v mmdebstrap >/dev/null 2>&1; then
     echo "build-image: mmdebstrap is missing; install it with 'sudo apt-get install mmdebstrap'" >&2
     exit 1
   fi
+  echo "build-image: installing mmdebstrap ..."
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null
 fi
 
-# The same mirror the host uses (first URIs/deb line), so this works wherever apt does.
-mirror="$(grep -hE '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)"
-if [ -z "$mirror" ]; then
-  mirror="$(grep -hE '^\s*deb\s' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)"
-fi
-mirror="${mirror:-http://deb.debian.org/debian}"
+# --- Which mirror: the host's own Debian entries (one-line sources.list and deb822
+# .sources), so the build needs nothing but the mirror apt already uses here. Prints
+# "URI SUITE" for every enabled `deb` entry.
+host_sources() {
+  local files=()
+  [ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
+  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && files+=("$f")
+  done
+  [ "${#files[@]}" -gt 0 ] || return 0
+  awk '
+    function flush() {
+      if (types ~ /(^|[ \t])deb([ \t]|$)/ && enabled !~ /^[ \t]*no[ \t]*$/) {
+        n = split(uris, u, /[ \t]+/); m = split(suites, s, /[ \t]+/)
+        for (i = 1; i <= n; i++) for (j = 1; j <= m; j++)
+          if (u[i] != "" && s[j] != "") print u[i], s[j]
+      }
+      types = ""; uris = ""; suites = ""; enabled = ""
+    }
+    FNR == 1 { flush() }
+    FILENAME ~ /\.sources$/ {
+      if ($0 ~ /^[ \t]*$/) { flush(); next }
+      if ($0 ~ /^[ \t]*#/) next
+      line = $0; key = tolower(line); sub(/:.*/, "", key); sub(/^[^:]*:[ \t]*/, "", line)
+      if (key == "types") types = line
+      else if (key == "uris") uris = line
+      else if (key == "suites") suites = line
+      else if (key == "enabled") enabled = tolower(line)
+      next
+    }
+    $1 == "deb" {
+      i = 2
+      if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+      if (i + 1 <= NF) print $i, $(i + 1)
+    }
+    END { flush() }
+  ' "${files[@]}"
+}
 
-# Packages: the interpreters and compilers of languages.rs, nothing else.
-packages="python3-minimal,libpython3-stdlib,gcc,g++,libc6-dev,clang,ca-certificates"
+codename='(buster|bullseye|bookworm|trixie|forky|sid|oldstable|stable|testing|unstable)'
+pairs="$(host_sources || true)"
+main_uri="${CODEBOX_DEBIAN_MIRROR:-}"
+if [ -z "$main_uri" ]; then
+  main_uri="$(awk -v re="^${codename}$" '$2 ~ re { print $1; exit }' <<<"$pairs")"
+fi
+main_uri="${main_uri:-http://deb.debian.org/debian}"
+main_uri="${main_uri%/}"
+security_uri="$(awk -v re="^${codename}(-security|/updates)$" '$2 ~ re { print $1; exit }' <<<"$pairs")"
+security_uri="${security_uri%/}"
+has_updates="$(awk -v re="^${codename}-updates$" '$2 ~ re { print "yes"; exit }' <<<"$pairs")"
 
 mkdir -p "$top/build"
+sources="$top/build/runner-sources.list"
+{
+  echo "deb $main_uri $suite main"
+  # Point releases and security fixes too, when the host's apt has them.
+  [ "$has_updates" = yes ] && echo "deb $main_uri $suite-updates main"
+  [ -n "$security_uri" ] && echo "deb $security_uri $suite-security main"
+  true
+} >"$sources"
+
+# --- What goes in: the essential set (dash, coreutils, tar, ... no apt) plus the
+# interpreters and compilers the worker runs. clang-14 uses gcc-12's libstdc++ headers.
+packages=python3,gcc,g++,libc6-dev,libstdc++-12-dev,clang
+
 tarball="$top/build/runner-rootfs.tar"
+cleanup() { rm -f "$sources"; [ "$keep" = 1 ] || rm -f "$tarball"; }
+trap cleanup EXIT
+
 started=$(date +%s)
-echo "building $image from $mirror (bookworm) ..."
-mmdebstrap --variant=essential --mode=root --format=tar \
+echo "build-image: building $image ($suite from $(tr '\n' ';' <"$sources")) ..."
+# Documentation, manuals, translations and apt's state are dropped; copyright files stay.
+# shellcheck disable=SC2016 # the hooks are expanded by mmdebstrap, with $1 = the root
+mmdebstrap \
+  --variant=essential \
+  --format=tar \
   --include="$packages" \
   --dpkgopt='path-exclude=/usr/share/man/*' \
-  --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-exclude=/usr/share/info/*' \
+  --dpkgopt='path-exclude=/usr/share/doc/*' \
+  --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-include=/usr/share/locale/locale.alias' \
-  --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*' \
-  --customize-hook='mkdir -p "$1"/etc/codebox && printf "%s\n" "codebox runner" > "$1"/etc/codebox/role' \
-  bookworm "$tarball" "$mirror" >/dev/null
+  --dpkgopt='path-exclude=/usr/share/lintian/*' \
+  --dpkgopt='path-exclude=/usr/share/bug/*' \
+  --customize-hook='rm -rf "$1"/var/cache/apt "$1"/var/lib/apt "$1"/etc/apt "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/var/log/* "$1"/tmp/* "$1"/root/.cache' \
+  "$suite" "$tarball" "$sources"
+built=$(date +%s)
 
 docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV LANG=C.UTF-8' \
-  --change 'ENV HOME=/tmp' \
   --change 'WORKDIR /tmp' \
   --change 'USER 65534:65534' \
   --change 'LABEL org.opencontainers.image.title=codebox-runner' \
+  --message "codebox runner: $suite, mmdebstrap" \
   "$tarball" "$image" >/dev/null
-rm -f "$tarball"
-echo "runner image $image built in $(( $(date +%s) - started )) s"
+done_at=$(date +%s)
+
+size="$(docker image inspect --format '{{.Size}}' "$image")"
+echo "build-image: $image built in $((done_at - started)) s (mmdebstrap $((built - started)) s, import $((done_at - built)) s), $((size / 1000000)) MB"
