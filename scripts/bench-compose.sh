@@ -13,7 +13,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 export BACKEND=local DATABASE_URL="$CODEBOX_TEST_POSTGRES_URL" REDIS_URL="$CODEBOX_TEST_REDIS_URL" \
   AMQP_URL="$CODEBOX_TEST_AMQP_URL" TASK_QUEUE="codebox-bench-$id" BLOB_DIR="/tmp/codebox-bench-$id" \
   JWT_SECRET="bench-secret-$id-$id-$id" WORKER_TOKEN="bench-worker-$id" \
-  GATEWAY_ADDR="127.0.0.1:$port" API_URL="http://127.0.0.1:$port" RUST_LOG=warn
+  TASK_QUEUE_EXPIRES_SECS=600 GATEWAY_ADDR="127.0.0.1:$port" API_URL="http://127.0.0.1:$port" RUST_LOG=warn
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT

@@ -29,6 +29,9 @@ pub struct RabbitConfig {
     pub max_deliveries: u32,
     /// Unacked messages a consumer holds at once: the worker's concurrency.
     pub prefetch: u16,
+    /// Delete the queues after this long unused (`x-expires`): for throwaway queues of
+    /// tests and benchmarks. `None` in production.
+    pub expires: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -123,8 +126,13 @@ impl Inner {
                 FieldTable::default(),
             )
             .await?;
+        let mut dead_args = FieldTable::default();
+        if let Some(e) = c.expires {
+            let ms = i64::try_from(e.as_millis()).unwrap_or(i64::MAX);
+            dead_args.insert("x-expires".into(), AMQPValue::LongLongInt(ms));
+        }
         channel
-            .queue_declare(dead.clone().into(), durable, FieldTable::default())
+            .queue_declare(dead.clone().into(), durable, dead_args.clone())
             .await?;
         channel
             .queue_bind(
@@ -153,6 +161,9 @@ impl Inner {
             "x-dead-letter-routing-key".into(),
             AMQPValue::LongString(c.queue.clone().into()),
         );
+        if let Some(expires) = dead_args.inner().get("x-expires").cloned() {
+            args.insert("x-expires".into(), expires);
+        }
         channel
             .queue_declare(c.queue.clone().into(), durable, args)
             .await?;

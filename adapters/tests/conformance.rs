@@ -53,6 +53,7 @@ async fn rabbitmq_queue() {
         queue: format!("codebox-test-{}", uuid::Uuid::new_v4().simple()),
         max_deliveries: 3,
         prefetch: 4,
+        expires: Some(std::time::Duration::from_secs(600)),
     })
     .await
     .unwrap_or_else(|e| panic!("{e}: start it with `bash scripts/services.sh up`"));

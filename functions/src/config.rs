@@ -42,6 +42,8 @@ pub struct LocalBackend {
     pub queue: String,
     pub blob_dir: String,
     pub max_deliveries: u32,
+    /// Throwaway queues (tests, benchmarks) vanish after this long unused.
+    pub queue_expires: Option<std::time::Duration>,
 }
 
 impl LocalBackend {
@@ -62,6 +64,16 @@ impl LocalBackend {
             blob_dir: config::var("BLOB_DIR")
                 .unwrap_or_else(|| "/var/lib/codebox/blobs".to_owned()),
             max_deliveries: config::parse_or("MAX_DELIVERIES", MAX_DELIVERIES, "a count, e.g. 3")?,
+            queue_expires: config::var("TASK_QUEUE_EXPIRES_SECS")
+                .map(|v| {
+                    v.parse()
+                        .map(std::time::Duration::from_secs)
+                        .map_err(|_| ConfigError {
+                            var: "TASK_QUEUE_EXPIRES_SECS".into(),
+                            problem: format!("{v:?} is not a number of seconds"),
+                        })
+                })
+                .transpose()?,
         })
     }
 }
@@ -160,6 +172,7 @@ impl Backends {
             queue: c.queue.clone(),
             max_deliveries: c.max_deliveries,
             prefetch: 1,
+            expires: c.queue_expires,
         })
         .await?;
         Ok(Self {

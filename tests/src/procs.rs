@@ -88,6 +88,7 @@ impl Profile {
             ("WORKER_TOKEN", format!("worker-{id}")),
             ("BCRYPT_COST", "4".to_owned()),
             ("MAX_DELIVERIES", "3".to_owned()),
+            ("TASK_QUEUE_EXPIRES_SECS", "600".to_owned()),
             ("GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}")),
             ("API_URL", format!("http://127.0.0.1:{gateway_port}")),
             ("CODEBOX_SANDBOX_REAP_AFTER_SECS", "8".to_owned()),

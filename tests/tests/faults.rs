@@ -157,6 +157,7 @@ async fn a_message_that_keeps_failing_is_dead_lettered_and_its_task_fails() {
         queue: env("TASK_QUEUE"),
         max_deliveries: 3,
         prefetch: 1,
+        expires: Some(Duration::from_secs(600)),
     })
     .await
     .unwrap();

@@ -120,10 +120,22 @@ trap cleanup EXIT
 
 started=$(date +%s)
 echo "build-image: building $image ($suite from $(tr '\n' ';' <"$sources")) ..."
+# Merged /usr set up by mmdebstrap's own hook rather than the usrmerge package, which
+# would pull in perl (~55 MB) for nothing.
+merged_usr=()
+if [ -d /usr/share/mmdebstrap/hooks/merged-usr ]; then
+  merged_usr=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
+fi
+
 # Documentation, manuals, translations and apt's state are dropped; copyright files stay.
+# Two files no compile needs are dropped too: gcc's LTO dump tool (32 MB; -flto itself
+# still works) and libclang's C API library (30 MB; the clang driver links
+# libclang-cpp, not libclang). Do not delete the root's /tmp in a hook: mmdebstrap keeps
+# its apt configuration there until its own clean-up.
 # shellcheck disable=SC2016 # the hooks are expanded by mmdebstrap, with $1 = the root
 mmdebstrap \
   --variant=essential \
+  "${merged_usr[@]}" \
   --format=tar \
   --include="$packages" \
   --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -134,8 +146,10 @@ mmdebstrap \
   --dpkgopt='path-include=/usr/share/locale/locale.alias' \
   --dpkgopt='path-exclude=/usr/share/lintian/*' \
   --dpkgopt='path-exclude=/usr/share/bug/*' \
-  --customize-hook='rm -rf "$1"/var/cache/apt "$1"/var/lib/apt "$1"/etc/apt "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/var/log/* "$1"/tmp/* "$1"/root/.cache' \
-  "$suite" "$tarball" "$sources"
+  --dpkgopt='path-exclude=/usr/bin/*lto-dump*' \
+  --dpkgopt='path-exclude=/usr/lib/*/libclang-14.so*' \
+  --customize-hook='rm -rf "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/var/log/*' \
+  "$suite" "$tarball" "$sources" >/dev/null # stdout: the hooks' dpkg chatter; progress and errors go to stderr
 built=$(date +%s)
 
 docker import \

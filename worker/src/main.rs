@@ -57,6 +57,13 @@ async fn run() -> anyhow::Result<()> {
         queue,
         max_deliveries,
         prefetch: u16::try_from(concurrency).unwrap_or(u16::MAX),
+        expires: config::var("TASK_QUEUE_EXPIRES_SECS")
+            .map(|v| v.parse().map(std::time::Duration::from_secs))
+            .transpose()
+            .map_err(|_| ConfigError {
+                var: "TASK_QUEUE_EXPIRES_SECS".into(),
+                problem: "is not a number of seconds".into(),
+            })?,
     })
     .await?;
     let dead_letters = Arc::new(rabbit.dead_letters());
