@@ -34,9 +34,22 @@ done
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 
-if [ "$force" = 0 ] && docker image inspect "$image" >/dev/null 2>&1; then
+present() { docker image inspect "$image" >/dev/null 2>&1; }
+if [ "$force" = 0 ] && present; then
   echo "build-image: $image is present (use --force to rebuild)"
   exit 0
+fi
+
+# One build at a time (they share build/): a second run waits, then finds the image.
+mkdir -p "$top/build"
+exec 9>"$top/build/.runner-image.lock"
+if ! flock -n 9; then
+  echo "build-image: another build is running; waiting for it ..."
+  flock 9
+  if [ "$force" = 0 ] && present; then
+    echo "build-image: $image is present (use --force to rebuild)"
+    exit 0
+  fi
 fi
 
 if ! command -v mmdebstrap >/dev/null 2>&1; then
@@ -100,7 +113,6 @@ security_uri="$(awk -v re="^${codename}(-security|/updates)$" '$2 ~ re { print $
 security_uri="${security_uri%/}"
 has_updates="$(awk -v re="^${codename}-updates$" '$2 ~ re { print "yes"; exit }' <<<"$pairs")"
 
-mkdir -p "$top/build"
 sources="$top/build/runner-sources.list"
 {
   echo "deb $main_uri $suite main"
@@ -149,7 +161,7 @@ mmdebstrap \
   --dpkgopt='path-exclude=/usr/bin/*lto-dump*' \
   --dpkgopt='path-exclude=/usr/lib/*/libclang-14.so*' \
   --customize-hook='rm -rf "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/var/log/*' \
-  "$suite" "$tarball" "$sources" >/dev/null # stdout: the hooks' dpkg chatter; progress and errors go to stderr
+  "$suite" "$tarball" "$sources"
 built=$(date +%s)
 
 docker import \
