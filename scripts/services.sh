@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Project-owned PostgreSQL, Redis and RabbitMQ on loopback, for the tests and the compose
-# profile run as host processes. Installs Debian's packages when missing (as root).
+# profile run as host processes, and moto's server standing in for SQS, DynamoDB, S3 and
+# Secrets Manager (the AWS profile's tests). Installs Debian's packages and moto (PyPI)
+# when missing.
 #   scripts/services.sh up      start whatever is not running (idempotent)
 #   scripts/services.sh down    stop them
 #   scripts/services.sh env     print the URLs as shell exports
@@ -10,12 +12,15 @@ base="${CODEBOX_SERVICES_DIR:-/tmp/codebox-services}"
 pg_port="${CODEBOX_PG_PORT:-55432}"
 redis_port="${CODEBOX_REDIS_PORT:-56379}"
 amqp_port="${CODEBOX_AMQP_PORT:-55672}"
+moto_port="${CODEBOX_MOTO_PORT:-55500}"
+moto_version="moto[server]>=5.1,<6"
 rabbit_node="codebox@localhost"
 
 urls() {
   echo "export CODEBOX_TEST_POSTGRES_URL=postgres://codebox@127.0.0.1:${pg_port}/codebox"
   echo "export CODEBOX_TEST_REDIS_URL=redis://127.0.0.1:${redis_port}"
   echo "export CODEBOX_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:${amqp_port}/%2f"
+  echo "export CODEBOX_TEST_AWS_ENDPOINT_URL=http://127.0.0.1:${moto_port}"
 }
 
 need_root() {
@@ -97,7 +102,24 @@ up_rabbitmq() {
   echo "services: rabbitmq on 127.0.0.1:$amqp_port"
 }
 
+moto_up() { curl -sf -o /dev/null "http://127.0.0.1:$moto_port/moto-api/data.json"; }
+
+up_moto() {
+  if moto_up; then return; fi
+  if ! python3 -c "import moto.server, flask_cors" >/dev/null 2>&1; then
+    echo "services: installing $moto_version (PyPI) ..."
+    python3 -m pip install --quiet --disable-pip-version-check "$moto_version"
+  fi
+  mkdir -p "$base/moto"
+  setsid python3 -m moto.server -H 127.0.0.1 -p "$moto_port" >"$base/moto/log" 2>&1 < /dev/null &
+  echo $! > "$base/moto/pid"
+  for _ in $(seq 1 100); do moto_up && break; sleep 0.1; done
+  if ! moto_up; then echo "services: moto did not start; see $base/moto/log" >&2; exit 1; fi
+  echo "services: moto (SQS, DynamoDB, S3, Secrets Manager) on 127.0.0.1:$moto_port"
+}
+
 down() {
+  [ -f "$base/moto/pid" ] && kill "$(cat "$base/moto/pid")" 2>/dev/null || true
   local bin; bin="$(pg_bin 2>/dev/null || true)"
   [ -n "$bin" ] && [ -d "$base/postgres/data" ] && as_user postgres "$bin/pg_ctl" -D "$base/postgres/data" -m fast stop >/dev/null 2>&1 || true
   redis-cli -h 127.0.0.1 -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
@@ -105,7 +127,7 @@ down() {
 }
 
 case "${1:-up}" in
-  up) install; mkdir -p "$base"; [ "$(id -u)" -eq 0 ] && chmod 755 "$base"; up_postgres; up_redis; up_rabbitmq ;;
+  up) install; mkdir -p "$base"; [ "$(id -u)" -eq 0 ] && chmod 755 "$base"; up_postgres; up_redis; up_rabbitmq; up_moto ;;
   down) down ;;
   env) urls ;;
   # Stop one service (fault tests); `up` brings it back: postgres | redis | rabbitmq
@@ -113,6 +135,7 @@ case "${1:-up}" in
       postgres) as_user postgres "$(pg_bin)/pg_ctl" -D "$base/postgres/data" -m fast -w stop >/dev/null ;;
       redis) redis-cli -h 127.0.0.1 -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true ;;
       rabbitmq) rabbit_env; rabbitmqctl -q -n "$rabbit_node" stop >/dev/null 2>&1 || true ;;
+      moto) [ -f "$base/moto/pid" ] && kill "$(cat "$base/moto/pid")" 2>/dev/null || true ;;
       *) echo "services: unknown service $svc" >&2; exit 2 ;;
     esac ;;
   *) echo "usage: scripts/services.sh up|down|env|stop-<service>" >&2; exit 2 ;;

@@ -16,23 +16,26 @@ impl FsBlobStore {
         Self { root: root.into() }
     }
 
-    /// Keys are made by codebox (`input/<uuid>.png`); anything that could leave the root
-    /// is refused rather than cleaned up.
     fn path(&self, key: &str) -> Result<PathBuf, Error> {
-        let ok = !key.is_empty()
-            && !key.starts_with('/')
-            && key
-                .split('/')
-                .all(|part| !part.is_empty() && part != "." && part != "..")
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
-        if ok {
+        if valid_key(key) {
             Ok(self.root.join(key))
         } else {
             Err(Error::Invalid(format!("invalid blob key {key:?}")))
         }
     }
+}
+
+/// Keys are made by codebox (`input/<uuid>.png`); anything that could leave a directory
+/// or read oddly in a URL is refused rather than cleaned up.
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('/')
+        && key
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
 }
 
 fn io(e: std::io::Error, what: &Path) -> Error {

@@ -2,6 +2,8 @@
 //! binary links only what it uses. Every adapter passes the same conformance suite as the
 //! in-memory one, against a real server.
 
+#[cfg(feature = "aws-sdk")]
+pub mod aws;
 pub mod fs;
 #[cfg(feature = "postgres")]
 pub mod postgres;

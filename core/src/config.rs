@@ -50,3 +50,26 @@ pub fn choice(name: &str, default: &str, allowed: &[&str]) -> Result<String, Con
         })
     }
 }
+
+/// A value that must be set; `example` shows what one looks like.
+pub fn required(name: &str, example: &str) -> Result<String, ConfigError> {
+    var(name).ok_or_else(|| ConfigError {
+        var: name.to_owned(),
+        problem: format!("is required, e.g. {example}"),
+    })
+}
+
+/// An optional duration given in whole seconds.
+pub fn secs_opt(name: &str) -> Result<Option<std::time::Duration>, ConfigError> {
+    var(name)
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map(std::time::Duration::from_secs)
+                .map_err(|_| ConfigError {
+                    var: name.to_owned(),
+                    problem: format!("{v:?} is not a number of seconds"),
+                })
+        })
+        .transpose()
+}

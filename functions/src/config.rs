@@ -25,13 +25,43 @@ pub struct ApiConfig {
     pub backend: Backend,
 }
 
-/// Which stores and queue the API uses. More arrive with their adapters.
+/// Which stores and queue the API uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// Everything in this process (the embedded default and tests).
     Memory,
     /// The compose profile: PostgreSQL, Redis, RabbitMQ and blobs in a shared directory.
     Local(LocalBackend),
+    /// The cloud: DynamoDB, SQS and S3 (or LocalStack / moto through `AWS_ENDPOINT_URL`).
+    Aws(AwsBackend),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsBackend {
+    pub users_table: String,
+    pub sessions_table: String,
+    pub tasks_table: String,
+    pub idempotency_table: String,
+    pub queue_url: String,
+    pub blob_bucket: String,
+}
+
+impl AwsBackend {
+    /// `USERS_TABLE`, `SESSIONS_TABLE`, `TASKS_TABLE`, `IDEMPOTENCY_TABLE`,
+    /// `TASK_QUEUE_URL`, `BLOB_BUCKET` (all required: infra/ and localstack/ set them).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            users_table: config::required("USERS_TABLE", "codebox-users")?,
+            sessions_table: config::required("SESSIONS_TABLE", "codebox-sessions")?,
+            tasks_table: config::required("TASKS_TABLE", "codebox-tasks")?,
+            idempotency_table: config::required("IDEMPOTENCY_TABLE", "codebox-idempotency")?,
+            queue_url: config::required(
+                "TASK_QUEUE_URL",
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/codebox-tasks",
+            )?,
+            blob_bucket: config::required("BLOB_BUCKET", "codebox-blobs")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +80,7 @@ impl LocalBackend {
     /// `DATABASE_URL`, `REDIS_URL`, `AMQP_URL` (required), `TASK_QUEUE` (codebox.tasks),
     /// `BLOB_DIR` (/var/lib/codebox/blobs), `MAX_DELIVERIES` (3).
     pub fn from_env() -> Result<Self, ConfigError> {
-        let required = |name: &str, example: &str| {
-            config::var(name).ok_or_else(|| ConfigError {
-                var: name.to_owned(),
-                problem: format!("is required with BACKEND=local, e.g. {example}"),
-            })
-        };
+        let required = config::required;
         Ok(Self {
             database_url: required("DATABASE_URL", "postgres://codebox@postgres/codebox")?,
             redis_url: required("REDIS_URL", "redis://redis:6379")?,
@@ -64,27 +89,34 @@ impl LocalBackend {
             blob_dir: config::var("BLOB_DIR")
                 .unwrap_or_else(|| "/var/lib/codebox/blobs".to_owned()),
             max_deliveries: config::parse_or("MAX_DELIVERIES", MAX_DELIVERIES, "a count, e.g. 3")?,
-            queue_expires: config::var("TASK_QUEUE_EXPIRES_SECS")
-                .map(|v| {
-                    v.parse()
-                        .map(std::time::Duration::from_secs)
-                        .map_err(|_| ConfigError {
-                            var: "TASK_QUEUE_EXPIRES_SECS".into(),
-                            problem: format!("{v:?} is not a number of seconds"),
-                        })
-                })
-                .transpose()?,
+            queue_expires: config::secs_opt("TASK_QUEUE_EXPIRES_SECS")?,
         })
     }
 }
 
 impl ApiConfig {
-    /// `JWT_SECRET` (≥ 32 bytes) and `WORKER_TOKEN` are required; `TOKEN_TTL_SECS`
-    /// (default 3600), `BCRYPT_COST` (4–31, default 12), `BACKEND` (memory).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let jwt_secret = config::secret("JWT_SECRET", "at least 32 random bytes signing tokens")?;
-        let worker_token = config::secret("WORKER_TOKEN", "the credential workers commit with")?;
-        Self::with_secrets(jwt_secret, worker_token)
+    /// `JWT_SECRET` (≥ 32 bytes) and `WORKER_TOKEN` are required — or, with
+    /// `BACKEND=aws`, `JWT_SECRET_ARN` and `WORKER_TOKEN_ARN` naming them in Secrets
+    /// Manager, read once here; `TOKEN_TTL_SECS` (default 3600), `BCRYPT_COST` (4–31,
+    /// default 12), `BACKEND` (memory | local | aws).
+    ///
+    /// A process that serves no worker route (a Lambda function other than `commit`)
+    /// passes `serves_workers = false`: it does not read the worker credential at all (so
+    /// its role needs no access to it) and accepts no worker.
+    pub async fn from_env(serves_workers: bool) -> anyhow::Result<Self> {
+        let jwt_secret =
+            secret_or_arn("JWT_SECRET", "at least 32 random bytes signing tokens").await?;
+        let worker_token = if serves_workers {
+            secret_or_arn("WORKER_TOKEN", "the credential workers commit with").await?
+        } else {
+            // Unguessable and never told to anyone: no worker gets in here.
+            SecretString::from(format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ))
+        };
+        Ok(Self::with_secrets(jwt_secret, worker_token)?)
     }
 
     /// As `from_env`, with the secrets given (the embedded default makes random ones).
@@ -113,10 +145,12 @@ impl ApiConfig {
                 problem: format!("{bcrypt_cost} is not from 4 to 31"),
             });
         }
-        let backend = match config::choice("BACKEND", "memory", &["memory", "local"])?.as_str() {
-            "local" => Backend::Local(LocalBackend::from_env()?),
-            _ => Backend::Memory,
-        };
+        let backend =
+            match config::choice("BACKEND", "memory", &["memory", "local", "aws"])?.as_str() {
+                "local" => Backend::Local(LocalBackend::from_env()?),
+                "aws" => Backend::Aws(AwsBackend::from_env()?),
+                _ => Backend::Memory,
+            };
         Ok(Self {
             jwt_secret,
             worker_token,
@@ -124,6 +158,34 @@ impl ApiConfig {
             bcrypt_cost,
             backend,
         })
+    }
+}
+
+/// `NAME` itself, or the secret `NAME_ARN` names in Secrets Manager.
+async fn secret_or_arn(name: &str, what: &str) -> anyhow::Result<SecretString> {
+    if let Some(v) = config::var(name) {
+        return Ok(SecretString::from(v));
+    }
+    let arn_var = format!("{name}_ARN");
+    let Some(arn) = config::var(&arn_var) else {
+        return Err(ConfigError {
+            var: name.to_owned(),
+            problem: format!("is required ({what}), or {arn_var} naming it in Secrets Manager"),
+        }
+        .into());
+    };
+    #[cfg(feature = "aws")]
+    {
+        let sdk = codebox_adapters::aws::sdk_config().await;
+        codebox_adapters::aws::secrets::secret_string(sdk, &arn).await
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        Err(ConfigError {
+            var: arn_var,
+            problem: format!("{arn} cannot be read: this build has no AWS support (feature aws)"),
+        }
+        .into())
     }
 }
 
@@ -158,11 +220,67 @@ impl Backends {
     pub async fn from_config(config: &ApiConfig) -> anyhow::Result<Self> {
         match &config.backend {
             Backend::Memory => Ok(Self::memory()),
+            #[cfg(feature = "local")]
             Backend::Local(local) => Self::local(local).await,
+            #[cfg(not(feature = "local"))]
+            Backend::Local(_) => Err(ConfigError {
+                var: "BACKEND".into(),
+                problem: "local is not in this build (feature local)".into(),
+            }
+            .into()),
+            #[cfg(feature = "aws")]
+            Backend::Aws(aws) => Ok(Self::aws(aws).await),
+            #[cfg(not(feature = "aws"))]
+            Backend::Aws(_) => Err(ConfigError {
+                var: "BACKEND".into(),
+                problem: "aws is not in this build (feature aws)".into(),
+            }
+            .into()),
+        }
+    }
+
+    /// DynamoDB for users, sessions and tasks, SQS, S3 for blobs and for values too big
+    /// for an item or a message. The clients connect lazily: nothing is dialled at start.
+    #[cfg(feature = "aws")]
+    pub async fn aws(c: &AwsBackend) -> Self {
+        Self::aws_with(codebox_adapters::aws::sdk_config().await, c)
+    }
+
+    /// As [`Backends::aws`], with the SDK configuration given (tests on moto).
+    #[cfg(feature = "aws")]
+    pub fn aws_with(sdk: &codebox_adapters::aws::SdkConfig, c: &AwsBackend) -> Self {
+        use codebox_adapters::aws::{dynamodb, s3, sqs};
+        let blobs: Arc<dyn BlobStore> = Arc::new(s3::S3BlobStore::new(sdk, &c.blob_bucket));
+        let store = Arc::new(dynamodb::DynamoStore::new(
+            sdk,
+            dynamodb::DynamoTables {
+                users: c.users_table.clone(),
+                sessions: c.sessions_table.clone(),
+                tasks: c.tasks_table.clone(),
+                idempotency: c.idempotency_table.clone(),
+            },
+            Some(blobs.clone()),
+        ));
+        let queue = sqs::SqsQueue::new(
+            sdk,
+            sqs::SqsConfig {
+                queue_url: c.queue_url.clone(),
+                dead_letter_url: None,
+            },
+            Some(blobs.clone()),
+        );
+        Self {
+            users: store.clone(),
+            sessions: store.clone(),
+            tasks: store,
+            blobs,
+            queue: Arc::new(queue),
+            consumer: None,
         }
     }
 
     /// PostgreSQL for users and tasks, Redis for sessions, RabbitMQ, blobs as files.
+    #[cfg(feature = "local")]
     pub async fn local(c: &LocalBackend) -> anyhow::Result<Self> {
         use codebox_adapters::{fs, postgres, rabbitmq, redis};
         let store = postgres::PostgresStore::connect(&c.database_url).await?;
@@ -206,10 +324,20 @@ impl AppState {
         Ok(AppState::new(accounts, tasks))
     }
 
-    /// Configuration and backends from the environment: what a Lambda function and the
-    /// gateway binary start with.
+    /// Configuration and backends from the environment: what the gateway binary starts
+    /// with (it serves every route, the workers' too).
     pub async fn from_env() -> anyhow::Result<Self> {
-        let config = ApiConfig::from_env()?;
+        Self::from_env_serving(true).await
+    }
+
+    /// What the Lambda function serving `handler` starts with: only `commit` serves
+    /// workers.
+    pub async fn for_function(handler: &str) -> anyhow::Result<Self> {
+        Self::from_env_serving(handler == "commit").await
+    }
+
+    async fn from_env_serving(serves_workers: bool) -> anyhow::Result<Self> {
+        let config = ApiConfig::from_env(serves_workers).await?;
         let backends = Backends::from_config(&config).await?;
         Self::build(&config, &backends)
     }

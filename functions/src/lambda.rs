@@ -23,7 +23,7 @@ macro_rules! lambda_main {
         #[tokio::main]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::telemetry::init_tracing();
-            let state = match $crate::AppState::from_env().await {
+            let state = match $crate::AppState::for_function(stringify!($handler)).await {
                 Ok(state) => state,
                 Err(e) => {
                     eprintln!("codebox: {e}");

@@ -2,6 +2,7 @@
 //! shared embedded stack started on 127.0.0.1:0 against the local Docker engine.
 #![allow(clippy::expect_used)]
 
+pub mod aws;
 pub mod procs;
 pub mod suite;
 

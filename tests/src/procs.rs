@@ -49,7 +49,11 @@ impl Drop for Proc {
 
 pub struct Profile {
     pub env: Vec<(String, String)>,
+    /// What only workers get (the AWS profile's gateway reads its secrets by ARN).
+    pub worker_env: Vec<(String, String)>,
     pub gateway_port: u16,
+    /// The AWS profile's resources on moto.
+    pub aws: Option<crate::aws::StandIn>,
 }
 
 impl Profile {
@@ -97,7 +101,42 @@ impl Profile {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        Self { env, gateway_port }
+        Self {
+            env,
+            worker_env: Vec::new(),
+            gateway_port,
+            aws: None,
+        }
+    }
+
+    /// The AWS profile: DynamoDB, SQS, S3 and Secrets Manager on moto, provisioned by the
+    /// LocalStack init hook; the gateway reads its secrets by ARN.
+    pub fn aws() -> Self {
+        let gateway_port = free_port();
+        // Longer than any task of the suite takes to start, short enough that the
+        // worker's extensions run in every test that compiles.
+        let visibility = 6;
+        let aws = crate::aws::StandIn::provision(visibility, 3);
+        let mut env = aws.process_env();
+        env.extend(
+            [
+                ("BCRYPT_COST", "4".to_owned()),
+                ("MAX_DELIVERIES", "3".to_owned()),
+                ("SQS_VISIBILITY_SECS", visibility.to_string()),
+                ("GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}")),
+                ("API_URL", format!("http://127.0.0.1:{gateway_port}")),
+                ("CODEBOX_SANDBOX_REAP_AFTER_SECS", "8".to_owned()),
+                ("RUST_LOG", "warn".to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        Self {
+            env,
+            worker_env: vec![("WORKER_TOKEN".to_owned(), aws.worker_token.clone())],
+            gateway_port,
+            aws: Some(aws),
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -127,10 +166,9 @@ impl Profile {
     /// A worker whose metrics answer on the returned port.
     pub async fn worker(&self) -> (Proc, u16) {
         let port = free_port();
-        let p = self.spawn(
-            "codebox-worker",
-            &[("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}"))],
-        );
+        let mut extra = vec![("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}"))];
+        extra.extend(self.worker_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let p = self.spawn("codebox-worker", &extra);
         wait_for(Duration::from_secs(30), || async {
             reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
                 .await
@@ -180,7 +218,15 @@ pub struct ProcessStack {
 
 impl ProcessStack {
     pub async fn start() -> Self {
-        let profile = Profile::new();
+        Self::start_with(Profile::new()).await
+    }
+
+    /// The AWS profile (SQS, DynamoDB, S3 on moto).
+    pub async fn start_aws() -> Self {
+        Self::start_with(Profile::aws()).await
+    }
+
+    pub async fn start_with(profile: Profile) -> Self {
         let gateway = profile.gateway().await;
         let (worker, _) = profile.worker().await;
         Self {
@@ -189,4 +235,27 @@ impl ProcessStack {
             _worker: worker,
         }
     }
+}
+
+/// Consumers that crash on the next message: each takes it and dies without settling,
+/// `times` times; the delivery counts must read 1, 2, … Then the broker has given up.
+pub async fn crash_on_next_message(consumer: &dyn codebox_core::ports::QueueConsumer, times: u32) {
+    for attempt in 1..=times {
+        let d = consumer
+            .receive(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("delivery");
+        assert_eq!(d.attempt, attempt);
+        drop(d);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        consumer
+            .receive(Duration::from_secs(2))
+            .await
+            .unwrap()
+            .is_none(),
+        "the broker gave up on the message"
+    );
 }

@@ -144,7 +144,6 @@ async fn a_postgres_restart_is_503_meanwhile_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_that_keeps_failing_is_dead_lettered_and_its_task_fails() {
     use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
-    use codebox_core::ports::QueueConsumer;
     let _serial = SERIAL.lock().await;
     let p = Profile::new();
     let _gateway = p.gateway().await;
@@ -161,24 +160,8 @@ async fn a_message_that_keeps_failing_is_dead_lettered_and_its_task_fails() {
     })
     .await
     .unwrap();
-    for attempt in 1..=3 {
-        let d = crashing
-            .receive(Duration::from_secs(10))
-            .await
-            .unwrap()
-            .expect("delivery");
-        assert_eq!(d.attempt, attempt);
-        drop(d);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(
-        crashing
-            .receive(Duration::from_secs(2))
-            .await
-            .unwrap()
-            .is_none(),
-        "the broker gave up"
-    );
+    // The last receive makes the broker dead-letter it.
+    codebox_tests::procs::crash_on_next_message(&crashing, 3).await;
     drop(crashing);
     assert_eq!(status_of(&c, &id).await, "queued");
     // A worker finds it among the dead letters and ends the task.

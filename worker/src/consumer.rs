@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use codebox_core::domain::{
     Commit, ImageResult, ImageSpec, TaskMessage, TaskResult, TaskSpec, TaskStatus, Verdict,
 };
-use codebox_core::ports::{BlobStore, Delivery, QueueConsumer, Sandbox, SandboxJob, TaskControl};
+use codebox_core::ports::{
+    BlobStore, Delivery, QueueConsumer, Sandbox, SandboxJob, Settle, TaskControl,
+};
 use codebox_core::{Error, time};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +27,10 @@ pub struct WorkerConfig {
     pub cancel_poll: Duration,
     /// Long-poll wait of one receive.
     pub receive_wait: Duration,
+    /// How long a delivery stays with this worker unless extended (SQS's visibility
+    /// timeout): a running task's delivery is extended by this every third of it.
+    /// `None` where the broker keeps a delivery until it is settled (RabbitMQ).
+    pub lease: Option<Duration>,
 }
 
 impl Default for WorkerConfig {
@@ -34,6 +40,7 @@ impl Default for WorkerConfig {
             max_deliveries: 3,
             cancel_poll: Duration::from_millis(200),
             receive_wait: Duration::from_secs(1),
+            lease: None,
         }
     }
 }
@@ -132,7 +139,7 @@ impl Worker {
                 / 1000.0;
             metrics::histogram!("codebox_queue_wait_seconds").record(wait);
             metrics::gauge!("codebox_tasks_in_flight").increment(1.0);
-            let settled = match self.execute(&message).await {
+            let settled = match self.execute_leased(&message, settle.as_ref()).await {
                 Ok(true) => Settled::Committed,
                 Ok(false) => Settled::Skipped,
                 Err(e) if attempt >= self.config.max_deliveries => {
@@ -163,6 +170,33 @@ impl Worker {
         }
         .instrument(span)
         .await;
+    }
+
+    /// `execute`, keeping the delivery with this worker while it runs.
+    async fn execute_leased(
+        &self,
+        message: &TaskMessage,
+        settle: &dyn Settle,
+    ) -> Result<bool, Error> {
+        let Some(lease) = self.config.lease else {
+            return self.execute(message).await;
+        };
+        let work = self.execute(message);
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval((lease / 3).max(Duration::from_millis(500)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = tick.tick() => {
+                    match settle.extend(lease).await {
+                        Ok(()) => metrics::counter!("codebox_lease_extensions_total").increment(1),
+                        Err(e) => tracing::warn!(error = %e, "could not extend the delivery"),
+                    }
+                }
+            }
+        }
     }
 
     /// Runs the task and commits its outcome. `Ok(false)`: not to be run (cancelled or

@@ -1,17 +1,25 @@
-//! `codebox-worker`: the standalone worker of the compose profile. It takes tasks from
-//! RabbitMQ, runs them in the local Docker engine and commits through the API with the
-//! worker credential; it holds no database credentials.
+//! `codebox-worker`: the standalone worker of the compose and AWS profiles. It takes tasks
+//! from RabbitMQ or SQS, runs them in the local Docker engine and commits through the API
+//! with the worker credential; it holds no database credentials.
 //!
-//! `AMQP_URL`, `API_URL`, `WORKER_TOKEN` (required); `TASK_QUEUE` (codebox.tasks),
-//! `MAX_DELIVERIES` (3), `BLOB_DIR` (/var/lib/codebox/blobs), `WORKER_CONCURRENCY` (4),
-//! `WORKER_METRICS_ADDR` (0.0.0.0:9100), and the sandbox's `CODEBOX_*` settings.
+//! `API_URL`, `WORKER_TOKEN` (required); `QUEUE` (rabbitmq | sqs), `MAX_DELIVERIES` (3,
+//! the broker's limit), `WORKER_CONCURRENCY` (4), `WORKER_METRICS_ADDR` (0.0.0.0:9100),
+//! and the sandbox's `CODEBOX_*` settings.
+//! - rabbitmq: `AMQP_URL` (required), `TASK_QUEUE` (codebox.tasks), `BLOB_DIR`
+//!   (/var/lib/codebox/blobs).
+//! - sqs: `TASK_QUEUE_URL`, `TASK_DLQ_URL`, `BLOB_BUCKET` (required),
+//!   `SQS_VISIBILITY_SECS` (the queue's visibility timeout, 60: a running task's message
+//!   is kept invisible in steps of it), and the usual AWS settings (`AWS_REGION`,
+//!   `AWS_ENDPOINT_URL`, the ECS task role).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use codebox_adapters::fs::FsBlobStore;
 use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
 use codebox_core::config::{self, ConfigError};
+use codebox_core::ports::{BlobStore, QueueConsumer};
 use codebox_worker::consumer::{Worker, WorkerConfig};
 use codebox_worker::http_control::HttpTaskControl;
 use codebox_worker::sandbox::{DockerSandbox, SandboxConfig};
@@ -28,53 +36,103 @@ async fn main() {
     }
 }
 
-fn required(name: &str, example: &str) -> Result<String, ConfigError> {
-    config::var(name).ok_or_else(|| ConfigError {
-        var: name.to_owned(),
-        problem: format!("is required, e.g. {example}"),
+/// The queue a worker consumes, its dead letters, and the blob store next to it.
+struct Source {
+    consumer: Arc<dyn QueueConsumer>,
+    dead_letters: Option<Arc<dyn QueueConsumer>>,
+    blobs: Arc<dyn BlobStore>,
+    /// How long a delivery stays invisible unless extended (SQS).
+    lease: Option<Duration>,
+}
+
+async fn rabbitmq(concurrency: usize, max_deliveries: u32) -> anyhow::Result<Source> {
+    let rabbit = RabbitQueue::connect(RabbitConfig {
+        url: config::required("AMQP_URL", "amqp://guest:guest@rabbitmq:5672/%2f")?,
+        queue: config::var("TASK_QUEUE").unwrap_or_else(|| "codebox.tasks".to_owned()),
+        max_deliveries,
+        prefetch: u16::try_from(concurrency).unwrap_or(u16::MAX),
+        expires: config::secs_opt("TASK_QUEUE_EXPIRES_SECS")?,
+    })
+    .await?;
+    let blob_dir = config::var("BLOB_DIR").unwrap_or_else(|| "/var/lib/codebox/blobs".to_owned());
+    Ok(Source {
+        dead_letters: Some(Arc::new(rabbit.dead_letters())),
+        consumer: Arc::new(rabbit),
+        blobs: Arc::new(FsBlobStore::new(blob_dir)),
+        lease: None,
+    })
+}
+
+async fn sqs() -> anyhow::Result<Source> {
+    use codebox_adapters::aws::{s3::S3BlobStore, sdk_config, sqs};
+    let queue_url = config::required(
+        "TASK_QUEUE_URL",
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/codebox-tasks",
+    )?;
+    let dead_letter_url = config::required(
+        "TASK_DLQ_URL",
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/codebox-tasks-dead",
+    )?;
+    let bucket = config::required("BLOB_BUCKET", "codebox-blobs")?;
+    let visibility = config::parse_or("SQS_VISIBILITY_SECS", 60u64, "seconds, e.g. 60")?;
+    if visibility < 3 {
+        return Err(ConfigError {
+            var: "SQS_VISIBILITY_SECS".into(),
+            problem: "must be at least 3".into(),
+        }
+        .into());
+    }
+    let sdk = sdk_config().await;
+    let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(sdk, bucket));
+    let queue = sqs::SqsQueue::new(
+        sdk,
+        sqs::SqsConfig {
+            queue_url,
+            dead_letter_url: Some(dead_letter_url),
+        },
+        Some(blobs.clone()),
+    );
+    queue
+        .depth()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach SQS: {e}"))?;
+    Ok(Source {
+        dead_letters: queue
+            .dead_letters()
+            .map(|d| Arc::new(d) as Arc<dyn QueueConsumer>),
+        consumer: Arc::new(queue),
+        blobs,
+        lease: Some(Duration::from_secs(visibility)),
     })
 }
 
 async fn run() -> anyhow::Result<()> {
-    let amqp_url = required("AMQP_URL", "amqp://guest:guest@rabbitmq:5672/%2f")?;
-    let api_url = required("API_URL", "http://gateway:8080")?;
-    let token = required("WORKER_TOKEN", "the credential the gateway was given")?;
-    let queue = config::var("TASK_QUEUE").unwrap_or_else(|| "codebox.tasks".to_owned());
+    let api_url = config::required("API_URL", "http://gateway:8080")?;
+    let token = config::required("WORKER_TOKEN", "the credential the gateway was given")?;
     let max_deliveries = config::parse_or("MAX_DELIVERIES", 3u32, "a count, e.g. 3")?;
-    let blob_dir = config::var("BLOB_DIR").unwrap_or_else(|| "/var/lib/codebox/blobs".to_owned());
     let concurrency = config::parse_or("WORKER_CONCURRENCY", 4usize, "tasks at once, 1 to 64")?;
     let metrics_addr = config::parse_or(
         "WORKER_METRICS_ADDR",
         SocketAddr::from(([0, 0, 0, 0], 9100)),
         "host:port",
     )?;
+    let source = match config::choice("QUEUE", "rabbitmq", &["rabbitmq", "sqs"])?.as_str() {
+        "sqs" => sqs().await?,
+        _ => rabbitmq(concurrency, max_deliveries).await?,
+    };
     let sandbox_config = SandboxConfig::from_env()?;
     let reap_after = sandbox_config.reap_after;
     let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
     sandbox.ping().await?;
-    let rabbit = RabbitQueue::connect(RabbitConfig {
-        url: amqp_url,
-        queue,
-        max_deliveries,
-        prefetch: u16::try_from(concurrency).unwrap_or(u16::MAX),
-        expires: config::var("TASK_QUEUE_EXPIRES_SECS")
-            .map(|v| v.parse().map(std::time::Duration::from_secs))
-            .transpose()
-            .map_err(|_| ConfigError {
-                var: "TASK_QUEUE_EXPIRES_SECS".into(),
-                problem: "is not a number of seconds".into(),
-            })?,
-    })
-    .await?;
-    let dead_letters = Arc::new(rabbit.dead_letters());
     let worker = Worker {
-        consumer: Arc::new(rabbit),
+        consumer: source.consumer,
         control: Arc::new(HttpTaskControl::new(&api_url, &token)?),
         sandbox: sandbox.clone(),
-        blobs: Arc::new(FsBlobStore::new(blob_dir)),
+        blobs: source.blobs,
         config: WorkerConfig {
             concurrency,
             max_deliveries,
+            lease: source.lease,
             ..WorkerConfig::default()
         },
     };
@@ -124,7 +182,7 @@ async fn run() -> anyhow::Result<()> {
         let every = (reap_after / 4).max(std::time::Duration::from_secs(1));
         tokio::spawn(async move { sandbox.reap_forever(reap_after, every, stop).await });
     }
-    {
+    if let Some(dead_letters) = source.dead_letters {
         let (worker, stop) = (worker.clone(), shutdown.clone());
         tokio::spawn(async move { worker.fail_dead_letters(dead_letters, stop).await });
     }

@@ -12,7 +12,9 @@ use codebox_core::Error;
 use codebox_core::domain::TaskKind;
 use codebox_core::domain::{CodeResult, Commit, TaskId, TaskResult, TaskStatus, Verdict};
 use codebox_core::memory::{MemoryBlobStore, MemoryQueue, MemoryTaskStore};
-use codebox_core::ports::{BlobStore, Sandbox, SandboxJob, TaskControl};
+use codebox_core::ports::{
+    BlobStore, Delivery, QueueConsumer, Sandbox, SandboxJob, Settle, TaskControl,
+};
 use codebox_core::tasks::{FilterRequest, SubmitRequest, TaskService};
 use codebox_worker::consumer::{Outcome, Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +25,8 @@ enum Script {
     Hello,
     Fail,
     WaitForCancel,
+    /// Takes this long, then prints hello.
+    Slow(Duration),
 }
 
 struct FakeSandbox {
@@ -41,6 +45,14 @@ impl Sandbox for FakeSandbox {
                 ..CodeResult::empty(Verdict::Ok)
             }),
             Script::Fail => Err(Error::Unavailable("engine down".into())),
+            Script::Slow(d) => {
+                tokio::time::sleep(d).await;
+                Ok(CodeResult {
+                    stdout: "hello\n".into(),
+                    exit_code: Some(0),
+                    ..CodeResult::empty(Verdict::Ok)
+                })
+            }
             Script::WaitForCancel => {
                 tokio::select! {
                     _ = cancel.cancelled() => Ok(CodeResult::empty(Verdict::Cancelled)),
@@ -111,6 +123,7 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
             max_deliveries: 3,
             cancel_poll: Duration::from_millis(20),
             receive_wait: Duration::from_millis(50),
+            lease: None,
         },
     };
     Rig {
@@ -289,4 +302,77 @@ async fn an_undecodable_image_fails_with_a_reason() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A queue whose deliveries count how often they were extended.
+struct CountingConsumer {
+    inner: MemoryQueue,
+    extends: Arc<AtomicU32>,
+}
+
+struct CountingSettle {
+    inner: Box<dyn Settle>,
+    extends: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl Settle for CountingSettle {
+    async fn ack(self: Box<Self>) -> Result<(), Error> {
+        self.inner.ack().await
+    }
+    async fn retry(self: Box<Self>) -> Result<(), Error> {
+        self.inner.retry().await
+    }
+    async fn dead_letter(self: Box<Self>) -> Result<(), Error> {
+        self.inner.dead_letter().await
+    }
+    async fn extend(&self, by: Duration) -> Result<(), Error> {
+        assert_eq!(by, Duration::from_millis(900), "extended by the lease");
+        self.extends.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for CountingConsumer {
+    async fn receive(&self, wait: Duration) -> Result<Option<Delivery>, Error> {
+        Ok(self.inner.receive(wait).await?.map(|d| Delivery {
+            settle: Box::new(CountingSettle {
+                inner: d.settle,
+                extends: self.extends.clone(),
+            }),
+            ..d
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_long_task_keeps_its_delivery_by_extending_the_lease() {
+    let mut r = rig(Script::Slow(Duration::from_millis(2000)), 0);
+    let extends = Arc::new(AtomicU32::new(0));
+    r.worker.consumer = Arc::new(CountingConsumer {
+        inner: r.queue.clone(),
+        extends: extends.clone(),
+    });
+    r.worker.config.lease = Some(Duration::from_millis(900));
+    let id = submit_code(&r).await;
+    r.worker.process_one().await.unwrap();
+    assert_eq!(
+        r.service.get(r.owner, id).await.unwrap().status,
+        TaskStatus::Completed
+    );
+    // Every 500 ms (a third of 900 ms, at least 500 ms) over 2 s: 3 or 4 extensions.
+    let n = extends.load(Ordering::SeqCst);
+    assert!((3..=4).contains(&n), "{n} extensions");
+    // A quick task is not extended at all.
+    let mut quick = rig(Script::Hello, 0);
+    let none = Arc::new(AtomicU32::new(0));
+    quick.worker.consumer = Arc::new(CountingConsumer {
+        inner: quick.queue.clone(),
+        extends: none.clone(),
+    });
+    quick.worker.config.lease = Some(Duration::from_millis(900));
+    submit_code(&quick).await;
+    quick.worker.process_one().await.unwrap();
+    assert_eq!(none.load(Ordering::SeqCst), 0);
 }

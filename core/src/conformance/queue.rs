@@ -82,6 +82,31 @@ pub async fn queue(queue: &dyn TaskQueue, consumer: &dyn QueueConsumer, max_deli
     assert!(d.attempt >= 2);
     d.settle.ack().await.unwrap();
 
+    // A delivery held and extended is not handed out again (SQS: longer than the queue's
+    // visibility timeout, which the caller MUST set below 3 s).
+    let m = message();
+    queue.publish(&m).await.unwrap();
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    for _ in 0..3 {
+        d.settle.extend(Duration::from_secs(4)).await.unwrap();
+        assert!(
+            consumer.receive(QUIET).await.unwrap().is_none(),
+            "an extended delivery MUST stay with its consumer"
+        );
+    }
+    d.settle.ack().await.unwrap();
+
+    // The largest message the API can make (1 MiB of stdin) arrives whole.
+    let mut m = message();
+    if let TaskSpec::Code(spec) = &mut m.spec {
+        spec.stdin = "i".repeat(crate::tasks::MAX_STDIN_BYTES);
+        spec.code = "#".repeat(crate::tasks::MAX_CODE_BYTES);
+    }
+    queue.publish(&m).await.unwrap();
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    assert_eq!(d.message, m);
+    d.settle.ack().await.unwrap();
+
     // Dead-lettered: never delivered again.
     let m = message();
     queue.publish(&m).await.unwrap();

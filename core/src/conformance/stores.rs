@@ -107,6 +107,7 @@ pub async fn task_store(store: &dyn TaskStore) {
     listing(store).await;
     transitions(store).await;
     delete(store).await;
+    largest(store).await;
 }
 
 async fn create_and_get(store: &dyn TaskStore) {
@@ -290,4 +291,37 @@ async fn delete(store: &dyn TaskStore) {
         "a deleted task's idempotency key MUST be free again"
     );
     store.delete(Uuid::new_v4()).await.unwrap();
+}
+
+/// The largest inputs and outputs the API accepts round-trip (a backend with small items,
+/// like DynamoDB, keeps them elsewhere).
+async fn largest(store: &dyn TaskStore) {
+    let since = time::now() - Duration::hours(24);
+    let owner = Uuid::new_v4();
+    let mut task = code_task(owner);
+    if let TaskSpec::Code(spec) = &mut task.spec {
+        spec.code = "#".repeat(crate::tasks::MAX_CODE_BYTES);
+        spec.stdin = "i".repeat(crate::tasks::MAX_STDIN_BYTES);
+    }
+    store.create(&task, None, since).await.unwrap();
+    assert_eq!(store.get(task.id).await.unwrap(), Some(task.clone()));
+    store
+        .transition(task.id, &Transition::start(time::now()))
+        .await
+        .unwrap();
+    let result = TaskResult::Code(CodeResult {
+        stdout: "o".repeat(1024 * 1024),
+        stderr: "e".repeat(1024 * 1024),
+        ..CodeResult::empty(Verdict::Ok)
+    });
+    let done = Transition::finish(TaskStatus::Completed, result.clone(), time::now());
+    let TransitionOutcome::Applied(t) = store.transition(task.id, &done).await.unwrap() else {
+        panic!("running → completed MUST apply");
+    };
+    assert_eq!(t.result, Some(result.clone()));
+    let page = store.list_by_owner(owner, 10, None).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].result, Some(result));
+    store.delete(task.id).await.unwrap();
+    assert_eq!(store.get(task.id).await.unwrap(), None);
 }

@@ -1,29 +1,59 @@
-//! Real API Gateway HTTP API (v2) events, as Lambda receives them, through each handler's
-//! Lambda app: the same request conversion `lambda_http::run` does, no server.
+//! Real API Gateway HTTP API (v2) events (`functions/tests/fixtures`), as Lambda receives
+//! them, through each handler's Lambda app: the same request conversion
+//! `lambda_http::run` does, no server. Each flow runs on the in-memory backends and on
+//! the AWS ones (DynamoDB, SQS, S3 on moto, secrets read from Secrets Manager by ARN).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
-use codebox_functions::config::{ApiConfig, Backend, Backends};
+use codebox_adapters::aws::secrets::secret_string;
+use codebox_functions::config::{ApiConfig, AwsBackend, Backend, Backends};
 use codebox_functions::{AppState, handlers, lambda};
+use codebox_tests::aws::StandIn;
 use http_body_util::BodyExt;
 use lambda_http::Request;
 use secrecy::SecretString;
 use serde_json::Value;
 use tower::ServiceExt;
 
-fn state() -> AppState {
-    AppState::build(
-        &ApiConfig {
-            jwt_secret: SecretString::from("lambda-secret-lambda-secret-lambda-secret"),
-            worker_token: SecretString::from("lambda-worker"),
-            token_ttl_secs: 900,
-            bcrypt_cost: 4,
-            backend: Backend::Memory,
-        },
-        &Backends::memory(),
-    )
-    .unwrap()
+macro_rules! fixture {
+    ($name:literal) => {
+        include_str!(concat!("../../functions/tests/fixtures/", $name))
+    };
+}
+
+fn config(jwt_secret: SecretString, backend: Backend) -> ApiConfig {
+    ApiConfig {
+        jwt_secret,
+        worker_token: SecretString::from("lambda-worker"),
+        token_ttl_secs: 900,
+        bcrypt_cost: 4,
+        backend,
+    }
+}
+
+fn memory() -> AppState {
+    let secret = SecretString::from("lambda-secret-lambda-secret-lambda-secret");
+    AppState::build(&config(secret, Backend::Memory), &Backends::memory()).unwrap()
+}
+
+/// A Lambda function's state on the AWS backends, as `BACKEND=aws` builds it.
+async fn aws() -> AppState {
+    let stand_in = StandIn::provision(60, 3);
+    let sdk = stand_in.sdk().await;
+    let secret = secret_string(&sdk, &stand_in.var("JWT_SECRET_ARN"))
+        .await
+        .unwrap();
+    let backend = AwsBackend {
+        users_table: stand_in.var("USERS_TABLE"),
+        sessions_table: stand_in.var("SESSIONS_TABLE"),
+        tasks_table: stand_in.var("TASKS_TABLE"),
+        idempotency_table: stand_in.var("IDEMPOTENCY_TABLE"),
+        queue_url: stand_in.var("TASK_QUEUE_URL"),
+        blob_bucket: stand_in.var("BLOB_BUCKET"),
+    };
+    let backends = Backends::aws_with(&sdk, &backend);
+    AppState::build(&config(secret, Backend::Aws(backend)), &backends).unwrap()
 }
 
 fn event(json: &str) -> Request {
@@ -44,22 +74,30 @@ async fn call(app: &Router, req: Request) -> (StatusCode, axum::http::HeaderMap,
 
 #[tokio::test]
 async fn register_login_then_submit_through_lambda_apps() {
-    let state = state();
+    register_login_then_submit(memory()).await;
+}
+
+#[tokio::test]
+async fn register_login_then_submit_through_lambda_apps_on_aws() {
+    register_login_then_submit(aws().await).await;
+}
+
+async fn register_login_then_submit(state: AppState) {
     let register = lambda::app(handlers::register::router(state.clone()));
     let login = lambda::app(handlers::login::router(state.clone()));
     let create = lambda::app(handlers::create_task::router(state.clone()));
     let list = lambda::app(handlers::list_tasks::router(state.clone()));
 
-    let (status, _, body) = call(&register, event(include_str!("fixtures/register.json"))).await;
+    let (status, _, body) = call(&register, event(fixture!("register.json"))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["username"], "lambda-ada");
 
-    let (status, _, body) = call(&login, event(include_str!("fixtures/login.json"))).await;
+    let (status, _, body) = call(&login, event(fixture!("login.json"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
 
     // A base64-encoded body, as API Gateway sends binary-safe payloads.
-    let mut req = event(include_str!("fixtures/create-task-base64.json"));
+    let mut req = event(fixture!("create-task-base64.json"));
     req.headers_mut().insert(
         header::AUTHORIZATION,
         HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
@@ -69,7 +107,7 @@ async fn register_login_then_submit_through_lambda_apps() {
     let id = body["id"].as_str().unwrap();
     assert_eq!(headers[header::LOCATION], format!("/task/{id}").as_str());
 
-    let mut req = event(include_str!("fixtures/list-tasks.json"));
+    let mut req = event(fixture!("list-tasks.json"));
     req.headers_mut().insert(
         header::AUTHORIZATION,
         HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
@@ -81,12 +119,17 @@ async fn register_login_then_submit_through_lambda_apps() {
 
 #[tokio::test]
 async fn no_token_is_401_with_the_challenge() {
-    let app = lambda::app(handlers::get_status::router(state()));
-    let (status, headers, body) = call(
-        &app,
-        event(include_str!("fixtures/get-status-no-token.json")),
-    )
-    .await;
+    no_token_is_401(memory()).await;
+}
+
+#[tokio::test]
+async fn no_token_is_401_with_the_challenge_on_aws() {
+    no_token_is_401(aws().await).await;
+}
+
+async fn no_token_is_401(state: AppState) {
+    let app = lambda::app(handlers::get_status::router(state));
+    let (status, headers, body) = call(&app, event(fixture!("get-status-no-token.json"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
@@ -95,14 +138,22 @@ async fn no_token_is_401_with_the_challenge() {
 
 #[tokio::test]
 async fn a_rejected_body_is_problem_json_400() {
-    let state = state();
+    rejected_body_is_400(memory()).await;
+}
+
+#[tokio::test]
+async fn a_rejected_body_is_problem_json_400_on_aws() {
+    rejected_body_is_400(aws().await).await;
+}
+
+async fn rejected_body_is_400(state: AppState) {
     let login = lambda::app(handlers::login::router(state.clone()));
     let register = lambda::app(handlers::register::router(state.clone()));
-    call(&register, event(include_str!("fixtures/register.json"))).await;
-    let (_, _, body) = call(&login, event(include_str!("fixtures/login.json"))).await;
+    call(&register, event(fixture!("register.json"))).await;
+    let (_, _, body) = call(&login, event(fixture!("login.json"))).await;
     let token = body["token"].as_str().unwrap().to_owned();
     let app = lambda::app(handlers::create_task::router(state));
-    let mut req = event(include_str!("fixtures/create-task-unknown-field.json"));
+    let mut req = event(fixture!("create-task-unknown-field.json"));
     req.headers_mut().insert(
         header::AUTHORIZATION,
         HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
@@ -119,8 +170,8 @@ async fn a_rejected_body_is_problem_json_400() {
 #[tokio::test]
 async fn a_route_of_another_function_is_a_404_problem() {
     // The status function receives a register event (a misrouted API Gateway route).
-    let app = lambda::app(handlers::get_status::router(state()));
-    let (status, headers, _) = call(&app, event(include_str!("fixtures/register.json"))).await;
+    let app = lambda::app(handlers::get_status::router(memory()));
+    let (status, headers, _) = call(&app, event(fixture!("register.json"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
 }

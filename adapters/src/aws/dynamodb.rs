@@ -1,0 +1,686 @@
+//! DynamoDB: users (the username is the key, so a conditional put makes it unique; a GSI
+//! finds them by id), sessions and idempotency keys with a TTL attribute (expiry is also
+//! checked on read: TTL deletion is lazy), and tasks with a GSI on owner + a sortable
+//! `<created ms>#<id>` key for the list cursor. A status change is one conditional
+//! `UpdateItem … IF status IN (…)`. A task's spec or result bigger than [`SPILL_BYTES`]
+//! lives in the blob store and the item keeps its key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use chrono::{TimeZone, Utc};
+use codebox_core::Error;
+use codebox_core::domain::{
+    Session, Task, TaskId, TaskResult, TaskSpec, TaskStatus, Transition, TransitionOutcome, User,
+    UserId,
+};
+use codebox_core::memory::tasks::{decode_cursor, encode_cursor};
+use codebox_core::ports::{BlobStore, Created, Page, SessionStore, TaskStore, UserStore};
+use codebox_core::time::{self, Timestamp};
+
+use super::{SPILL_BYTES, sdk_error};
+
+/// The four tables (names from `USERS_TABLE`, `SESSIONS_TABLE`, `TASKS_TABLE`,
+/// `IDEMPOTENCY_TABLE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamoTables {
+    pub users: String,
+    pub sessions: String,
+    pub tasks: String,
+    pub idempotency: String,
+}
+
+/// Index names, as `localstack/` and `infra/` create them.
+pub const USERS_BY_ID: &str = "by-id";
+pub const TASKS_BY_OWNER: &str = "by-owner";
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    tables: DynamoTables,
+    /// Where specs and results too big for an item go.
+    spill: Option<Arc<dyn BlobStore>>,
+}
+
+const WHAT: &str = "the database";
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, Error> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(Error::Backend(anyhow::anyhow!(
+            "item attribute {name} is missing or not a string"
+        ))),
+    }
+}
+
+fn opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn opt_n(item: &Item, name: &str) -> Result<Option<i64>, Error> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| {
+            Error::Backend(anyhow::anyhow!("item attribute {name} is not an integer"))
+        }),
+        _ => Ok(None),
+    }
+}
+
+fn ms(ts: &Timestamp) -> i64 {
+    ts.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> Result<Timestamp, Error> {
+    Utc.timestamp_millis_opt(v)
+        .single()
+        .ok_or_else(|| Error::Backend(anyhow::anyhow!("timestamp {v} out of range")))
+}
+
+fn uuid_of(item: &Item, name: &str) -> Result<uuid::Uuid, Error> {
+    get_s(item, name)?
+        .parse()
+        .map_err(|_| Error::Backend(anyhow::anyhow!("item attribute {name} is not a uuid")))
+}
+
+/// The GSI sort key: fixed-width milliseconds, then the id, so that string order is
+/// (created_at, id) order.
+fn list_key(created_ms: i64, id: TaskId) -> String {
+    format!("{:015}#{id}", created_ms.max(0))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
+    serde_json::to_string(v).map_err(|e| Error::Backend(e.into()))
+}
+
+impl DynamoStore {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        tables: DynamoTables,
+        spill: Option<Arc<dyn BlobStore>>,
+    ) -> Self {
+        Self {
+            client: Client::new(sdk),
+            tables,
+            spill,
+        }
+    }
+
+    /// A JSON value as an attribute, or a reference to a blob when it is too big.
+    async fn store_json(
+        &self,
+        value: String,
+        key: impl FnOnce() -> String,
+    ) -> Result<(&'static str, AttributeValue, Option<String>), Error> {
+        if value.len() <= SPILL_BYTES {
+            return Ok(("inline", s(value), None));
+        }
+        let Some(spill) = &self.spill else {
+            return Err(Error::TooLarge(format!(
+                "a value of {} bytes does not fit a DynamoDB item",
+                value.len()
+            )));
+        };
+        let key = key();
+        spill.put(&key, value.into_bytes()).await?;
+        Ok(("ref", s(key.clone()), Some(key)))
+    }
+
+    async fn load_json<T: serde::de::DeserializeOwned>(
+        &self,
+        item: &Item,
+        inline: &str,
+        reference: &str,
+    ) -> Result<Option<T>, Error> {
+        let text = if let Some(v) = opt_s(item, inline) {
+            v.as_bytes().to_vec()
+        } else if let Some(key) = opt_s(item, reference) {
+            let spill = self.spill.as_ref().ok_or_else(|| {
+                Error::Backend(anyhow::anyhow!("{reference} is set but no blob store is"))
+            })?;
+            spill.get(key).await?.ok_or_else(|| {
+                Error::Backend(anyhow::anyhow!("the blob {key} of a task is missing"))
+            })?
+        } else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|e| Error::Backend(anyhow::anyhow!("a stored {inline} does not decode: {e}")))
+    }
+
+    async fn task_of(&self, item: &Item) -> Result<Task, Error> {
+        let status = get_s(item, "status")?;
+        let status = TaskStatus::parse(status)
+            .ok_or_else(|| Error::Backend(anyhow::anyhow!("unknown status {status:?}")))?;
+        let spec: TaskSpec = self
+            .load_json(item, "spec", "spec_ref")
+            .await?
+            .ok_or_else(|| Error::Backend(anyhow::anyhow!("a task item has no spec")))?;
+        let created_ms = opt_n(item, "created_at_ms")?
+            .ok_or_else(|| Error::Backend(anyhow::anyhow!("a task item has no created_at_ms")))?;
+        Ok(Task {
+            id: uuid_of(item, "id")?,
+            owner: uuid_of(item, "owner")?,
+            spec,
+            status,
+            created_at: from_ms(created_ms)?,
+            started_at: opt_n(item, "started_at_ms")?.map(from_ms).transpose()?,
+            finished_at: opt_n(item, "finished_at_ms")?.map(from_ms).transpose()?,
+            result: self.load_json(item, "result", "result_ref").await?,
+        })
+    }
+
+    /// One item by its key, read consistently (right after a write it is there).
+    async fn item(&self, table: &str, key: &str, value: &str) -> Result<Option<Item>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(key, s(value))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        Ok(out.item)
+    }
+
+    async fn task_item(&self, id: TaskId) -> Result<Option<Item>, Error> {
+        self.item(&self.tables.tasks, "id", &id.to_string()).await
+    }
+
+    async fn forget_blobs(&self, keys: impl IntoIterator<Item = String>) {
+        if let Some(spill) = &self.spill {
+            for key in keys {
+                if let Err(e) = spill.delete(&key).await {
+                    tracing::warn!(key, error = %e, "could not delete a spilled value");
+                }
+            }
+        }
+    }
+
+    /// The item of a new task, and the blobs it refers to.
+    async fn new_task_item(
+        &self,
+        task: &Task,
+        owner_key: Option<&str>,
+    ) -> Result<(Item, Vec<String>), Error> {
+        let mut blobs = Vec::new();
+        let mut item = Item::from([
+            ("id".to_owned(), s(task.id.to_string())),
+            ("owner".to_owned(), s(task.owner.to_string())),
+            ("status".to_owned(), s(task.status.as_str())),
+            ("created_at_ms".to_owned(), n(ms(&task.created_at))),
+            (
+                "list_key".to_owned(),
+                s(list_key(ms(&task.created_at), task.id)),
+            ),
+        ]);
+        let (how, value, blob) = self
+            .store_json(json(&task.spec)?, || {
+                format!("spill/tasks/{}/spec-{}.json", task.id, uuid::Uuid::new_v4())
+            })
+            .await?;
+        item.insert(
+            if how == "inline" { "spec" } else { "spec_ref" }.into(),
+            value,
+        );
+        blobs.extend(blob);
+        if let Some(result) = &task.result {
+            let (how, value, blob) = self
+                .store_json(json(result)?, || {
+                    format!(
+                        "spill/tasks/{}/result-{}.json",
+                        task.id,
+                        uuid::Uuid::new_v4()
+                    )
+                })
+                .await?;
+            item.insert(
+                if how == "inline" {
+                    "result"
+                } else {
+                    "result_ref"
+                }
+                .into(),
+                value,
+            );
+            blobs.extend(blob);
+        }
+        if let Some(t) = task.started_at {
+            item.insert("started_at_ms".into(), n(ms(&t)));
+        }
+        if let Some(t) = task.finished_at {
+            item.insert("finished_at_ms".into(), n(ms(&t)));
+        }
+        if let Some(k) = owner_key {
+            item.insert("owner_key".into(), s(k));
+        }
+        Ok((item, blobs))
+    }
+
+    /// The task the owner's key stands for, if the key was used since `since`.
+    async fn keyed_task(&self, owner_key: &str, since: Timestamp) -> Result<Option<Task>, Error> {
+        let Some(item) = self
+            .item(&self.tables.idempotency, "owner_key", owner_key)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if opt_n(&item, "created_at_ms")?.unwrap_or(i64::MIN) < ms(&since) {
+            return Ok(None);
+        }
+        TaskStore::get(self, uuid_of(&item, "task_id")?).await
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn create(&self, user: &User) -> Result<(), Error> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.tables.users)
+            .item("username", s(&user.username))
+            .item("id", s(user.id.to_string()))
+            .item("password_hash", s(&user.password_hash))
+            .item("created_at_ms", n(ms(&user.created_at)))
+            .condition_expression("attribute_not_exists(username)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::Conflict(format!(
+                    "username {:?} is taken",
+                    user.username
+                )))
+            }
+            Err(e) => Err(sdk_error(WHAT, e)),
+        }
+    }
+
+    async fn get_by_username(&self, username: &str) -> Result<Option<User>, Error> {
+        self.item(&self.tables.users, "username", username)
+            .await?
+            .as_ref()
+            .map(user_of)
+            .transpose()
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, Error> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.users)
+            .index_name(USERS_BY_ID)
+            .key_condition_expression("id = :id")
+            .expression_attribute_values(":id", s(id.to_string()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        out.items().first().map(user_of).transpose()
+    }
+}
+
+fn user_of(item: &Item) -> Result<User, Error> {
+    Ok(User {
+        id: uuid_of(item, "id")?,
+        username: get_s(item, "username")?.to_owned(),
+        password_hash: get_s(item, "password_hash")?.to_owned(),
+        created_at: from_ms(opt_n(item, "created_at_ms")?.unwrap_or(0))?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn put(&self, session: &Session) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.sessions)
+            .item("jti", s(&session.jti))
+            .item("user_id", s(session.user_id.to_string()))
+            .item("expires_at_ms", n(ms(&session.expires_at)))
+            // What DynamoDB's TTL reads: seconds since the epoch.
+            .item("expires_at_epoch", n(session.expires_at.timestamp() + 1))
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        Ok(())
+    }
+
+    async fn get(&self, jti: &str) -> Result<Option<Session>, Error> {
+        let Some(item) = self.item(&self.tables.sessions, "jti", jti).await? else {
+            return Ok(None);
+        };
+        let expires_at = from_ms(opt_n(&item, "expires_at_ms")?.unwrap_or(0))?;
+        // TTL deletes expired items eventually, not on time: check here.
+        if expires_at <= time::now() {
+            return Ok(None);
+        }
+        Ok(Some(Session {
+            jti: get_s(&item, "jti")?.to_owned(),
+            user_id: uuid_of(&item, "user_id")?,
+            expires_at,
+        }))
+    }
+
+    async fn revoke(&self, jti: &str) -> Result<(), Error> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.sessions)
+            .key("jti", s(jti))
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        self.item(&self.tables.sessions, "jti", "ping")
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl TaskStore for DynamoStore {
+    async fn create(
+        &self,
+        task: &Task,
+        idempotency_key: Option<&str>,
+        key_since: Timestamp,
+    ) -> Result<Created, Error> {
+        let owner_key = idempotency_key.map(|k| format!("{}#{k}", task.owner));
+        if let Some(k) = &owner_key
+            && let Some(first) = self.keyed_task(k, key_since).await?
+        {
+            return Ok(Created::Existing(Box::new(first)));
+        }
+        let (item, blobs) = self.new_task_item(task, owner_key.as_deref()).await?;
+        let Some(owner_key) = owner_key else {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.tables.tasks)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(id)")
+                .send()
+                .await;
+            return match put {
+                Ok(_) => Ok(Created::New),
+                Err(e) => {
+                    self.forget_blobs(blobs).await;
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception())
+                    {
+                        Err(Error::Conflict(format!("task {} exists", task.id)))
+                    } else {
+                        Err(sdk_error(WHAT, e))
+                    }
+                }
+            };
+        };
+        let put_task = Put::builder()
+            .table_name(&self.tables.tasks)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(|e| Error::Backend(e.into()))?;
+        // The key is free, or last used before the window: take it with the task, atomically.
+        let window = (task.created_at - key_since).max(chrono::Duration::days(1));
+        let put_key = Put::builder()
+            .table_name(&self.tables.idempotency)
+            .item("owner_key", s(&owner_key))
+            .item("task_id", s(task.id.to_string()))
+            .item("created_at_ms", n(ms(&task.created_at)))
+            .item(
+                "expires_at_epoch",
+                n((task.created_at + window).timestamp() + 1),
+            )
+            .condition_expression("attribute_not_exists(owner_key) OR created_at_ms < :since")
+            .expression_attribute_values(":since", n(ms(&key_since)))
+            .build()
+            .map_err(|e| Error::Backend(e.into()))?;
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_task).build())
+            .transact_items(TransactWriteItem::builder().put(put_key).build())
+            .send()
+            .await;
+        let e = match written {
+            Ok(_) => return Ok(Created::New),
+            Err(e) => e,
+        };
+        self.forget_blobs(blobs).await;
+        let Some(cancelled) = e.as_service_error().and_then(|s| match s {
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
+            _ => None,
+        }) else {
+            return Err(sdk_error(WHAT, e));
+        };
+        let failed = |i: usize| {
+            cancelled
+                .cancellation_reasons()
+                .get(i)
+                .and_then(|r| r.code())
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+        };
+        if failed(0) {
+            return Err(Error::Conflict(format!("task {} exists", task.id)));
+        }
+        if failed(1)
+            && let Some(first) = self.keyed_task(&owner_key, key_since).await?
+        {
+            // Another request with the same key won the race: its task stands.
+            return Ok(Created::Existing(Box::new(first)));
+        }
+        Err(Error::Conflict("idempotency key in use".into()))
+    }
+
+    async fn get(&self, id: TaskId) -> Result<Option<Task>, Error> {
+        match self.task_item(id).await? {
+            Some(item) => self.task_of(&item).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_by_owner(
+        &self,
+        owner: UserId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, Error> {
+        let before = cursor
+            .map(decode_cursor)
+            .transpose()?
+            .map(|(ms, id)| list_key(ms, id));
+        let want = limit + 1;
+        let mut items: Vec<Item> = Vec::new();
+        let mut start: Option<Item> = None;
+        // A query page stops at 1 MB; keep reading until the page is full (bounded).
+        for _ in 0..64 {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.tables.tasks)
+                .index_name(TASKS_BY_OWNER)
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_values(":o", s(owner.to_string()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take());
+            q = match &before {
+                Some(b) => q
+                    .key_condition_expression("#o = :o AND list_key < :b")
+                    .expression_attribute_values(":b", s(b)),
+                None => q.key_condition_expression("#o = :o"),
+            };
+            let out = q.send().await.map_err(|e| sdk_error(WHAT, e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if items.len() >= want || start.is_none() {
+                break;
+            }
+        }
+        let more = items.len() > limit;
+        let mut tasks = Vec::with_capacity(limit.min(items.len()));
+        for item in items.iter().take(limit) {
+            tasks.push(self.task_of(item).await?);
+        }
+        let next_cursor = match (more, tasks.last()) {
+            (true, Some(t)) => Some(encode_cursor(ms(&t.created_at), t.id)),
+            _ => None,
+        };
+        Ok(Page {
+            items: tasks,
+            next_cursor,
+        })
+    }
+
+    async fn transition(&self, id: TaskId, t: &Transition) -> Result<TransitionOutcome, Error> {
+        if t.from.is_empty() {
+            return match TaskStore::get(self, id).await? {
+                Some(task) => Ok(TransitionOutcome::Rejected(task)),
+                None => Err(Error::NotFound(format!("task {id} not found"))),
+            };
+        }
+        let mut set = vec!["#s = :to".to_owned()];
+        let mut remove = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("id", s(id.to_string()))
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":to", s(t.to.as_str()))
+            .return_values(ReturnValue::AllNew);
+        let mut from = Vec::new();
+        for (i, status) in t.from.iter().enumerate() {
+            from.push(format!(":f{i}"));
+            update = update.expression_attribute_values(format!(":f{i}"), s(status.as_str()));
+        }
+        if let Some(at) = t.started_at {
+            set.push("started_at_ms = :sa".into());
+            update = update.expression_attribute_values(":sa", n(ms(&at)));
+        }
+        if let Some(at) = t.finished_at {
+            set.push("finished_at_ms = :fa".into());
+            update = update.expression_attribute_values(":fa", n(ms(&at)));
+        }
+        let mut blob = None;
+        if let Some(result) = &t.result {
+            let (how, value, key) = self
+                .store_json(json::<TaskResult>(result)?, || {
+                    format!("spill/tasks/{id}/result-{}.json", uuid::Uuid::new_v4())
+                })
+                .await?;
+            blob = key;
+            if how == "inline" {
+                set.push("#r = :r".into());
+                remove.push("result_ref");
+            } else {
+                set.push("result_ref = :r".into());
+                remove.push("#r");
+            }
+            update = update
+                .expression_attribute_names("#r", "result")
+                .expression_attribute_values(":r", value);
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let out = update
+            .update_expression(expression)
+            .condition_expression(format!(
+                "attribute_exists(id) AND #s IN ({})",
+                from.join(", ")
+            ))
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(TransitionOutcome::Applied(self.task_of(&item).await?))
+            }
+            Err(e) => {
+                self.forget_blobs(blob).await;
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception())
+                {
+                    match TaskStore::get(self, id).await? {
+                        Some(task) => Ok(TransitionOutcome::Rejected(task)),
+                        None => Err(Error::NotFound(format!("task {id} not found"))),
+                    }
+                } else {
+                    Err(sdk_error(WHAT, e))
+                }
+            }
+        }
+    }
+
+    async fn delete(&self, id: TaskId) -> Result<(), Error> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.tasks)
+            .key("id", s(id.to_string()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        let Some(old) = out.attributes else {
+            return Ok(());
+        };
+        if let Some(owner_key) = opt_s(&old, "owner_key") {
+            // Only if the key still names this task.
+            let freed = self
+                .client
+                .delete_item()
+                .table_name(&self.tables.idempotency)
+                .key("owner_key", s(owner_key))
+                .condition_expression("task_id = :id")
+                .expression_attribute_values(":id", s(id.to_string()))
+                .send()
+                .await;
+            if let Err(e) = freed
+                && !e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception())
+            {
+                return Err(sdk_error(WHAT, e));
+            }
+        }
+        let blobs = ["spec_ref", "result_ref"]
+            .iter()
+            .filter_map(|a| opt_s(&old, a).map(str::to_owned))
+            .collect::<Vec<_>>();
+        self.forget_blobs(blobs).await;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        self.task_item(uuid::Uuid::nil()).await.map(|_| ())
+    }
+}

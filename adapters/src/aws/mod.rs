@@ -1,0 +1,92 @@
+//! AWS backends: DynamoDB (users, sessions, tasks, idempotency keys), SQS (the task queue
+//! and its dead letters), S3 (blobs) and Secrets Manager (the API's secrets at start).
+//!
+//! One SDK configuration per process, loaded once from the usual sources (environment,
+//! ECS task role, Lambda role); `AWS_ENDPOINT_URL` points every client at LocalStack or
+//! moto. The HTTP client is the SDK's hyper client on rustls with *ring* (no OpenSSL, no
+//! aws-lc build).
+
+pub use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use codebox_core::Error;
+use tokio::sync::OnceCell;
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(feature = "secrets")]
+pub mod secrets;
+#[cfg(feature = "sqs")]
+pub mod sqs;
+
+static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
+
+fn loader() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http)
+}
+
+/// The process's SDK configuration from the environment, loaded on first use: every
+/// client of the process is made from it.
+pub async fn sdk_config() -> &'static SdkConfig {
+    CONFIG.get_or_init(|| loader().load()).await
+}
+
+/// A configuration for a stand-in on `endpoint` (moto, LocalStack) with its dummy
+/// credentials and region, whatever the environment says: for tests and tools.
+pub async fn stand_in_config(endpoint: &str) -> SdkConfig {
+    loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "stand-in",
+        ))
+        .load()
+        .await
+}
+
+/// An SDK failure as a domain error: the service cannot be reached, is throttling or is
+/// failing → `Unavailable` (503, retry later); anything else is a backend error whose
+/// text goes to the logs only.
+pub(crate) fn sdk_error<E, R>(what: &'static str, e: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let transient = match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(s) => matches!(
+            s.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "SlowDown"
+                    | "InternalError"
+            )
+        ),
+        _ => false,
+    };
+    let detail = DisplayErrorContext(&e).to_string();
+    if transient {
+        tracing::warn!(error = %detail, "{what}");
+        Error::Unavailable(what.into())
+    } else {
+        Error::Backend(anyhow::anyhow!("{what}: {detail}"))
+    }
+}
+
+/// Values bigger than this are kept in the blob store and referenced by key: a DynamoDB
+/// item holds at most 400 KB and an SQS message 256 KiB, while a task may carry 1 MiB of
+/// stdin and return 1 MiB per output stream.
+pub const SPILL_BYTES: usize = 64 * 1024;

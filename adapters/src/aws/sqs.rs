@@ -1,0 +1,323 @@
+//! SQS: long polling, one message per receive (a worker asks when it has a free slot),
+//! the attempt from `ApproximateReceiveCount`, a visibility timeout the worker extends
+//! while a task runs longer than it, delete only after the commit, and a redrive policy
+//! to a dead-letter queue (SQS moves a message there after `maxReceiveCount` receives).
+//! A message too big for SQS (256 KiB) is stored in the blob store and the message
+//! carries its key.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use codebox_core::Error;
+use codebox_core::domain::TaskMessage;
+use codebox_core::ports::{BlobStore, Delivery, QueueConsumer, Settle, TaskQueue};
+use serde::{Deserialize, Serialize};
+
+use super::{SPILL_BYTES, sdk_error};
+
+const WHAT: &str = "the task queue";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsConfig {
+    /// `TASK_QUEUE_URL`.
+    pub queue_url: String,
+    /// `TASK_DLQ_URL`: where `dead_letter` moves a message, and what
+    /// [`SqsQueue::dead_letters`] reads.
+    pub dead_letter_url: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    dead_letter_url: Option<String>,
+    spill: Option<Arc<dyn BlobStore>>,
+}
+
+/// The body of a message whose task message is in the blob store.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spilled {
+    spilled: String,
+}
+
+impl SqsQueue {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        config: SqsConfig,
+        spill: Option<Arc<dyn BlobStore>>,
+    ) -> Self {
+        Self {
+            client: Client::new(sdk),
+            url: config.queue_url,
+            dead_letter_url: config.dead_letter_url,
+            spill,
+        }
+    }
+
+    /// A consumer of the dead-letter queue: messages SQS gave up on, whose tasks must
+    /// still end `failed`.
+    pub fn dead_letters(&self) -> Option<Self> {
+        self.dead_letter_url.as_ref().map(|url| Self {
+            client: self.client.clone(),
+            url: url.clone(),
+            dead_letter_url: None,
+            spill: self.spill.clone(),
+        })
+    }
+
+    /// Messages waiting in this queue (approximate, as SQS counts).
+    pub async fn depth(&self) -> Result<u64, Error> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// The task message of a body, fetching it from the blob store when spilled.
+    async fn decode(&self, body: &str) -> Result<(TaskMessage, Option<String>), String> {
+        if let Ok(message) = serde_json::from_str::<TaskMessage>(body) {
+            return Ok((message, None));
+        }
+        let spilled: Spilled = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        let spill = self
+            .spill
+            .as_ref()
+            .ok_or("a spilled message, but no blob store")?;
+        let bytes = spill
+            .get(&spilled.spilled)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the spilled message {} is gone", spilled.spilled))?;
+        let message = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        Ok((message, Some(spilled.spilled)))
+    }
+}
+
+#[async_trait]
+impl TaskQueue for SqsQueue {
+    async fn publish(&self, message: &TaskMessage) -> Result<(), Error> {
+        let mut body = serde_json::to_string(message).map_err(|e| Error::Backend(e.into()))?;
+        let mut spilled = None;
+        if body.len() > SPILL_BYTES {
+            let Some(spill) = &self.spill else {
+                return Err(Error::TooLarge(format!(
+                    "a task message of {} bytes does not fit SQS",
+                    body.len()
+                )));
+            };
+            let key = format!(
+                "spill/messages/{}-{}.json",
+                message.task_id,
+                uuid::Uuid::new_v4()
+            );
+            spill.put(&key, body.into_bytes()).await?;
+            body = serde_json::to_string(&Spilled {
+                spilled: key.clone(),
+            })
+            .map_err(|e| Error::Backend(e.into()))?;
+            spilled = Some(key);
+        }
+        let sent = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await;
+        if let Err(e) = sent {
+            if let (Some(spill), Some(key)) = (&self.spill, spilled) {
+                let _ = spill.delete(&key).await;
+            }
+            return Err(sdk_error(WHAT, e));
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        self.depth().await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for SqsQueue {
+    async fn receive(&self, wait: Duration) -> Result<Option<Delivery>, Error> {
+        // Long polling waits whole seconds, at most 20.
+        let wait_secs = i32::try_from(wait.as_secs().min(20)).unwrap_or(20);
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(1)
+            .wait_time_seconds(wait_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        let Some(m) = out.messages.unwrap_or_default().into_iter().next() else {
+            if wait_secs == 0 && !wait.is_zero() {
+                // Shorter than SQS can wait: wait here, as the port promises.
+                tokio::time::sleep(wait).await;
+            }
+            return Ok(None);
+        };
+        let (Some(receipt), Some(body)) = (m.receipt_handle, m.body) else {
+            return Err(Error::Backend(anyhow::anyhow!(
+                "SQS returned a message without a body or receipt handle"
+            )));
+        };
+        let attempt = m
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let decoded = self.decode(&body).await;
+        let settle = SqsSettle {
+            client: self.client.clone(),
+            url: self.url.clone(),
+            dead_letter_url: self.dead_letter_url.clone(),
+            spill: self.spill.clone(),
+            receipt: Mutex::new(Some(receipt)),
+            body,
+            spilled: decoded.as_ref().ok().and_then(|(_, key)| key.clone()),
+        };
+        match decoded {
+            Ok((message, _)) => Ok(Some(Delivery {
+                message,
+                attempt,
+                settle: Box::new(settle),
+            })),
+            Err(e) => {
+                // Not a task message at all: to the dead letters, never retried.
+                tracing::error!(error = %e, "undecodable message; dead-lettering it");
+                Box::new(settle).dead_letter().await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+struct SqsSettle {
+    client: Client,
+    url: String,
+    dead_letter_url: Option<String>,
+    spill: Option<Arc<dyn BlobStore>>,
+    /// `None` once settled; dropped unsettled, the message is made visible again.
+    receipt: Mutex<Option<String>>,
+    body: String,
+    spilled: Option<String>,
+}
+
+impl SqsSettle {
+    fn take(&self) -> Option<String> {
+        self.receipt.lock().ok().and_then(|mut r| r.take())
+    }
+
+    fn receipt(&self) -> Option<String> {
+        self.receipt.lock().ok().and_then(|r| r.clone())
+    }
+
+    async fn delete(&self, receipt: String) -> Result<(), Error> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        Ok(())
+    }
+
+    async fn visible_in(&self, receipt: String, secs: i32) -> Result<(), Error> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(secs)
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Settle for SqsSettle {
+    async fn ack(self: Box<Self>) -> Result<(), Error> {
+        if let Some(r) = self.take() {
+            self.delete(r).await?;
+            if let (Some(spill), Some(key)) = (&self.spill, &self.spilled) {
+                let _ = spill.delete(key).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn retry(self: Box<Self>) -> Result<(), Error> {
+        if let Some(r) = self.take() {
+            self.visible_in(r, 0).await?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(self: Box<Self>) -> Result<(), Error> {
+        let Some(r) = self.take() else {
+            return Ok(());
+        };
+        let Some(dlq) = &self.dead_letter_url else {
+            tracing::error!("no dead-letter queue configured; dropping the message");
+            return self.delete(r).await;
+        };
+        self.client
+            .send_message()
+            .queue_url(dlq)
+            .message_body(self.body.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        self.delete(r).await
+    }
+
+    async fn extend(&self, by: Duration) -> Result<(), Error> {
+        match self.receipt() {
+            // SQS allows up to 12 hours.
+            Some(r) => {
+                let secs = i32::try_from(by.as_secs().clamp(1, 43_200)).unwrap_or(43_200);
+                self.visible_in(r, secs).await
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SqsSettle {
+    fn drop(&mut self) {
+        if let Some(r) = self.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let (client, url) = (self.client.clone(), self.url.clone());
+            handle.spawn(async move {
+                let _ = client
+                    .change_message_visibility()
+                    .queue_url(url)
+                    .receipt_handle(r)
+                    .visibility_timeout(0)
+                    .send()
+                    .await;
+            });
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The AWS profile as host processes under faults, on moto: a message SQS gives up on
+//! ends its task `failed`, a worker killed mid-task has its message come back after the
+//! visibility timeout, and a long task keeps its message by extending it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use codebox_adapters::aws::s3::S3BlobStore;
+use codebox_adapters::aws::sqs::{SqsConfig, SqsQueue};
+use codebox_core::ports::QueueConsumer;
+use codebox_tests::Client;
+use codebox_tests::procs::{Profile, wait_for};
+use serde_json::json;
+
+async fn queue_of(p: &Profile) -> SqsQueue {
+    let aws = p.aws.as_ref().unwrap();
+    let sdk = aws.sdk().await;
+    SqsQueue::new(
+        &sdk,
+        SqsConfig {
+            queue_url: aws.var("TASK_QUEUE_URL"),
+            dead_letter_url: Some(aws.var("TASK_DLQ_URL")),
+        },
+        Some(Arc::new(S3BlobStore::new(&sdk, aws.var("BLOB_BUCKET")))),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sqs_gives_up_on_ends_its_task_failed() {
+    let p = Profile::aws();
+    let _gateway = p.gateway().await;
+    let c = Client::new_user(p.addr()).await.unwrap();
+    let id = c
+        .submit(&json!({"language": "python", "code": "print('hello')"}))
+        .await
+        .unwrap();
+    // Consumers that crash on it: each takes the message and dies without settling.
+    let crashing = queue_of(&p).await;
+    // The last receive makes the broker dead-letter it.
+    codebox_tests::procs::crash_on_next_message(&crashing, 3).await;
+    let status = c.status(&id).await.unwrap();
+    assert_eq!(status["status"], "queued");
+    // A worker finds it among the dead letters and ends the task.
+    let (_worker, _) = p.worker().await;
+    let r = c.wait(&id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["verdict"], "internal_error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_s_message_comes_back_and_a_long_task_keeps_its_own() {
+    let p = Profile::aws();
+    let _gateway = p.gateway().await;
+    let (mut first, port) = p.worker().await;
+    let c = Client::new_user(p.addr()).await.unwrap();
+    // Longer than the visibility timeout (6 s): only extensions keep it from a second run.
+    let long = c
+        .submit(&json!({"language": "python", "code": "import time\ntime.sleep(9)\nprint('long')", "limits": {"time_ms": 15000}}))
+        .await
+        .unwrap();
+    let r = c.wait(&long, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(r["stdout"], "long\n", "{r}");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let total = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(total("codebox_lease_extensions_total") >= 2.0, "{metrics}");
+    assert_eq!(total("codebox_tasks_total{"), 1.0, "run once: {metrics}");
+    let queue = queue_of(&p).await;
+    assert!(
+        queue.receive(Duration::ZERO).await.unwrap().is_none(),
+        "the long task's message was deleted after its commit"
+    );
+
+    let id = c
+        .submit(&json!({"language": "python", "code": "import time\ntime.sleep(2)\nprint('done')"}))
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(30), || async {
+        c.status(&id).await.unwrap()["status"] == "running"
+    })
+    .await;
+    first.0.kill().unwrap(); // SIGKILL: nothing is settled
+    first.0.wait().unwrap();
+    let (_second, _) = p.worker().await;
+    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], "done\n");
+}
