@@ -7,7 +7,7 @@ CARGO ?= cargo
 RUNNER_IMAGE ?= codebox-runner:latest
 export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
 
-.PHONY: run test build lint fmt docker runner-image services tools up down bench bench-compose gateway lambda-build lambda-watch deploy clean
+.PHONY: run test build lint fmt docker runner-image services tools up up-aws down lambda-init-times lambda-watch-aws bench bench-compose gateway lambda-build lambda-watch deploy clean
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
@@ -54,15 +54,28 @@ LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-
 # --arm64 (what infra/ deploys) needs the aarch64 target or zig; x86_64 builds anywhere.
 LAMBDA_TARGET ?= --x86-64
 
-## One Lambda binary per handler into target/lambda/<function>/bootstrap (cargo lambda).
+## One Lambda binary per handler into target/lambda/<function>/bootstrap (cargo lambda),
+## with the AWS backends only (no PostgreSQL, Redis or RabbitMQ client linked in).
 lambda-build: tools
 	bash scripts/ensure-tools.sh lambda
-	cargo lambda build --release --compiler cargo $(LAMBDA_TARGET) -p codebox-functions $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+	cargo lambda build --release --compiler cargo $(LAMBDA_TARGET) -p codebox-functions \
+	  --no-default-features --features aws $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+
+## Cold-start init time and size of every function built by lambda-build, on BACKEND=aws
+## (moto from scripts/services.sh, provisioned by the LocalStack init hook).
+lambda-init-times: services
+	python3 scripts/lambda-init-times.py --aws-endpoint http://127.0.0.1:55500 $(LAMBDA_FUNCTIONS)
 
 ## Every function under `cargo lambda watch` on :9000, on the compose profile's services.
 lambda-watch: services
 	bash scripts/ensure-tools.sh lambda
 	cargo lambda watch -p codebox-functions --env-file deploy/lambda.env
+
+## The same on the AWS backends: moto provisioned by the LocalStack init hook.
+lambda-watch-aws: services
+	bash scripts/ensure-tools.sh lambda
+	mkdir -p target && bash scripts/moto-env.sh > target/lambda-aws.env
+	cargo lambda watch -p codebox-functions --env-file target/lambda-aws.env
 
 ## Deploys infra/template.yaml with AWS SAM (needs the sam CLI and AWS credentials).
 deploy: lambda-build
@@ -75,10 +88,15 @@ gateway:
 ## The compose profile: gateway, workers, PostgreSQL, Redis, RabbitMQ, Prometheus, Grafana.
 up: runner-image
 	bash scripts/make-env.sh
-	$(COMPOSE) up -d --build
+	$(COMPOSE) --profile local up -d --build
+
+## The AWS profile under compose: gateway and workers on LocalStack (DynamoDB, SQS, S3).
+up-aws: runner-image
+	bash scripts/make-env.sh
+	$(COMPOSE) --profile aws up -d --build
 
 down:
-	$(COMPOSE) down
+	$(COMPOSE) --profile local --profile aws down
 
 ## Load generator against a freshly started embedded stack; figures in target/bench/latest.json.
 bench: docker runner-image

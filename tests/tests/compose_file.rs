@@ -36,6 +36,9 @@ fn compose_file_is_valid() {
         "worker",
         "prometheus",
         "grafana",
+        "localstack",
+        "aws-gateway",
+        "aws-worker",
     ] {
         assert!(
             text.contains(&format!("\n  {service}:\n")),
@@ -53,6 +56,96 @@ fn compose_file_is_valid() {
         !worker.contains("DATABASE_URL"),
         "workers hold no database credentials"
     );
+}
+
+/// The compose model as JSON (docker-compose 1.29 prints YAML only).
+fn model() -> serde_json::Value {
+    let out = Command::new("bash")
+        .current_dir(root())
+        .args([
+            "-c",
+            "docker-compose -f docker-compose.yml --env-file .env.example config \
+             | python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn profiles_split_the_local_and_the_aws_stacks() {
+    let m = model();
+    let services = &m["services"];
+    for s in ["postgres", "redis", "rabbitmq", "gateway", "worker"] {
+        assert_eq!(services[s]["profiles"], serde_json::json!(["local"]), "{s}");
+    }
+    for s in ["localstack", "aws-gateway", "aws-worker"] {
+        assert_eq!(services[s]["profiles"], serde_json::json!(["aws"]), "{s}");
+    }
+    for s in ["prometheus", "grafana"] {
+        assert!(
+            services[s]["profiles"].is_null(),
+            "{s} serves both profiles"
+        );
+    }
+    let gateway = &services["aws-gateway"];
+    let worker = &services["aws-worker"];
+    assert_eq!(gateway["environment"]["BACKEND"], "aws");
+    assert_eq!(worker["environment"]["QUEUE"], "sqs");
+    for env in [&gateway["environment"], &worker["environment"]] {
+        assert!(env["DATABASE_URL"].is_null() && env["AMQP_URL"].is_null());
+        assert_eq!(env["AWS_ENDPOINT_URL"], "http://localstack:4566");
+    }
+    assert!(
+        worker["environment"]["JWT_SECRET"].is_null(),
+        "workers hold no JWT key"
+    );
+    // Prometheus scrapes `gateway` and `worker` in both profiles.
+    assert_eq!(
+        gateway["networks"]["default"]["aliases"],
+        serde_json::json!(["gateway"])
+    );
+    let mounts = services["localstack"]["volumes"].to_string();
+    assert!(mounts.contains("/etc/localstack/init/ready.d"), "{mounts}");
+
+    // The names the services use are the ones the init hook makes (run here on moto).
+    let hook = Command::new("python3")
+        .current_dir(root())
+        .arg("localstack/init/ready.d/codebox.py")
+        .env("AWS_ENDPOINT_URL", codebox_tests::aws::endpoint())
+        .env("CODEBOX_PREFIX", "codebox")
+        .output()
+        .unwrap();
+    assert!(
+        hook.status.success(),
+        "{}",
+        String::from_utf8_lossy(&hook.stderr)
+    );
+    let made = String::from_utf8_lossy(&hook.stdout).into_owned();
+    for line in made.lines() {
+        let (k, v) = line.split_once('=').unwrap();
+        let used = &gateway["environment"][k];
+        match k {
+            "TASK_QUEUE_URL" | "TASK_DLQ_URL" => {
+                let name = v.rsplit('/').next().unwrap();
+                let used = worker["environment"][k].as_str().unwrap();
+                assert!(used.ends_with(&format!("/{name}")), "{k}: {used} vs {v}");
+            }
+            "JWT_SECRET_ARN" | "WORKER_TOKEN_ARN" => {
+                let name = used.as_str().unwrap();
+                assert!(
+                    v.contains(&format!(":secret:{name}-")),
+                    "{k}: {name} vs {v}"
+                );
+            }
+            _ => assert_eq!(used.as_str(), Some(v), "{k}"),
+        }
+    }
 }
 
 #[test]

@@ -61,3 +61,60 @@ fn every_api_route_has_a_function() {
         );
     }
 }
+
+/// The tables the template deploys and the ones the LocalStack init hook makes (and every
+/// AWS test runs on) have the same keys, indexes and TTL attributes; the queues the same
+/// redrive and visibility.
+#[test]
+fn the_template_and_the_localstack_hook_make_the_same_resources() {
+    let aws = codebox_tests::aws::StandIn::provision(60, 3);
+    let check = r#"
+import json, os, sys
+import boto3
+from cfnlint.decode import decode
+template, _ = decode(sys.argv[1])
+env = json.loads(sys.argv[2])
+kw = dict(endpoint_url=sys.argv[3], region_name="us-east-1",
+          aws_access_key_id="test", aws_secret_access_key="test")
+ddb = boto3.client("dynamodb", **kw)
+problems = []
+for logical, var in [("UsersTable", "USERS_TABLE"), ("TasksTable", "TASKS_TABLE"),
+                     ("SessionsTable", "SESSIONS_TABLE"), ("IdempotencyTable", "IDEMPOTENCY_TABLE")]:
+    want = template["Resources"][logical]["Properties"]
+    got = ddb.describe_table(TableName=env[var])["Table"]
+    keys = lambda ks: [(k["AttributeName"], k["KeyType"]) for k in ks]
+    if keys(want["KeySchema"]) != keys(got["KeySchema"]):
+        problems.append(f"{logical}: keys {want['KeySchema']} vs {got['KeySchema']}")
+    gsis = lambda g: sorted((i["IndexName"], tuple(keys(i["KeySchema"]))) for i in g or [])
+    if gsis(want.get("GlobalSecondaryIndexes")) != gsis(got.get("GlobalSecondaryIndexes")):
+        problems.append(f"{logical}: indexes differ")
+    attrs = lambda a: sorted((x["AttributeName"], x["AttributeType"]) for x in a)
+    if attrs(want["AttributeDefinitions"]) != attrs(got["AttributeDefinitions"]):
+        problems.append(f"{logical}: attribute definitions differ")
+    ttl = ddb.describe_time_to_live(TableName=env[var])["TimeToLiveDescription"]
+    want_ttl = want.get("TimeToLiveSpecification", {}).get("AttributeName")
+    if want_ttl != ttl.get("AttributeName"):
+        problems.append(f"{logical}: TTL {want_ttl} vs {ttl.get('AttributeName')}")
+sqs = boto3.client("sqs", **kw)
+want = template["Resources"]["TaskQueue"]["Properties"]
+got = sqs.get_queue_attributes(QueueUrl=env["TASK_QUEUE_URL"], AttributeNames=["All"])["Attributes"]
+if int(json.loads(got["RedrivePolicy"])["maxReceiveCount"]) != int(want["RedrivePolicy"]["maxReceiveCount"]):
+    problems.append("TaskQueue: maxReceiveCount differs")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+"#;
+    let env = serde_json::to_string(&aws.env).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", check])
+        .arg(template())
+        .arg(env)
+        .arg(&aws.endpoint)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "template and hook disagree:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

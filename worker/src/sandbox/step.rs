@@ -327,8 +327,24 @@ async fn exit_status(docker: &Docker, id: &str) -> Result<(Option<i64>, bool), E
         .await
         .map_err(engine)?
         .state;
-    let oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
+    let mut oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
     let code = code.or_else(|| state.and_then(|s| s.exit_code));
+    // Killed by SIGKILL that we did not send: the engine may record the cgroup's OOM
+    // event after the exit (seen on cgroup v1), so look again for a moment.
+    if code == Some(128 + 9) && !oom {
+        for _ in 0..6 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let state = docker
+                .inspect_container(id, None::<InspectContainerOptions>)
+                .await
+                .map_err(engine)?
+                .state;
+            oom = state.and_then(|s| s.oom_killed).unwrap_or(false);
+            if oom {
+                break;
+            }
+        }
+    }
     Ok((code, oom))
 }
 
