@@ -96,4 +96,9 @@ async fn a_killed_worker_s_message_comes_back_and_a_long_task_keeps_its_own() {
     let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
     assert_eq!(r["verdict"], "ok", "{r}");
     assert_eq!(r["stdout"], "done\n");
+    // The dead worker's container is reaped.
+    wait_for(Duration::from_secs(30), || async {
+        codebox_tests::containers_of(&id).unwrap() == 0
+    })
+    .await;
 }

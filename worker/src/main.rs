@@ -133,6 +133,12 @@ async fn run() -> anyhow::Result<()> {
             concurrency,
             max_deliveries,
             lease: source.lease,
+            // SQS bills every receive: wait longer for a message there.
+            receive_wait: if source.lease.is_some() {
+                Duration::from_secs(10)
+            } else {
+                Duration::from_secs(1)
+            },
             ..WorkerConfig::default()
         },
     };
