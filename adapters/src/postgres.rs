@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use codebox_core::Error;
 use codebox_core::domain::{
-    Task, TaskId, TaskResult, TaskSpec, TaskStatus, Transition, TransitionOutcome, User, UserId,
+    Task, TaskId, TaskKind, TaskResult, TaskSpec, TaskStatus, TaskSummary, Transition,
+    TransitionOutcome, User, UserId,
 };
 use codebox_core::memory::tasks::{decode_cursor, encode_cursor};
 use codebox_core::ports::{Created, Page, TaskStore, UserStore};
@@ -185,8 +186,8 @@ impl TaskStore for PostgresStore {
         .bind(task.id)
         .bind(task.owner)
         .bind(match task.kind() {
-            codebox_core::domain::TaskKind::Code => "code",
-            codebox_core::domain::TaskKind::Image => "image",
+            TaskKind::Code => "code",
+            TaskKind::Image => "image",
         })
         .bind(Json(&task.spec))
         .bind(task.status.as_str())
@@ -245,6 +246,37 @@ impl TaskStore for PostgresStore {
             .as_ref()
             .map(task_of)
             .transpose()
+    }
+
+    async fn summary(&self, id: TaskId) -> Result<Option<TaskSummary>, Error> {
+        let row = sqlx::query(
+            "SELECT id, owner, kind, status, created_at, started_at, finished_at \
+             FROM tasks WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let get = |e: sqlx::Error| Error::Backend(anyhow::Error::new(e).context("a task row"));
+        let status: String = row.try_get("status").map_err(get)?;
+        let kind: String = row.try_get("kind").map_err(get)?;
+        Ok(Some(TaskSummary {
+            id: row.try_get("id").map_err(get)?,
+            owner: row.try_get("owner").map_err(get)?,
+            kind: match kind.as_str() {
+                "image" => TaskKind::Image,
+                _ => TaskKind::Code,
+            },
+            status: TaskStatus::parse(&status).ok_or_else(|| {
+                Error::Backend(anyhow::anyhow!("unknown status {status:?} in the database"))
+            })?,
+            created_at: row.try_get("created_at").map_err(get)?,
+            started_at: row.try_get("started_at").map_err(get)?,
+            finished_at: row.try_get("finished_at").map_err(get)?,
+        }))
     }
 
     async fn list_by_owner(

@@ -338,6 +338,37 @@ impl Task {
     }
 
     pub fn duration_ms(&self) -> Option<i64> {
+        self.summary().duration_ms()
+    }
+
+    pub fn summary(&self) -> TaskSummary {
+        TaskSummary {
+            id: self.id,
+            owner: self.owner,
+            kind: self.kind(),
+            status: self.status,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        }
+    }
+}
+
+/// A task without its spec and result: what status polling needs, and all a store
+/// has to read for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSummary {
+    pub id: TaskId,
+    pub owner: UserId,
+    pub kind: TaskKind,
+    pub status: TaskStatus,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+impl TaskSummary {
+    pub fn duration_ms(&self) -> Option<i64> {
         match (self.started_at, self.finished_at) {
             (Some(s), Some(f)) => Some((f - s).num_milliseconds()),
             _ => None,

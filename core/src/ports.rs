@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{
-    CodeResult, CodeSpec, Session, Task, TaskId, TaskMessage, Transition, TransitionOutcome, User,
-    UserId,
+    CodeResult, CodeSpec, Session, Task, TaskId, TaskMessage, TaskSummary, Transition,
+    TransitionOutcome, User, UserId,
 };
 use crate::error::Result;
 use crate::time::Timestamp;
@@ -69,6 +69,12 @@ pub trait TaskStore: Send + Sync {
     ) -> Result<Created>;
 
     async fn get(&self, id: TaskId) -> Result<Option<Task>>;
+
+    /// The task without its spec and result (status polling, the workers' cancel watch):
+    /// a store whose reads cost by size reads less.
+    async fn summary(&self, id: TaskId) -> Result<Option<TaskSummary>> {
+        Ok(self.get(id).await?.map(|t| t.summary()))
+    }
 
     /// The owner's tasks, newest first (`created_at`, then id, descending). The cursor is
     /// opaque to callers; an invalid cursor is `Invalid`.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     CodeSpec, Commit, Compiler, Filter, ImageSpec, Limits, Task, TaskId, TaskKind, TaskMessage,
-    TaskResult, TaskSpec, TaskStatus, Transition, TransitionOutcome, UserId, Verdict,
+    TaskResult, TaskSpec, TaskStatus, TaskSummary, Transition, TransitionOutcome, UserId, Verdict,
 };
 use crate::error::{Error, Result};
 use crate::languages;
@@ -180,10 +180,18 @@ impl TaskService {
         }
     }
 
+    /// The caller's task without spec and result: what `GET /status` shows.
+    pub async fn summary(&self, owner: UserId, id: TaskId) -> Result<TaskSummary> {
+        match self.tasks.summary(id).await? {
+            Some(t) if t.owner == owner => Ok(t),
+            _ => Err(not_found(id)),
+        }
+    }
+
     /// Any task's status, for workers (no owner check: the worker credential is trusted).
     pub async fn status_of(&self, id: TaskId) -> Result<TaskStatus> {
         self.tasks
-            .get(id)
+            .summary(id)
             .await?
             .map(|t| t.status)
             .ok_or_else(|| not_found(id))
@@ -302,7 +310,7 @@ impl TaskControl for TaskService {
 
     async fn is_cancelled(&self, id: TaskId) -> Result<bool> {
         Ok(matches!(
-            self.tasks.get(id).await?,
+            self.tasks.summary(id).await?,
             Some(t) if t.status == TaskStatus::Cancelled
         ))
     }

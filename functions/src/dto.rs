@@ -1,7 +1,9 @@
 //! Request and response bodies of the API, as the OpenAPI document shows them.
 
 use base64::Engine;
-use codebox_core::domain::{CodeResult, Task, TaskKind, TaskResult, TaskStatus, Verdict};
+use codebox_core::domain::{
+    CodeResult, Task, TaskKind, TaskResult, TaskStatus, TaskSummary, Verdict,
+};
 use codebox_core::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -64,9 +66,15 @@ pub struct TaskStatusView {
 
 impl From<&Task> for TaskStatusView {
     fn from(t: &Task) -> Self {
+        Self::from(&t.summary())
+    }
+}
+
+impl From<&TaskSummary> for TaskStatusView {
+    fn from(t: &TaskSummary) -> Self {
         Self {
             id: t.id,
-            kind: t.kind(),
+            kind: t.kind,
             status: t.status,
             created_at: t.created_at,
             started_at: t.started_at,

@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use chrono::{TimeZone, Utc};
 use codebox_core::Error;
 use codebox_core::domain::{
-    Session, Task, TaskId, TaskResult, TaskSpec, TaskStatus, Transition, TransitionOutcome, User,
-    UserId,
+    Session, Task, TaskId, TaskKind, TaskResult, TaskSpec, TaskStatus, TaskSummary, Transition,
+    TransitionOutcome, User, UserId,
 };
 use codebox_core::memory::tasks::{decode_cursor, encode_cursor};
 use codebox_core::ports::{BlobStore, Created, Page, SessionStore, TaskStore, UserStore};
@@ -104,6 +104,34 @@ fn list_key(created_ms: i64, id: TaskId) -> String {
     format!("{:015}#{id}", created_ms.max(0))
 }
 
+fn kind_str(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::Code => "code",
+        TaskKind::Image => "image",
+    }
+}
+
+fn summary_of(item: &Item) -> Result<TaskSummary, Error> {
+    let status = get_s(item, "status")?;
+    let kind = match get_s(item, "kind")? {
+        "code" => TaskKind::Code,
+        "image" => TaskKind::Image,
+        other => return Err(Error::Backend(anyhow::anyhow!("unknown kind {other:?}"))),
+    };
+    let created_ms = opt_n(item, "created_at_ms")?
+        .ok_or_else(|| Error::Backend(anyhow::anyhow!("a task item has no created_at_ms")))?;
+    Ok(TaskSummary {
+        id: uuid_of(item, "id")?,
+        owner: uuid_of(item, "owner")?,
+        kind,
+        status: TaskStatus::parse(status)
+            .ok_or_else(|| Error::Backend(anyhow::anyhow!("unknown status {status:?}")))?,
+        created_at: from_ms(created_ms)?,
+        started_at: opt_n(item, "started_at_ms")?.map(from_ms).transpose()?,
+        finished_at: opt_n(item, "finished_at_ms")?.map(from_ms).transpose()?,
+    })
+}
+
 fn json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     serde_json::to_string(v).map_err(|e| Error::Backend(e.into()))
 }
@@ -165,23 +193,19 @@ impl DynamoStore {
     }
 
     async fn task_of(&self, item: &Item) -> Result<Task, Error> {
-        let status = get_s(item, "status")?;
-        let status = TaskStatus::parse(status)
-            .ok_or_else(|| Error::Backend(anyhow::anyhow!("unknown status {status:?}")))?;
+        let summary = summary_of(item)?;
         let spec: TaskSpec = self
             .load_json(item, "spec", "spec_ref")
             .await?
             .ok_or_else(|| Error::Backend(anyhow::anyhow!("a task item has no spec")))?;
-        let created_ms = opt_n(item, "created_at_ms")?
-            .ok_or_else(|| Error::Backend(anyhow::anyhow!("a task item has no created_at_ms")))?;
         Ok(Task {
-            id: uuid_of(item, "id")?,
-            owner: uuid_of(item, "owner")?,
+            id: summary.id,
+            owner: summary.owner,
             spec,
-            status,
-            created_at: from_ms(created_ms)?,
-            started_at: opt_n(item, "started_at_ms")?.map(from_ms).transpose()?,
-            finished_at: opt_n(item, "finished_at_ms")?.map(from_ms).transpose()?,
+            status: summary.status,
+            created_at: summary.created_at,
+            started_at: summary.started_at,
+            finished_at: summary.finished_at,
             result: self.load_json(item, "result", "result_ref").await?,
         })
     }
@@ -225,6 +249,7 @@ impl DynamoStore {
             ("id".to_owned(), s(task.id.to_string())),
             ("owner".to_owned(), s(task.owner.to_string())),
             ("status".to_owned(), s(task.status.as_str())),
+            ("kind".to_owned(), s(kind_str(task.kind()))),
             ("created_at_ms".to_owned(), n(ms(&task.created_at))),
             (
                 "list_key".to_owned(),
@@ -503,6 +528,23 @@ impl TaskStore for DynamoStore {
             Some(item) => self.task_of(&item).await.map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Only the small attributes: a status poll reads one capacity unit, not the spec.
+    async fn summary(&self, id: TaskId) -> Result<Option<TaskSummary>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.tasks)
+            .key("id", s(id.to_string()))
+            .consistent_read(true)
+            .projection_expression("id, #o, kind, #s, created_at_ms, started_at_ms, finished_at_ms")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#s", "status")
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        out.item.as_ref().map(summary_of).transpose()
     }
 
     async fn list_by_owner(

@@ -118,6 +118,8 @@ async fn create_and_get(store: &dyn TaskStore) {
         Created::New
     );
     assert_eq!(store.get(task.id).await.unwrap(), Some(task.clone()));
+    assert_eq!(store.summary(task.id).await.unwrap(), Some(task.summary()));
+    assert_eq!(store.summary(Uuid::new_v4()).await.unwrap(), None);
     assert!(
         matches!(
             store.create(&task, None, since).await,
@@ -319,6 +321,7 @@ async fn largest(store: &dyn TaskStore) {
         panic!("running → completed MUST apply");
     };
     assert_eq!(t.result, Some(result.clone()));
+    assert_eq!(store.summary(task.id).await.unwrap(), Some(t.summary()));
     let page = store.list_by_owner(owner, 10, None).await.unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].result, Some(result));

@@ -22,7 +22,7 @@ pub async fn get_status(
     AuthUser(me): AuthUser,
     Path(id): Path<TaskId>,
 ) -> ApiResult<axum::Json<TaskStatusView>> {
-    let task = state.tasks.get(me.user_id, id).await?;
+    let task = state.tasks.summary(me.user_id, id).await?;
     Ok(axum::Json(TaskStatusView::from(&task)))
 }
 
