@@ -238,6 +238,19 @@ impl DynamoStore {
         }
     }
 
+    /// Whether the stored task refers to these blobs of a write of ours (so that write
+    /// went through, e.g. before an SDK retry). False when there are none to tell by.
+    async fn holds_blobs(&self, id: TaskId, blobs: &[String]) -> Result<bool, Error> {
+        let Some(first) = blobs.first() else {
+            return Ok(false);
+        };
+        let item = self.task_item(id).await?;
+        Ok(item.is_some_and(|i| {
+            opt_s(&i, "spec_ref") == Some(first.as_str())
+                || opt_s(&i, "result_ref") == Some(first.as_str())
+        }))
+    }
+
     /// The item of a new task, and the blobs it refers to.
     async fn new_task_item(
         &self,
@@ -454,12 +467,17 @@ impl TaskStore for DynamoStore {
             return match put {
                 Ok(_) => Ok(Created::New),
                 Err(e) => {
-                    self.forget_blobs(blobs).await;
                     if e.as_service_error()
                         .is_some_and(|s| s.is_conditional_check_failed_exception())
                     {
+                        if self.holds_blobs(task.id, &blobs).await? {
+                            // An SDK retry of our own write that had gone through.
+                            return Ok(Created::New);
+                        }
+                        self.forget_blobs(blobs).await;
                         Err(Error::Conflict(format!("task {} exists", task.id)))
                     } else {
+                        // The write may have gone through: keep what it may point to.
                         Err(sdk_error(WHAT, e))
                     }
                 }
@@ -497,30 +515,39 @@ impl TaskStore for DynamoStore {
             Ok(_) => return Ok(Created::New),
             Err(e) => e,
         };
-        self.forget_blobs(blobs).await;
         let Some(cancelled) = e.as_service_error().and_then(|s| match s {
             aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
             _ => None,
         }) else {
+            // The write may have gone through: keep what it may point to.
             return Err(sdk_error(WHAT, e));
         };
-        let failed = |i: usize| {
+        if self.holds_blobs(task.id, &blobs).await? {
+            // An SDK retry of our own transaction that had gone through.
+            return Ok(Created::New);
+        }
+        self.forget_blobs(blobs).await;
+        let reason = |i: usize| {
             cancelled
                 .cancellation_reasons()
                 .get(i)
                 .and_then(|r| r.code())
-                .is_some_and(|c| c == "ConditionalCheckFailed")
+                .unwrap_or("None")
+                .to_owned()
         };
-        if failed(0) {
+        if reason(0) == "ConditionalCheckFailed" {
             return Err(Error::Conflict(format!("task {} exists", task.id)));
         }
-        if failed(1)
-            && let Some(first) = self.keyed_task(&owner_key, key_since).await?
-        {
-            // Another request with the same key won the race: its task stands.
+        // The key was taken meanwhile, or two requests with it collided
+        // (TransactionConflict): whichever task holds it now stands.
+        if let Some(first) = self.keyed_task(&owner_key, key_since).await? {
             return Ok(Created::Existing(Box::new(first)));
         }
-        Err(Error::Conflict("idempotency key in use".into()))
+        if reason(1) == "ConditionalCheckFailed" {
+            return Err(Error::Conflict("idempotency key in use".into()));
+        }
+        tracing::warn!(first = %reason(0), second = %reason(1), "task transaction cancelled");
+        Err(Error::Unavailable(WHAT.into()))
     }
 
     async fn get(&self, id: TaskId) -> Result<Option<Task>, Error> {
@@ -667,17 +694,23 @@ impl TaskStore for DynamoStore {
                 Ok(TransitionOutcome::Applied(self.task_of(&item).await?))
             }
             Err(e) => {
-                self.forget_blobs(blob).await;
-                if e.as_service_error()
+                if !e
+                    .as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception())
                 {
-                    match TaskStore::get(self, id).await? {
-                        Some(task) => Ok(TransitionOutcome::Rejected(task)),
-                        None => Err(Error::NotFound(format!("task {id} not found"))),
-                    }
-                } else {
-                    Err(sdk_error(WHAT, e))
+                    // The update may have gone through: keep what it may point to.
+                    return Err(sdk_error(WHAT, e));
                 }
+                let Some(item) = self.task_item(id).await? else {
+                    self.forget_blobs(blob).await;
+                    return Err(Error::NotFound(format!("task {id} not found")));
+                };
+                if blob.is_some() && opt_s(&item, "result_ref") == blob.as_deref() {
+                    // An SDK retry of our own update that had gone through.
+                    return Ok(TransitionOutcome::Applied(self.task_of(&item).await?));
+                }
+                self.forget_blobs(blob).await;
+                Ok(TransitionOutcome::Rejected(self.task_of(&item).await?))
             }
         }
     }
@@ -695,6 +728,11 @@ impl TaskStore for DynamoStore {
         let Some(old) = out.attributes else {
             return Ok(());
         };
+        let blobs = ["spec_ref", "result_ref"]
+            .iter()
+            .filter_map(|a| opt_s(&old, a).map(str::to_owned))
+            .collect::<Vec<_>>();
+        self.forget_blobs(blobs).await;
         if let Some(owner_key) = opt_s(&old, "owner_key") {
             // Only if the key still names this task.
             let freed = self
@@ -714,11 +752,6 @@ impl TaskStore for DynamoStore {
                 return Err(sdk_error(WHAT, e));
             }
         }
-        let blobs = ["spec_ref", "result_ref"]
-            .iter()
-            .filter_map(|a| opt_s(&old, a).map(str::to_owned))
-            .collect::<Vec<_>>();
-        self.forget_blobs(blobs).await;
         Ok(())
     }
 

@@ -67,8 +67,15 @@ where
             s.err().code(),
             Some(
                 "ThrottlingException"
+                    | "Throttling"
                     | "ProvisionedThroughputExceededException"
                     | "RequestLimitExceeded"
+                    | "RequestThrottled"
+                    | "KmsThrottled"
+                    | "TransactionConflictException"
+                    | "TransactionInProgressException"
+                    | "ServiceUnavailableException"
+                    | "InternalServerErrorException"
                     | "InternalServerError"
                     | "ServiceUnavailable"
                     | "SlowDown"

@@ -87,22 +87,31 @@ impl SqsQueue {
     }
 
     /// The task message of a body, fetching it from the blob store when spilled.
-    async fn decode(&self, body: &str) -> Result<(TaskMessage, Option<String>), String> {
+    /// `Ok(Err(why))`: the message can never be read; `Err`: the blob store is failing.
+    #[allow(clippy::type_complexity)]
+    async fn decode(
+        &self,
+        body: &str,
+    ) -> Result<Result<(TaskMessage, Option<String>), String>, Error> {
         if let Ok(message) = serde_json::from_str::<TaskMessage>(body) {
-            return Ok((message, None));
+            return Ok(Ok((message, None)));
         }
-        let spilled: Spilled = serde_json::from_str(body).map_err(|e| e.to_string())?;
-        let spill = self
-            .spill
-            .as_ref()
-            .ok_or("a spilled message, but no blob store")?;
-        let bytes = spill
-            .get(&spilled.spilled)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("the spilled message {} is gone", spilled.spilled))?;
-        let message = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-        Ok((message, Some(spilled.spilled)))
+        let spilled: Spilled = match serde_json::from_str(body) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let Some(spill) = self.spill.as_ref() else {
+            return Ok(Err("a spilled message, but no blob store".into()));
+        };
+        let Some(bytes) = spill.get(&spilled.spilled).await? else {
+            return Ok(Err(format!(
+                "the spilled message {} is gone",
+                spilled.spilled
+            )));
+        };
+        Ok(serde_json::from_slice(&bytes)
+            .map(|m| (m, Some(spilled.spilled)))
+            .map_err(|e| e.to_string()))
     }
 }
 
@@ -184,7 +193,9 @@ impl QueueConsumer for SqsQueue {
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
-        let decoded = self.decode(&body).await;
+        // A failing blob store is not the message's fault: leave it; SQS hands it out
+        // again after the visibility timeout.
+        let decoded = self.decode(&body).await?;
         let settle = SqsSettle {
             client: self.client.clone(),
             url: self.url.clone(),
@@ -279,7 +290,11 @@ impl Settle for SqsSettle {
         };
         let Some(dlq) = &self.dead_letter_url else {
             tracing::error!("no dead-letter queue configured; dropping the message");
-            return self.delete(r).await;
+            self.delete(r).await?;
+            if let (Some(spill), Some(key)) = (&self.spill, &self.spilled) {
+                let _ = spill.delete(key).await;
+            }
+            return Ok(());
         };
         self.client
             .send_message()
