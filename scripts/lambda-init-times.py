@@ -32,20 +32,16 @@ def env_from_file(path):
 
 
 def aws_env(endpoint):
+    """What scripts/moto-env.sh provisions and prints (the LocalStack init hook)."""
     base = dict(os.environ, AWS_ENDPOINT_URL=endpoint, CODEBOX_PREFIX="codebox-coldstart")
     out = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "localstack/init/ready.d/codebox.py")],
+        ["bash", os.path.join(ROOT, "scripts/moto-env.sh")],
         env=base, capture_output=True, text=True,
     )
     if out.returncode != 0:
-        sys.exit(f"lambda-init-times: the init hook failed: {out.stderr.strip()}")
+        sys.exit(f"lambda-init-times: provisioning failed: {out.stderr.strip()}")
     env = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
-    env.update(
-        BACKEND="aws", AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-        AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
+    env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
     return env
 
 

@@ -259,3 +259,44 @@ pub async fn crash_on_next_message(consumer: &dyn codebox_core::ports::QueueCons
         "the broker gave up on the message"
     );
 }
+
+/// A worker's `/metrics` page.
+pub async fn worker_metrics(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The sum of the samples of every series whose line starts with `prefix`.
+pub fn metric_sum(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Submits a 2 s task, SIGKILLs `first` once the task runs, starts another worker and
+/// checks that it runs the task to the end and reaps the dead worker's container.
+pub async fn kill_mid_task_then_recover(p: &Profile, mut first: Proc, c: &crate::Client) {
+    let id = c
+        .submit(&serde_json::json!({"language": "python", "code": "import time\ntime.sleep(2)\nprint('done')"}))
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(30), || async {
+        c.status(&id).await.unwrap()["status"] == "running"
+    })
+    .await;
+    first.0.kill().unwrap(); // SIGKILL: nothing is settled
+    first.0.wait().unwrap();
+    let (_second, _) = p.worker().await;
+    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], "done\n");
+    wait_for(Duration::from_secs(30), || async {
+        crate::containers_of(&id).unwrap() == 0
+    })
+    .await;
+}

@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use codebox_tests::Client;
-use codebox_tests::procs::{Profile, services, wait_for};
+use codebox_tests::procs::{
+    Profile, kill_mid_task_then_recover, metric_sum, services, wait_for, worker_metrics,
+};
 use serde_json::{Value, json};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -31,27 +33,9 @@ async fn a_killed_worker_s_task_is_redelivered_and_completes() {
     let _serial = SERIAL.lock().await;
     let p = Profile::new();
     let _gateway = p.gateway().await;
-    let (mut first, _) = p.worker().await;
+    let (first, _) = p.worker().await;
     let c = Client::new_user(p.addr()).await.unwrap();
-    let id = c
-        .submit(&json!({"language": "python", "code": "import time\ntime.sleep(2)\nprint('done')"}))
-        .await
-        .unwrap();
-    wait_for(Duration::from_secs(30), || async {
-        status_of(&c, &id).await == "running"
-    })
-    .await;
-    first.0.kill().unwrap(); // SIGKILL
-    first.0.wait().unwrap();
-    let (_second, _) = p.worker().await;
-    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(r["verdict"], "ok", "{r}");
-    assert_eq!(r["stdout"], "done\n");
-    // The dead worker's container is reaped.
-    wait_for(Duration::from_secs(30), || async {
-        codebox_tests::containers_of(&id).unwrap() == 0
-    })
-    .await;
+    kill_mid_task_then_recover(&p, first, &c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,21 +155,8 @@ async fn a_message_that_keeps_failing_is_dead_lettered_and_its_task_fails() {
     assert_eq!(r["verdict"], "internal_error");
 }
 
-async fn worker_metrics(port: u16) -> String {
-    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn tasks_counted(port: u16) -> f64 {
-    let text = worker_metrics(port).await;
-    text.lines()
-        .filter(|l| l.starts_with("codebox_tasks_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric_sum(&worker_metrics(port).await, "codebox_tasks_total{")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use codebox_adapters::aws::s3::S3BlobStore;
 use codebox_adapters::aws::sqs::{SqsConfig, SqsQueue};
 use codebox_core::ports::QueueConsumer;
 use codebox_tests::Client;
-use codebox_tests::procs::{Profile, wait_for};
+use codebox_tests::procs::{Profile, kill_mid_task_then_recover, metric_sum, worker_metrics};
 use serde_json::json;
 
 async fn queue_of(p: &Profile) -> SqsQueue {
@@ -52,7 +52,7 @@ async fn a_message_sqs_gives_up_on_ends_its_task_failed() {
 async fn a_killed_worker_s_message_comes_back_and_a_long_task_keeps_its_own() {
     let p = Profile::aws();
     let _gateway = p.gateway().await;
-    let (mut first, port) = p.worker().await;
+    let (first, port) = p.worker().await;
     let c = Client::new_user(p.addr()).await.unwrap();
     // Longer than the visibility timeout (6 s): only extensions keep it from a second run.
     let long = c
@@ -61,19 +61,8 @@ async fn a_killed_worker_s_message_comes_back_and_a_long_task_keeps_its_own() {
         .unwrap();
     let r = c.wait(&long, Duration::from_secs(60)).await.unwrap();
     assert_eq!(r["stdout"], "long\n", "{r}");
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let total = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let metrics = worker_metrics(port).await;
+    let total = |prefix: &str| metric_sum(&metrics, prefix);
     assert!(total("codebox_lease_extensions_total") >= 2.0, "{metrics}");
     assert_eq!(total("codebox_tasks_total{"), 1.0, "run once: {metrics}");
     let queue = queue_of(&p).await;
@@ -82,23 +71,5 @@ async fn a_killed_worker_s_message_comes_back_and_a_long_task_keeps_its_own() {
         "the long task's message was deleted after its commit"
     );
 
-    let id = c
-        .submit(&json!({"language": "python", "code": "import time\ntime.sleep(2)\nprint('done')"}))
-        .await
-        .unwrap();
-    wait_for(Duration::from_secs(30), || async {
-        c.status(&id).await.unwrap()["status"] == "running"
-    })
-    .await;
-    first.0.kill().unwrap(); // SIGKILL: nothing is settled
-    first.0.wait().unwrap();
-    let (_second, _) = p.worker().await;
-    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(r["verdict"], "ok", "{r}");
-    assert_eq!(r["stdout"], "done\n");
-    // The dead worker's container is reaped.
-    wait_for(Duration::from_secs(30), || async {
-        codebox_tests::containers_of(&id).unwrap() == 0
-    })
-    .await;
+    kill_mid_task_then_recover(&p, first, &c).await;
 }

@@ -43,6 +43,8 @@ struct Source {
     blobs: Arc<dyn BlobStore>,
     /// How long a delivery stays invisible unless extended (SQS).
     lease: Option<Duration>,
+    /// Long-poll wait of one receive (SQS bills every receive: wait longer there).
+    receive_wait: Duration,
 }
 
 async fn rabbitmq(concurrency: usize, max_deliveries: u32) -> anyhow::Result<Source> {
@@ -60,6 +62,7 @@ async fn rabbitmq(concurrency: usize, max_deliveries: u32) -> anyhow::Result<Sou
         consumer: Arc::new(rabbit),
         blobs: Arc::new(FsBlobStore::new(blob_dir)),
         lease: None,
+        receive_wait: Duration::from_secs(1),
     })
 }
 
@@ -103,6 +106,7 @@ async fn sqs() -> anyhow::Result<Source> {
         consumer: Arc::new(queue),
         blobs,
         lease: Some(Duration::from_secs(visibility)),
+        receive_wait: Duration::from_secs(10),
     })
 }
 
@@ -133,12 +137,7 @@ async fn run() -> anyhow::Result<()> {
             concurrency,
             max_deliveries,
             lease: source.lease,
-            // SQS bills every receive: wait longer for a message there.
-            receive_wait: if source.lease.is_some() {
-                Duration::from_secs(10)
-            } else {
-                Duration::from_secs(1)
-            },
+            receive_wait: source.receive_wait,
             ..WorkerConfig::default()
         },
     };
