@@ -278,6 +278,13 @@ pub enum TaskResult {
 }
 
 impl TaskResult {
+    pub fn kind(&self) -> TaskKind {
+        match self {
+            Self::Code(_) => TaskKind::Code,
+            Self::Image(_) => TaskKind::Image,
+        }
+    }
+
     pub fn verdict(&self) -> Verdict {
         match self {
             Self::Code(r) => r.verdict,

@@ -31,3 +31,12 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether the failure may be the platform's and not the request's: a dependency
+    /// that cannot be reached, or one that refuses this process's credential. Callers
+    /// that hold work through outages retry these; everything else is final.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Unavailable(_) | Error::Forbidden(_))
+    }
+}

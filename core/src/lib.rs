@@ -13,6 +13,7 @@ pub mod languages;
 pub mod memory;
 pub mod png;
 pub mod ports;
+pub mod shutdown;
 pub mod tasks;
 pub mod telemetry;
 pub mod time;

@@ -108,6 +108,11 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Deleting a missing blob is not an error.
     async fn delete(&self, key: &str) -> Result<()>;
+
+    /// Readiness: the store answers (a read of a key nobody writes).
+    async fn ping(&self) -> Result<()> {
+        self.get("health/ping").await.map(|_| ())
+    }
 }
 
 #[async_trait]
@@ -177,6 +182,12 @@ pub trait Sandbox: Send + Sync {
     /// # Errors
     /// Only for failures of the platform itself (the container engine is unreachable).
     async fn run(&self, job: &SandboxJob, cancel: CancellationToken) -> Result<CodeResult>;
+
+    /// Readiness: runs can start (the container engine answers). A failing run whose
+    /// sandbox still answers here is the task's own failure, not an outage.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What the worker may do to a task: the worker's view of the API (`POST /commit` and
@@ -189,6 +200,12 @@ pub trait TaskControl: Send + Sync {
     async fn is_cancelled(&self, id: TaskId) -> Result<bool>;
     /// Stores the outcome; committing twice is harmless.
     async fn commit(&self, commit: &crate::domain::Commit) -> Result<()>;
+
+    /// Readiness: the API answers, takes this worker's credential and reaches its store.
+    /// A call that fails while this succeeds is the task's own failure, not an outage.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Tells the API which language versions this worker's runner image has.
     async fn report_languages(&self, _languages: &[crate::languages::Language]) -> Result<()> {

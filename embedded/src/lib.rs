@@ -118,13 +118,13 @@ pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
         .consumer
         .clone()
         .context("the in-memory backends have a consumer")?;
-    let worker = Worker {
+    let worker = Worker::new(
         consumer,
-        control: Arc::new(state.tasks.clone()),
-        sandbox: sandbox.clone(),
-        blobs: backends.blobs.clone(),
-        config: config.worker.clone(),
-    };
+        Arc::new(state.tasks.clone()),
+        sandbox.clone(),
+        backends.blobs.clone(),
+        config.worker.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {} (CODEBOX_ADDR)", config.addr))?;

@@ -18,7 +18,7 @@ async fn run() -> anyhow::Result<()> {
     );
     let shutdown = running.shutdown_token();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        codebox_core::shutdown::signal().await;
         tracing::info!("shutting down: finishing the tasks under way");
         shutdown.cancel();
     });

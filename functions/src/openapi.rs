@@ -28,6 +28,7 @@ use crate::handlers;
         handlers::commit::commit,
         handlers::commit::start,
         handlers::commit::status,
+        handlers::commit::ping,
         handlers::commit::report_languages,
     ),
     components(schemas(

@@ -635,6 +635,18 @@ async fn commit_needs_the_worker_credential() {
     send(&app, req("POST", "/commit", Some(WORKER), Some(unknown)))
         .await
         .problem(StatusCode::NOT_FOUND);
+    // The worker's readiness probe: its credential, and the store behind it.
+    let r = send(&app, req("GET", "/commit/ping", Some(WORKER), None)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    send(&app, req("GET", "/commit/ping", Some(&token), None))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    send(
+        &app,
+        req("GET", "/commit/ping", Some("wrong-worker-token"), None),
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
     let mut wrong_status = code_commit(&id, Verdict::Ok, "x");
     wrong_status["status"] = json!("running");
     send(

@@ -113,6 +113,18 @@ impl Client {
             .to_owned())
     }
 
+    /// An authenticated GET of `path`, as JSON (whatever the status).
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
     pub async fn status(&self, id: &str) -> anyhow::Result<Value> {
         let r = self
             .http

@@ -163,6 +163,35 @@ impl Profile {
         p
     }
 
+    /// A worker whose standard error goes to a file: what it says when it stops
+    /// (`stopped after running N tasks`) can be read back with [`tasks_run`].
+    pub async fn logged_worker(&self, extra: &[(&str, &str)]) -> (Proc, PathBuf) {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!(
+            "codebox-worker-{}.log",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let mut cmd = Command::new(bin("codebox-worker"));
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                self.worker_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .env("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}"))
+            .envs(extra.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let p = Proc(cmd.spawn().unwrap());
+        wait_for(Duration::from_secs(30), || async {
+            reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+                .await
+                .is_ok()
+        })
+        .await;
+        (p, log)
+    }
+
     /// A worker whose metrics answer on the returned port.
     pub async fn worker(&self) -> (Proc, u16) {
         let port = free_port();
@@ -201,6 +230,41 @@ pub fn services(action: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "scripts/services.sh {action} failed");
+}
+
+/// Sends SIGTERM (what `docker stop` and ECS send) and waits for the process to end.
+/// Returns how long it took.
+pub fn terminate(p: &mut Proc, within: Duration) -> Duration {
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &p.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM failed");
+    loop {
+        if let Some(status) = p.0.try_wait().unwrap() {
+            assert!(status.success(), "exited with {status} after SIGTERM");
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "still running {within:?} after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The count a stopped worker logged: `codebox-worker: stopped after running N tasks`.
+pub fn tasks_run(log: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("codebox-worker: stopped after running ")?
+                .strip_suffix(" tasks")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no stop line in {}:\n{text}", log.display()))
 }
 
 impl Default for Profile {
@@ -299,4 +363,109 @@ pub async fn kill_mid_task_then_recover(p: &Profile, mut first: Proc, c: &crate:
         crate::containers_of(&id).unwrap() == 0
     })
     .await;
+}
+
+/// Tasks that each print their own marker, submitted from `clients` at once: returns
+/// (client index, task id, marker) for each.
+pub async fn submit_marked(
+    clients: &[crate::Client],
+    count: usize,
+) -> Vec<(usize, String, String)> {
+    let mut handles = Vec::new();
+    for (ci, c) in clients.iter().enumerate() {
+        let c = crate::Client {
+            http: c.http.clone(),
+            base: c.base.clone(),
+            token: c.token.clone(),
+        };
+        let mine: Vec<usize> = (0..count).filter(|i| i % clients.len() == ci).collect();
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in mine {
+                let marker = format!("task-{i}");
+                let id = c
+                    .submit(&serde_json::json!({"language": "python", "code": format!("print('{marker}')")}))
+                    .await
+                    .unwrap();
+                out.push((ci, id, marker));
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    all
+}
+
+/// How many of the clients' tasks are `completed`, read from their listings; `None` while
+/// the API does not answer. Panics on a task that ended any other way.
+pub async fn completed(clients: &[crate::Client]) -> Option<usize> {
+    let mut done = 0;
+    for c in clients {
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = c.url("/task?limit=100");
+            if let Some(cur) = &cursor {
+                url.push_str(&format!("&cursor={cur}"));
+            }
+            let r = c.http.get(url).bearer_auth(&c.token).send().await.ok()?;
+            if r.status() != 200 {
+                return None;
+            }
+            let page: serde_json::Value = r.json().await.ok()?;
+            let items = page["items"].as_array()?;
+            done += items.iter().filter(|t| t["status"] == "completed").count();
+            if let Some(t) = items
+                .iter()
+                .find(|t| t["status"] == "failed" || t["status"] == "cancelled")
+            {
+                panic!("a task ended without completing: {t}");
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+    }
+    Some(done)
+}
+
+/// Waits until at least `n` of the clients' tasks are completed.
+pub async fn wait_completed(clients: &[crate::Client], n: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let done = completed(clients).await;
+        if done.is_some_and(|d| d >= n) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {done:?} of {n} tasks completed within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Every task completed with its own marker as its output.
+pub async fn assert_each_completed_with_its_marker(
+    clients: &[crate::Client],
+    tasks: &[(usize, String, String)],
+) {
+    for (ci, id, marker) in tasks {
+        let c = &clients[*ci];
+        let r = c.get_json(&format!("/task/{id}")).await.unwrap();
+        assert_eq!(r["status"], "completed", "{id}: {r}");
+        assert_eq!(r["result"]["stdout"], format!("{marker}\n"), "{id}: {r}");
+    }
+}
+
+/// Sandbox containers that exist now, of any task.
+pub fn sandbox_containers() -> usize {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=codebox.role=sandbox"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
 }

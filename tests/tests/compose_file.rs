@@ -9,6 +9,18 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The lines of one service in `docker-compose config` output (up to the next key at the
+/// services' indentation).
+fn service_body(text: &str, service: &str) -> String {
+    let header = format!("  {service}:");
+    text.lines()
+        .skip_while(|l| *l != header)
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn compose_file_is_valid() {
     let out = Command::new("docker-compose")
@@ -50,11 +62,29 @@ fn compose_file_is_valid() {
         text.contains("/var/run/docker.sock"),
         "workers need the engine's socket"
     );
-    let worker = text.split("\n  worker:\n").nth(1).unwrap();
-    let worker = worker.split("\n  ").next().unwrap_or(worker);
+    let worker = service_body(&text, "worker");
+    assert!(worker.contains("WORKER_TOKEN"), "{worker}");
     assert!(
         !worker.contains("DATABASE_URL"),
         "workers hold no database credentials"
+    );
+    // A worker drains on SIGTERM: the longest task (15 s compile + 20 s run) must fit.
+    for service in ["worker", "aws-worker"] {
+        let body = service_body(&text, service);
+        assert!(body.contains("stop_signal: SIGTERM"), "{service}");
+        assert!(
+            body.contains("stop_grace_period: 1m30s") || body.contains("stop_grace_period: 90s"),
+            "{service} has no 90 s grace period:\n{body}"
+        );
+    }
+    for dockerfile in ["worker/Dockerfile", "functions/Dockerfile"] {
+        let text = std::fs::read_to_string(root().join(dockerfile)).unwrap();
+        assert!(text.contains("STOPSIGNAL SIGTERM"), "{dockerfile}");
+    }
+    let template = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    assert!(
+        template.contains("StopTimeout: 120"),
+        "the ECS worker's drain time"
     );
 }
 

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use codebox_tests::Client;
 use codebox_tests::procs::{
-    Profile, kill_mid_task_then_recover, metric_sum, services, wait_for, worker_metrics,
+    Profile, assert_each_completed_with_its_marker, kill_mid_task_then_recover, metric_sum,
+    sandbox_containers, services, submit_marked, tasks_run, terminate, wait_completed, wait_for,
+    worker_metrics,
 };
 use serde_json::{Value, json};
 
@@ -65,16 +67,7 @@ async fn a_rabbitmq_restart_loses_nothing_and_refuses_cleanly_meanwhile() {
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let health = reqwest::get(c.url("/health")).await.unwrap();
     assert_eq!(health.status(), 503);
-    let listed: Value = c
-        .http
-        .get(c.url("/task?limit=100"))
-        .bearer_auth(&c.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = c.get_json("/task?limit=100").await.unwrap();
     assert_eq!(
         listed["items"].as_array().unwrap().len(),
         8,
@@ -200,5 +193,112 @@ async fn two_hundred_tasks_from_32_clients_on_two_workers_each_run_once() {
     assert!(
         tasks_counted(port1).await > 0.0 && tasks_counted(port2).await > 0.0,
         "both workers took tasks"
+    );
+}
+
+/// `docker stop`, compose and ECS send SIGTERM: the worker takes nothing new, finishes the
+/// task it runs, stores its outcome, removes its sandbox and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_task_finishes_the_task_and_leaves_no_container() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let _gateway = p.gateway().await;
+    let (mut worker, log) = p.logged_worker(&[("WORKER_CONCURRENCY", "1")]).await;
+    let c = Client::new_user(p.addr()).await.unwrap();
+    let id = c
+        .submit(&json!({"language": "python", "code": "import time\ntime.sleep(2)\nprint('done')"}))
+        .await
+        .unwrap();
+    let queued = c.submit(&hello()).await.unwrap();
+    wait_for(Duration::from_secs(30), || async {
+        c.status(&id).await.unwrap()["status"] == "running"
+    })
+    .await;
+    terminate(&mut worker, Duration::from_secs(60));
+    let r = c.wait(&id, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(r["verdict"], "ok", "finished before the worker exited: {r}");
+    assert_eq!(r["stdout"], "done\n");
+    assert_eq!(codebox_tests::containers_of(&id).unwrap(), 0);
+    // The stopping worker did not take the queued task; the next worker runs it.
+    assert_eq!(tasks_run(&log), 1);
+    let (_next, _) = p.worker().await;
+    let r = c.wait(&queued, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(r["stdout"], "hello\n");
+}
+
+/// A thousand tasks while the gateway is killed and restarted, each worker is stopped and
+/// replaced, and the broker restarts: every task completes with its own output, each ran
+/// exactly once, and no sandbox is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_tasks_survive_gateway_worker_and_broker_restarts() {
+    let _serial = SERIAL.lock().await;
+    const N: usize = 1000;
+    let p = Profile::new();
+    let mut gateway = p.gateway().await;
+    let (mut w1, log1) = p.logged_worker(&[]).await;
+    let (mut w2, log2) = p.logged_worker(&[]).await;
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(Client::new_user(p.addr()).await.unwrap());
+    }
+    let tasks = submit_marked(&clients, N).await;
+    assert_eq!(tasks.len(), N);
+    let within = Duration::from_secs(300);
+
+    wait_completed(&clients, 50, within).await;
+    gateway.0.kill().unwrap(); // SIGKILL: workers lose the API mid-flight
+    gateway.0.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _gateway = p.gateway().await;
+
+    wait_completed(&clients, 250, within).await;
+    terminate(&mut w1, Duration::from_secs(60));
+    let (mut w3, log3) = p.logged_worker(&[]).await;
+
+    wait_completed(&clients, 450, within).await;
+    terminate(&mut w2, Duration::from_secs(60));
+    let (mut w4, log4) = p.logged_worker(&[]).await;
+
+    wait_completed(&clients, 650, within).await;
+    services("stop-rabbitmq");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    services("up");
+
+    wait_completed(&clients, N, within).await;
+    assert_each_completed_with_its_marker(&clients, &tasks).await;
+    terminate(&mut w3, Duration::from_secs(60));
+    terminate(&mut w4, Duration::from_secs(60));
+    let runs: u64 = [&log1, &log2, &log3, &log4]
+        .iter()
+        .map(|l| tasks_run(l))
+        .sum();
+    assert_eq!(runs, N as u64, "each task ran exactly once");
+    assert_eq!(sandbox_containers(), 0, "no sandbox left");
+}
+
+/// A worker given the wrong credential would hold every task forever: it stops at start
+/// with one line naming the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_a_wrong_token_stops_at_start_with_one_line() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let _gateway = p.gateway().await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(codebox_tests::procs::bin("codebox-worker"))
+            .envs(p.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("WORKER_TOKEN", "not-the-worker-token")
+            .env("WORKER_METRICS_ADDR", "127.0.0.1:0")
+            .output(),
+    )
+    .await
+    .expect("the worker stops by itself")
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("codebox-worker: WORKER_TOKEN is not the worker credential"),
+        "{stderr}"
     );
 }

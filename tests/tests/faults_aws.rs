@@ -10,7 +10,10 @@ use codebox_adapters::aws::s3::S3BlobStore;
 use codebox_adapters::aws::sqs::{SqsConfig, SqsQueue};
 use codebox_core::ports::QueueConsumer;
 use codebox_tests::Client;
-use codebox_tests::procs::{Profile, kill_mid_task_then_recover, metric_sum, worker_metrics};
+use codebox_tests::procs::{
+    Profile, assert_each_completed_with_its_marker, kill_mid_task_then_recover, metric_sum,
+    submit_marked, tasks_run, terminate, wait_completed, worker_metrics,
+};
 use serde_json::json;
 
 async fn queue_of(p: &Profile) -> SqsQueue {
@@ -72,4 +75,34 @@ async fn a_killed_worker_s_message_comes_back_and_a_long_task_keeps_its_own() {
     );
 
     kill_mid_task_then_recover(&p, first, &c).await;
+}
+
+/// The commit endpoint is down for 10 s, longer than the queue's visibility timeout:
+/// the worker holds what it has (extending the messages), SQS counts no receive for the
+/// outage, and every task completes once, with its own output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_down_for_ten_seconds_costs_no_task() {
+    const N: usize = 40;
+    let p = Profile::aws();
+    let mut gateway = p.gateway().await;
+    let (mut worker, log) = p.logged_worker(&[]).await;
+    let clients = vec![Client::new_user(p.addr()).await.unwrap()];
+    let tasks = submit_marked(&clients, N).await;
+    wait_completed(&clients, 3, Duration::from_secs(120)).await;
+    gateway.0.kill().unwrap();
+    gateway.0.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let _gateway = p.gateway().await;
+    wait_completed(&clients, N, Duration::from_secs(240)).await;
+    assert_each_completed_with_its_marker(&clients, &tasks).await;
+    terminate(&mut worker, Duration::from_secs(60));
+    assert_eq!(tasks_run(&log), N as u64, "each task ran exactly once");
+    let dead = queue_of(&p)
+        .await
+        .dead_letters()
+        .unwrap()
+        .receive(Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(dead.is_none(), "nothing was dead-lettered");
 }

@@ -1,8 +1,17 @@
 //! The consumer loop: receive a message, mark the task running, run it (code in the
-//! sandbox, images in-process), commit the outcome, and only then ack. A platform failure
-//! is retried; on the last delivery the task is committed `failed` so it never vanishes.
+//! sandbox, images in-process), commit the outcome, and only then ack.
+//!
+//! Two kinds of failure are told apart. An *outage* (the API, its store, the container
+//! engine or the blob store does not answer, and its readiness probe fails too) is not
+//! the task's fault: the worker holds the delivery (extending its lease where the broker
+//! has one), retries with backoff, and takes no new message until the dependency is back,
+//! so an outage spends no delivery of any message. A failure while the dependency answers
+//! is the task's own: the message goes back to the broker, and on the last delivery the
+//! task is committed `failed` so it never vanishes.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use codebox_core::domain::{
@@ -12,7 +21,7 @@ use codebox_core::ports::{
     BlobStore, Delivery, QueueConsumer, Sandbox, SandboxJob, Settle, TaskControl,
 };
 use codebox_core::{Error, time};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -31,6 +40,8 @@ pub struct WorkerConfig {
     /// timeout): a running task's delivery is extended by this every third of it.
     /// `None` where the broker keeps a delivery until it is settled (RabbitMQ).
     pub lease: Option<Duration>,
+    /// First and longest pause between two tries of a held call during an outage.
+    pub hold_backoff: (Duration, Duration),
 }
 
 impl Default for WorkerConfig {
@@ -41,6 +52,7 @@ impl Default for WorkerConfig {
             cancel_poll: Duration::from_millis(200),
             receive_wait: Duration::from_secs(1),
             lease: None,
+            hold_backoff: (Duration::from_millis(200), Duration::from_secs(5)),
         }
     }
 }
@@ -53,7 +65,41 @@ pub struct Worker {
     pub sandbox: Arc<dyn Sandbox>,
     pub blobs: Arc<dyn BlobStore>,
     pub config: WorkerConfig,
+    outage: Arc<Outage>,
+    stopping: CancellationToken,
+    runs: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Deliveries held through an outage. While any is held, no new message is taken.
+#[derive(Default)]
+struct Outage {
+    held: AtomicUsize,
+    cleared: Notify,
+}
+
+/// Marks one delivery as held through an outage for as long as it lives.
+struct HoldGuard<'a>(&'a Outage);
+
+impl<'a> HoldGuard<'a> {
+    fn new(outage: &'a Outage) -> Self {
+        outage.held.fetch_add(1, Ordering::SeqCst);
+        metrics::gauge!("codebox_deliveries_held").increment(1.0);
+        metrics::counter!("codebox_outage_holds_total").increment(1);
+        Self(outage)
+    }
+}
+
+impl Drop for HoldGuard<'_> {
+    fn drop(&mut self) {
+        metrics::gauge!("codebox_deliveries_held").decrement(1.0);
+        if self.0.held.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.cleared.notify_waiters();
+        }
+    }
+}
+
+/// Why a held call gave up.
+const STOPPING: &str = "the worker is stopping";
 
 /// What one step of the loop did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +120,35 @@ enum Settled {
 }
 
 impl Worker {
+    pub fn new(
+        consumer: Arc<dyn QueueConsumer>,
+        control: Arc<dyn TaskControl>,
+        sandbox: Arc<dyn Sandbox>,
+        blobs: Arc<dyn BlobStore>,
+        config: WorkerConfig,
+    ) -> Self {
+        Self {
+            consumer,
+            control,
+            sandbox,
+            blobs,
+            config,
+            outage: Arc::new(Outage::default()),
+            stopping: CancellationToken::new(),
+            runs: Arc::default(),
+        }
+    }
+
+    /// Tasks this worker ran to an outcome (whether or not it could store it).
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::SeqCst)
+    }
+
+    /// Deliveries this worker holds through an outage right now.
+    pub fn held(&self) -> usize {
+        self.outage.held.load(Ordering::SeqCst)
+    }
+
     /// Receives one message and handles it to the end. Tests drive the worker with this.
     pub async fn process_one(&self) -> Result<Outcome, Error> {
         match self.consumer.receive(self.config.receive_wait).await? {
@@ -86,10 +161,18 @@ impl Worker {
     }
 
     /// Runs until `shutdown` is cancelled, with at most `concurrency` tasks at once.
-    /// Tasks under way when it stops are finished first.
+    /// Tasks under way when it stops are finished first; a delivery held through an
+    /// outage is handed back to the broker instead.
     pub async fn run(&self, shutdown: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut backoff = Duration::from_millis(100);
+        {
+            let (stopping, shutdown) = (self.stopping.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                stopping.cancel();
+            });
+        }
         loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -98,6 +181,11 @@ impl Worker {
                     Err(_) => break,
                 },
             };
+            // No new message while a dependency is out: it would only wait too.
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                () = self.outage_cleared() => {}
+            }
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 r = self.consumer.receive(self.config.receive_wait) => r,
@@ -125,6 +213,73 @@ impl Worker {
             .await;
     }
 
+    async fn outage_cleared(&self) {
+        loop {
+            let cleared = self.outage.cleared.notified();
+            if self.outage.held.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            // The timeout covers a wake-up that raced the check above.
+            let _ = tokio::time::timeout(Duration::from_millis(500), cleared).await;
+        }
+    }
+
+    /// Runs `op` until it succeeds or fails for a reason of the task's own. A transient
+    /// failure while `probe` fails too is an outage: the call is retried with backoff,
+    /// without limit, and the worker takes no new message meanwhile. A transient failure
+    /// while the probe answers gets one more try (the dependency may just have come
+    /// back), then counts. Gives up with `Unavailable` when the worker stops.
+    async fn hold<T, Op, OpFut, Probe, ProbeFut>(
+        &self,
+        what: &'static str,
+        mut op: Op,
+        probe: Probe,
+    ) -> Result<T, Error>
+    where
+        Op: FnMut() -> OpFut,
+        OpFut: Future<Output = Result<T, Error>>,
+        Probe: Fn() -> ProbeFut,
+        ProbeFut: Future<Output = Result<(), Error>>,
+    {
+        let (first, longest) = self.config.hold_backoff;
+        let mut pause = first;
+        let mut strikes = 0;
+        let mut held: Option<HoldGuard<'_>> = None;
+        loop {
+            let e = match op().await {
+                Ok(v) => {
+                    if held.is_some() {
+                        tracing::info!(what, "back: the held task goes on");
+                    }
+                    return Ok(v);
+                }
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => e,
+            };
+            match probe().await {
+                Ok(()) => {
+                    strikes += 1;
+                    if strikes >= 2 {
+                        return Err(e);
+                    }
+                }
+                Err(probe_error) => {
+                    strikes = 0;
+                    if held.is_none() {
+                        tracing::warn!(what, error = %e, probe = %probe_error,
+                            "unavailable: holding the task until it is back");
+                        held = Some(HoldGuard::new(&self.outage));
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.stopping.cancelled() => return Err(Error::Unavailable(STOPPING.into())),
+                _ = tokio::time::sleep(jitter(pause)) => {}
+            }
+            pause = (pause * 2).min(longest);
+        }
+    }
+
     async fn handle(&self, delivery: Delivery) {
         let Delivery {
             message,
@@ -142,6 +297,10 @@ impl Worker {
             let settled = match self.execute_leased(&message, settle.as_ref()).await {
                 Ok(true) => Settled::Committed,
                 Ok(false) => Settled::Skipped,
+                Err(e) if self.stopping.is_cancelled() => {
+                    tracing::info!(error = %e, "stopping: handing the task back");
+                    Settled::Retried
+                }
                 Err(e) if attempt >= self.config.max_deliveries => {
                     tracing::error!(error = %e, "giving up on the task");
                     match self.give_up(&message, attempt).await {
@@ -202,7 +361,12 @@ impl Worker {
     /// Runs the task and commits its outcome. `Ok(false)`: not to be run (cancelled or
     /// finished meanwhile). `Err`: a platform failure worth another delivery.
     async fn execute(&self, message: &TaskMessage) -> Result<bool, Error> {
-        if !self.control.start(message.task_id).await? {
+        let id = message.task_id;
+        let control = &self.control;
+        let started = self
+            .hold("the API", || control.start(id), || control.ping())
+            .await?;
+        if !started {
             tracing::info!("task is cancelled or finished; skipping");
             return Ok(false);
         }
@@ -220,18 +384,44 @@ impl Worker {
             }
             TaskSpec::Image(spec) => self.run_image(message, spec).await?,
         };
+        self.runs.fetch_add(1, Ordering::SeqCst);
         let language = message.spec.language().unwrap_or("image").to_owned();
         metrics::counter!("codebox_tasks_total",
             "language" => language, "verdict" => result.verdict().as_str())
         .increment(1);
-        self.control
-            .commit(&Commit {
-                task_id: message.task_id,
-                status,
-                result,
-            })
-            .await?;
+        self.commit(Commit {
+            task_id: message.task_id,
+            status,
+            result,
+        })
+        .await?;
         Ok(true)
+    }
+
+    /// Stores an outcome through outages. An outcome the API refuses as invalid would be
+    /// refused on every delivery: the task ends `failed` with the reason instead.
+    async fn commit(&self, commit: Commit) -> Result<(), Error> {
+        let control = &self.control;
+        let stored = self
+            .hold("the API", || control.commit(&commit), || control.ping())
+            .await;
+        let reason = match stored {
+            Err(Error::Invalid(reason) | Error::TooLarge(reason)) => reason,
+            other => return other,
+        };
+        tracing::error!(%reason, "the API refused the outcome");
+        metrics::counter!("codebox_commits_refused_total").increment(1);
+        let failed = Commit {
+            task_id: commit.task_id,
+            status: TaskStatus::Failed,
+            result: TaskResult::without_output(
+                commit.result.kind(),
+                Verdict::InternalError,
+                Some(format!("the outcome could not be stored: {reason}")),
+            ),
+        };
+        self.hold("the API", || control.commit(&failed), || control.ping())
+            .await
     }
 
     /// The sandbox run, with a watcher that cancels it when the task is cancelled.
@@ -262,7 +452,14 @@ impl Worker {
                 }
             })
         };
-        let result = self.sandbox.run(job, cancel).await;
+        let sandbox = &self.sandbox;
+        let result = self
+            .hold(
+                "the container engine",
+                || sandbox.run(job, cancel.clone()),
+                || sandbox.ping(),
+            )
+            .await;
         watcher.abort();
         result
     }
@@ -272,9 +469,17 @@ impl Worker {
         message: &TaskMessage,
         spec: &ImageSpec,
     ) -> Result<(TaskStatus, TaskResult), Error> {
-        let input = self.blobs.get(&spec.input_key).await?.ok_or_else(|| {
-            Error::Backend(anyhow::anyhow!("input blob {} is missing", spec.input_key))
-        })?;
+        let blobs = &self.blobs;
+        let input = self
+            .hold(
+                "the blob store",
+                || blobs.get(&spec.input_key),
+                || blobs.ping(),
+            )
+            .await?
+            .ok_or_else(|| {
+                Error::Backend(anyhow::anyhow!("input blob {} is missing", spec.input_key))
+            })?;
         let filter = spec.filter;
         let started = Instant::now();
         let output = tokio::task::spawn_blocking(move || crate::filters::apply(&input, &filter))
@@ -285,7 +490,12 @@ impl Worker {
         match output {
             Ok(png) => {
                 let key = format!("output/{}.png", message.task_id);
-                self.blobs.put(&key, png).await?;
+                self.hold(
+                    "the blob store",
+                    || blobs.put(&key, png.clone()),
+                    || blobs.ping(),
+                )
+                .await?;
                 Ok((
                     TaskStatus::Completed,
                     TaskResult::Image(ImageResult {
@@ -364,18 +574,24 @@ impl Worker {
 
     async fn give_up(&self, message: &TaskMessage, attempts: u32) -> Result<(), Error> {
         metrics::counter!("codebox_tasks_given_up_total").increment(1);
-        self.control
-            .commit(&Commit {
-                task_id: message.task_id,
-                status: TaskStatus::Failed,
-                result: TaskResult::without_output(
-                    message.spec.kind(),
-                    Verdict::InternalError,
-                    Some(format!(
-                        "the platform could not run this task after {attempts} attempts"
-                    )),
-                ),
-            })
-            .await
+        self.commit(Commit {
+            task_id: message.task_id,
+            status: TaskStatus::Failed,
+            result: TaskResult::without_output(
+                message.spec.kind(),
+                Verdict::InternalError,
+                Some(format!(
+                    "the platform could not run this task after {attempts} attempts"
+                )),
+            ),
+        })
+        .await
     }
+}
+
+/// `pause` give or take a quarter, so held workers do not retry in step.
+fn jitter(pause: Duration) -> Duration {
+    let quarter = pause / 4;
+    let nanos = u64::try_from(quarter.as_nanos()).unwrap_or(u64::MAX).max(1);
+    pause - quarter + Duration::from_nanos((uuid::Uuid::new_v4().as_u128() as u64) % (2 * nanos))
 }

@@ -56,6 +56,10 @@ impl HttpTaskControl {
             401 | 403 => {
                 Error::Forbidden(format!("the API refused the worker credential: {detail}"))
             }
+            400 | 422 => Error::Invalid(format!("the API answered {status}: {detail}")),
+            413 => Error::TooLarge(format!("the API answered {status}: {detail}")),
+            // Throttled (a gateway in front of the API), or the API is in trouble.
+            429 => Error::Unavailable(format!("the API answered {status}")),
             s if s >= 500 => Error::Unavailable(format!("the API answered {status}")),
             _ => Error::Backend(anyhow::anyhow!("the API answered {status}: {detail}")),
         })
@@ -99,6 +103,18 @@ impl TaskControl for HttpTaskControl {
             Err(Error::NotFound(_)) => Ok(true),
             Err(e) => Err(e),
         }
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        let res = self
+            .http
+            .get(format!("{}/commit/ping", self.base))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        Self::check(res).await.map(|_| ())
     }
 
     async fn report_languages(

@@ -110,6 +110,28 @@ async fn sqs() -> anyhow::Result<Source> {
     })
 }
 
+/// A worker whose credential the API refuses could never store an outcome: it stops at
+/// once with one line. An API that is not up yet is waited for a while, then left to the
+/// consumer loop, which holds its tasks until the API answers.
+async fn check_credential(control: &HttpTaskControl, api_url: &str) -> anyhow::Result<()> {
+    use codebox_core::Error;
+    use codebox_core::ports::TaskControl;
+    for attempt in 1..=30u32 {
+        match control.ping().await {
+            Ok(()) => return Ok(()),
+            Err(Error::Forbidden(_)) => anyhow::bail!(
+                "WORKER_TOKEN is not the worker credential of the API at {api_url} (it answered 401/403)"
+            ),
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "the API does not answer yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    tracing::warn!("starting without the API: tasks wait until it answers");
+    Ok(())
+}
+
 async fn run() -> anyhow::Result<()> {
     let api_url = config::required("API_URL", "http://gateway:8080")?;
     let token = config::required("WORKER_TOKEN", "the credential the gateway was given")?;
@@ -128,19 +150,21 @@ async fn run() -> anyhow::Result<()> {
     let reap_after = sandbox_config.reap_after;
     let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
     sandbox.ping().await?;
-    let worker = Worker {
-        consumer: source.consumer,
-        control: Arc::new(HttpTaskControl::new(&api_url, &token)?),
-        sandbox: sandbox.clone(),
-        blobs: source.blobs,
-        config: WorkerConfig {
+    let control = Arc::new(HttpTaskControl::new(&api_url, &token)?);
+    check_credential(control.as_ref(), &api_url).await?;
+    let worker = Worker::new(
+        source.consumer,
+        control,
+        sandbox.clone(),
+        source.blobs,
+        WorkerConfig {
             concurrency,
             max_deliveries,
             lease: source.lease,
             receive_wait: source.receive_wait,
             ..WorkerConfig::default()
         },
-    };
+    );
     let listener = tokio::net::TcpListener::bind(metrics_addr)
         .await
         .map_err(|e| {
@@ -158,7 +182,7 @@ async fn run() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        codebox_core::shutdown::signal().await;
         tracing::info!("shutting down: finishing the tasks under way");
         stop.cancel();
     });
@@ -193,5 +217,10 @@ async fn run() -> anyhow::Result<()> {
     }
     tracing::info!(concurrency, "worker started");
     worker.run(shutdown).await;
+    // One line for whoever stopped it (and for the fault tests, which count runs).
+    eprintln!(
+        "codebox-worker: stopped after running {} tasks",
+        worker.runs()
+    );
     Ok(())
 }

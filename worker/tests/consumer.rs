@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -32,12 +32,24 @@ enum Script {
 struct FakeSandbox {
     script: Script,
     calls: AtomicU32,
+    /// An engine that does not answer: runs and pings fail.
+    down: AtomicBool,
 }
 
 #[async_trait]
 impl Sandbox for FakeSandbox {
+    async fn ping(&self) -> Result<(), Error> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("engine down".into()));
+        }
+        Ok(())
+    }
+
     async fn run(&self, _job: &SandboxJob, cancel: CancellationToken) -> Result<CodeResult, Error> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("engine down".into()));
+        }
         match self.script {
             Script::Hello => Ok(CodeResult {
                 stdout: "hello\n".into(),
@@ -63,27 +75,51 @@ impl Sandbox for FakeSandbox {
     }
 }
 
-/// Fails the first `fail_commits` commits, as an API that is briefly down would.
+/// The API as the worker sees it: it can fail single commits while it answers, be down
+/// altogether (every call and the probe fail), or refuse outcomes as invalid.
 struct FlakyControl {
     inner: TaskService,
     fail_commits: AtomicU32,
+    down: Arc<AtomicBool>,
+    refuse_commits: AtomicU32,
+}
+
+impl FlakyControl {
+    fn check(&self) -> Result<(), Error> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("the API: connection refused".into()));
+        }
+        Ok(())
+    }
+}
+
+fn take_one(n: &AtomicU32) -> bool {
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 #[async_trait]
 impl TaskControl for FlakyControl {
+    async fn ping(&self) -> Result<(), Error> {
+        self.check()
+    }
     async fn start(&self, id: TaskId) -> Result<bool, Error> {
+        self.check()?;
         self.inner.start(id).await
     }
     async fn is_cancelled(&self, id: TaskId) -> Result<bool, Error> {
+        self.check()?;
         self.inner.is_cancelled(id).await
     }
     async fn commit(&self, commit: &Commit) -> Result<(), Error> {
-        if self
-            .fail_commits
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(Error::Unavailable("api down".into()));
+        self.check()?;
+        if take_one(&self.fail_commits) {
+            return Err(Error::Unavailable("the API answered 503".into()));
+        }
+        if commit.status == TaskStatus::Completed && take_one(&self.refuse_commits) {
+            return Err(Error::Invalid(
+                "the API answered 400: result too big".into(),
+            ));
         }
         TaskControl::commit(&self.inner, commit).await
     }
@@ -96,6 +132,9 @@ struct Rig {
     sandbox: Arc<FakeSandbox>,
     blobs: Arc<MemoryBlobStore>,
     owner: Uuid,
+    api_down: Arc<AtomicBool>,
+    /// The highest delivery attempt the worker was handed.
+    attempts: Arc<AtomicU32>,
 }
 
 fn rig(script: Script, fail_commits: u32) -> Rig {
@@ -109,23 +148,32 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
     let sandbox = Arc::new(FakeSandbox {
         script,
         calls: AtomicU32::new(0),
+        down: AtomicBool::new(false),
     });
-    let worker = Worker {
-        consumer: Arc::new(queue.clone()),
-        control: Arc::new(FlakyControl {
+    let api_down = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(AtomicU32::new(0));
+    let worker = Worker::new(
+        Arc::new(AttemptsSeen {
+            inner: queue.clone(),
+            highest: attempts.clone(),
+        }),
+        Arc::new(FlakyControl {
             inner: service.clone(),
             fail_commits: AtomicU32::new(fail_commits),
+            down: api_down.clone(),
+            refuse_commits: AtomicU32::new(0),
         }),
-        sandbox: sandbox.clone(),
-        blobs: blobs.clone(),
-        config: WorkerConfig {
+        sandbox.clone(),
+        blobs.clone(),
+        WorkerConfig {
             concurrency: 1,
             max_deliveries: 3,
             cancel_poll: Duration::from_millis(20),
             receive_wait: Duration::from_millis(50),
             lease: None,
+            hold_backoff: (Duration::from_millis(10), Duration::from_millis(40)),
         },
-    };
+    );
     Rig {
         service,
         queue,
@@ -133,6 +181,25 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
         sandbox,
         blobs,
         owner: Uuid::new_v4(),
+        api_down,
+        attempts,
+    }
+}
+
+/// Records the highest delivery attempt handed out.
+struct AttemptsSeen {
+    inner: MemoryQueue,
+    highest: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl QueueConsumer for AttemptsSeen {
+    async fn receive(&self, wait: Duration) -> Result<Option<Delivery>, Error> {
+        let d = self.inner.receive(wait).await?;
+        if let Some(d) = &d {
+            self.highest.fetch_max(d.attempt, Ordering::SeqCst);
+        }
+        Ok(d)
     }
 }
 
@@ -172,7 +239,10 @@ async fn platform_failures_are_retried_then_the_task_fails_visibly() {
     for _ in 0..3 {
         assert_eq!(r.worker.process_one().await.unwrap(), Outcome::Processed);
     }
-    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 3);
+    // The engine answers its probe, so each failure is the task's own: two tries per
+    // delivery (the second in case the engine had just come back), three deliveries.
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 6);
+    assert_eq!(r.attempts.load(Ordering::SeqCst), 3);
     let t = r.service.get(r.owner, id).await.unwrap();
     assert_eq!(t.status, TaskStatus::Failed);
     let result = code_result(&t.result);
@@ -182,8 +252,16 @@ async fn platform_failures_are_retried_then_the_task_fails_visibly() {
 }
 
 #[tokio::test]
-async fn a_failed_commit_is_redelivered_not_lost() {
+async fn a_commit_failing_while_the_api_answers_is_tried_again_then_redelivered() {
+    // Once: the second try in the same delivery stores it, the program ran once.
     let r = rig(Script::Hello, 1);
+    let id = submit_code(&r).await;
+    r.worker.process_one().await.unwrap();
+    let t = r.service.get(r.owner, id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Completed);
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 1);
+    // Twice: the delivery goes back to the broker and the next one stores it.
+    let r = rig(Script::Hello, 2);
     let id = submit_code(&r).await;
     r.worker.process_one().await.unwrap();
     assert_eq!(
@@ -194,6 +272,158 @@ async fn a_failed_commit_is_redelivered_not_lost() {
     r.worker.process_one().await.unwrap();
     let t = r.service.get(r.owner, id).await.unwrap();
     assert_eq!(t.status, TaskStatus::Completed);
+    assert_eq!(r.attempts.load(Ordering::SeqCst), 2);
+}
+
+async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}: not within 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The API goes away: the worker holds the task it has, takes no other although it has
+/// a free slot, spends no delivery, and every task completes once the API is back.
+#[tokio::test]
+async fn an_api_outage_spends_no_delivery_and_takes_no_new_message() {
+    let mut r = rig(Script::Hello, 0);
+    r.worker.config.concurrency = 2;
+    r.api_down.store(true, Ordering::SeqCst);
+    let mut ids = vec![submit_code(&r).await];
+    let shutdown = CancellationToken::new();
+    let running = {
+        let (worker, shutdown) = (r.worker.clone(), shutdown.clone());
+        tokio::spawn(async move { worker.run(shutdown).await })
+    };
+    wait_until("a delivery held", || r.worker.held() == 1).await;
+    // A receive that began before the outage showed may still take one message; after
+    // its wait (50 ms) the loop stands at the gate.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        ids.push(submit_code(&r).await);
+    }
+    // Long enough for an unheld worker to burn every delivery many times over.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(r.queue.len(), 3, "no new message taken during the outage");
+    assert_eq!(r.worker.held(), 1);
+    assert_eq!(r.attempts.load(Ordering::SeqCst), 1);
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 0);
+    r.api_down.store(false, Ordering::SeqCst);
+    for id in &ids {
+        let service = r.service.clone();
+        let (owner, id) = (r.owner, *id);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while service.get(owner, id).await.unwrap().status != TaskStatus::Completed {
+            assert!(Instant::now() < deadline, "{id} did not complete");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(
+        r.attempts.load(Ordering::SeqCst),
+        1,
+        "every task on its first delivery"
+    );
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 4);
+    assert_eq!(r.worker.held(), 0);
+    assert!(r.queue.is_empty() && r.queue.dead_letters().is_empty());
+}
+
+/// The API goes away after the program ran: the outcome is held and stored when the API
+/// is back, without running the program again.
+#[tokio::test]
+async fn an_outcome_is_held_through_an_api_outage_not_run_again() {
+    let r = rig(Script::Slow(Duration::from_millis(200)), 0);
+    let id = submit_code(&r).await;
+    let step = {
+        let worker = r.worker.clone();
+        tokio::spawn(async move { worker.process_one().await.unwrap() })
+    };
+    wait_until("running", || r.sandbox.calls.load(Ordering::SeqCst) == 1).await;
+    r.api_down.store(true, Ordering::SeqCst);
+    wait_until("the outcome held", || r.worker.held() == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    r.api_down.store(false, Ordering::SeqCst);
+    step.await.unwrap();
+    let t = r.service.get(r.owner, id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Completed);
+    assert_eq!(code_result(&t.result).stdout, "hello\n");
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(r.attempts.load(Ordering::SeqCst), 1);
+}
+
+/// The container engine goes away: the task is held, not failed.
+#[tokio::test]
+async fn an_engine_outage_holds_the_task() {
+    let r = rig(Script::Hello, 0);
+    let id = submit_code(&r).await;
+    r.sandbox.down.store(true, Ordering::SeqCst);
+    let step = {
+        let worker = r.worker.clone();
+        tokio::spawn(async move { worker.process_one().await.unwrap() })
+    };
+    wait_until("held", || r.worker.held() == 1).await;
+    wait_until("tried a few times", || {
+        r.sandbox.calls.load(Ordering::SeqCst) >= 5
+    })
+    .await;
+    r.sandbox.down.store(false, Ordering::SeqCst);
+    step.await.unwrap();
+    let t = r.service.get(r.owner, id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Completed);
+    assert_eq!(r.attempts.load(Ordering::SeqCst), 1);
+}
+
+/// A worker stopping during an outage hands its held delivery back instead of failing it.
+#[tokio::test]
+async fn stopping_during_an_outage_hands_the_task_back() {
+    let r = rig(Script::Hello, 0);
+    let id = submit_code(&r).await;
+    r.api_down.store(true, Ordering::SeqCst);
+    let shutdown = CancellationToken::new();
+    let running = {
+        let (worker, shutdown) = (r.worker.clone(), shutdown.clone());
+        tokio::spawn(async move { worker.run(shutdown).await })
+    };
+    wait_until("held", || r.worker.held() == 1).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the worker stops")
+        .unwrap();
+    assert_eq!(r.queue.len(), 1, "the message is back for another worker");
+    r.api_down.store(false, Ordering::SeqCst);
+    let t = r.service.get(r.owner, id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Queued);
+}
+
+/// An outcome the API refuses as invalid is not retried into `failed` after three runs:
+/// the program runs once and the task ends `failed` with the API's reason.
+#[tokio::test]
+async fn an_outcome_the_api_refuses_fails_the_task_once_with_the_reason() {
+    let mut r = rig(Script::Hello, 0);
+    let control = Arc::new(FlakyControl {
+        inner: r.service.clone(),
+        fail_commits: AtomicU32::new(0),
+        down: r.api_down.clone(),
+        refuse_commits: AtomicU32::new(u32::MAX),
+    });
+    r.worker.control = control;
+    let id = submit_code(&r).await;
+    r.worker.process_one().await.unwrap();
+    let t = r.service.get(r.owner, id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Failed);
+    let result = code_result(&t.result);
+    assert_eq!(result.verdict, Verdict::InternalError);
+    assert!(
+        result.stderr.contains("result too big"),
+        "{}",
+        result.stderr
+    );
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 1);
+    assert!(r.queue.is_empty());
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! The worker's routes, authorised by the worker credential only: `POST /commit` stores
 //! an outcome; `POST /commit/start` marks a task running; `GET /commit/{id}` tells a
-//! worker whether the task it runs was cancelled.
+//! worker whether the task it runs was cancelled; `GET /commit/ping` is the worker's
+//! readiness probe (its credential and the store), which tells an outage from a task's
+//! own failure.
 
 use axum::Router;
 use axum::extract::State;
@@ -67,6 +69,23 @@ pub async fn status(
     }))
 }
 
+#[utoipa::path(get, path = "/commit/ping", tag = "worker", security(("worker" = [])),
+    responses(
+        (status = 204, description = "The credential is valid and outcomes can be stored"),
+        (status = 401, description = "No credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the worker credential", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The task store does not answer", body = Problem, content_type = "application/problem+json")))]
+pub async fn ping(State(state): State<AppState>, _worker: Worker) -> ApiResult<StatusCode> {
+    state.tasks.ping_store().await.map_err(|e| {
+        tracing::warn!(error = %e, "worker probe: the task store does not answer");
+        crate::problem::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the task store does not answer",
+        )
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(put, path = "/commit/languages", tag = "worker", request_body = Vec<Language>,
     security(("worker" = [])),
     responses(
@@ -98,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         Router::new()
             .route("/commit", post(commit))
             .route("/commit/start", post(start))
+            .route("/commit/ping", get(ping))
             .route("/commit/{id}", get(status))
             .route("/commit/languages", put(report_languages))
             .with_state(state),

@@ -319,6 +319,12 @@ fn verdict_of(out: &StepOutcome) -> (Verdict, Option<i32>, Option<String>) {
 
 #[async_trait]
 impl Sandbox for DockerSandbox {
+    async fn ping(&self) -> Result<(), Error> {
+        DockerSandbox::ping(self)
+            .await
+            .map_err(|e| Error::Unavailable(format!("{e:#}")))
+    }
+
     #[tracing::instrument(skip_all, fields(task_id = %job.task_id, language = %job.spec.language))]
     async fn run(&self, job: &SandboxJob, cancel: CancellationToken) -> Result<CodeResult, Error> {
         let spec = &job.spec;
