@@ -69,7 +69,8 @@ lambda-init-times: services
 ## Every function under `cargo lambda watch` on :9000, on the compose profile's services.
 lambda-watch: services
 	bash scripts/ensure-tools.sh lambda
-	cargo lambda watch -p codebox-functions --env-file deploy/lambda.env
+	bash scripts/make-lambda-env.sh
+	cargo lambda watch -p codebox-functions --env-file target/lambda.env
 
 ## The same on the AWS backends: moto provisioned by the LocalStack init hook.
 lambda-watch-aws: services

@@ -172,6 +172,11 @@ impl AccountService {
         }
     }
 
+    /// Readiness: the session store answers (every authenticated request needs it).
+    pub async fn ping(&self) -> Result<()> {
+        self.sessions.ping().await
+    }
+
     pub async fn logout(&self, principal: &Principal) -> Result<()> {
         self.sessions.revoke(&principal.jti).await
     }

@@ -28,6 +28,28 @@ pub fn parse_or<T: FromStr>(name: &str, default: T, expected: &str) -> Result<T,
     }
 }
 
+/// [`parse_or`], then refused unless within `range` (named in the error with `unit`).
+pub fn parse_in<T>(
+    name: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let expected = format!("{unit} from {} to {}", range.start(), range.end());
+    let v = parse_or(name, default, &expected)?;
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(ConfigError {
+            var: name.into(),
+            problem: format!("{v} is not {expected}"),
+        })
+    }
+}
+
 /// A secret that must be set.
 pub fn secret(name: &str, what: &str) -> Result<SecretString, ConfigError> {
     var(name)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::bytes::Bytes;
 use crate::time::{self, Timestamp};
 
 pub type UserId = Uuid;
@@ -191,7 +192,7 @@ pub struct CodeSpec {
     /// `None` for interpreted languages.
     pub compiler: Option<Compiler>,
     pub code: String,
-    pub stdin: String,
+    pub stdin: Bytes,
     pub args: Vec<String>,
     pub limits: Limits,
 }
@@ -231,9 +232,12 @@ pub struct CodeResult {
     pub exit_code: Option<i32>,
     /// The terminating signal's name, e.g. `SIGSEGV`.
     pub signal: Option<String>,
-    pub stdout: String,
-    pub stderr: String,
-    pub compile_output: Option<String>,
+    #[schema(value_type = crate::bytes::BytesSchema)]
+    pub stdout: Bytes,
+    #[schema(value_type = crate::bytes::BytesSchema)]
+    pub stderr: Bytes,
+    #[schema(value_type = Option<crate::bytes::BytesSchema>)]
+    pub compile_output: Option<Bytes>,
     /// Wall time of the run step.
     pub time_ms: Option<u64>,
     /// Peak memory of the run step; `null` where the sandbox cannot measure it.
@@ -249,8 +253,8 @@ impl CodeResult {
             verdict,
             exit_code: None,
             signal: None,
-            stdout: String::new(),
-            stderr: String::new(),
+            stdout: Bytes::default(),
+            stderr: Bytes::default(),
             compile_output: None,
             time_ms: None,
             memory_kb: None,
@@ -298,7 +302,7 @@ impl TaskResult {
             TaskKind::Code => {
                 let mut r = CodeResult::empty(verdict);
                 if let Some(e) = error {
-                    r.stderr = e;
+                    r.stderr = e.into();
                 }
                 Self::Code(r)
             }

@@ -5,6 +5,7 @@
 //! `worker` and `adapters`, and meet this crate only through the ports.
 
 pub mod auth;
+pub mod bytes;
 pub mod config;
 pub mod conformance;
 pub mod domain;

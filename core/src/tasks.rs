@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{
-    CodeSpec, Commit, Compiler, Filter, ImageSpec, Limits, Task, TaskId, TaskKind, TaskMessage,
-    TaskResult, TaskSpec, TaskStatus, TaskSummary, Transition, TransitionOutcome, UserId, Verdict,
+    CodeSpec, Commit, Compiler, Filter, ImageResult, ImageSpec, Limits, Task, TaskId, TaskKind,
+    TaskMessage, TaskResult, TaskSpec, TaskStatus, TaskSummary, Transition, TransitionOutcome,
+    UserId, Verdict,
 };
 use crate::error::{Error, Result};
 use crate::languages;
@@ -116,6 +117,7 @@ impl TaskService {
     pub async fn ping(&self) -> std::result::Result<(), (&'static str, Error)> {
         self.tasks.ping().await.map_err(|e| ("store", e))?;
         self.queue.ping().await.map_err(|e| ("queue", e))?;
+        self.blobs.ping().await.map_err(|e| ("blob store", e))?;
         Ok(())
     }
 
@@ -266,6 +268,19 @@ impl TaskService {
                 "a commit's status is completed or failed".into(),
             ));
         }
+        // An image's output lives at a key of its own task: a worker credential cannot
+        // point a result at another blob (another user's input, say).
+        if let TaskResult::Image(ImageResult {
+            output_key: Some(key),
+            ..
+        }) = &commit.result
+            && *key != output_key(commit.task_id)
+        {
+            return Err(Error::Invalid(format!(
+                "an image result's output_key is {}",
+                output_key(commit.task_id)
+            )));
+        }
         let task = self
             .tasks
             .get(commit.task_id)
@@ -327,6 +342,11 @@ impl TaskControl for TaskService {
     async fn commit(&self, commit: &Commit) -> Result<()> {
         TaskService::commit(self, commit).await
     }
+}
+
+/// Where an image task's output PNG is stored.
+pub fn output_key(id: TaskId) -> String {
+    format!("output/{id}.png")
 }
 
 fn not_found(id: TaskId) -> Error {
@@ -403,20 +423,40 @@ fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
     let code = req
         .code
         .ok_or_else(|| Error::Invalid("code is required".into()))?;
-    if code.len() > MAX_CODE_BYTES {
+    let spec = CodeSpec {
+        language,
+        compiler,
+        code,
+        stdin: crate::bytes::Bytes::from(req.stdin.unwrap_or_default()),
+        args: req.args.unwrap_or_default(),
+        limits: validate_limits(req.limits.unwrap_or_default())?,
+    };
+    check_code(&spec)?;
+    Ok(spec)
+}
+
+/// The bounds of a code spec, checked where it is made and again by the worker, which
+/// trusts no message: a queue is not a trust boundary.
+fn check_code(spec: &CodeSpec) -> Result<()> {
+    if spec.code.len() > MAX_CODE_BYTES {
         return Err(Error::Invalid(format!(
             "code is {} bytes; at most {MAX_CODE_BYTES} are accepted",
-            code.len()
+            spec.code.len()
         )));
     }
-    let stdin = req.stdin.unwrap_or_default();
-    if stdin.len() > MAX_STDIN_BYTES {
+    if spec.code.contains('\0') {
+        // No compiler or interpreter takes it as source; binary input belongs in stdin.
+        return Err(Error::Invalid(
+            "code must not contain NUL characters".into(),
+        ));
+    }
+    if spec.stdin.len() > MAX_STDIN_BYTES {
         return Err(Error::Invalid(format!(
             "stdin is {} bytes; at most {MAX_STDIN_BYTES} are accepted",
-            stdin.len()
+            spec.stdin.len()
         )));
     }
-    let args = req.args.unwrap_or_default();
+    let args = &spec.args;
     if args.len() > MAX_ARGS
         || args
             .iter()
@@ -426,15 +466,61 @@ fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
             "at most {MAX_ARGS} args of at most {MAX_ARG_BYTES} bytes each, without NUL"
         )));
     }
-    let limits = validate_limits(req.limits.unwrap_or_default())?;
-    Ok(CodeSpec {
-        language,
-        compiler,
-        code,
-        stdin,
-        args,
-        limits,
-    })
+    let l = spec.limits;
+    validate_limits(LimitsRequest {
+        time_ms: Some(l.time_ms),
+        memory_mb: Some(l.memory_mb),
+        output_kb: Some(l.output_kb),
+    })?;
+    Ok(())
+}
+
+/// Re-checks a spec from a queue message against every bound the API applies, so a
+/// forged or corrupted message cannot ask for more (`memory_mb: 0` would mean unlimited
+/// to the container engine).
+///
+/// # Errors
+/// `Invalid`, naming the first bound the spec breaks.
+pub fn check_spec(spec: &TaskSpec) -> Result<()> {
+    match spec {
+        TaskSpec::Code(spec) => {
+            let def = languages::find(&spec.language)
+                .ok_or_else(|| Error::Invalid(format!("unknown language {:?}", spec.language)))?;
+            let compiler_ok = match spec.compiler {
+                None => def.compilers.is_empty(),
+                Some(c) => def.compilers.contains(&c),
+            };
+            if !compiler_ok {
+                return Err(Error::Invalid(format!(
+                    "compiler {:?} does not fit {}",
+                    spec.compiler.map(|c| c.as_str()),
+                    spec.language
+                )));
+            }
+            check_code(spec)
+        }
+        TaskSpec::Image(spec) => {
+            let key_ok = spec
+                .input_key
+                .strip_prefix("input/")
+                .and_then(|k| k.strip_suffix(".png"))
+                .is_some_and(|id| Uuid::parse_str(id).is_ok());
+            if !key_ok {
+                return Err(Error::Invalid(format!(
+                    "input key {:?} is not one the API makes",
+                    spec.input_key
+                )));
+            }
+            match spec.filter {
+                Filter::Sharpen { sigma } | Filter::Blur { sigma }
+                    if !SIGMA_RANGE.contains(&sigma) =>
+                {
+                    Err(Error::Invalid(format!("sigma {sigma} is out of range")))
+                }
+                _ => Ok(()),
+            }
+        }
+    }
 }
 
 fn validate_limits(req: LimitsRequest) -> Result<Limits> {
@@ -551,6 +637,139 @@ mod tests {
             code: Some("print(1)".into()),
             ..Default::default()
         }
+    }
+
+    /// What the worker re-checks in a message: everything the API checks.
+    #[test]
+    fn a_spec_outside_the_api_s_bounds_is_refused() {
+        let good = CodeSpec {
+            language: "c".into(),
+            compiler: Some(Compiler::Gcc),
+            code: "int main(){}".into(),
+            stdin: "x".into(),
+            args: vec!["a".into()],
+            limits: Limits::DEFAULT,
+        };
+        check_spec(&TaskSpec::Code(good.clone())).unwrap();
+        type Spoil = Box<dyn Fn(&mut CodeSpec)>;
+        let bad: Vec<(&str, Spoil)> = vec![
+            ("memory_mb 0", Box::new(|s| s.limits.memory_mb = 0)),
+            (
+                "memory_mb max+1",
+                Box::new(|s| s.limits.memory_mb = Limits::MAX.memory_mb + 1),
+            ),
+            ("time_ms 0", Box::new(|s| s.limits.time_ms = 0)),
+            (
+                "time_ms max+1",
+                Box::new(|s| s.limits.time_ms = Limits::MAX.time_ms + 1),
+            ),
+            ("output_kb 0", Box::new(|s| s.limits.output_kb = 0)),
+            (
+                "output_kb max+1",
+                Box::new(|s| s.limits.output_kb = Limits::MAX.output_kb + 1),
+            ),
+            ("language", Box::new(|s| s.language = "cobol".into())),
+            ("no compiler", Box::new(|s| s.compiler = None)),
+            (
+                "code size",
+                Box::new(|s| s.code = "x".repeat(MAX_CODE_BYTES + 1)),
+            ),
+            ("code NUL", Box::new(|s| s.code = "a\0".into())),
+            (
+                "stdin size",
+                Box::new(|s| s.stdin = vec![0u8; MAX_STDIN_BYTES + 1].into()),
+            ),
+            (
+                "args count",
+                Box::new(|s| s.args = vec!["a".into(); MAX_ARGS + 1]),
+            ),
+            ("arg NUL", Box::new(|s| s.args = vec!["a\0b".into()])),
+        ];
+        for (what, spoil) in bad {
+            let mut spec = good.clone();
+            spoil(&mut spec);
+            assert!(
+                matches!(check_spec(&TaskSpec::Code(spec)), Err(Error::Invalid(_))),
+                "{what} was accepted"
+            );
+        }
+        let python = CodeSpec {
+            language: "python".into(),
+            compiler: Some(Compiler::Gcc),
+            ..good
+        };
+        assert!(
+            check_spec(&TaskSpec::Code(python)).is_err(),
+            "python with a compiler"
+        );
+        let image = |key: &str, filter| {
+            check_spec(&TaskSpec::Image(ImageSpec {
+                input_key: key.into(),
+                filter,
+            }))
+        };
+        let key = format!("input/{}.png", Uuid::new_v4());
+        image(&key, Filter::Blur { sigma: 2.0 }).unwrap();
+        for (key, filter) in [
+            ("../etc/passwd", Filter::Negative),
+            ("output/x.png", Filter::Negative),
+            (key.as_str(), Filter::Blur { sigma: 0.0 }),
+            (key.as_str(), Filter::Sharpen { sigma: f32::NAN }),
+            (key.as_str(), Filter::Blur { sigma: 1000.0 }),
+        ] {
+            assert!(image(key, filter).is_err(), "{key} {filter:?}");
+        }
+    }
+
+    /// An image result may only name its own task's output key.
+    #[tokio::test]
+    async fn an_image_result_cannot_point_at_another_blob() {
+        let (svc, _queue) = service();
+        let owner = Uuid::new_v4();
+        // A header is all the API looks at before the worker decodes.
+        let mut png = png::SIGNATURE.to_vec();
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(b"IHDR");
+        png.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 2, 8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        let submitted = svc
+            .submit(
+                owner,
+                SubmitRequest {
+                    kind: Some(TaskKind::Image),
+                    image_base64: Some(base64::engine::general_purpose::STANDARD.encode(&png)),
+                    filter: Some(FilterRequest {
+                        name: "negative".into(),
+                        parameters: None,
+                    }),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let TaskSpec::Image(spec) = &submitted.task.spec else {
+            panic!("an image task")
+        };
+        let id = submitted.task.id;
+        let commit = |key: String| Commit {
+            task_id: id,
+            status: TaskStatus::Completed,
+            result: TaskResult::Image(ImageResult {
+                verdict: Verdict::Ok,
+                output_key: Some(key),
+                error: None,
+            }),
+        };
+        for stolen in [
+            spec.input_key.clone(),
+            format!("output/{}.png", Uuid::new_v4()),
+        ] {
+            assert!(matches!(
+                svc.commit(&commit(stolen)).await,
+                Err(Error::Invalid(_))
+            ));
+        }
+        svc.commit(&commit(output_key(id))).await.unwrap();
     }
 
     #[tokio::test]

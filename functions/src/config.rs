@@ -131,6 +131,24 @@ impl ApiConfig {
                 problem: "must be at least 32 bytes".into(),
             });
         }
+        if worker_token.expose_secret().len() < 16 {
+            return Err(ConfigError {
+                var: "WORKER_TOKEN".into(),
+                problem: "must be at least 16 bytes".into(),
+            });
+        }
+        // The placeholders of `.env.example`: a copy left unchanged would sign tokens with
+        // a secret everyone knows.
+        for (var, value) in [("JWT_SECRET", &jwt_secret), ("WORKER_TOKEN", &worker_token)] {
+            if value.expose_secret().starts_with("change-me") {
+                return Err(ConfigError {
+                    var: var.into(),
+                    problem: "is still the placeholder of .env.example; `make up` writes \
+                              fresh secrets into .env"
+                        .into(),
+                });
+            }
+        }
         let token_ttl_secs = config::parse_or("TOKEN_TTL_SECS", 3600i64, "seconds, e.g. 3600")?;
         if token_ttl_secs < 1 {
             return Err(ConfigError {

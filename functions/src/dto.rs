@@ -84,13 +84,77 @@ impl From<&TaskSummary> for TaskStatusView {
     }
 }
 
+/// How `stdout`, `stderr` and `compile_output` are written in a result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum OutputEncoding {
+    /// As text; byte sequences that are not UTF-8 become U+FFFD.
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// The exact bytes, base64-encoded.
+    #[serde(rename = "base64")]
+    Base64,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResultParams {
+    /// `utf-8` (default): output as text, with U+FFFD for bytes that are not UTF-8;
+    /// `base64`: the exact bytes the program wrote.
+    #[param(value_type = Option<OutputEncoding>)]
+    pub encoding: Option<OutputEncoding>,
+}
+
+/// A code task's outcome as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CodeOutputView {
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    /// The terminating signal's name, e.g. `SIGSEGV`.
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    /// `""` after a successful compile, the compiler's messages after a failed one,
+    /// `null` for interpreted languages.
+    pub compile_output: Option<String>,
+    /// Wall time of the run step.
+    pub time_ms: Option<u64>,
+    /// Peak memory of the run step; `null` where the sandbox cannot measure it.
+    pub memory_kb: Option<u64>,
+    /// Whether stdout or stderr was cut at the output limit.
+    pub truncated: bool,
+    /// How `stdout`, `stderr` and `compile_output` are written (`?encoding=`).
+    pub encoding: OutputEncoding,
+}
+
+impl CodeOutputView {
+    pub fn new(r: &CodeResult, encoding: OutputEncoding) -> Self {
+        let write = |b: &codebox_core::bytes::Bytes| match encoding {
+            OutputEncoding::Utf8 => b.to_text_lossy().into_owned(),
+            OutputEncoding::Base64 => b.to_base64(),
+        };
+        Self {
+            verdict: r.verdict,
+            exit_code: r.exit_code,
+            signal: r.signal.clone(),
+            stdout: write(&r.stdout),
+            stderr: write(&r.stderr),
+            compile_output: r.compile_output.as_ref().map(write),
+            time_ms: r.time_ms,
+            memory_kb: r.memory_kb,
+            truncated: r.truncated,
+            encoding,
+        }
+    }
+}
+
 /// `GET /result/{id}` of a code task.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CodeResultView {
     pub id: Uuid,
     pub status: TaskStatus,
     #[serde(flatten)]
-    pub result: CodeResult,
+    pub result: CodeOutputView,
 }
 
 /// `GET /result/{id}` of an image task with `Accept: application/json`.
@@ -109,7 +173,7 @@ pub struct ImageResultView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum ResultView {
-    Code(CodeResult),
+    Code(CodeOutputView),
     Image {
         verdict: Verdict,
         image_base64: Option<String>,
@@ -118,9 +182,9 @@ pub enum ResultView {
 }
 
 impl ResultView {
-    pub fn new(result: &TaskResult, image: Option<&[u8]>) -> Self {
+    pub fn new(result: &TaskResult, image: Option<&[u8]>, encoding: OutputEncoding) -> Self {
         match result {
-            TaskResult::Code(r) => Self::Code(r.clone()),
+            TaskResult::Code(r) => Self::Code(CodeOutputView::new(r, encoding)),
             TaskResult::Image(r) => Self::Image {
                 verdict: r.verdict,
                 image_base64: image.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),

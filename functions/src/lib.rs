@@ -16,11 +16,21 @@ pub use state::AppState;
 
 use axum::Router;
 
-/// Every route of the API in one router: what the local gateway and the embedded
-/// default serve.
+/// Every route of the API in one router, with `GET /metrics`: what the embedded default
+/// and a gateway without `METRICS_ADDR` serve.
 pub fn router(state: AppState) -> Router {
+    api_router(state).merge(metrics_router())
+}
+
+/// Every route of the API, without `GET /metrics` (served on a listener of its own).
+pub fn api_router(state: AppState) -> Router {
     handlers::all(state)
         .merge(openapi::router())
         .fallback(problem::not_found_fallback)
         .method_not_allowed_fallback(problem::method_not_allowed_fallback)
+}
+
+/// `GET /metrics` alone.
+pub fn metrics_router() -> Router {
+    telemetry::router().layer(axum::middleware::from_fn(telemetry::observe))
 }

@@ -34,6 +34,7 @@ use crate::handlers;
     components(schemas(
         codebox_core::domain::TaskResult,
         codebox_core::domain::ImageResult,
+        codebox_core::bytes::BytesSchema,
         codebox_core::tasks::LimitsRequest,
         codebox_core::tasks::FilterRequest,
         codebox_core::tasks::FilterParameters,
@@ -76,7 +77,7 @@ impl Modify for Security {
     }
 }
 
-/// `GET /openapi.json`, `GET /swagger/` and `GET /metrics`.
+/// `GET /openapi.json` and `GET /swagger/`.
 pub fn router() -> Router {
     let doc = ApiDoc::openapi();
     let json = doc.clone();
@@ -86,6 +87,5 @@ pub fn router() -> Router {
             get(move || async move { axum::Json(json) }),
         )
         .merge(SwaggerUi::new("/swagger").url("/swagger/openapi.json", doc))
-        .merge(crate::telemetry::router())
         .layer(axum::middleware::from_fn(crate::telemetry::observe))
 }

@@ -404,6 +404,100 @@ async fn submit_status_result_and_commit() {
     assert!(v["duration_ms"].as_i64().unwrap() >= 0);
 }
 
+/// Output with NUL, control bytes and bytes that are not UTF-8 commits and reads back
+/// exactly with `?encoding=base64`, and as text (U+FFFD for the rest) by default.
+#[tokio::test]
+async fn results_keep_every_byte() {
+    use base64::Engine;
+    let app = app();
+    let token = login_as(&app, "nul").await;
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/task",
+            Some(&token),
+            Some(json!({"language": "python", "code": "x", "stdin": "a\u{0}b\u{1}"})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "NUL in stdin is input like any other"
+    );
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    send(
+        &app,
+        req(
+            "POST",
+            "/commit/start",
+            Some(WORKER),
+            Some(json!({"task_id": id})),
+        ),
+    )
+    .await;
+    let every: Vec<u8> = (0..=255u8).collect();
+    let mut result = codebox_core::domain::CodeResult::empty(Verdict::Ok);
+    result.stdout = every.clone().into();
+    result.stderr = b"a\x00b".as_slice().into();
+    result.compile_output = Some(b"\xff".as_slice().into());
+    let commit = serde_json::to_value(Commit {
+        task_id: id.parse().unwrap(),
+        status: TaskStatus::Completed,
+        result: TaskResult::Code(result),
+    })
+    .unwrap();
+    assert!(commit["result"]["stdout"]["base64"].is_string(), "{commit}");
+    let r = send(&app, req("POST", "/commit", Some(WORKER), Some(commit))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    for path in [
+        format!("/result/{id}?encoding=base64"),
+        format!("/task/{id}?encoding=base64"),
+    ] {
+        let v = send(&app, req("GET", &path, Some(&token), None))
+            .await
+            .json();
+        let v = if v["result"].is_object() {
+            &v["result"]
+        } else {
+            &v
+        };
+        assert_eq!(v["encoding"], "base64");
+        assert_eq!(b64(&v["stdout"]), every, "{path}");
+        assert_eq!(b64(&v["stderr"]), b"a\x00b", "{path}");
+        assert_eq!(b64(&v["compile_output"]), b"\xff", "{path}");
+    }
+    let v = send(
+        &app,
+        req("GET", &format!("/result/{id}"), Some(&token), None),
+    )
+    .await
+    .json();
+    assert_eq!(v["encoding"], "utf-8");
+    assert_eq!(v["stderr"], "a\u{0}b");
+    assert_eq!(v["compile_output"], "\u{fffd}");
+    for bad in ["?encoding=hex", "?encoding=base64&x=1"] {
+        send(
+            &app,
+            req("GET", &format!("/result/{id}{bad}"), Some(&token), None),
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+        send(
+            &app,
+            req("GET", &format!("/task/{id}{bad}"), Some(&token), None),
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    }
+}
+
 #[tokio::test]
 async fn bad_task_submissions() {
     let app = app();
@@ -421,6 +515,7 @@ async fn bad_task_submissions() {
         json!({"kind": "video", "code": "x"}),
         json!({"language": "python", "code": "x".repeat(128 * 1024 + 1)}),
         json!({"language": "python", "code": "x", "stdin": "y".repeat(1024 * 1024 + 1)}),
+        json!({"language": "python", "code": "print(1)\u{0}"}),
     ] {
         send(&app, req("POST", "/task", Some(&token), Some(bad)))
             .await
@@ -676,17 +771,14 @@ async fn image_task_round_trip() {
     assert_eq!(v["kind"], "image");
 
     let output = png(4, 3);
-    backends
-        .blobs
-        .put("output/test.png", output.clone())
-        .await
-        .unwrap();
+    let key = format!("output/{id}.png");
+    backends.blobs.put(&key, output.clone()).await.unwrap();
     let commit = serde_json::to_value(Commit {
         task_id: id.parse().unwrap(),
         status: TaskStatus::Completed,
         result: TaskResult::Image(ImageResult {
             verdict: Verdict::Ok,
-            output_key: Some("output/test.png".into()),
+            output_key: Some(key),
             error: None,
         }),
     })
@@ -932,4 +1024,88 @@ async fn workers_report_language_versions() {
     )
     .await
     .problem(StatusCode::BAD_REQUEST);
+}
+
+/// No process starts with a secret everyone knows: the placeholders of `.env.example`
+/// and short worker credentials are refused with the variable named.
+#[test]
+fn placeholder_and_short_secrets_are_refused() {
+    let strong = "0123456789abcdef0123456789abcdef0123";
+    for (jwt, worker, var) in [
+        (
+            "change-me-change-me-change-me-change-me-0123456789",
+            WORKER,
+            "JWT_SECRET",
+        ),
+        (strong, "change-me-worker-token", "WORKER_TOKEN"),
+        (strong, "short", "WORKER_TOKEN"),
+    ] {
+        let e = ApiConfig::with_secrets(SecretString::from(jwt), SecretString::from(worker))
+            .err()
+            .unwrap_or_else(|| panic!("{var} accepted"));
+        assert_eq!(e.var, var);
+    }
+    ApiConfig::with_secrets(SecretString::from(strong), SecretString::from(WORKER)).unwrap();
+}
+
+/// A store that answers nothing: every call, and its readiness probe, fail.
+struct Down;
+
+#[async_trait::async_trait]
+impl codebox_core::ports::SessionStore for Down {
+    async fn put(&self, _: &codebox_core::domain::Session) -> codebox_core::error::Result<()> {
+        Err(codebox_core::Error::Unavailable("down".into()))
+    }
+    async fn get(
+        &self,
+        _: &str,
+    ) -> codebox_core::error::Result<Option<codebox_core::domain::Session>> {
+        Err(codebox_core::Error::Unavailable("down".into()))
+    }
+    async fn revoke(&self, _: &str) -> codebox_core::error::Result<()> {
+        Err(codebox_core::Error::Unavailable("down".into()))
+    }
+    async fn ping(&self) -> codebox_core::error::Result<()> {
+        Err(codebox_core::Error::Unavailable("down".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl codebox_core::ports::BlobStore for Down {
+    async fn put(&self, _: &str, _: Vec<u8>) -> codebox_core::error::Result<()> {
+        Err(codebox_core::Error::Unavailable("down".into()))
+    }
+    async fn get(&self, _: &str) -> codebox_core::error::Result<Option<Vec<u8>>> {
+        Err(codebox_core::Error::Unavailable("down".into()))
+    }
+    async fn delete(&self, _: &str) -> codebox_core::error::Result<()> {
+        Err(codebox_core::Error::Unavailable("down".into()))
+    }
+}
+
+/// `/health` is 503 naming the part when the session store (logins would fail) or the
+/// blob store (image tasks would fail) does not answer.
+#[tokio::test]
+async fn health_checks_every_store() {
+    let mut backends = Backends::memory();
+    backends.sessions = Arc::new(Down);
+    let app = router(state_with(3600, &backends));
+    let r = send(&app, req("GET", "/health", None, None)).await;
+    assert!(
+        r.problem(StatusCode::SERVICE_UNAVAILABLE)
+            .contains("session store")
+    );
+    let mut backends = Backends::memory();
+    backends.blobs = Arc::new(Down);
+    let app = router(state_with(3600, &backends));
+    let r = send(&app, req("GET", "/health", None, None)).await;
+    assert!(
+        r.problem(StatusCode::SERVICE_UNAVAILABLE)
+            .contains("blob store")
+    );
+    let app = router(state_with(3600, &Backends::memory()));
+    let v = send(&app, req("GET", "/health", None, None)).await.json();
+    for part in ["store", "sessions", "queue", "blobs"] {
+        assert_eq!(v["checks"][part], "ok", "{v}");
+    }
 }

@@ -70,6 +70,66 @@ pub async fn stdin_and_args(addr: SocketAddr) {
     assert_eq!(r["stdout"], "arg1|in|2\n", "{r}");
 }
 
+/// `GET /result/{id}?encoding=base64`, decoded: the exact bytes of each stream.
+async fn exact_output(c: &Client, id: &str) -> (Value, Vec<u8>, Vec<u8>) {
+    c.wait(id, Duration::from_secs(90)).await.unwrap();
+    let r = c
+        .get_json(&format!("/result/{id}?encoding=base64"))
+        .await
+        .unwrap();
+    assert_eq!(r["encoding"], "base64", "{r}");
+    let decode = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    let (out, err) = (decode(&r["stdout"]), decode(&r["stderr"]));
+    (r, out, err)
+}
+
+/// Whatever a program writes is its result, byte for byte, on every profile: NUL, every
+/// byte 0–255, and 1 MiB of control bytes per stream (six characters each as JSON
+/// escapes). Stdin with a NUL reaches the program whole.
+pub async fn any_bytes_a_program_writes_are_its_result(addr: SocketAddr) {
+    let c = client(addr).await;
+    let id = c
+        .submit(&json!({"language": "python", "code":
+            "import sys\nsys.stdout.buffer.write(b'a\\x00b')\nsys.stderr.buffer.write(bytes(range(256)))"}))
+        .await
+        .unwrap();
+    let (r, out, err) = exact_output(&c, &id).await;
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(out, b"a\x00b");
+    assert_eq!(err, (0..=255u8).collect::<Vec<_>>());
+    // As text by default: NUL is a JSON escape, bytes that are not UTF-8 become U+FFFD.
+    let text = c.get_json(&format!("/result/{id}")).await.unwrap();
+    assert_eq!(text["encoding"], "utf-8");
+    assert_eq!(text["stdout"], "a\u{0}b");
+    assert!(text["stderr"].as_str().unwrap().contains('\u{fffd}'));
+
+    let id = c
+        .submit(&json!({"language": "python", "limits": {"output_kb": 1024}, "code":
+            "import sys\nsys.stdout.buffer.write(b'\\x01' * 1048576)\nsys.stderr.buffer.write(b'\\x01' * 1048576)"}))
+        .await
+        .unwrap();
+    let (r, out, err) = exact_output(&c, &id).await;
+    assert_eq!(
+        (r["verdict"].as_str(), r["truncated"].as_bool()),
+        (Some("ok"), Some(false)),
+        "{}",
+        r["verdict"]
+    );
+    assert!(out == vec![1u8; 1 << 20] && err == vec![1u8; 1 << 20]);
+
+    let id = c
+        .submit(&json!({"language": "python", "stdin": "x\u{0}y\u{1}",
+            "code": "import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read()[::-1])"}))
+        .await
+        .unwrap();
+    let (_, out, _) = exact_output(&c, &id).await;
+    assert_eq!(out, b"\x01y\x00x");
+}
+
 pub async fn non_zero_exit_is_a_runtime_error(addr: SocketAddr) {
     let r = client(addr)
         .await
@@ -166,14 +226,87 @@ pub async fn output_flood_is_capped(addr: SocketAddr) {
     );
 }
 
+/// The Docker bridge's gateway address on this machine (the first address of its
+/// subnet): what a container on the default network would reach the host through.
+fn bridge_gateway() -> String {
+    let out = std::process::Command::new("docker")
+        .args([
+            "network",
+            "inspect",
+            "bridge",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+        ])
+        .output()
+        .unwrap();
+    let subnet = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let net: std::net::Ipv4Addr = subnet
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("bridge subnet: {subnet:?}"));
+    std::net::Ipv4Addr::from(u32::from(net) + 1).to_string()
+}
+
+/// No interface but `lo`, no route, and the host's bridge address is unreachable: the
+/// connect fails at once with ENETUNREACH (on a bridge network it would be refused or
+/// accepted by the host instead).
 pub async fn network_is_unreachable(addr: SocketAddr) {
-    let src = "import socket\ntry:\n    socket.create_connection(('10.255.255.1', 80), timeout=2)\n    print('connected')\nexcept OSError as e:\n    print('no network', type(e).__name__)";
-    let r = client(addr).await.run(code("python", src)).await.unwrap();
+    let src = format!(
+        "import errno, os, socket\n\
+         print(sorted(os.listdir('/sys/class/net')))\n\
+         print(len(open('/proc/net/route').read().splitlines()[1:]))\n\
+         s = socket.socket()\ns.settimeout(3)\n\
+         try:\n    s.connect(('{}', 9))\n    print('connected')\n\
+         except OSError as e:\n    print(errno.errorcode.get(e.errno, e.errno))",
+        bridge_gateway()
+    );
+    let r = client(addr).await.run(code("python", &src)).await.unwrap();
     assert_eq!(r["verdict"], "ok", "{r}");
-    assert!(
-        r["stdout"].as_str().unwrap().starts_with("no network"),
+    assert_eq!(r["stdout"], "['lo']\n0\nENETUNREACH\n", "{r}");
+}
+
+/// What the container configuration promises, seen from inside: no capabilities, no
+/// new privileges, nothing writable but /tmp, a pids limit that bites, and nothing left
+/// by one task for the next.
+pub async fn the_sandbox_is_locked_down(addr: SocketAddr) {
+    let c = client(addr).await;
+    let src = "import os, resource\n\
+        print(resource.getrlimit(resource.RLIMIT_NOFILE), resource.getrlimit(resource.RLIMIT_FSIZE))\n\
+        st = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines() if ':' in l)\n\
+        print(st['CapEff'].strip(), st['NoNewPrivs'].strip())\n\
+        for d in ['/', '/usr', '/var/tmp', '/etc', '/tmp']:\n\
+        \x20   try:\n\
+        \x20       open(os.path.join(d, '.probe'), 'w').close()\n\
+        \x20       print(d, 'writable')\n\
+        \x20   except OSError:\n\
+        \x20       print(d, 'read-only')\n\
+        open('/tmp/left-behind', 'w').write('x')";
+    let r = c.run(code("python", src)).await.unwrap();
+    assert_eq!(
+        r["stdout"],
+        "(256, 256) (16777216, 16777216)\n0000000000000000 1\n/ read-only\n/usr read-only\n/var/tmp read-only\n/etc read-only\n/tmp writable\n",
         "{r}"
     );
+    let next = c
+        .run(code(
+            "python",
+            "import os\nprint(os.path.exists('/tmp/left-behind'), os.listdir('/tmp'))",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        next["stdout"], "False ['box']\n",
+        "a fresh /tmp for every task: {next}"
+    );
+    // The pids limit (64) stops a program long before it could hurt the host.
+    let forks = "import os, time\nn = 0\ntry:\n    for _ in range(200):\n        if os.fork() == 0:\n            time.sleep(2)\n            os._exit(0)\n        n += 1\nexcept OSError:\n    pass\nprint(n)";
+    let r = c
+        .run(json!({"language": "python", "code": forks, "limits": {"time_ms": 10000}}))
+        .await
+        .unwrap();
+    let n: u32 = r["stdout"].as_str().unwrap().trim().parse().unwrap();
+    assert!(n < 64, "{n} processes were forked: {r}");
 }
 
 pub async fn only_tmp_is_writable_and_the_user_is_not_root(addr: SocketAddr) {
@@ -502,6 +635,7 @@ macro_rules! all_tests {
             python_hello,
             c_and_cpp_hello_with_gcc_and_clang,
             stdin_and_args,
+            any_bytes_a_program_writes_are_its_result,
             non_zero_exit_is_a_runtime_error,
             compile_error_shows_the_compiler_output,
             segfault_reports_the_signal,
@@ -509,6 +643,7 @@ macro_rules! all_tests {
             big_allocation_hits_the_memory_limit,
             output_flood_is_capped,
             network_is_unreachable,
+            the_sandbox_is_locked_down,
             only_tmp_is_writable_and_the_user_is_not_root,
             the_workers_environment_is_not_visible,
             cancel_kills_a_running_task,

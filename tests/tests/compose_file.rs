@@ -81,6 +81,21 @@ fn compose_file_is_valid() {
         let text = std::fs::read_to_string(root().join(dockerfile)).unwrap();
         assert!(text.contains("STOPSIGNAL SIGTERM"), "{dockerfile}");
     }
+    // /metrics is not on the published API port: the gateways serve it on 9101, which
+    // only Prometheus reaches.
+    for service in ["gateway", "aws-gateway"] {
+        let body = service_body(&text, service);
+        assert!(body.contains("METRICS_ADDR: 0.0.0.0:9101"), "{service}");
+        assert!(!body.contains(":9101\""), "{service} publishes 9101");
+    }
+    // No working secret is committed.
+    let lambda_env = std::fs::read_to_string(root().join("deploy/lambda.env")).unwrap();
+    assert!(
+        !lambda_env
+            .lines()
+            .any(|l| l.starts_with("JWT_SECRET=") || l.starts_with("WORKER_TOKEN=")),
+        "deploy/lambda.env holds a secret"
+    );
     let template = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
     assert!(
         template.contains("StopTimeout: 120"),

@@ -302,3 +302,33 @@ async fn a_worker_with_a_wrong_token_stops_at_start_with_one_line() {
         "{stderr}"
     );
 }
+
+/// With `METRICS_ADDR` (the compose profile), `/metrics` is off the public API port and
+/// served on its own listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_off_the_api_port_with_metrics_addr() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let port = codebox_tests::procs::free_port();
+    let _gateway = p.spawn("gateway", &[("METRICS_ADDR", format!("127.0.0.1:{port}"))]);
+    wait_for(Duration::from_secs(30), || async {
+        reqwest::get(format!("http://{}/health", p.addr()))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let public = reqwest::get(format!("http://{}/metrics", p.addr()))
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("codebox_http_requests_total{route=\"/health\""),
+        "{text}"
+    );
+}

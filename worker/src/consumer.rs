@@ -361,6 +361,22 @@ impl Worker {
     /// Runs the task and commits its outcome. `Ok(false)`: not to be run (cancelled or
     /// finished meanwhile). `Err`: a platform failure worth another delivery.
     async fn execute(&self, message: &TaskMessage) -> Result<bool, Error> {
+        if let Err(e) = codebox_core::tasks::check_spec(&message.spec) {
+            // Not made by the API (forged, or corrupted on the way): never run it.
+            tracing::error!(error = %e, "a message outside the API's bounds; not running it");
+            metrics::counter!("codebox_messages_refused_total").increment(1);
+            self.commit(Commit {
+                task_id: message.task_id,
+                status: TaskStatus::Failed,
+                result: TaskResult::without_output(
+                    message.spec.kind(),
+                    Verdict::InternalError,
+                    Some(format!("the task's message was refused: {e}")),
+                ),
+            })
+            .await?;
+            return Ok(true);
+        }
         let id = message.task_id;
         let control = &self.control;
         let started = self
@@ -489,7 +505,7 @@ impl Worker {
             .record(started.elapsed().as_secs_f64());
         match output {
             Ok(png) => {
-                let key = format!("output/{}.png", message.task_id);
+                let key = codebox_core::tasks::output_key(message.task_id);
                 self.hold(
                     "the blob store",
                     || blobs.put(&key, png.clone()),

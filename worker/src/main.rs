@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use codebox_adapters::fs::FsBlobStore;
 use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
-use codebox_core::config::{self, ConfigError};
+use codebox_core::config;
 use codebox_core::ports::{BlobStore, QueueConsumer};
 use codebox_worker::consumer::{Worker, WorkerConfig};
 use codebox_worker::http_control::HttpTaskControl;
@@ -77,14 +77,8 @@ async fn sqs() -> anyhow::Result<Source> {
         "https://sqs.eu-west-1.amazonaws.com/123456789012/codebox-tasks-dead",
     )?;
     let bucket = config::required("BLOB_BUCKET", "codebox-blobs")?;
-    let visibility = config::parse_or("SQS_VISIBILITY_SECS", 60u64, "seconds, e.g. 60")?;
-    if visibility < 3 {
-        return Err(ConfigError {
-            var: "SQS_VISIBILITY_SECS".into(),
-            problem: "must be at least 3".into(),
-        }
-        .into());
-    }
+    // SQS's own bounds are 0–43 200; under 3 s the extensions could not keep up.
+    let visibility = config::parse_in("SQS_VISIBILITY_SECS", 60u64, 3..=43_200, "seconds")?;
     let sdk = sdk_config().await;
     let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(sdk, bucket));
     let queue = sqs::SqsQueue::new(
@@ -135,18 +129,20 @@ async fn check_credential(control: &HttpTaskControl, api_url: &str) -> anyhow::R
 async fn run() -> anyhow::Result<()> {
     let api_url = config::required("API_URL", "http://gateway:8080")?;
     let token = config::required("WORKER_TOKEN", "the credential the gateway was given")?;
-    let max_deliveries = config::parse_or("MAX_DELIVERIES", 3u32, "a count, e.g. 3")?;
-    let concurrency = config::parse_or("WORKER_CONCURRENCY", 4usize, "tasks at once, 1 to 64")?;
+    let max_deliveries = config::parse_in("MAX_DELIVERIES", 3u32, 1..=100, "deliveries")?;
+    let concurrency = config::parse_in("WORKER_CONCURRENCY", 4usize, 1..=64, "tasks at once")?;
     let metrics_addr = config::parse_or(
         "WORKER_METRICS_ADDR",
         SocketAddr::from(([0, 0, 0, 0], 9100)),
         "host:port",
     )?;
+    // All settings are read before anything is connected: a bad one stops the worker at
+    // once, with one line naming it.
+    let sandbox_config = SandboxConfig::from_env()?;
     let source = match config::choice("QUEUE", "rabbitmq", &["rabbitmq", "sqs"])?.as_str() {
         "sqs" => sqs().await?,
         _ => rabbitmq(concurrency, max_deliveries).await?,
     };
-    let sandbox_config = SandboxConfig::from_env()?;
     let reap_after = sandbox_config.reap_after;
     let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
     sandbox.ping().await?;

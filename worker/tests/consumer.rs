@@ -212,6 +212,35 @@ async fn submit_code(r: &Rig) -> TaskId {
     r.service.submit(r.owner, req, None).await.unwrap().task.id
 }
 
+/// A message the API would never make (`memory_mb: 0` is "unlimited" to the engine) is
+/// not run: its task ends `failed` with the reason.
+#[tokio::test]
+async fn a_message_outside_the_api_s_bounds_is_never_run() {
+    let r = rig(Script::Hello, 0);
+    let id = submit_code(&r).await;
+    let d = r
+        .queue
+        .receive(Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut forged = d.message.clone();
+    d.settle.ack().await.unwrap();
+    if let codebox_core::domain::TaskSpec::Code(spec) = &mut forged.spec {
+        spec.limits.memory_mb = 0;
+    }
+    codebox_core::ports::TaskQueue::publish(&r.queue, &forged)
+        .await
+        .unwrap();
+    r.worker.process_one().await.unwrap();
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 0);
+    let t = r.service.get(r.owner, id).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Failed);
+    let stderr = code_result(&t.result).stderr.to_text_lossy().into_owned();
+    assert!(stderr.contains("memory_mb"), "{stderr}");
+    assert!(r.queue.is_empty());
+}
+
 fn code_result(r: &Option<TaskResult>) -> &CodeResult {
     match r {
         Some(TaskResult::Code(c)) => c,
@@ -247,7 +276,7 @@ async fn platform_failures_are_retried_then_the_task_fails_visibly() {
     assert_eq!(t.status, TaskStatus::Failed);
     let result = code_result(&t.result);
     assert_eq!(result.verdict, Verdict::InternalError);
-    assert!(result.stderr.contains("3 attempts"));
+    assert!(result.stderr.to_text_lossy().contains("3 attempts"));
     assert!(r.queue.is_empty() && r.queue.dead_letters().is_empty());
 }
 
@@ -418,9 +447,9 @@ async fn an_outcome_the_api_refuses_fails_the_task_once_with_the_reason() {
     let result = code_result(&t.result);
     assert_eq!(result.verdict, Verdict::InternalError);
     assert!(
-        result.stderr.contains("result too big"),
+        result.stderr.to_text_lossy().contains("result too big"),
         "{}",
-        result.stderr
+        result.stderr.to_text_lossy()
     );
     assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 1);
     assert!(r.queue.is_empty());

@@ -18,7 +18,7 @@ fn message() -> TaskMessage {
             language: "c".into(),
             compiler: Some(crate::domain::Compiler::Clang),
             code: "int main(){}".into(),
-            stdin: String::new(),
+            stdin: Default::default(),
             args: vec![],
             limits: Limits::DEFAULT,
         }),
@@ -99,7 +99,7 @@ pub async fn queue(queue: &dyn TaskQueue, consumer: &dyn QueueConsumer, max_deli
     // The largest message the API can make (1 MiB of stdin) arrives whole.
     let mut m = message();
     if let TaskSpec::Code(spec) = &mut m.spec {
-        spec.stdin = "i".repeat(crate::tasks::MAX_STDIN_BYTES);
+        spec.stdin = super::stores::every_byte(crate::tasks::MAX_STDIN_BYTES);
         spec.code = "#".repeat(crate::tasks::MAX_CODE_BYTES);
     }
     queue.publish(&m).await.unwrap();

@@ -108,6 +108,7 @@ pub async fn task_store(store: &dyn TaskStore) {
     transitions(store).await;
     delete(store).await;
     largest(store).await;
+    any_bytes(store).await;
 }
 
 async fn create_and_get(store: &dyn TaskStore) {
@@ -295,15 +296,18 @@ async fn delete(store: &dyn TaskStore) {
     store.delete(Uuid::new_v4()).await.unwrap();
 }
 
-/// The largest inputs and outputs the API accepts round-trip (a backend with small items,
-/// like DynamoDB, keeps them elsewhere).
-async fn largest(store: &dyn TaskStore) {
+/// `len` bytes cycling through 0–255.
+pub fn every_byte(len: usize) -> crate::bytes::Bytes {
+    (0..=255u8).cycle().take(len).collect::<Vec<_>>().into()
+}
+
+/// Output a program may write — NUL, control bytes, bytes that are not UTF-8 — is stored
+/// and read back byte for byte, and so is such stdin.
+async fn any_bytes(store: &dyn TaskStore) {
     let since = time::now() - Duration::hours(24);
-    let owner = Uuid::new_v4();
-    let mut task = code_task(owner);
+    let mut task = code_task(Uuid::new_v4());
     if let TaskSpec::Code(spec) = &mut task.spec {
-        spec.code = "#".repeat(crate::tasks::MAX_CODE_BYTES);
-        spec.stdin = "i".repeat(crate::tasks::MAX_STDIN_BYTES);
+        spec.stdin = b"a\x00b\xff\n".as_slice().into();
     }
     store.create(&task, None, since).await.unwrap();
     assert_eq!(store.get(task.id).await.unwrap(), Some(task.clone()));
@@ -312,8 +316,45 @@ async fn largest(store: &dyn TaskStore) {
         .await
         .unwrap();
     let result = TaskResult::Code(CodeResult {
-        stdout: "o".repeat(1024 * 1024),
-        stderr: "e".repeat(1024 * 1024),
+        stdout: b"a\x00b".as_slice().into(),
+        stderr: every_byte(256),
+        compile_output: Some(b"\xfe\xff\x1b[31m".as_slice().into()),
+        ..CodeResult::empty(Verdict::Ok)
+    });
+    let done = Transition::finish(TaskStatus::Completed, result.clone(), time::now());
+    let TransitionOutcome::Applied(t) = store.transition(task.id, &done).await.unwrap() else {
+        panic!("running → completed MUST apply");
+    };
+    assert_eq!(t.result, Some(result.clone()));
+    assert_eq!(
+        store.get(task.id).await.unwrap().unwrap().result,
+        Some(result)
+    );
+    store.delete(task.id).await.unwrap();
+}
+
+/// The largest inputs and outputs the API accepts round-trip (a backend with small items,
+/// like DynamoDB, keeps them elsewhere).
+async fn largest(store: &dyn TaskStore) {
+    let since = time::now() - Duration::hours(24);
+    let owner = Uuid::new_v4();
+    let mut task = code_task(owner);
+    if let TaskSpec::Code(spec) = &mut task.spec {
+        spec.code = "#".repeat(crate::tasks::MAX_CODE_BYTES);
+        // Every byte, as a program may read it: the worst case for any encoding.
+        spec.stdin = every_byte(crate::tasks::MAX_STDIN_BYTES);
+    }
+    store.create(&task, None, since).await.unwrap();
+    assert_eq!(store.get(task.id).await.unwrap(), Some(task.clone()));
+    store
+        .transition(task.id, &Transition::start(time::now()))
+        .await
+        .unwrap();
+    let result = TaskResult::Code(CodeResult {
+        stdout: every_byte(1024 * 1024),
+        // JSON escapes each of these as six characters.
+        stderr: vec![1u8; 1024 * 1024].into(),
+        compile_output: Some(every_byte(64 * 1024)),
         ..CodeResult::empty(Verdict::Ok)
     });
     let done = Transition::finish(TaskStatus::Completed, result.clone(), time::now());

@@ -1,7 +1,8 @@
 //! The local gateway: every handler behind one HTTP server (`GATEWAY_ADDR`, default
-//! 0.0.0.0:8080), for docker compose.
+//! 0.0.0.0:8080), for docker compose. With `METRICS_ADDR`, `GET /metrics` is served
+//! there only, off the public API port.
 
-use codebox_functions::{AppState, router, telemetry};
+use codebox_functions::{AppState, api_router, metrics_router, router, telemetry};
 
 #[tokio::main]
 async fn main() {
@@ -27,12 +28,27 @@ async fn main() {
 
 async fn run() -> anyhow::Result<()> {
     let addr = codebox_core::config::var("GATEWAY_ADDR").unwrap_or_else(|| "0.0.0.0:8080".into());
+    let metrics_addr = codebox_core::config::var("METRICS_ADDR");
     let state = AppState::from_env().await?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (GATEWAY_ADDR): {e}"))?;
-    tracing::info!(%addr, "gateway listening");
-    axum::serve(listener, router(state))
+    let app = match &metrics_addr {
+        Some(maddr) => {
+            let metrics = tokio::net::TcpListener::bind(maddr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {maddr} (METRICS_ADDR): {e}"))?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics, metrics_router()).await {
+                    tracing::error!(error = %e, "metrics listener stopped");
+                }
+            });
+            api_router(state)
+        }
+        None => router(state),
+    };
+    tracing::info!(%addr, metrics = ?metrics_addr, "gateway listening");
+    axum::serve(listener, app)
         .with_graceful_shutdown(codebox_core::shutdown::signal())
         .await?;
     Ok(())

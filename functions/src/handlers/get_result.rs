@@ -9,13 +9,13 @@ use axum::routing::get;
 use base64::Engine;
 use codebox_core::domain::{TaskId, TaskResult, Verdict};
 
-use crate::dto::{CodeResultView, ImageResultView};
-use crate::extract::{AuthUser, Path};
+use crate::dto::{CodeOutputView, CodeResultView, ImageResultView, ResultParams};
+use crate::extract::{AuthUser, Path, Query};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/result/{id}", tag = "tasks", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Task id")),
+    params(("id" = uuid::Uuid, Path, description = "Task id"), ResultParams),
     responses(
         (status = 200, description = "Code task: the outcome. Image task: the PNG, or with \
             `Accept: application/json` the JSON form",
@@ -23,6 +23,7 @@ use crate::state::AppState;
                 (CodeResultView = "application/json"),
                 (ImageResultView = "application/json"),
                 (Vec<u8> = "image/png"))),
+        (status = 400, description = "Unknown query parameter or encoding", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not finished; `detail` names the status", body = Problem, content_type = "application/problem+json")))]
@@ -31,6 +32,7 @@ pub async fn get_result(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     Path(id): Path<TaskId>,
+    Query(params): Query<ResultParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let task = state.tasks.result(me.user_id, id).await?;
@@ -43,7 +45,7 @@ pub async fn get_result(
         TaskResult::Code(r) => Ok(axum::Json(CodeResultView {
             id: task.id,
             status: task.status,
-            result: r.clone(),
+            result: CodeOutputView::new(r, params.encoding.unwrap_or_default()),
         })
         .into_response()),
         TaskResult::Image(r) => {

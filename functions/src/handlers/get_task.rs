@@ -5,27 +5,33 @@ use axum::extract::State;
 use axum::routing::get;
 use codebox_core::domain::TaskId;
 
-use crate::dto::{ResultView, TaskStatusView, TaskView};
-use crate::extract::{AuthUser, Path};
+use crate::dto::{ResultParams, ResultView, TaskStatusView, TaskView};
+use crate::extract::{AuthUser, Path, Query};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/task/{id}", tag = "tasks", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Task id")),
+    params(("id" = uuid::Uuid, Path, description = "Task id"), ResultParams),
     responses(
         (status = 200, description = "The task", body = TaskView),
+        (status = 400, description = "Unknown query parameter or encoding", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_task(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     Path(id): Path<TaskId>,
+    Query(params): Query<ResultParams>,
 ) -> ApiResult<axum::Json<TaskView>> {
     let task = state.tasks.get(me.user_id, id).await?;
     let result = match &task.result {
         Some(r) if task.status.is_finished() => {
             let image = state.tasks.image_output(&task).await?;
-            Some(ResultView::new(r, image.as_deref()))
+            Some(ResultView::new(
+                r,
+                image.as_deref(),
+                params.encoding.unwrap_or_default(),
+            ))
         }
         _ => None,
     };

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use codebox_core::bytes::Bytes;
 use codebox_core::config::{self, ConfigError};
 use codebox_core::domain::{CodeResult, Verdict};
 use codebox_core::languages::{self, CompilerVersion, Language};
@@ -62,27 +63,19 @@ impl SandboxConfig {
     /// `CODEBOX_SANDBOX_PIDS` (64), `CODEBOX_SANDBOX_TMPFS_MB` (64).
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
-        let cpus = config::parse_or(
-            "CODEBOX_SANDBOX_CPUS",
-            d.cpus,
-            "CPUs per sandbox, e.g. 1 or 0.5",
-        )?;
-        if !(0.01..=64.0).contains(&cpus) {
-            return Err(ConfigError {
-                var: "CODEBOX_SANDBOX_CPUS".into(),
-                problem: format!("{cpus} is not from 0.01 to 64"),
-            });
-        }
+        // Every setting has a range: 0 means "unlimited" to the engine for several of
+        // them, which a typo must not reach.
         Ok(Self {
             image: config::var("CODEBOX_RUNNER_IMAGE").unwrap_or(d.image),
             runtime: config::var("CODEBOX_SANDBOX_RUNTIME"),
-            cpus,
-            pids: config::parse_or("CODEBOX_SANDBOX_PIDS", d.pids, "a process count, e.g. 64")?,
-            tmpfs_mb: config::parse_or("CODEBOX_SANDBOX_TMPFS_MB", d.tmpfs_mb, "MiB, e.g. 64")?,
-            reap_after: Duration::from_secs(config::parse_or(
+            cpus: config::parse_in("CODEBOX_SANDBOX_CPUS", d.cpus, 0.01..=64.0, "CPUs")?,
+            pids: config::parse_in("CODEBOX_SANDBOX_PIDS", d.pids, 8..=4096, "processes")?,
+            tmpfs_mb: config::parse_in("CODEBOX_SANDBOX_TMPFS_MB", d.tmpfs_mb, 1..=4096, "MiB")?,
+            reap_after: Duration::from_secs(config::parse_in(
                 "CODEBOX_SANDBOX_REAP_AFTER_SECS",
                 d.reap_after.as_secs(),
-                "seconds, e.g. 90",
+                5..=86_400,
+                "seconds",
             )?),
             ..d
         })
@@ -262,7 +255,7 @@ impl DockerSandbox {
             },
         };
         let out = step::run(&self.docker, c, step, cancel).await?;
-        let mut messages = String::from_utf8_lossy(&out.stderr).into_owned();
+        let mut messages = out.stderr;
         let failure = match (out.reason, out.exit_code) {
             (StopReason::Exited, Some(0)) => return Ok(Ok(out.stdout)),
             (StopReason::Cancelled, _) => return Ok(Err(CodeResult::empty(Verdict::Cancelled))),
@@ -281,13 +274,13 @@ impl DockerSandbox {
             ),
         };
         if !failure.is_empty() {
-            if !messages.is_empty() && !messages.ends_with('\n') {
-                messages.push('\n');
+            if !messages.is_empty() && !messages.ends_with(b"\n") {
+                messages.push(b'\n');
             }
-            messages.push_str(&failure);
+            messages.extend_from_slice(failure.as_bytes());
         }
         Ok(Err(CodeResult {
-            compile_output: Some(messages),
+            compile_output: Some(messages.into()),
             ..CodeResult::empty(Verdict::CompileError)
         }))
     }
@@ -343,7 +336,7 @@ impl Sandbox for DockerSandbox {
                         bytes: binary,
                         mode: 0o755,
                     },
-                    Some(String::new()),
+                    Some(Bytes::default()),
                 ),
                 Err(result) => return Ok(result),
             },
@@ -374,8 +367,8 @@ impl Sandbox for DockerSandbox {
             verdict,
             exit_code,
             signal,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout: out.stdout.into(),
+            stderr: out.stderr.into(),
             compile_output,
             time_ms: Some(out.wall.as_millis() as u64),
             memory_kb: None,

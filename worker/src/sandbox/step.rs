@@ -355,3 +355,80 @@ pub fn stdin_file(bytes: &[u8]) -> InFile {
         mode: 0o644,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// Every protection of the sandbox container, pinned: removing any one of them from
+    /// `container_config` turns this red (the end-to-end probes in `tests/` check that the
+    /// engine really applies them).
+    #[test]
+    fn the_container_is_locked_down() {
+        let config = SandboxConfig {
+            runtime: Some("runsc".into()),
+            ..SandboxConfig::default()
+        };
+        let step = Step {
+            task_id: uuid::Uuid::new_v4(),
+            script: "true",
+            argv: vec![],
+            files: vec![],
+            wall: Duration::from_secs(1),
+            memory_mb: 128,
+            stdout: Cap {
+                bytes: 1,
+                kill: true,
+            },
+            stderr: Cap {
+                bytes: 1,
+                kill: true,
+            },
+        };
+        let c = container_config(&config, &step);
+        assert_eq!(c.user.as_deref(), Some("65534:65534"), "not root");
+        assert_eq!(c.network_disabled, Some(true));
+        let env = c.env.unwrap();
+        assert!(env.iter().all(|e| {
+            ["PATH=", "HOME=", "TMPDIR=", "LANG=", "PYTHONUNBUFFERED="]
+                .iter()
+                .any(|p| e.starts_with(p))
+        }));
+        let h = c.host_config.unwrap();
+        assert_eq!(h.network_mode.as_deref(), Some("none"));
+        assert_eq!(h.readonly_rootfs, Some(true));
+        assert_eq!(h.privileged, Some(false));
+        assert_eq!(h.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert!(h.cap_add.is_none());
+        assert_eq!(h.security_opt, Some(vec!["no-new-privileges".to_owned()]));
+        assert_eq!(h.memory, Some(128 * 1024 * 1024));
+        assert_eq!(h.memory_swap, h.memory, "no swap beyond the memory limit");
+        assert_eq!(h.nano_cpus, Some(1_000_000_000));
+        assert_eq!(h.pids_limit, Some(64));
+        let tmpfs = h.tmpfs.unwrap();
+        assert_eq!(tmpfs.len(), 1);
+        let tmp = &tmpfs["/tmp"];
+        assert!(tmp.contains("nosuid") && tmp.contains("nodev") && tmp.contains("size=64m"));
+        let limits: HashMap<String, i64> = h
+            .ulimits
+            .unwrap()
+            .into_iter()
+            .map(|u| {
+                assert_eq!(u.soft, u.hard);
+                (u.name.unwrap(), u.hard.unwrap())
+            })
+            .collect();
+        assert_eq!(limits["fsize"], 16 * 1024 * 1024);
+        assert_eq!(limits["nofile"], 256);
+        assert_eq!(limits["core"], 0);
+        assert!(
+            h.binds.is_none() && h.mounts.is_none(),
+            "no host path inside"
+        );
+        assert!(h.devices.is_none() && h.device_requests.is_none());
+        assert_eq!(h.log_config.unwrap().typ.as_deref(), Some("none"));
+        assert_eq!(h.runtime.as_deref(), Some("runsc"));
+        assert!(h.pid_mode.is_none() && h.ipc_mode.is_none() && h.userns_mode.is_none());
+    }
+}
