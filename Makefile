@@ -7,7 +7,7 @@ CARGO ?= cargo
 RUNNER_IMAGE ?= codebox-runner:latest
 export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
 
-.PHONY: run test build lint fmt docker runner-image services tools up up-aws down lambda-init-times lambda-watch-aws bench bench-compose gateway lambda-build lambda-watch deploy clean
+.PHONY: run test build lint fmt docker gvisor runner-image services tools up up-aws down lambda-init-times lambda-watch-aws bench bench-compose gateway lambda-build lambda-watch deploy clean
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
@@ -17,7 +17,7 @@ run: docker runner-image
 
 ## Everything: formatting, lints, unit, handler, conformance (real PostgreSQL, Redis,
 ## RabbitMQ), sandbox and end-to-end tests.
-test: docker runner-image services tools
+test: docker gvisor runner-image services tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) build --workspace --bins --locked
@@ -37,6 +37,10 @@ fmt:
 ## Installs and starts the Docker engine when it is missing (as root).
 docker:
 	bash scripts/ensure-docker.sh
+
+## Registers gVisor's runsc (Debian's package) with the engine; the suite runs on it too.
+gvisor: docker
+	bash scripts/ensure-gvisor.sh
 
 ## Builds the runner image from Debian packages (mmdebstrap → docker import) if absent.
 runner-image: docker

@@ -279,6 +279,19 @@ impl TaskStore for PostgresStore {
         }))
     }
 
+    async fn count_active(&self, owner: UserId, at_most: usize) -> Result<usize, Error> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM tasks WHERE owner = $1 \
+             AND status IN ('queued', 'running') LIMIT $2) AS active",
+        )
+        .bind(owner)
+        .bind(i64::try_from(at_most).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
     async fn list_by_owner(
         &self,
         owner: UserId,

@@ -1,9 +1,10 @@
-//! Redis: sessions with a TTL (logout deletes the key). Expiry is also checked on read.
+//! Redis: sessions with a TTL (logout deletes the key; expiry is also checked on read),
+//! and the rate limiter's counters.
 
 use async_trait::async_trait;
 use codebox_core::Error;
 use codebox_core::domain::Session;
-use codebox_core::ports::SessionStore;
+use codebox_core::ports::{RateDecision, RateLimiter, SessionStore, window_of};
 use codebox_core::time;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -79,5 +80,53 @@ impl SessionStore for RedisSessionStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+/// Redis: fixed-window counters (`INCR` and a `PEXPIRE` set with the first hit, in one
+/// transaction), shared by every gateway.
+#[derive(Clone)]
+pub struct RedisRateLimiter {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisSessionStore {
+    /// A limiter on the same connection; keys are `<prefix>rate:<key>:<window>`.
+    pub fn rate_limiter(&self) -> RedisRateLimiter {
+        RedisRateLimiter {
+            conn: self.conn.clone(),
+            prefix: self.prefix.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for RedisRateLimiter {
+    async fn hit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<RateDecision, Error> {
+        let (index, left) = window_of(time::now().timestamp_millis(), window);
+        let k = format!("{}rate:{key}:{index}", self.prefix);
+        // Kept a window past its end, so clock skew between gateways cannot reopen it.
+        let keep_ms = u64::try_from(window.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(2);
+        let mut conn = self.conn.clone();
+        let (count,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&k, 1)
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(keep_ms)
+            .arg("NX")
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(RateDecision::of(count, limit, left))
     }
 }

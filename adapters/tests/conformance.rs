@@ -43,6 +43,16 @@ async fn redis_session_store() {
 }
 
 #[tokio::test]
+async fn redis_rate_limiter() {
+    let u = url("CODEBOX_TEST_REDIS_URL", "redis://127.0.0.1:56379");
+    let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    let store = RedisSessionStore::connect(&u, &prefix)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: start it with `bash scripts/services.sh up`"));
+    conformance::rate_limiter(&store.rate_limiter()).await;
+}
+
+#[tokio::test]
 async fn rabbitmq_queue() {
     let u = url(
         "CODEBOX_TEST_AMQP_URL",

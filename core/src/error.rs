@@ -22,6 +22,9 @@ pub enum Error {
     /// Valid credentials without the right to do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Over a limit on clients; retry after the duration.
+    #[error("{0}")]
+    RateLimited(String, std::time::Duration),
     /// A backend (store, queue) cannot be reached right now; retrying later may work.
     #[error("service unavailable: {0}")]
     Unavailable(String),

@@ -11,6 +11,7 @@ pub mod conformance;
 pub mod domain;
 pub mod error;
 pub mod languages;
+pub mod limits;
 pub mod memory;
 pub mod png;
 pub mod ports;

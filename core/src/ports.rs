@@ -76,6 +76,25 @@ pub trait TaskStore: Send + Sync {
         Ok(self.get(id).await?.map(|t| t.summary()))
     }
 
+    /// How many of the owner's tasks are `queued` or `running`, counting no further than
+    /// `at_most` (a store may stop there).
+    async fn count_active(&self, owner: UserId, at_most: usize) -> Result<usize> {
+        let mut count = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.list_by_owner(owner, 100, cursor.as_deref()).await?;
+            count += page
+                .items
+                .iter()
+                .filter(|t| !t.status.is_finished())
+                .count();
+            match page.next_cursor {
+                Some(next) if count < at_most => cursor = Some(next),
+                _ => return Ok(count.min(at_most)),
+            }
+        }
+    }
+
     /// The owner's tasks, newest first (`created_at`, then id, descending). The cursor is
     /// opaque to callers; an invalid cursor is `Invalid`.
     async fn list_by_owner(
@@ -100,6 +119,52 @@ pub trait TaskStore: Send + Sync {
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// What a [`RateLimiter`] decided about one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    /// Over the limit; the window ends in `retry_after`.
+    Limited {
+        retry_after: Duration,
+    },
+}
+
+impl RateDecision {
+    /// The decision for the `count`th event of a window that ends in `left`.
+    pub fn of(count: u64, limit: u32, left: Duration) -> Self {
+        if count <= u64::from(limit) {
+            Self::Allowed
+        } else {
+            Self::Limited { retry_after: left }
+        }
+    }
+}
+
+/// Counts events per key in fixed windows: the state behind the limits on clients,
+/// shared by every API instance (a process, or every Lambda function).
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one event of `key` in the current window of length `window` and tells
+    /// whether the window's count is still at most `limit`. Keys of different windows
+    /// never share a count; a window's count is forgotten after it ends.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached (callers let the event through:
+    /// a limit must not take the API down with its store).
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<RateDecision>;
+}
+
+/// The fixed window `now_ms` falls in, and how long until it ends.
+pub fn window_of(now_ms: i64, window: Duration) -> (i64, Duration) {
+    let len = i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1);
+    let index = now_ms.div_euclid(len);
+    let left = (index + 1) * len - now_ms;
+    (
+        index,
+        Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+    )
 }
 
 #[async_trait]

@@ -104,6 +104,10 @@ impl TaskService {
         }
     }
 
+    pub fn store(&self) -> &Arc<dyn TaskStore> {
+        &self.tasks
+    }
+
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {
         &self.blobs
     }

@@ -62,6 +62,7 @@ impl EmbeddedConfig {
             worker: WorkerConfig {
                 concurrency,
                 max_deliveries: MAX_DELIVERIES,
+                filter: codebox_worker::filters::child::FilterLimits::from_env()?,
                 ..WorkerConfig::default()
             },
         })
@@ -134,9 +135,12 @@ pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
         let shutdown = shutdown.clone();
         let app = router(state.clone());
         tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
         })
     };
     {

@@ -2,6 +2,8 @@
 
 #[tokio::main]
 async fn main() {
+    // `codebox --filter …`: one image filter, as the worker's child process.
+    codebox_worker::filters::child::main_if_filter();
     codebox_functions::telemetry::init_tracing();
     if let Err(e) = run().await {
         eprintln!("codebox: {e:#}");

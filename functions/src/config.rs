@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use codebox_core::auth::{AccountConfig, AccountService};
 use codebox_core::config::{self, ConfigError};
+use codebox_core::limits::{ClientLimits, LimitsConfig};
 use codebox_core::memory::{
-    MemoryBlobStore, MemoryQueue, MemorySessionStore, MemoryTaskStore, MemoryUserStore,
+    MemoryBlobStore, MemoryQueue, MemoryRateLimiter, MemorySessionStore, MemoryTaskStore,
+    MemoryUserStore,
 };
 use codebox_core::ports::{
-    BlobStore, QueueConsumer, SessionStore, TaskQueue, TaskStore, UserStore,
+    BlobStore, QueueConsumer, RateLimiter, SessionStore, TaskQueue, TaskStore, UserStore,
 };
 use codebox_core::tasks::TaskService;
 use secrecy::SecretString;
@@ -23,6 +25,9 @@ pub struct ApiConfig {
     pub token_ttl_secs: i64,
     pub bcrypt_cost: u32,
     pub backend: Backend,
+    pub limits: LimitsConfig,
+    /// Origins a browser may call the API from (`CORS_ORIGINS`); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 /// Which stores and queue the API uses.
@@ -42,19 +47,22 @@ pub struct AwsBackend {
     pub sessions_table: String,
     pub tasks_table: String,
     pub idempotency_table: String,
+    pub limits_table: String,
     pub queue_url: String,
     pub blob_bucket: String,
 }
 
 impl AwsBackend {
     /// `USERS_TABLE`, `SESSIONS_TABLE`, `TASKS_TABLE`, `IDEMPOTENCY_TABLE`,
-    /// `TASK_QUEUE_URL`, `BLOB_BUCKET` (all required: infra/ and localstack/ set them).
+    /// `LIMITS_TABLE`, `TASK_QUEUE_URL`, `BLOB_BUCKET` (all required: infra/ and
+    /// localstack/ set them).
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             users_table: config::required("USERS_TABLE", "codebox-users")?,
             sessions_table: config::required("SESSIONS_TABLE", "codebox-sessions")?,
             tasks_table: config::required("TASKS_TABLE", "codebox-tasks")?,
             idempotency_table: config::required("IDEMPOTENCY_TABLE", "codebox-idempotency")?,
+            limits_table: config::required("LIMITS_TABLE", "codebox-limits")?,
             queue_url: config::required(
                 "TASK_QUEUE_URL",
                 "https://sqs.eu-west-1.amazonaws.com/123456789012/codebox-tasks",
@@ -169,12 +177,35 @@ impl ApiConfig {
                 "aws" => Backend::Aws(AwsBackend::from_env()?),
                 _ => Backend::Memory,
             };
+        let cors_origins = config::var("CORS_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for origin in &cors_origins {
+            let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && axum::http::HeaderValue::from_str(origin).is_ok()
+                && !origin.ends_with('/');
+            if !ok {
+                return Err(ConfigError {
+                    var: "CORS_ORIGINS".into(),
+                    problem: format!(
+                        "{origin:?} is not an origin like https://app.example.com (comma-separated, no path)"
+                    ),
+                });
+            }
+        }
         Ok(Self {
             jwt_secret,
             worker_token,
             token_ttl_secs,
             bcrypt_cost,
             backend,
+            limits: LimitsConfig::from_env()?,
+            cors_origins,
         })
     }
 }
@@ -215,6 +246,8 @@ pub struct Backends {
     pub tasks: Arc<dyn TaskStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn TaskQueue>,
+    /// The counts behind the limits on clients.
+    pub limiter: Arc<dyn RateLimiter>,
     /// The consuming side, where this process also runs the worker (embedded).
     pub consumer: Option<Arc<dyn QueueConsumer>>,
 }
@@ -231,6 +264,7 @@ impl Backends {
             tasks: Arc::new(MemoryTaskStore::default()),
             blobs: Arc::new(MemoryBlobStore::default()),
             queue: Arc::new(queue.clone()),
+            limiter: Arc::new(MemoryRateLimiter::default()),
             consumer: Some(Arc::new(queue)),
         }
     }
@@ -293,6 +327,10 @@ impl Backends {
             tasks: store,
             blobs,
             queue: Arc::new(queue),
+            limiter: Arc::new(dynamodb::DynamoRateLimiter::new(
+                sdk,
+                c.limits_table.clone(),
+            )),
             consumer: None,
         }
     }
@@ -313,6 +351,7 @@ impl Backends {
         .await?;
         Ok(Self {
             users: Arc::new(store.clone()),
+            limiter: Arc::new(sessions.rate_limiter()),
             sessions: Arc::new(sessions),
             tasks: Arc::new(store),
             blobs: Arc::new(fs::FsBlobStore::new(&c.blob_dir)),
@@ -339,7 +378,13 @@ impl AppState {
             backends.blobs.clone(),
             backends.queue.clone(),
         );
-        Ok(AppState::new(accounts, tasks))
+        let limits = ClientLimits::new(backends.limiter.clone(), config.limits);
+        Ok(AppState::new(
+            accounts,
+            tasks,
+            limits,
+            config.cors_origins.clone(),
+        ))
     }
 
     /// Configuration and backends from the environment: what the gateway binary starts

@@ -151,3 +151,31 @@ impl FromRequestParts<AppState> for Worker {
         }
     }
 }
+
+/// The client's address, as the rates per address count it: API Gateway's `sourceIp` on
+/// Lambda, the peer address of the connection in the gateway and the embedded default.
+/// No header is trusted: a client could write any `X-Forwarded-For`.
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) =
+            parts
+                .extensions
+                .get::<lambda_http::request::RequestContext>()
+            && let Some(ip) = &ctx.http.source_ip
+        {
+            return Ok(Self(ip.clone()));
+        }
+        if let Some(axum::extract::ConnectInfo(peer)) = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        {
+            return Ok(Self(peer.ip().to_string()));
+        }
+        // Served without connection info (in-process tests): one shared bucket.
+        Ok(Self("unknown".to_owned()))
+    }
+}

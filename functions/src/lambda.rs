@@ -10,9 +10,13 @@ pub fn app(router: Router) -> Router {
         .method_not_allowed_fallback(crate::problem::method_not_allowed_fallback)
 }
 
-/// Serves `router` as this Lambda function.
-pub async fn serve(router: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(app(router)).await
+/// Serves `router` as this Lambda function, with CORS for `cors_origins`.
+pub async fn serve(router: Router, cors_origins: &[String]) -> Result<(), lambda_http::Error> {
+    let app = app(router);
+    match crate::cors(cors_origins) {
+        Some(layer) => lambda_http::run(app.layer(layer)).await,
+        None => lambda_http::run(app).await,
+    }
 }
 
 /// The `main` of a Lambda binary serving the handler module `$handler`: tracing, state
@@ -30,7 +34,8 @@ macro_rules! lambda_main {
                     std::process::exit(2);
                 }
             };
-            $crate::lambda::serve($crate::handlers::$handler::router(state)).await
+            let cors = state.cors_origins.clone();
+            $crate::lambda::serve($crate::handlers::$handler::router(state), &cors).await
         }
     };
 }

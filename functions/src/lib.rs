@@ -24,10 +24,48 @@ pub fn router(state: AppState) -> Router {
 
 /// Every route of the API, without `GET /metrics` (served on a listener of its own).
 pub fn api_router(state: AppState) -> Router {
-    handlers::all(state)
+    let cors = cors(&state.cors_origins);
+    let router = handlers::all(state)
         .merge(openapi::router())
         .fallback(problem::not_found_fallback)
-        .method_not_allowed_fallback(problem::method_not_allowed_fallback)
+        .method_not_allowed_fallback(problem::method_not_allowed_fallback);
+    match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// CORS for the allowed origins (`CORS_ORIGINS`): preflights answered, the headers a
+/// browser client needs allowed and exposed. No origin configured: no CORS headers, so
+/// browsers keep other sites' pages out.
+pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-auth-token"),
+            ])
+            .expose_headers([
+                header::LOCATION,
+                header::RETRY_AFTER,
+                HeaderName::from_static("idempotent-replayed"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// `GET /metrics` alone.

@@ -27,6 +27,8 @@ pub struct Problem {
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
+    /// Seconds for `Retry-After` (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -34,6 +36,7 @@ impl ApiError {
         Self {
             status,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
@@ -55,6 +58,12 @@ impl From<Error> for ApiError {
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::RateLimited(detail, after) => {
+                let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, detail.clone());
+                // Whole seconds, rounded up: a client waiting that long is let in.
+                e.retry_after = Some(after.as_secs() + u64::from(after.subsec_nanos() > 0));
+                return e;
+            }
             Error::Unavailable(what) => {
                 tracing::warn!(unavailable = %what, "backend unavailable");
                 return Self::new(
@@ -73,7 +82,12 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        problem_response(self.status, self.detail)
+        let mut res = problem_response(self.status, self.detail);
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        res
     }
 }
 

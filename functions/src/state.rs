@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use codebox_core::auth::AccountService;
 use codebox_core::languages::Language;
+use codebox_core::limits::ClientLimits;
 use codebox_core::tasks::TaskService;
 use parking_lot::RwLock;
 
@@ -11,15 +12,25 @@ use parking_lot::RwLock;
 pub struct AppState {
     pub accounts: AccountService,
     pub tasks: TaskService,
+    pub limits: ClientLimits,
+    /// Origins browsers may call from (`CORS_ORIGINS`); empty: no CORS headers at all.
+    pub cors_origins: Arc<Vec<String>>,
     /// What `GET /languages` lists; workers fill in the versions they find.
     pub languages: Arc<RwLock<Vec<Language>>>,
 }
 
 impl AppState {
-    pub fn new(accounts: AccountService, tasks: TaskService) -> Self {
+    pub fn new(
+        accounts: AccountService,
+        tasks: TaskService,
+        limits: ClientLimits,
+        cors_origins: Vec<String>,
+    ) -> Self {
         Self {
             accounts,
             tasks,
+            limits,
+            cors_origins: Arc::new(cors_origins),
             languages: Arc::new(RwLock::new(codebox_core::languages::unprobed())),
         }
     }

@@ -25,6 +25,12 @@ fn config(ttl: i64) -> ApiConfig {
         token_ttl_secs: ttl,
         bcrypt_cost: 4,
         backend: Backend::Memory,
+        // Generous: these tests log in many users from one (unknown) address.
+        limits: codebox_core::limits::LimitsConfig {
+            auth_per_minute: 10_000,
+            ..Default::default()
+        },
+        cors_origins: vec![],
     }
 }
 
@@ -1108,4 +1114,149 @@ async fn health_checks_every_store() {
     for part in ["store", "sessions", "queue", "blobs"] {
         assert_eq!(v["checks"][part], "ok", "{v}");
     }
+}
+
+fn app_with(limits: codebox_core::limits::LimitsConfig, cors: &[&str]) -> Router {
+    let mut c = config(3600);
+    c.limits = limits;
+    c.cors_origins = cors.iter().map(|o| (*o).to_owned()).collect();
+    router(AppState::build(&c, &Backends::memory()).unwrap())
+}
+
+fn assert_429(r: &Reply) {
+    let detail = r.problem(StatusCode::TOO_MANY_REQUESTS);
+    let after: u64 = r.header("retry-after").parse().unwrap();
+    assert!((1..=60).contains(&after), "Retry-After {after} ({detail})");
+}
+
+/// `/register` and `/login` share one rate per client address: the next call over it is
+/// 429 with `Retry-After`, whichever route it is.
+#[tokio::test]
+async fn register_and_login_are_rate_limited_per_address() {
+    let app = app_with(
+        codebox_core::limits::LimitsConfig {
+            auth_per_minute: 3,
+            ..Default::default()
+        },
+        &[],
+    );
+    let creds = json!({"username": "rita", "password": "password123"});
+    let r = send(&app, req("POST", "/register", None, Some(creds.clone()))).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    for _ in 0..2 {
+        let r = send(&app, req("POST", "/login", None, Some(creds.clone()))).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    assert_429(&send(&app, req("POST", "/login", None, Some(creds.clone()))).await);
+    let other = json!({"username": "sam", "password": "password123"});
+    assert_429(&send(&app, req("POST", "/register", None, Some(other))).await);
+}
+
+/// A user's submissions have a rate, and a cap on tasks queued or running at once; a
+/// finished task frees its place.
+#[tokio::test]
+async fn submissions_have_a_rate_and_a_cap_on_tasks_under_way() {
+    let app = app_with(
+        codebox_core::limits::LimitsConfig {
+            max_active_tasks: 2,
+            ..Default::default()
+        },
+        &[],
+    );
+    let token = login_as(&app, "tom").await;
+    let first = submit(&app, &token).await;
+    submit(&app, &token).await;
+    let body = json!({"language": "python", "code": "print(1)"});
+    let r = send(&app, req("POST", "/task", Some(&token), Some(body.clone()))).await;
+    assert_429(&r);
+    assert!(
+        r.problem(StatusCode::TOO_MANY_REQUESTS)
+            .contains("at most 2")
+    );
+    // Another user is not held back by tom's tasks.
+    let other = login_as(&app, "uma").await;
+    submit(&app, &other).await;
+    // A finished task frees its place.
+    send(
+        &app,
+        req(
+            "POST",
+            "/commit/start",
+            Some(WORKER),
+            Some(json!({"task_id": first})),
+        ),
+    )
+    .await;
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/commit",
+            Some(WORKER),
+            Some(code_commit(&first, Verdict::Ok, "1")),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    submit(&app, &token).await;
+
+    let app = app_with(
+        codebox_core::limits::LimitsConfig {
+            submit_per_minute: 2,
+            ..Default::default()
+        },
+        &[],
+    );
+    let token = login_as(&app, "vic").await;
+    submit(&app, &token).await;
+    submit(&app, &token).await;
+    assert_429(&send(&app, req("POST", "/task", Some(&token), Some(body))).await);
+}
+
+/// CORS: an allowed origin gets its preflight answered and the headers on responses; any
+/// other origin, or a deployment without `CORS_ORIGINS`, gets no CORS header at all.
+#[tokio::test]
+async fn cors_allows_only_the_listed_origins() {
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/task")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let app = app_with(Default::default(), &["https://app.example.com"]);
+    let r = send(&app, preflight("https://app.example.com")).await;
+    assert!(r.status.is_success(), "{}", r.status);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        "https://app.example.com"
+    );
+    assert!(r.header("access-control-allow-methods").contains("POST"));
+    assert!(
+        r.header("access-control-allow-headers")
+            .contains("authorization")
+    );
+    let r = send(&app, preflight("https://evil.example.net")).await;
+    assert_eq!(r.header("access-control-allow-origin"), "");
+    let r = send(
+        &app,
+        Request::get("/health")
+            .header("origin", "https://app.example.com")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        "https://app.example.com"
+    );
+    let closed = app_with(Default::default(), &[]);
+    let r = send(&closed, preflight("https://app.example.com")).await;
+    assert_eq!(r.header("access-control-allow-origin"), "");
 }

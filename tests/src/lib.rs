@@ -17,38 +17,79 @@ use serde_json::{Value, json};
 /// each test's runtime.
 pub fn shared_stack() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
-    *ADDR.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("embedded-stack".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a runtime for the embedded stack");
-                rt.block_on(async move {
-                    let running = start_embedded().await;
-                    tx.send(running.addr).expect("the test waits for the address");
-                    // Serve until the test process exits.
-                    std::future::pending::<()>().await;
-                    drop(running);
-                });
-            })
-            .expect("a thread for the embedded stack");
-        rx.recv_timeout(Duration::from_secs(120))
+    *ADDR.get_or_init(|| spawn_stack(None))
+}
+
+/// The same with every sandbox on gVisor (`runsc`, registered by `make test`).
+pub fn shared_gvisor_stack() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| spawn_stack(Some("runsc")))
+}
+
+fn spawn_stack(runtime: Option<&'static str>) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("embedded-stack".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for the embedded stack");
+            rt.block_on(async move {
+                let running = start_embedded_on(runtime).await;
+                tx.send(running.addr)
+                    .expect("the test waits for the address");
+                // Serve until the test process exits.
+                std::future::pending::<()>().await;
+                drop(running);
+            });
+        })
+        .expect("a thread for the embedded stack");
+    rx.recv_timeout(Duration::from_secs(120))
             .expect("the embedded stack did not start within 120 s (is Docker running and the runner image built? `make docker runner-image`)")
-    })
 }
 
 /// Starts an embedded stack on 127.0.0.1:0 with cheap bcrypt, fails loudly without Docker.
 pub async fn start_embedded() -> codebox_embedded::Running {
+    start_embedded_on(None).await
+}
+
+/// As [`start_embedded`], with sandboxes on the OCI runtime given (`runsc`).
+pub async fn start_embedded_on(runtime: Option<&str>) -> codebox_embedded::Running {
     let mut config = codebox_embedded::EmbeddedConfig::from_env().expect("embedded config");
+    if let Some(runtime) = runtime {
+        config.sandbox.runtime = Some(runtime.to_owned());
+    }
     config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.api.bcrypt_cost = 4;
+    // Filters run as a child of a binary that knows `--filter` (this test binary does not):
+    // the worker binary of the same build, next to it.
+    if let Some(program) = worker_binary() {
+        config.worker.filter.program = program;
+    }
+    // The suites make many users from one address and queue many tasks each; the limits
+    // on clients have tests of their own.
+    config.api.limits = codebox_core::limits::LimitsConfig {
+        auth_per_minute: 1_000_000,
+        submit_per_minute: 1_000_000,
+        max_active_tasks: 1_000_000,
+    };
     codebox_embedded::start(config)
         .await
         .expect("the embedded stack must start: Docker and the runner image are required")
+}
+
+/// `codebox-worker` of the build this binary belongs to (tests live in `deps/`).
+fn worker_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    [
+        dir.join("codebox-worker"),
+        dir.parent()?.join("codebox-worker"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
 }
 
 /// A logged-in user of the API.

@@ -93,6 +93,9 @@ impl Profile {
             ("BCRYPT_COST", "4".to_owned()),
             ("MAX_DELIVERIES", "3".to_owned()),
             ("TASK_QUEUE_EXPIRES_SECS", "600".to_owned()),
+            ("LIMIT_AUTH_PER_MINUTE", "1000000".to_owned()),
+            ("LIMIT_SUBMIT_PER_MINUTE", "1000000".to_owned()),
+            ("LIMIT_ACTIVE_TASKS", "1000000".to_owned()),
             ("GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}")),
             ("API_URL", format!("http://127.0.0.1:{gateway_port}")),
             ("CODEBOX_SANDBOX_REAP_AFTER_SECS", "8".to_owned()),
@@ -123,6 +126,9 @@ impl Profile {
                 ("BCRYPT_COST", "4".to_owned()),
                 ("MAX_DELIVERIES", "3".to_owned()),
                 ("SQS_VISIBILITY_SECS", visibility.to_string()),
+                ("LIMIT_AUTH_PER_MINUTE", "1000000".to_owned()),
+                ("LIMIT_SUBMIT_PER_MINUTE", "1000000".to_owned()),
+                ("LIMIT_ACTIVE_TASKS", "1000000".to_owned()),
                 ("GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}")),
                 ("API_URL", format!("http://127.0.0.1:{gateway_port}")),
                 ("CODEBOX_SANDBOX_REAP_AFTER_SECS", "8".to_owned()),
@@ -468,4 +474,59 @@ pub fn sandbox_containers() -> usize {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Two gateways of one profile with `extra` settings (a second one on its own port):
+/// the counts behind the limits on clients must be shared. Returns the processes and the
+/// second gateway's address.
+pub async fn two_gateways(p: &Profile, extra: &[(&str, String)]) -> (Proc, Proc, SocketAddr) {
+    let second_port = free_port();
+    let first = p.spawn("gateway", extra);
+    let mut with_port = extra.to_vec();
+    with_port.push(("GATEWAY_ADDR", format!("127.0.0.1:{second_port}")));
+    let second = p.spawn("gateway", &with_port);
+    let second_addr = SocketAddr::from(([127, 0, 0, 1], second_port));
+    for addr in [p.addr(), second_addr] {
+        wait_for(Duration::from_secs(30), || async {
+            reqwest::get(format!("http://{addr}/health"))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+    }
+    (first, second, second_addr)
+}
+
+/// Logins spread over two gateways count against one rate: with a limit of 4 a minute,
+/// the register and three logins pass and the next call, on either gateway, is 429.
+pub async fn auth_rate_is_shared_by_gateways(p: &Profile) {
+    let (_a, _b, second) = two_gateways(p, &[("LIMIT_AUTH_PER_MINUTE", "4".to_owned())]).await;
+    let http = reqwest::Client::new();
+    let creds = serde_json::json!({"username": format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..12]), "password": "password123"});
+    let first = p.addr();
+    let r = http
+        .post(format!("http://{first}/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let login = |addr: SocketAddr| {
+        http.post(format!("http://{addr}/login"))
+            .json(&creds)
+            .send()
+    };
+    for addr in [second, first, second] {
+        assert_eq!(login(addr).await.unwrap().status(), 200, "{addr}");
+    }
+    for addr in [first, second] {
+        let r = login(addr).await.unwrap();
+        assert_eq!(r.status(), 429, "{addr}");
+        let after: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&after));
+    }
 }

@@ -47,6 +47,16 @@ async fn dynamodb_task_store() {
 }
 
 #[tokio::test]
+async fn dynamodb_rate_limiter() {
+    let aws = StandIn::provision(60, 3);
+    let limiter = codebox_adapters::aws::dynamodb::DynamoRateLimiter::new(
+        &aws.sdk().await,
+        aws.var("LIMITS_TABLE"),
+    );
+    conformance::rate_limiter(&limiter).await;
+}
+
+#[tokio::test]
 async fn s3_blob_store() {
     let aws = StandIn::provision(60, 3);
     let store = S3BlobStore::new(&aws.sdk().await, aws.var("BLOB_BUCKET"));

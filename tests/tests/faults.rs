@@ -332,3 +332,10 @@ async fn metrics_are_off_the_api_port_with_metrics_addr() {
         "{text}"
     );
 }
+
+/// The limits' counts live in Redis: two gateways share them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_rate_is_shared_by_two_gateways() {
+    let _serial = SERIAL.lock().await;
+    codebox_tests::procs::auth_rate_is_shared_by_gateways(&Profile::new()).await;
+}

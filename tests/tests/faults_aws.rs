@@ -106,3 +106,10 @@ async fn the_api_down_for_ten_seconds_costs_no_task() {
         .unwrap();
     assert!(dead.is_none(), "nothing was dead-lettered");
 }
+
+/// The limits' counts live in DynamoDB: two gateways (as two Lambda instances would)
+/// share them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_rate_is_shared_by_two_gateways() {
+    codebox_tests::procs::auth_rate_is_shared_by_gateways(&Profile::aws()).await;
+}

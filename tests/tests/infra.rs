@@ -79,7 +79,8 @@ kw = dict(endpoint_url=sys.argv[3], region_name="us-east-1",
 ddb = boto3.client("dynamodb", **kw)
 problems = []
 for logical, var in [("UsersTable", "USERS_TABLE"), ("TasksTable", "TASKS_TABLE"),
-                     ("SessionsTable", "SESSIONS_TABLE"), ("IdempotencyTable", "IDEMPOTENCY_TABLE")]:
+                     ("SessionsTable", "SESSIONS_TABLE"), ("IdempotencyTable", "IDEMPOTENCY_TABLE"),
+                     ("LimitsTable", "LIMITS_TABLE")]:
     want = template["Resources"][logical]["Properties"]
     got = ddb.describe_table(TableName=env[var])["Table"]
     keys = lambda ks: [(k["AttributeName"], k["KeyType"]) for k in ks]

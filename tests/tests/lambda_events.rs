@@ -29,6 +29,8 @@ fn config(jwt_secret: SecretString, backend: Backend) -> ApiConfig {
         token_ttl_secs: 900,
         bcrypt_cost: 4,
         backend,
+        limits: Default::default(),
+        cors_origins: vec![],
     }
 }
 
@@ -49,6 +51,7 @@ async fn aws() -> AppState {
         sessions_table: stand_in.var("SESSIONS_TABLE"),
         tasks_table: stand_in.var("TASKS_TABLE"),
         idempotency_table: stand_in.var("IDEMPOTENCY_TABLE"),
+        limits_table: stand_in.var("LIMITS_TABLE"),
         queue_url: stand_in.var("TASK_QUEUE_URL"),
         blob_bucket: stand_in.var("BLOB_BUCKET"),
     };

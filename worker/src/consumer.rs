@@ -42,6 +42,8 @@ pub struct WorkerConfig {
     pub lease: Option<Duration>,
     /// First and longest pause between two tries of a held call during an outage.
     pub hold_backoff: (Duration, Duration),
+    /// How image filters run: the child binary and its limits.
+    pub filter: crate::filters::child::FilterLimits,
 }
 
 impl Default for WorkerConfig {
@@ -53,6 +55,7 @@ impl Default for WorkerConfig {
             receive_wait: Duration::from_secs(1),
             lease: None,
             hold_backoff: (Duration::from_millis(200), Duration::from_secs(5)),
+            filter: crate::filters::child::FilterLimits::default(),
         }
     }
 }
@@ -496,11 +499,16 @@ impl Worker {
             .ok_or_else(|| {
                 Error::Backend(anyhow::anyhow!("input blob {} is missing", spec.input_key))
             })?;
-        let filter = spec.filter;
         let started = Instant::now();
-        let output = tokio::task::spawn_blocking(move || crate::filters::apply(&input, &filter))
-            .await
-            .map_err(|e| Error::Backend(anyhow::anyhow!("filter task: {e}")))?;
+        // In a child process under memory and time limits: a hostile PNG costs the child,
+        // never this process.
+        let output =
+            match crate::filters::child::run(&self.config.filter, input, &spec.filter).await {
+                Err(crate::filters::child::ChildError::Platform(e)) => {
+                    return Err(Error::Backend(anyhow::anyhow!(e)));
+                }
+                other => other,
+            };
         metrics::histogram!("codebox_sandbox_seconds", "language" => "image")
             .record(started.elapsed().as_secs_f64());
         match output {

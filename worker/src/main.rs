@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() {
+    // `codebox-worker --filter …`: one image filter, as the worker's own child process.
+    codebox_worker::filters::child::main_if_filter();
     codebox_core::telemetry::init_tracing();
     // Installed before anything is recorded, so no early measurement is lost.
     codebox_core::telemetry::metrics_handle();
@@ -139,6 +141,7 @@ async fn run() -> anyhow::Result<()> {
     // All settings are read before anything is connected: a bad one stops the worker at
     // once, with one line naming it.
     let sandbox_config = SandboxConfig::from_env()?;
+    let filter = codebox_worker::filters::child::FilterLimits::from_env()?;
     let source = match config::choice("QUEUE", "rabbitmq", &["rabbitmq", "sqs"])?.as_str() {
         "sqs" => sqs().await?,
         _ => rabbitmq(concurrency, max_deliveries).await?,
@@ -158,6 +161,7 @@ async fn run() -> anyhow::Result<()> {
             max_deliveries,
             lease: source.lease,
             receive_wait: source.receive_wait,
+            filter,
             ..WorkerConfig::default()
         },
     );

@@ -172,6 +172,10 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
             receive_wait: Duration::from_millis(50),
             lease: None,
             hold_backoff: (Duration::from_millis(10), Duration::from_millis(40)),
+            filter: codebox_worker::filters::child::FilterLimits {
+                program: env!("CARGO_BIN_EXE_codebox-worker").into(),
+                ..Default::default()
+            },
         },
     );
     Rig {

@@ -18,7 +18,10 @@ use codebox_core::domain::{
     TransitionOutcome, User, UserId,
 };
 use codebox_core::memory::tasks::{decode_cursor, encode_cursor};
-use codebox_core::ports::{BlobStore, Created, Page, SessionStore, TaskStore, UserStore};
+use codebox_core::ports::{
+    BlobStore, Created, Page, RateDecision, RateLimiter, SessionStore, TaskStore, UserStore,
+    window_of,
+};
 use codebox_core::time::{self, Timestamp};
 
 use super::{SPILL_BYTES, sdk_error};
@@ -574,6 +577,38 @@ impl TaskStore for DynamoStore {
         out.item.as_ref().map(summary_of).transpose()
     }
 
+    /// A count-only query of the owner's index, filtered on status: no item is returned
+    /// and no spilled value read.
+    async fn count_active(&self, owner: UserId, at_most: usize) -> Result<usize, Error> {
+        let mut count = 0usize;
+        let mut start: Option<Item> = None;
+        for _ in 0..256 {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.tasks)
+                .index_name(TASKS_BY_OWNER)
+                .key_condition_expression("#o = :o")
+                .filter_expression("#s IN (:q, :r)")
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":o", s(owner.to_string()))
+                .expression_attribute_values(":q", s(TaskStatus::Queued.as_str()))
+                .expression_attribute_values(":r", s(TaskStatus::Running.as_str()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(WHAT, e))?;
+            count += usize::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if count >= at_most || start.is_none() {
+                break;
+            }
+        }
+        Ok(count.min(at_most))
+    }
+
     async fn list_by_owner(
         &self,
         owner: UserId,
@@ -757,5 +792,59 @@ impl TaskStore for DynamoStore {
 
     async fn ping(&self) -> Result<(), Error> {
         self.task_item(uuid::Uuid::nil()).await.map(|_| ())
+    }
+}
+
+/// DynamoDB: the rate limiter's fixed-window counters, one item per key and window
+/// (`ADD count :1` in one `UpdateItem`, so concurrent hits from every Lambda instance are
+/// all counted), removed by TTL after the window.
+#[derive(Clone)]
+pub struct DynamoRateLimiter {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRateLimiter {
+    /// The table (`LIMITS_TABLE`): key `key` (S), TTL attribute `expires_at_epoch`.
+    pub fn new(sdk: &aws_config::SdkConfig, table: String) -> Self {
+        Self {
+            client: Client::new(sdk),
+            table,
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for DynamoRateLimiter {
+    async fn hit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<RateDecision, Error> {
+        let now = time::now();
+        let (index, left) = window_of(now.timestamp_millis(), window);
+        let expires = now.timestamp() + i64::try_from(window.as_secs()).unwrap_or(0) * 2 + 1;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(format!("{key}:{index}")))
+            .update_expression(
+                "ADD #c :one SET expires_at_epoch = if_not_exists(expires_at_epoch, :exp)",
+            )
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":exp", n(expires))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        let count = out
+            .attributes()
+            .and_then(|a| opt_n(a, "count").ok().flatten())
+            .and_then(|c| u64::try_from(c).ok())
+            .unwrap_or(u64::MAX);
+        Ok(RateDecision::of(count, limit, left))
     }
 }

@@ -109,6 +109,7 @@ pub async fn task_store(store: &dyn TaskStore) {
     delete(store).await;
     largest(store).await;
     any_bytes(store).await;
+    active_count(store).await;
 }
 
 async fn create_and_get(store: &dyn TaskStore) {
@@ -294,6 +295,45 @@ async fn delete(store: &dyn TaskStore) {
         "a deleted task's idempotency key MUST be free again"
     );
     store.delete(Uuid::new_v4()).await.unwrap();
+}
+
+/// `count_active` counts the owner's queued and running tasks only, up to `at_most`.
+async fn active_count(store: &dyn TaskStore) {
+    let since = time::now() - Duration::hours(24);
+    let owner = Uuid::new_v4();
+    assert_eq!(store.count_active(owner, 10).await.unwrap(), 0);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let t = code_task(owner);
+        store.create(&t, None, since).await.unwrap();
+        ids.push(t.id);
+    }
+    // Someone else's task does not count.
+    store
+        .create(&code_task(Uuid::new_v4()), None, since)
+        .await
+        .unwrap();
+    store
+        .transition(ids[0], &Transition::start(time::now()))
+        .await
+        .unwrap();
+    for id in &ids[1..3] {
+        let done = Transition::finish(
+            TaskStatus::Completed,
+            TaskResult::Code(CodeResult::empty(Verdict::Ok)),
+            time::now(),
+        );
+        store.transition(*id, &done).await.unwrap();
+    }
+    assert_eq!(
+        store.count_active(owner, 10).await.unwrap(),
+        3,
+        "one running and two queued MUST count, the finished MUST NOT"
+    );
+    assert!(store.count_active(owner, 2).await.unwrap() >= 2);
+    for id in ids {
+        store.delete(id).await.unwrap();
+    }
 }
 
 /// `len` bytes cycling through 0–255.

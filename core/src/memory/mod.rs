@@ -2,12 +2,14 @@
 //! the reference the conformance suites are written against.
 
 mod blobs;
+mod limits;
 mod queue;
 mod sessions;
 pub mod tasks;
 mod users;
 
 pub use blobs::MemoryBlobStore;
+pub use limits::MemoryRateLimiter;
 pub use queue::MemoryQueue;
 pub use sessions::MemorySessionStore;
 pub use tasks::MemoryTaskStore;

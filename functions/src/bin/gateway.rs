@@ -48,9 +48,13 @@ async fn run() -> anyhow::Result<()> {
         None => router(state),
     };
     tracing::info!(%addr, metrics = ?metrics_addr, "gateway listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(codebox_core::shutdown::signal())
-        .await?;
+    // The peer address is what the rates per client address count.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(codebox_core::shutdown::signal())
+    .await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             std::process::exit(2);
         }
     };
+    let cors = state.cors_origins.clone();
     let app = handlers::health::router(state.clone()).merge(handlers::root::router(state));
-    lambda::serve(app).await
+    lambda::serve(app, &cors).await
 }

@@ -24,6 +24,8 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
         (status = 400, description = "Invalid task", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 12 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over your submission rate or your cap of tasks under way; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The queue is unavailable; nothing was stored", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user_id = %me.user_id, task_id))]
 pub async fn create_task(
@@ -39,6 +41,10 @@ pub async fn create_task(
         ),
         None => None,
     };
+    state
+        .limits
+        .submit(me.user_id, state.tasks.store().as_ref())
+        .await?;
     let submitted = state.tasks.submit(me.user_id, body, key).await?;
     let task = submitted.task;
     tracing::Span::current().record("task_id", tracing::field::display(task.id));

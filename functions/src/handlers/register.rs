@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 
 use crate::dto::{Credentials, UserCreated};
-use crate::extract::Json;
+use crate::extract::{ClientAddr, Json};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
@@ -14,11 +14,15 @@ use crate::state::AppState;
     responses(
         (status = 201, description = "Registered", body = UserCreated),
         (status = 400, description = "Invalid username or password", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations and logins from this address; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<Credentials>,
 ) -> ApiResult<(StatusCode, axum::Json<UserCreated>)> {
+    state.limits.auth(&client).await?;
     let user = state
         .accounts
         .register(&body.username, &body.password)

@@ -1,5 +1,5 @@
 """codebox's AWS resources on LocalStack (or moto): the task queue and its dead-letter
-queue with a redrive policy, the four DynamoDB tables with their indexes and TTL, the
+queue with a redrive policy, the five DynamoDB tables with their indexes and TTL, the
 blob bucket, and the two secrets. The same tables, indexes and attributes as
 infra/template.yaml.
 
@@ -113,6 +113,9 @@ def tables():
         ),
         "IDEMPOTENCY_TABLE": table(
             ddb, f"{PREFIX}-idempotency", "owner_key", ["owner_key"], ttl="expires_at_epoch"
+        ),
+        "LIMITS_TABLE": table(
+            ddb, f"{PREFIX}-limits", "key", ["key"], ttl="expires_at_epoch"
         ),
     }
 

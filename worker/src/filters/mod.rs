@@ -21,6 +21,7 @@
 
 mod blur;
 mod by_hand;
+pub mod child;
 
 use codebox_core::png;
 use codebox_core::tasks::SIGMA_RANGE;

@@ -1,0 +1,130 @@
+//! The limits on clients: a rate of `/register` and `/login` per client address, a rate of
+//! submissions per user, and a cap on each user's tasks queued or running at once. The
+//! counts live behind the [`RateLimiter`] port, so every API instance (processes, Lambda
+//! functions) shares them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{self, ConfigError};
+use crate::domain::UserId;
+use crate::error::{Error, Result};
+use crate::ports::{RateDecision, RateLimiter, TaskStore};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `/register` and `/login` calls per client address per minute (each costs a bcrypt
+    /// hash: about 8 a second fill two cores).
+    pub auth_per_minute: u32,
+    /// `POST /task` calls per user per minute.
+    pub submit_per_minute: u32,
+    /// A user's tasks queued or running at once.
+    pub max_active_tasks: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            auth_per_minute: 30,
+            submit_per_minute: 300,
+            max_active_tasks: 50,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// `LIMIT_AUTH_PER_MINUTE` (30), `LIMIT_SUBMIT_PER_MINUTE` (300),
+    /// `LIMIT_ACTIVE_TASKS` (50); each 1 to 1 000 000.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let range = 1..=1_000_000;
+        Ok(Self {
+            auth_per_minute: config::parse_in(
+                "LIMIT_AUTH_PER_MINUTE",
+                d.auth_per_minute,
+                range.clone(),
+                "calls per minute",
+            )?,
+            submit_per_minute: config::parse_in(
+                "LIMIT_SUBMIT_PER_MINUTE",
+                d.submit_per_minute,
+                range.clone(),
+                "submissions per minute",
+            )?,
+            max_active_tasks: config::parse_in(
+                "LIMIT_ACTIVE_TASKS",
+                d.max_active_tasks,
+                range,
+                "tasks",
+            )?,
+        })
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct ClientLimits {
+    limiter: Arc<dyn RateLimiter>,
+    config: LimitsConfig,
+}
+
+impl ClientLimits {
+    pub fn new(limiter: Arc<dyn RateLimiter>, config: LimitsConfig) -> Self {
+        Self { limiter, config }
+    }
+
+    pub fn config(&self) -> LimitsConfig {
+        self.config
+    }
+
+    /// One `/register` or `/login` call from `client` (an address).
+    ///
+    /// # Errors
+    /// `RateLimited` over the rate.
+    pub async fn auth(&self, client: &str) -> Result<()> {
+        let limit = self.config.auth_per_minute;
+        self.hit(&format!("auth:{client}"), limit, || {
+            format!("at most {limit} registrations and logins a minute from one address")
+        })
+        .await
+    }
+
+    /// One submission of `owner`: the rate, then the cap on tasks under way.
+    ///
+    /// # Errors
+    /// `RateLimited` over either.
+    pub async fn submit(&self, owner: UserId, tasks: &dyn TaskStore) -> Result<()> {
+        let limit = self.config.submit_per_minute;
+        self.hit(&format!("submit:{owner}"), limit, || {
+            format!("at most {limit} submissions a minute")
+        })
+        .await?;
+        let cap = self.config.max_active_tasks as usize;
+        if tasks.count_active(owner, cap).await? >= cap {
+            metrics::counter!("codebox_limited_total", "limit" => "active").increment(1);
+            return Err(Error::RateLimited(
+                format!("at most {cap} of your tasks may be queued or running at once"),
+                Duration::from_secs(2),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn hit(&self, key: &str, limit: u32, detail: impl FnOnce() -> String) -> Result<()> {
+        match self.limiter.hit(key, limit, MINUTE).await {
+            Ok(RateDecision::Allowed) => Ok(()),
+            Ok(RateDecision::Limited { retry_after }) => {
+                let which = key.split(':').next().unwrap_or("rate");
+                metrics::counter!("codebox_limited_total", "limit" => which.to_owned())
+                    .increment(1);
+                Err(Error::RateLimited(detail(), retry_after))
+            }
+            // A limit must not take the API down with its store: let the call through.
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter unavailable; not limiting");
+                Ok(())
+            }
+        }
+    }
+}
