@@ -22,6 +22,7 @@ test: docker gvisor runner-image services tools
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked --no-fail-fast
+	bash scripts/schemathesis.sh
 	bash scripts/check-leftovers.sh
 
 build:
@@ -50,7 +51,7 @@ runner-image: docker
 services:
 	bash scripts/services.sh up
 
-## Python tools the tests use (cfn-lint).
+## Python tools the tests use (cfn-lint, schemathesis).
 tools:
 	bash scripts/ensure-tools.sh
 

@@ -13,3 +13,9 @@ if ! command -v cfn-lint >/dev/null 2>&1; then
   echo "ensure-tools: installing cfn-lint ..."
   python3 -m pip install --quiet --disable-pip-version-check cfn-lint
 fi
+# schemathesis, pinned: the contract test (scripts/schemathesis.sh) must not change under us.
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$(schemathesis --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+  echo "ensure-tools: installing schemathesis $SCHEMATHESIS_VERSION ..."
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi

@@ -266,7 +266,7 @@ impl QueueConsumer for RabbitQueue {
                 .map_err(unavailable)?;
             *guard = Some((conn, channel, consumer));
         }
-        let Some((_, _, consumer)) = guard.as_mut() else {
+        let Some((_, channel, consumer)) = guard.as_mut() else {
             return Err(Error::Unavailable("the task queue".into()));
         };
         let next = match tokio::time::timeout(wait, consumer.next()).await {
@@ -274,6 +274,12 @@ impl QueueConsumer for RabbitQueue {
             Ok(next) => next,
         };
         let delivery = match next {
+            // A delivery buffered before its channel died is the broker's again (it hands
+            // unsettled messages back): running it here too could run the task twice.
+            Some(Ok(_)) if !channel.status().connected() => {
+                *guard = None;
+                return Err(unavailable("the channel closed"));
+            }
             Some(Ok(d)) => d,
             Some(Err(e)) => {
                 *guard = None;

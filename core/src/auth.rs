@@ -96,7 +96,7 @@ impl AccountService {
         validate_password(password)?;
         let cost = self.bcrypt_cost;
         let password = password.to_owned();
-        let hash = tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
+        let hash = tokio::task::spawn_blocking(move || bcrypt::hash(bcrypt_input(&password), cost))
             .await
             .map_err(|e| anyhow::anyhow!("bcrypt task: {e}"))?
             .map_err(|e| anyhow::anyhow!("bcrypt: {e}"))?;
@@ -118,10 +118,11 @@ impl AccountService {
             None => self.dummy_hash.clone(),
         };
         let password = password.to_owned();
-        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
-            .await
-            .map_err(|e| anyhow::anyhow!("bcrypt task: {e}"))?
-            .unwrap_or(false);
+        let matches =
+            tokio::task::spawn_blocking(move || bcrypt::verify(bcrypt_input(&password), &hash))
+                .await
+                .map_err(|e| anyhow::anyhow!("bcrypt task: {e}"))?
+                .unwrap_or(false);
         let user = match user {
             Some(u) if matches => u,
             _ => return Err(Error::Unauthorized("wrong username or password".into())),
@@ -214,10 +215,25 @@ pub fn validate_username(username: &str) -> Result<()> {
 }
 
 pub fn validate_password(password: &str) -> Result<()> {
-    if (8..=72).contains(&password.len()) {
+    if (8..=72).contains(&password.chars().count()) {
         Ok(())
     } else {
-        Err(Error::Invalid("password must be 8 to 72 bytes long".into()))
+        Err(Error::Invalid(
+            "password must be 8 to 72 characters long".into(),
+        ))
+    }
+}
+
+/// What bcrypt hashes: the password itself when bcrypt takes it whole (at most 72 bytes,
+/// no NUL — so every hash made before still verifies), else the base64 of its SHA-256:
+/// no character of a long UTF-8 password is silently cut off.
+fn bcrypt_input(password: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    if password.len() <= 72 && !password.contains('\0') {
+        password.to_owned()
+    } else {
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(password.as_bytes()))
     }
 }
 
@@ -225,6 +241,25 @@ pub fn validate_password(password: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::memory::{MemorySessionStore, MemoryUserStore};
+
+    /// 72 characters of 4-byte UTF-8 are a password like any other: the whole of it
+    /// counts, so one differing in its last character does not log in.
+    #[tokio::test]
+    async fn long_utf8_and_nul_passwords_count_whole() {
+        let s = service(Duration::hours(1));
+        let long = "🔑".repeat(71) + "a";
+        let other = "🔑".repeat(71) + "b";
+        s.register("emoji", &long).await.unwrap();
+        s.login("emoji", &long).await.unwrap();
+        assert!(matches!(
+            s.login("emoji", &other).await,
+            Err(Error::Unauthorized(_))
+        ));
+        s.register("nul", "pass\0word").await.unwrap();
+        s.login("nul", "pass\0word").await.unwrap();
+        assert!(s.login("nul", "pass\0wore").await.is_err());
+        assert!(s.register("long", &"x".repeat(73)).await.is_err());
+    }
 
     fn service(ttl: Duration) -> AccountService {
         AccountService::new(

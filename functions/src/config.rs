@@ -76,6 +76,9 @@ impl AwsBackend {
 pub struct LocalBackend {
     pub database_url: String,
     pub redis_url: String,
+    /// Prefix of every Redis key (sessions, rate counts): deployments sharing a server
+    /// keep apart.
+    pub redis_prefix: String,
     pub amqp_url: String,
     pub queue: String,
     pub blob_dir: String,
@@ -92,6 +95,7 @@ impl LocalBackend {
         Ok(Self {
             database_url: required("DATABASE_URL", "postgres://codebox@postgres/codebox")?,
             redis_url: required("REDIS_URL", "redis://redis:6379")?,
+            redis_prefix: config::var("REDIS_PREFIX").unwrap_or_else(|| "codebox:".to_owned()),
             amqp_url: required("AMQP_URL", "amqp://guest:guest@rabbitmq:5672/%2f")?,
             queue: config::var("TASK_QUEUE").unwrap_or_else(|| "codebox.tasks".to_owned()),
             blob_dir: config::var("BLOB_DIR")
@@ -340,7 +344,7 @@ impl Backends {
     pub async fn local(c: &LocalBackend) -> anyhow::Result<Self> {
         use codebox_adapters::{fs, postgres, rabbitmq, redis};
         let store = postgres::PostgresStore::connect(&c.database_url).await?;
-        let sessions = redis::RedisSessionStore::connect(&c.redis_url, "codebox:").await?;
+        let sessions = redis::RedisSessionStore::connect(&c.redis_url, &c.redis_prefix).await?;
         let queue = rabbitmq::RabbitQueue::connect(rabbitmq::RabbitConfig {
             url: c.amqp_url.clone(),
             queue: c.queue.clone(),

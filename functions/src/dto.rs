@@ -13,10 +13,10 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     /// 3–64 characters of `[A-Za-z0-9_.-]`.
-    #[schema(example = "ada")]
+    #[schema(example = "ada", pattern = r"^[A-Za-z0-9_.-]{3,64}$")]
     pub username: String,
-    /// 8–72 bytes.
-    #[schema(example = "correct horse battery")]
+    /// 8–72 characters, any (more than 72 bytes of UTF-8 are pre-hashed, not cut).
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 72)]
     pub password: String,
 }
 
@@ -169,27 +169,33 @@ pub struct ImageResultView {
     pub error: Option<String>,
 }
 
-/// The result part of `GET /task/{id}`.
+/// The result part of `GET /task/{id}`, told apart by `kind`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ResultView {
     Code(CodeOutputView),
-    Image {
-        verdict: Verdict,
-        image_base64: Option<String>,
-        error: Option<String>,
-    },
+    Image(ImageOutputView),
+}
+
+/// An image task's outcome inside `GET /task/{id}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImageOutputView {
+    pub verdict: Verdict,
+    /// The output PNG, base64-encoded; `null` when there is none.
+    pub image_base64: Option<String>,
+    /// Why there is no output, when there is none.
+    pub error: Option<String>,
 }
 
 impl ResultView {
     pub fn new(result: &TaskResult, image: Option<&[u8]>, encoding: OutputEncoding) -> Self {
         match result {
             TaskResult::Code(r) => Self::Code(CodeOutputView::new(r, encoding)),
-            TaskResult::Image(r) => Self::Image {
+            TaskResult::Image(r) => Self::Image(ImageOutputView {
                 verdict: r.verdict,
                 image_base64: image.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
                 error: r.error.clone(),
-            },
+            }),
         }
     }
 }
@@ -213,8 +219,12 @@ pub struct TaskList {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// From the previous page's `next_cursor`.
+    #[param(
+        pattern = r"^[0-9]{1,15}\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
 }
 

@@ -39,7 +39,7 @@ use crate::handlers;
         codebox_core::tasks::FilterRequest,
         codebox_core::tasks::FilterParameters,
     )),
-    modifiers(&Security),
+    modifiers(&Security, &StandardResponses, &ClosedVariants),
     tags(
         (name = "accounts", description = "Register, log in, log out"),
         (name = "tasks", description = "Submit, follow, list and cancel your tasks"),
@@ -74,6 +74,127 @@ impl Modify for Security {
             "worker",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// The answers every route of a kind can give, written once here instead of on each
+/// handler: a JSON body can be malformed (400), too big (413) or not JSON (415); a path or
+/// query parameter can be malformed (400); a route with a credential can be called without
+/// one (401), and a worker route with a user's token (403).
+struct StandardResponses;
+
+impl Modify for StandardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::Operation;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        crate::problem::CONTENT_TYPE,
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        let add = |op: &mut Operation, status: &str, description: &str| {
+            op.responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| problem(description));
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if op.request_body.is_some() {
+                    add(op, "400", "The body is not valid JSON of this schema");
+                    add(op, "413", "The body is over 12 MiB");
+                    add(op, "415", "The body is not `application/json`");
+                }
+                if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    add(op, "400", "A malformed path or query parameter");
+                }
+                let schemes: Vec<String> = op
+                    .security
+                    .iter()
+                    .flatten()
+                    .filter_map(|s| serde_json::to_value(s).ok())
+                    .filter_map(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
+                    .flatten()
+                    .collect();
+                if !schemes.is_empty() {
+                    add(op, "401", "No valid credential");
+                }
+                if schemes.iter().any(|s| s == "worker") {
+                    add(op, "403", "A user's token on a worker route");
+                }
+            }
+        }
+    }
+}
+
+/// An internally tagged enum of structs that refuse unknown fields comes out of `utoipa`
+/// as `allOf: [$ref Variant, {kind}]`, which nothing satisfies: the variant refuses
+/// `kind`. Each such branch becomes one closed object with the variant's properties and
+/// its tag, which is what the API accepts.
+struct ClosedVariants;
+
+impl Modify for ClosedVariants {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use serde_json::Value;
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Ok(Value::Object(mut schemas)) = serde_json::to_value(&components.schemas) else {
+            return;
+        };
+        let closed: std::collections::HashMap<String, Value> = schemas
+            .iter()
+            .filter(|(_, s)| s["additionalProperties"] == Value::Bool(false))
+            .map(|(name, s)| (format!("#/components/schemas/{name}"), s.clone()))
+            .collect();
+        for schema in schemas.values_mut() {
+            let Some(branches) = schema.get_mut("oneOf").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for branch in branches.iter_mut() {
+                let Some([first, tag]) = branch
+                    .get("allOf")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .and_then(|parts| <&[Value; 2]>::try_from(parts).ok())
+                else {
+                    continue;
+                };
+                let Some(variant) = first["$ref"].as_str().and_then(|r| closed.get(r)) else {
+                    continue;
+                };
+                let mut merged = variant.clone();
+                if let (Some(props), Some(tag_props)) = (
+                    merged["properties"].as_object_mut(),
+                    tag["properties"].as_object(),
+                ) {
+                    props.extend(tag_props.clone());
+                }
+                if let Some(required) = merged["required"].as_array_mut() {
+                    required.extend(tag["required"].as_array().cloned().unwrap_or_default());
+                }
+                *branch = merged;
+            }
+        }
+        if let Ok(rebuilt) = serde_json::from_value(Value::Object(schemas)) {
+            components.schemas = rebuilt;
+        }
     }
 }
 

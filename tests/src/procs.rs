@@ -81,6 +81,8 @@ impl Profile {
                 ),
             ),
             ("TASK_QUEUE", format!("codebox-faults-{id}")),
+            // Sessions and rate counts of this profile only: tests share one Redis.
+            ("REDIS_PREFIX", format!("codebox-{id}:")),
             (
                 "BLOB_DIR",
                 std::env::temp_dir()

@@ -272,7 +272,13 @@ async fn a_thousand_tasks_survive_gateway_worker_and_broker_restarts() {
         .iter()
         .map(|l| tasks_run(l))
         .sum();
-    assert_eq!(runs, N as u64, "each task ran exactly once");
+    // Delivery is at least once: a message in flight when the broker stops comes back
+    // after its restart. That is at most what the workers held then (2 × prefetch 4);
+    // the gateway's and the workers' restarts make no task run twice.
+    assert!(
+        (N as u64..=N as u64 + 8).contains(&runs),
+        "{runs} runs of {N} tasks"
+    );
     assert_eq!(sandbox_containers(), 0, "no sandbox left");
 }
 
@@ -338,4 +344,19 @@ async fn metrics_are_off_the_api_port_with_metrics_addr() {
 async fn the_auth_rate_is_shared_by_two_gateways() {
     let _serial = SERIAL.lock().await;
     codebox_tests::procs::auth_rate_is_shared_by_gateways(&Profile::new()).await;
+}
+
+/// The gateway drains on SIGTERM too: it stops accepting, finishes what is under way and
+/// exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_gateway_cleanly() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let mut gateway = p.gateway().await;
+    terminate(&mut gateway, Duration::from_secs(20));
+    assert!(
+        reqwest::get(format!("http://{}/health", p.addr()))
+            .await
+            .is_err()
+    );
 }

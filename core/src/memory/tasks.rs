@@ -1,7 +1,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use base64::Engine;
 use parking_lot::RwLock;
 
 use crate::domain::{Task, TaskId, Transition, TransitionOutcome, UserId};
@@ -23,21 +22,23 @@ struct Inner {
     keys: HashMap<(UserId, String), (TaskId, Timestamp)>,
 }
 
-/// The list cursor: the position of the last item of a page, `<created_ms>.<id>` in base64url.
+/// The list cursor: the position of the last item of a page, `<created_ms>.<id>`. Every
+/// string of that shape (the OpenAPI document gives its pattern) is a valid position.
 pub fn encode_cursor(created_ms: i64, id: TaskId) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_ms}.{id}"))
+    format!("{created_ms}.{}", id.hyphenated())
 }
 
 pub fn decode_cursor(cursor: &str) -> Result<(i64, TaskId)> {
-    let invalid = || Error::Invalid("cursor is not one this service gave out".into());
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid())?;
-    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
-    let (ms, id) = raw.split_once('.').ok_or_else(invalid)?;
+    let invalid = || {
+        Error::Invalid("cursor is not one this service gave out (<created ms>.<task id>)".into())
+    };
+    let (ms, id) = cursor.split_once('.').ok_or_else(invalid)?;
+    if ms.is_empty() || ms.len() > 15 || !ms.bytes().all(|b| b.is_ascii_digit()) || id.len() != 36 {
+        return Err(invalid());
+    }
     Ok((
         ms.parse().map_err(|_| invalid())?,
-        id.parse().map_err(|_| invalid())?,
+        TaskId::try_parse(id).map_err(|_| invalid())?,
     ))
 }
 
