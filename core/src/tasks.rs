@@ -54,10 +54,13 @@ pub struct SubmitRequest {
 #[serde(deny_unknown_fields)]
 pub struct LimitsRequest {
     /// 1–20000, default 5000.
+    #[schema(minimum = 1, maximum = 20000)]
     pub time_ms: Option<u32>,
     /// 16–1024, default 256.
+    #[schema(minimum = 16, maximum = 1024)]
     pub memory_mb: Option<u32>,
     /// Per stream, 1–1024, default 64.
+    #[schema(minimum = 1, maximum = 1024)]
     pub output_kb: Option<u32>,
 }
 
@@ -74,6 +77,7 @@ pub struct FilterRequest {
 #[serde(deny_unknown_fields)]
 pub struct FilterParameters {
     /// For `blur` and `sharpen`: 0.1–50, default 1.0.
+    #[schema(minimum = 0.1, maximum = 50.0)]
     pub sigma: Option<f32>,
 }
 

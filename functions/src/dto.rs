@@ -262,3 +262,64 @@ pub struct Health {
     /// Each checked part (`store`, `queue`) and how it answered.
     pub checks: std::collections::BTreeMap<String, String>,
 }
+
+/// The body of `POST /task` as the document describes it: a code task or an image task,
+/// told apart by `kind` (the handler reads both through one flat shape and checks the rest:
+/// a known language, a compiler only for C and C++, a real PNG).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+#[schema(as = TaskRequest)]
+pub enum TaskRequestSchema {
+    Code(CodeTaskRequest),
+    Image(ImageTaskRequest),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum CodeKind {
+    Code,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageKind {
+    Image,
+}
+
+/// A program to run (`kind` may be left out).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CodeTaskRequest {
+    kind: Option<CodeKind>,
+    /// An id from `GET /languages`.
+    #[schema(example = "python")]
+    language: String,
+    /// At most 128 KiB, no NUL.
+    #[schema(example = "print(input())", max_length = 131072)]
+    code: String,
+    /// At most 1 MiB; any character, NUL included.
+    #[schema(example = "hi", max_length = 1048576)]
+    stdin: Option<String>,
+    /// At most 64 arguments of at most 4 KiB, no NUL.
+    #[schema(max_items = 64)]
+    args: Option<Vec<String>>,
+    /// Only for `c` and `cpp`: `gcc` (default) or `clang`.
+    compiler: Option<codebox_core::domain::Compiler>,
+    limits: Option<codebox_core::tasks::LimitsRequest>,
+}
+
+/// An image filter on a PNG.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ImageTaskRequest {
+    kind: ImageKind,
+    /// The PNG, base64-encoded: at most 10 MiB and 40 megapixels.
+    #[schema(format = Byte, content_media_type = "image/png")]
+    image_base64: String,
+    filter: codebox_core::tasks::FilterRequest,
+}

@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-#[utoipa::path(post, path = "/task", tag = "tasks", request_body = SubmitRequest,
+#[utoipa::path(post, path = "/task", tag = "tasks", request_body = crate::dto::TaskRequestSchema,
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header,
         description = "The same key from the same user within 24 h returns the first task")),
