@@ -323,3 +323,17 @@ pub struct ImageTaskRequest {
     image_base64: String,
     filter: codebox_core::tasks::FilterRequest,
 }
+
+/// The body of `POST /commit`: the outcome inline, or — when it was too big for one
+/// request (a Lambda invocation carries 6 MB) — the key of a blob holding it as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitBody {
+    pub task_id: Uuid,
+    pub status: TaskStatus,
+    /// The outcome (exactly one of `result` and `result_key`).
+    pub result: Option<codebox_core::domain::TaskResult>,
+    /// A blob under `results/<task_id>/` holding the outcome as JSON; removed once stored.
+    #[schema(pattern = r"^results/[0-9a-f-]{36}/[0-9a-f]{32}\.json$")]
+    pub result_key: Option<String>,
+}

@@ -1260,3 +1260,66 @@ async fn cors_allows_only_the_listed_origins() {
     let r = send(&closed, preflight("https://app.example.com")).await;
     assert_eq!(r.header("access-control-allow-origin"), "");
 }
+
+/// An outcome too big for one request comes as a blob key: stored from the blob, which
+/// then goes; a key outside the task's own prefix, a missing blob, or both or neither of
+/// `result` and `result_key` are 400.
+#[tokio::test]
+async fn a_commit_can_carry_its_outcome_in_a_blob() {
+    let backends = Backends::memory();
+    let app = router(state_with(3600, &backends));
+    let token = login_as(&app, "wendy").await;
+    let id = submit(&app, &token).await;
+    let mut result = codebox_core::domain::CodeResult::empty(Verdict::Ok);
+    result.stdout = "big\n".into();
+    let result = TaskResult::Code(result);
+    let key = format!("results/{id}/{}.json", uuid::Uuid::new_v4().simple());
+    backends
+        .blobs
+        .put(&key, serde_json::to_vec(&result).unwrap())
+        .await
+        .unwrap();
+    let other = format!(
+        "results/{}/{}.json",
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4().simple()
+    );
+    for bad in [
+        json!({"task_id": id, "status": "completed", "result_key": other}),
+        json!({"task_id": id, "status": "completed", "result_key": format!("results/{id}/../x.json")}),
+        json!({"task_id": id, "status": "completed", "result_key": format!("results/{id}/{}.json", uuid::Uuid::new_v4().simple())}),
+        json!({"task_id": id, "status": "completed"}),
+        json!({"task_id": id, "status": "completed", "result_key": key, "result": serde_json::to_value(&result).unwrap()}),
+    ] {
+        send(&app, req("POST", "/commit", Some(WORKER), Some(bad)))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+    }
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/commit",
+            Some(WORKER),
+            Some(json!({"task_id": id, "status": "completed", "result_key": key})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let v = send(
+        &app,
+        req("GET", &format!("/result/{id}"), Some(&token), None),
+    )
+    .await
+    .json();
+    assert_eq!(v["stdout"], "big\n");
+    assert!(
+        backends.blobs.get(&key).await.unwrap().is_none(),
+        "the blob is gone once stored"
+    );
+}

@@ -532,3 +532,32 @@ pub async fn auth_rate_is_shared_by_gateways(p: &Profile) {
         assert!((1..=60).contains(&after));
     }
 }
+
+/// A worker told to spill every commit body over 1 KiB: a task with 6 KB of output
+/// completes with all of it, through the blob store (the worker counts the spill).
+pub async fn big_outcome_goes_through_the_blob_store(p: &Profile) -> String {
+    let _gateway = p.gateway().await;
+    let port = free_port();
+    let mut extra = vec![
+        ("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}")),
+        ("COMMIT_SPILL_BYTES", "1024".to_owned()),
+    ];
+    extra.extend(p.worker_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    let _worker = p.spawn("codebox-worker", &extra);
+    wait_for(Duration::from_secs(30), || async {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .is_ok()
+    })
+    .await;
+    let c = crate::Client::new_user(p.addr()).await.unwrap();
+    let r = c
+        .run(serde_json::json!({"language": "python", "code": "print('y' * 6000)"}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], format!("{}\n", "y".repeat(6000)));
+    let spilled = metric_sum(&worker_metrics(port).await, "codebox_commits_spilled_total");
+    assert_eq!(spilled, 1.0, "the outcome went through the blob store");
+    r["id"].as_str().unwrap().to_owned()
+}

@@ -360,3 +360,16 @@ async fn sigterm_stops_the_gateway_cleanly() {
             .is_err()
     );
 }
+
+/// An outcome too big for one request goes through the blob store (a worker spilling
+/// from 1 KiB here), and its blob is gone once stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_too_big_for_one_request_goes_through_the_blob_store() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let id = codebox_tests::procs::big_outcome_goes_through_the_blob_store(&p).await;
+    let dir = &p.env.iter().find(|(k, _)| k == "BLOB_DIR").unwrap().1;
+    let left = std::path::Path::new(dir).join("results").join(&id);
+    let files = std::fs::read_dir(&left).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files, 0, "spilled outcome blobs left in {}", left.display());
+}

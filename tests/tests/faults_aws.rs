@@ -113,3 +113,9 @@ async fn the_api_down_for_ten_seconds_costs_no_task() {
 async fn the_auth_rate_is_shared_by_two_gateways() {
     codebox_tests::procs::auth_rate_is_shared_by_gateways(&Profile::aws()).await;
 }
+
+/// The same through S3: an outcome too big for one request (spilled from 1 KiB here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_too_big_for_one_request_goes_through_s3() {
+    codebox_tests::procs::big_outcome_goes_through_the_blob_store(&Profile::aws()).await;
+}

@@ -2,19 +2,25 @@
 //! `GET /commit/{id}` (cancel watch) and `POST /commit`. The worker holds no store
 //! credentials at all.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use codebox_core::Error;
 use codebox_core::domain::{Commit, TaskId, TaskStatus};
-use codebox_core::ports::TaskControl;
+use codebox_core::ports::{BlobStore, TaskControl};
 use serde::Deserialize;
 
 pub struct HttpTaskControl {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// Where an outcome too big for one request goes, and from what size.
+    spill: Option<(Arc<dyn BlobStore>, usize)>,
 }
+
+/// A request body the API (and a Lambda invocation, 6 MB) takes with room to spare.
+pub const COMMIT_SPILL_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Deserialize)]
 struct StartResponse {
@@ -40,7 +46,15 @@ impl HttpTaskControl {
             http,
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
+            spill: None,
         })
+    }
+
+    /// Outcomes whose commit body is over `bytes` go to `blobs` and the commit carries
+    /// their key (`results/<task>/<random>.json`; the API removes it once stored).
+    pub fn spilling_to(mut self, blobs: Arc<dyn BlobStore>, bytes: usize) -> Self {
+        self.spill = Some((blobs, bytes));
+        self
     }
 
     /// A non-success answer as a domain error: 5xx is worth a retry, 4xx is not.
@@ -133,19 +147,56 @@ impl TaskControl for HttpTaskControl {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), Error> {
-        let res = self
+        let body = serde_json::to_vec(commit).map_err(|e| Error::Backend(e.into()))?;
+        let spilled = match &self.spill {
+            Some((blobs, limit)) if body.len() > *limit => {
+                let key = format!(
+                    "results/{}/{}.json",
+                    commit.task_id,
+                    uuid::Uuid::new_v4().simple()
+                );
+                let result =
+                    serde_json::to_vec(&commit.result).map_err(|e| Error::Backend(e.into()))?;
+                blobs.put(&key, result).await?;
+                metrics::counter!("codebox_commits_spilled_total").increment(1);
+                Some((blobs, key))
+            }
+            _ => None,
+        };
+        let body = match &spilled {
+            Some((_, key)) => serde_json::to_vec(&serde_json::json!({
+                "task_id": commit.task_id,
+                "status": commit.status,
+                "result_key": key,
+            }))
+            .map_err(|e| Error::Backend(e.into()))?,
+            None => body,
+        };
+        let sent = self
             .http
             .post(format!("{}/commit", self.base))
             .bearer_auth(&self.token)
-            .json(commit)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
-            .map_err(unreachable)?;
-        match Self::check(res).await {
-            Ok(_) => Ok(()),
-            // The task was removed (it could not be queued): nothing to store.
-            Err(Error::NotFound(_)) => Ok(()),
+            .map_err(unreachable);
+        let outcome = match sent {
+            Ok(res) => match Self::check(res).await {
+                Ok(_) => Ok(()),
+                // The task was removed (it could not be queued): nothing to store.
+                Err(Error::NotFound(_)) => Ok(()),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
+        };
+        // Not stored: the next try writes its own blob, so this one goes.
+        if outcome.is_err()
+            && let Some((blobs, key)) = &spilled
+            && let Err(e) = blobs.delete(key).await
+        {
+            tracing::warn!(error = %e, "a spilled outcome's blob stays behind");
         }
+        outcome
     }
 }

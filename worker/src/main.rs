@@ -142,6 +142,13 @@ async fn run() -> anyhow::Result<()> {
     // once, with one line naming it.
     let sandbox_config = SandboxConfig::from_env()?;
     let filter = codebox_worker::filters::child::FilterLimits::from_env()?;
+    // A commit body over this goes through the blob store (a Lambda takes 6 MB).
+    let spill_bytes = config::parse_in(
+        "COMMIT_SPILL_BYTES",
+        codebox_worker::http_control::COMMIT_SPILL_BYTES,
+        1024..=5_000_000,
+        "bytes",
+    )?;
     let source = match config::choice("QUEUE", "rabbitmq", &["rabbitmq", "sqs"])?.as_str() {
         "sqs" => sqs().await?,
         _ => rabbitmq(concurrency, max_deliveries).await?,
@@ -149,7 +156,9 @@ async fn run() -> anyhow::Result<()> {
     let reap_after = sandbox_config.reap_after;
     let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
     sandbox.ping().await?;
-    let control = Arc::new(HttpTaskControl::new(&api_url, &token)?);
+    let control = Arc::new(
+        HttpTaskControl::new(&api_url, &token)?.spilling_to(source.blobs.clone(), spill_bytes),
+    );
     check_credential(control.as_ref(), &api_url).await?;
     let worker = Worker::new(
         source.consumer,

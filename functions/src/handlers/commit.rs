@@ -12,12 +12,12 @@ use codebox_core::domain::{Commit, TaskId};
 use codebox_core::languages::Language;
 use codebox_core::ports::TaskControl;
 
-use crate::dto::{CommitAccepted, StartRequest, StartResponse};
+use crate::dto::{CommitAccepted, CommitBody, StartRequest, StartResponse};
 use crate::extract::{Json, Path, Worker};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
-#[utoipa::path(post, path = "/commit", tag = "worker", request_body = Commit,
+#[utoipa::path(post, path = "/commit", tag = "worker", request_body = CommitBody,
     security(("worker" = [])),
     responses(
         (status = 200, description = "Stored, or ignored when the task had finished already", body = CommitAccepted),
@@ -29,13 +29,62 @@ use crate::state::AppState;
 pub async fn commit(
     State(state): State<AppState>,
     _worker: Worker,
-    Json(body): Json<Commit>,
+    Json(body): Json<CommitBody>,
 ) -> ApiResult<axum::Json<CommitAccepted>> {
-    state.tasks.commit(&body).await?;
+    let id = body.task_id;
+    let (result, spilled) = match (body.result, body.result_key) {
+        (Some(result), None) => (result, None),
+        (None, Some(key)) => (read_spilled(&state, id, &key).await?, Some(key)),
+        _ => {
+            return Err(crate::problem::ApiError::bad_request(
+                "give exactly one of result and result_key",
+            ));
+        }
+    };
+    state
+        .tasks
+        .commit(&Commit {
+            task_id: id,
+            status: body.status,
+            result,
+        })
+        .await?;
+    if let Some(key) = spilled
+        && let Err(e) = state.tasks.blobs().delete(&key).await
+    {
+        tracing::warn!(error = %e, "a stored outcome's blob stays behind");
+    }
     Ok(axum::Json(CommitAccepted {
-        task_id: body.task_id,
-        status: state.tasks.status_of(body.task_id).await?,
+        task_id: id,
+        status: state.tasks.status_of(id).await?,
     }))
+}
+
+/// The outcome a worker left in the blob store: only under its own task's prefix.
+async fn read_spilled(
+    state: &AppState,
+    id: TaskId,
+    key: &str,
+) -> Result<codebox_core::domain::TaskResult, crate::problem::ApiError> {
+    use crate::problem::ApiError;
+    let prefix = format!("results/{id}/");
+    let name_ok = key.strip_prefix(&prefix).is_some_and(|rest| {
+        rest.strip_suffix(".json")
+            .is_some_and(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    if !name_ok {
+        return Err(ApiError::bad_request(format!(
+            "result_key must be {prefix}<32 hex digits>.json"
+        )));
+    }
+    let bytes = state
+        .tasks
+        .blobs()
+        .get(key)
+        .await?
+        .ok_or_else(|| ApiError::bad_request("result_key names no blob"))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("the blob is not an outcome: {e}")))
 }
 
 #[utoipa::path(post, path = "/commit/start", tag = "worker", request_body = StartRequest,
