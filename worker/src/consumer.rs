@@ -1,5 +1,5 @@
 //! The consumer loop: receive a message, mark the task running, run it (code in the
-//! sandbox, images in-process), commit the outcome, and only then ack.
+//! sandbox, images in a child process under limits), commit the outcome, and only then ack.
 //!
 //! Two kinds of failure are told apart. An *outage* (the API, its store, the container
 //! engine or the blob store does not answer, and its readiness probe fails too) is not

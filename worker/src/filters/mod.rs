@@ -1,4 +1,4 @@
-//! Image filters, run in-process on PNGs: `blur` and `sharpen` with the `image` crate's
+//! Image filters on PNGs (run by the worker in a child process, see [`child`]): `blur` and `sharpen` with the `image` crate's
 //! Gaussians (`blur.rs`), `negative` and `flipx` by hand over the pixel buffer (`by_hand.rs`).
 //!
 //! [`apply`] is CPU-bound and synchronous: callers run it in `spawn_blocking`.
