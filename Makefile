@@ -43,7 +43,7 @@ docker:
 gvisor: docker
 	bash scripts/ensure-gvisor.sh
 
-## Builds the runner image from Debian packages (mmdebstrap → docker import) if absent.
+## Builds the runner image: the Debian base (mmdebstrap → docker import) once, the sandbox agent on top when it changed.
 runner-image: docker
 	bash worker/runner/build-image.sh
 

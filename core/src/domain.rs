@@ -238,9 +238,13 @@ pub struct CodeResult {
     pub stderr: Bytes,
     #[schema(value_type = Option<crate::bytes::BytesSchema>)]
     pub compile_output: Option<Bytes>,
-    /// Wall time of the run step.
+    /// Wall time of the run step, from the program's start to its end.
     pub time_ms: Option<u64>,
-    /// Peak memory of the run step; `null` where the sandbox cannot measure it.
+    /// CPU time (user + system) of the run step's program and every process it started.
+    #[serde(default)]
+    pub cpu_time_ms: Option<u64>,
+    /// Peak resident memory of the run step's largest process; `null` where the program
+    /// never ran.
     pub memory_kb: Option<u64>,
     /// Whether stdout or stderr was cut at the output limit.
     pub truncated: bool,
@@ -257,6 +261,7 @@ impl CodeResult {
             stderr: Bytes::default(),
             compile_output: None,
             time_ms: None,
+            cpu_time_ms: None,
             memory_kb: None,
             truncated: false,
         }

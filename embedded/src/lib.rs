@@ -105,7 +105,9 @@ impl Running {
 /// Starts the stack: checks Docker and the runner image first (one clear error when
 /// either is missing), reads the language versions from the image, then serves.
 pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
-    let sandbox = Arc::new(DockerSandbox::connect(config.sandbox.clone()).await?);
+    let mut sandbox_config = config.sandbox.clone();
+    sandbox_config.pool.get_or_insert(config.worker.concurrency);
+    let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
     sandbox.ping().await?;
     let backends = Backends::memory();
     let state = AppState::build(&config.api, &backends)?;
@@ -148,9 +150,16 @@ pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
         let (sandbox, stop, age) = (sandbox.clone(), shutdown.clone(), config.sandbox.reap_after);
         tokio::spawn(async move { sandbox.reap_forever(age, age / 4, stop).await });
     }
+    let pool = sandbox.start_pool(shutdown.clone());
     let worker = {
         let shutdown = shutdown.clone();
-        tokio::spawn(async move { worker.run(shutdown).await })
+        let sandbox = sandbox.clone();
+        tokio::spawn(async move {
+            worker.run(shutdown).await;
+            // Every warm and used container removed before the stack reports stopped.
+            let _ = pool.await;
+            sandbox.settle().await;
+        })
     };
     Ok(Running {
         addr,

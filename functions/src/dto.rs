@@ -117,9 +117,12 @@ pub struct CodeOutputView {
     /// `""` after a successful compile, the compiler's messages after a failed one,
     /// `null` for interpreted languages.
     pub compile_output: Option<String>,
-    /// Wall time of the run step.
+    /// Wall time of the run step, from the program's start to its end.
     pub time_ms: Option<u64>,
-    /// Peak memory of the run step; `null` where the sandbox cannot measure it.
+    /// CPU time (user + system) of the program and every process it started.
+    pub cpu_time_ms: Option<u64>,
+    /// Peak resident memory of the program's largest process, in KiB; `null` where the
+    /// program never ran.
     pub memory_kb: Option<u64>,
     /// Whether stdout or stderr was cut at the output limit.
     pub truncated: bool,
@@ -141,6 +144,7 @@ impl CodeOutputView {
             stderr: write(&r.stderr),
             compile_output: r.compile_output.as_ref().map(write),
             time_ms: r.time_ms,
+            cpu_time_ms: r.cpu_time_ms,
             memory_kb: r.memory_kb,
             truncated: r.truncated,
             encoding,

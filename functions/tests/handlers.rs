@@ -398,6 +398,7 @@ async fn submit_status_result_and_commit() {
         "stderr",
         "compile_output",
         "time_ms",
+        "cpu_time_ms",
         "memory_kb",
         "truncated",
     ] {

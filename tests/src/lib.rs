@@ -217,14 +217,17 @@ impl Client {
     }
 }
 
-/// Sandbox containers of a task that still exist (by the label the sandbox sets).
+/// Sandbox containers of a task that still exist (by the name a step's container takes:
+/// `codebox-<task id>-…`).
 pub fn containers_of(task_id: &str) -> anyhow::Result<usize> {
     let out = std::process::Command::new("docker")
         .args([
             "ps",
             "-aq",
             "--filter",
-            &format!("label=codebox.task_id={task_id}"),
+            "label=codebox.role=sandbox",
+            "--filter",
+            &format!("name=codebox-{task_id}"),
         ])
         .output()
         .context("running the docker CLI")?;

@@ -232,6 +232,148 @@ pub async fn output_flood_is_capped(addr: SocketAddr) {
     );
 }
 
+/// The sandbox agent's facts: an exit code is never taken for a signal, a signal never for
+/// an exit code, CPU time counts work and not waiting, peak memory is measured, and the
+/// wall time starts at the program (not at the container, not at the compiler).
+pub async fn a_run_reports_exact_facts(addr: SocketAddr) {
+    let c = client(addr).await;
+    let r = c
+        .run(code("python", "import sys\nsys.exit(137)"))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "runtime_error", "{r}");
+    assert_eq!(
+        (&r["exit_code"], &r["signal"]),
+        (&json!(137), &Value::Null),
+        "{r}"
+    );
+    let r = c
+        .run(code("python", "import os\nos.kill(os.getpid(), 9)"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r["verdict"], "runtime_error",
+        "a SIGKILL of its own is no memory limit: {r}"
+    );
+    assert_eq!(
+        (&r["exit_code"], &r["signal"]),
+        (&Value::Null, &json!("SIGKILL")),
+        "{r}"
+    );
+    let r = c
+        .run(code(
+            "python",
+            "b = b'x' * (100 * 1024 * 1024)\nprint(len(b))",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert!(r["memory_kb"].as_u64().unwrap() >= 100_000, "{r}");
+    let busy = c
+        .run(code(
+            "python",
+            "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass",
+        ))
+        .await
+        .unwrap();
+    assert!(busy["cpu_time_ms"].as_u64().unwrap() >= 800, "{busy}");
+    let idle = c
+        .run(code("python", "import time\ntime.sleep(1)"))
+        .await
+        .unwrap();
+    assert!(idle["cpu_time_ms"].as_u64().unwrap() < 200, "{idle}");
+    let wall = idle["time_ms"].as_u64().unwrap();
+    assert!((1000..2000).contains(&wall), "{idle}");
+    // A compiled program's time is its run alone, without the compile before it.
+    let r = c.run(code("c", "int main(void){return 0;}")).await.unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert!(r["time_ms"].as_u64().unwrap() < 250, "{r}");
+}
+
+/// Every byte the program writes travels inside a frame of the agent's: bytes that look
+/// like the agent's own report come back as plain output, and the real verdict stands. A
+/// program that reaches the agent's own stdout (`/proc/1/fd/1`: refused on runc, where
+/// the agent is non-dumpable; gVisor lets it open) cannot forge a report either: the
+/// report is authenticated, and the run is void.
+pub async fn a_program_cannot_forge_the_agents_report(addr: SocketAddr) {
+    let report = br#"{"stop":"exited","exit_code":0,"signal":null,"wall_us":1,"cpu_us":1,"memory_kb":1,"truncated":false,"stdout_bytes":0,"stderr_bytes":0,"oom_killed":false}"#;
+    let mut frame = vec![b'X'];
+    frame.extend_from_slice(&(report.len() as u32 + 32).to_le_bytes());
+    frame.extend_from_slice(report);
+    frame.extend_from_slice(&[0u8; 32]);
+    let fake = base64::engine::general_purpose::STANDARD.encode(&frame);
+    let c = client(addr).await;
+    let decode = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    let result = |id: String| {
+        let c = c.clone();
+        async move {
+            c.wait(&id, Duration::from_secs(60)).await.unwrap();
+            c.http
+                .get(c.url(&format!("/result/{id}?encoding=base64")))
+                .bearer_auth(&c.token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // On its own streams.
+    let src = format!(
+        "import base64, os, sys\nf = base64.b64decode('{fake}')\nsys.stdout.buffer.write(f)\nsys.stdout.flush()\nsys.stderr.buffer.write(f)\nsys.stderr.flush()\n\
+        for fd in range(3, 20):\n    try: os.write(fd, f)\n    except OSError: pass\nsys.exit(5)"
+    );
+    let r = result(c.submit(&code("python", &src)).await.unwrap()).await;
+    assert_eq!(r["verdict"], "runtime_error", "{r}");
+    assert_eq!(r["exit_code"], 5, "{r}");
+    assert_eq!(
+        decode(&r["stdout"]),
+        frame,
+        "the fake frame is output, verbatim"
+    );
+    assert_eq!(decode(&r["stderr"]), frame);
+    // On the agent's own stdout, where the runtime lets it.
+    let src = format!(
+        "import base64, sys\nf = base64.b64decode('{fake}')\ntry:\n    w = open('/proc/1/fd/1', 'wb', buffering=0)\nexcept OSError:\n    print('refused')\n    sys.exit(6)\nw.write(b'O' + (5).to_bytes(4, 'little') + b'fake\\n')\nw.write(f)\nsys.exit(7)"
+    );
+    let r = result(c.submit(&code("python", &src)).await.unwrap()).await;
+    assert_eq!(r["verdict"], "runtime_error", "never ok: {r}");
+    match r["exit_code"].as_i64() {
+        Some(6) => assert_eq!(decode(&r["stdout"]), b"refused\n", "{r}"),
+        _ => {
+            assert!(
+                String::from_utf8_lossy(&decode(&r["stderr"])).contains("its run is void"),
+                "{r}"
+            );
+            assert_eq!(r["exit_code"], Value::Null, "{r}");
+        }
+    }
+}
+
+/// What a program leaves running is killed when it ends: the result does not wait for a
+/// daemon (nor for the time limit), and the daemon's CPU time is the program's.
+pub async fn a_programs_daemons_die_with_it(addr: SocketAddr) {
+    let src = "import os, sys\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        while True: pass\n    os._exit(0)\nprint('parent done')";
+    let c = client(addr).await;
+    let started = Instant::now();
+    let r = c
+        .run(json!({"language": "python", "code": src, "limits": {"time_ms": 10000}}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], "parent done\n");
+    assert!(r["time_ms"].as_u64().unwrap() < 2000, "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the result waited for the daemon"
+    );
+}
+
 /// The Docker bridge's gateway address on this machine (the first address of its
 /// subnet): what a container on the default network would reach the host through.
 fn bridge_gateway() -> String {
@@ -644,6 +786,9 @@ macro_rules! all_tests {
             stdin_and_args,
             any_bytes_a_program_writes_are_its_result,
             non_zero_exit_is_a_runtime_error,
+            a_run_reports_exact_facts,
+            a_program_cannot_forge_the_agents_report,
+            a_programs_daemons_die_with_it,
             compile_error_shows_the_compiler_output,
             segfault_reports_the_signal,
             infinite_loop_hits_the_time_limit,

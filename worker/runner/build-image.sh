@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Builds the sandbox runner image offline from Debian packages: mmdebstrap makes a
-# bookworm root filesystem from the host's own apt mirror, `docker import` loads it. No
-# container registry is needed (worker/runner/Dockerfile is the same image for hosts
+# Builds the sandbox runner image offline, in two layers:
+#   1. the base: mmdebstrap makes a bookworm root filesystem of Debian packages from the
+#      host's own apt mirror and `docker import` loads it (about a minute; done once);
+#   2. the sandbox agent (crate `agent`, a static binary) copied in as
+#      /usr/local/bin/codebox-agent, labelled with its protocol and checksum (seconds;
+#      redone whenever the agent changes).
+# No container registry is needed (worker/runner/Dockerfile is the same image for hosts
 # that have one).
 #
 # Usage: build-image.sh [--force] [--keep]
-#   --force  rebuild even if the image exists (replaces the tag)
+#   --force  rebuild the base too, even if present (replaces the tags)
 #   --keep   keep build/runner-rootfs.tar afterwards
 # Environment:
-#   CODEBOX_RUNNER_IMAGE   image name (default codebox-runner:latest)
+#   CODEBOX_RUNNER_IMAGE   image name (default codebox-runner:latest; the base is
+#                          <name>-base:latest)
 #   CODEBOX_DEBIAN_MIRROR  Debian mirror URL (default: the host's apt mirror)
 set -euo pipefail
 
@@ -34,9 +39,25 @@ done
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 
-present() { docker image inspect "$image" >/dev/null 2>&1; }
+base="${image%:*}-base:latest"
+protocol="$(sed -n 's/^pub const PROTOCOL: &str = "\(.*\)";/\1/p' "$top/agent/src/lib.rs")"
+
+# --- The agent: a static binary, so it runs on any libc the image has.
+target="$(rustc -vV | sed -n 's/^host: //p')"
+echo "build-image: building the sandbox agent ($target, static) ..."
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --locked \
+  -p codebox-agent --bin codebox-agent --target "$target" \
+  --manifest-path "$top/Cargo.toml"
+agent="${CARGO_TARGET_DIR:-$top/target}/$target/release/codebox-agent"
+agent_sum="$(sha256sum "$agent" | cut -d' ' -f1)"
+
+label() { docker image inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true; }
+present() {
+  [ "$(label "$image" codebox.agent.sha256)" = "$agent_sum" ] &&
+    [ "$(label "$image" codebox.agent.protocol)" = "$protocol" ]
+}
 if [ "$force" = 0 ] && present; then
-  echo "build-image: $image is present (use --force to rebuild)"
+  echo "build-image: $image is present with this agent (use --force to rebuild)"
   exit 0
 fi
 
@@ -50,6 +71,33 @@ if ! flock -n 9; then
     echo "build-image: $image is present (use --force to rebuild)"
     exit 0
   fi
+fi
+
+# An image of before the agent is this base already: keep its packages.
+if [ "$force" = 0 ] && ! docker image inspect "$base" >/dev/null 2>&1 \
+  && docker image inspect "$image" >/dev/null 2>&1 \
+  && [ -z "$(label "$image" codebox.agent.sha256)" ]; then
+  docker tag "$image" "$base"
+fi
+
+add_agent() {
+  local cid
+  cid="$(docker create "$base" /usr/local/bin/codebox-agent)"
+  docker cp "$agent" "$cid:/usr/local/bin/codebox-agent" >/dev/null
+  docker commit \
+    --change "LABEL codebox.agent.protocol=$protocol codebox.agent.sha256=$agent_sum" \
+    --change 'USER 65534:65534' \
+    --change 'WORKDIR /tmp' \
+    --message "codebox sandbox agent $agent_sum" \
+    "$cid" "$image" >/dev/null
+  docker rm "$cid" >/dev/null
+  size="$(docker image inspect --format '{{.Size}}' "$image")"
+  echo "build-image: $image has the agent ($agent_sum), $((size / 1000000)) MB"
+}
+
+if [ "$force" = 0 ] && docker image inspect "$base" >/dev/null 2>&1; then
+  add_agent
+  exit 0
 fi
 
 if ! command -v mmdebstrap >/dev/null 2>&1; then
@@ -171,8 +219,9 @@ docker import \
   --change 'USER 65534:65534' \
   --change 'LABEL org.opencontainers.image.title=codebox-runner' \
   --message "codebox runner: $suite, mmdebstrap" \
-  "$tarball" "$image" >/dev/null
+  "$tarball" "$base" >/dev/null
 done_at=$(date +%s)
 
-size="$(docker image inspect --format '{{.Size}}' "$image")"
-echo "build-image: $image built in $((done_at - started)) s (mmdebstrap $((built - started)) s, import $((done_at - built)) s), $((size / 1000000)) MB"
+size="$(docker image inspect --format '{{.Size}}' "$base")"
+echo "build-image: $base built in $((done_at - started)) s (mmdebstrap $((built - started)) s, import $((done_at - built)) s), $((size / 1000000)) MB"
+add_agent

@@ -140,7 +140,7 @@ async fn run() -> anyhow::Result<()> {
     )?;
     // All settings are read before anything is connected: a bad one stops the worker at
     // once, with one line naming it.
-    let sandbox_config = SandboxConfig::from_env()?;
+    let mut sandbox_config = SandboxConfig::from_env()?;
     let filter = codebox_worker::filters::child::FilterLimits::from_env()?;
     // A commit body over this goes through the blob store (a Lambda takes 6 MB).
     let spill_bytes = config::parse_in(
@@ -154,6 +154,7 @@ async fn run() -> anyhow::Result<()> {
         _ => rabbitmq(concurrency, max_deliveries).await?,
     };
     let reap_after = sandbox_config.reap_after;
+    sandbox_config.pool.get_or_insert(concurrency);
     let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
     sandbox.ping().await?;
     let control = Arc::new(
@@ -224,8 +225,12 @@ async fn run() -> anyhow::Result<()> {
         let (worker, stop) = (worker.clone(), shutdown.clone());
         tokio::spawn(async move { worker.fail_dead_letters(dead_letters, stop).await });
     }
+    let pool = sandbox.start_pool(shutdown.clone());
     tracing::info!(concurrency, "worker started");
     worker.run(shutdown).await;
+    // Every warm and used container removed before the process ends.
+    let _ = pool.await;
+    sandbox.settle().await;
     // One line for whoever stopped it (and for the fault tests, which count runs).
     eprintln!(
         "codebox-worker: stopped after running {} tasks",

@@ -1,7 +1,8 @@
 //! `make bench`: starts the embedded stack (or targets `--url`), then measures end-to-end
-//! latency of python and C hellos, throughput with 32 concurrent clients, the cost of a bare
-//! `docker run --rm` of the same hello, and status polling. Prints a table and writes
-//! `target/bench/latest.json`.
+//! latency of python and C hellos, throughput with 32 concurrent clients, and, in the same
+//! run, the baselines they are judged against: a bare `docker run --rm` of the same hello,
+//! and a pipeline that does one `docker run --rm` per task at the same concurrency. Also
+//! status polling. Prints a table with the ratios and writes `target/bench/latest.json`.
 //!
 //! Options: `--url http://host:port` (a running stack), `--out FILE` (the JSON),
 //! `--samples N` (default 30),
@@ -143,6 +144,42 @@ fn bare_docker_run(image: &str, n: usize) -> anyhow::Result<Value> {
         ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(summary(ms))
+}
+
+/// The baseline pipeline: one `docker run --rm` per task, `clients` at a time.
+async fn docker_run_pipeline(image: &str, tasks: usize, clients: usize) -> anyhow::Result<Value> {
+    let started = Instant::now();
+    let per = tasks.div_ceil(clients);
+    let mut handles = Vec::new();
+    for i in 0..clients {
+        let count = per.min(tasks.saturating_sub(i * per));
+        let image = image.to_owned();
+        handles.push(tokio::spawn(async move {
+            for _ in 0..count {
+                let out = tokio::process::Command::new("docker")
+                    .args(["run", "--rm", "--network", "none", &image])
+                    .args(["python3", "-c", "print('hello')"])
+                    .output()
+                    .await
+                    .context("running the docker CLI")?;
+                if !out.status.success() || out.stdout != b"hello\n" {
+                    bail!(
+                        "docker run failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "tasks": tasks, "clients": clients, "seconds": round(secs),
+        "tasks_per_second": round(tasks as f64 / secs),
+    }))
 }
 
 async fn throughput(
@@ -291,11 +328,19 @@ async fn run() -> anyhow::Result<()> {
         a.tasks, a.clients
     );
     let tput = throughput(addr, a.tasks, a.clients).await?;
+    eprintln!(
+        "bench: docker-run-per-task pipeline, {} tasks from {} clients",
+        a.tasks, a.clients
+    );
+    let pipeline = docker_run_pipeline(&image, a.tasks, a.clients).await?;
     eprintln!("bench: status polling, {} clients for 5 s", a.clients);
     let poll = polling(&c, a.clients, 5).await?;
 
-    let ratio =
-        py_e2e["p50_ms"].as_f64().unwrap_or(f64::NAN) / bare["p50_ms"].as_f64().unwrap_or(f64::NAN);
+    let p50 = |v: &Value| v["p50_ms"].as_f64().unwrap_or(f64::NAN);
+    let ratio = p50(&py_e2e) / p50(&bare);
+    let c_ratio = p50(&c_e2e) / p50(&bare);
+    let rate = |v: &Value| v["tasks_per_second"].as_f64().unwrap_or(f64::NAN);
+    let tput_ratio = rate(&tput) / rate(&pipeline);
     let report = json!({
         "target": format!("http://{addr}"),
         "when": codebox_core::time::format(&codebox_core::time::now()),
@@ -305,7 +350,10 @@ async fn run() -> anyhow::Result<()> {
         "c_hello_platform_overhead": c_overhead,
         "bare_docker_run_python_hello": bare,
         "python_p50_over_bare_docker_run_p50": round(ratio),
+        "c_p50_over_bare_docker_run_p50": round(c_ratio),
         "throughput": tput,
+        "docker_run_pipeline": pipeline,
+        "throughput_over_docker_run_pipeline": round(tput_ratio),
         "status_polling": poll,
     });
     println!(
@@ -333,12 +381,21 @@ async fn run() -> anyhow::Result<()> {
         );
     }
     println!(
-        "python p50 / bare docker run p50: {}",
+        "python p50 / bare docker run p50: {} (target <= 0.3)",
         report["python_p50_over_bare_docker_run_p50"]
+    );
+    println!(
+        "C p50 / bare docker run (python) p50: {} (target <= 0.7)",
+        report["c_p50_over_bare_docker_run_p50"]
     );
     println!(
         "throughput: {} tasks/s ({} tasks, {} clients, none lost or duplicated)",
         report["throughput"]["tasks_per_second"], a.tasks, a.clients
+    );
+    println!(
+        "docker-run-per-task pipeline: {} tasks/s; codebox / pipeline: {} (target >= 2.5)",
+        report["docker_run_pipeline"]["tasks_per_second"],
+        report["throughput_over_docker_run_pipeline"]
     );
     println!(
         "status polling: {} req/s",

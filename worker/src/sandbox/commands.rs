@@ -7,7 +7,6 @@ use codebox_core::domain::{CodeSpec, Compiler};
 
 /// Where a task's files live inside its container (on the tmpfs).
 pub const BOX_DIR: &str = "/tmp/box";
-pub const STDIN_FILE: &str = ".stdin";
 pub const BINARY: &str = "main";
 
 pub struct Plan {

@@ -1,13 +1,17 @@
-//! The Docker sandbox: every code task in fresh, locked-down containers (bollard).
+//! The Docker sandbox: every code task in fresh, locked-down, single-use containers
+//! (bollard), each run by the sandbox agent as its first process.
 //!
 //! A compiled language takes two steps, each in its own container with its own limits:
 //! compile (the binary comes back on stdout, the compiler's messages on stderr), then run.
-//! An interpreted language takes the run step only. See `step.rs` for the container.
+//! An interpreted language takes the run step only. See `step.rs` for the container and
+//! `pool.rs` for the warm containers the steps are taken from.
 
 pub mod commands;
+pub mod pool;
 mod signals;
 pub mod step;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,8 +23,10 @@ use codebox_core::languages::{self, CompilerVersion, Language};
 use codebox_core::ports::{Sandbox, SandboxJob};
 use codebox_core::{Error, domain::Compiler};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use commands::BINARY;
+use pool::Pool;
 use step::{Cap, InFile, Step, StepOutcome, StopReason};
 
 #[derive(Debug, Clone)]
@@ -38,6 +44,8 @@ pub struct SandboxConfig {
     pub max_binary_bytes: usize,
     /// Sandbox containers older than this are leftovers of a dead worker.
     pub reap_after: Duration,
+    /// Warm containers kept per memory size; `None` = the worker's concurrency.
+    pub pool: Option<usize>,
 }
 
 impl Default for SandboxConfig {
@@ -54,13 +62,15 @@ impl Default for SandboxConfig {
             compile_output_bytes: 64 * 1024,
             max_binary_bytes: 64 * 1024 * 1024,
             reap_after: Duration::from_secs(90),
+            pool: None,
         }
     }
 }
 
 impl SandboxConfig {
     /// `CODEBOX_RUNNER_IMAGE`, `CODEBOX_SANDBOX_RUNTIME`, `CODEBOX_SANDBOX_CPUS` (1),
-    /// `CODEBOX_SANDBOX_PIDS` (64), `CODEBOX_SANDBOX_TMPFS_MB` (64).
+    /// `CODEBOX_SANDBOX_PIDS` (64), `CODEBOX_SANDBOX_TMPFS_MB` (64),
+    /// `CODEBOX_SANDBOX_POOL` (warm containers per memory size; the concurrency).
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         // Every setting has a range: 0 means "unlimited" to the engine for several of
@@ -77,6 +87,15 @@ impl SandboxConfig {
                 5..=86_400,
                 "seconds",
             )?),
+            pool: match config::var("CODEBOX_SANDBOX_POOL") {
+                Some(_) => Some(config::parse_in(
+                    "CODEBOX_SANDBOX_POOL",
+                    0usize,
+                    0..=64,
+                    "containers",
+                )?),
+                None => None,
+            },
             ..d
         })
     }
@@ -85,6 +104,9 @@ impl SandboxConfig {
 pub struct DockerSandbox {
     docker: Docker,
     config: SandboxConfig,
+    pool: Arc<Pool>,
+    /// Removals of used containers, done off the task's path.
+    removals: TaskTracker,
 }
 
 impl DockerSandbox {
@@ -102,17 +124,61 @@ impl DockerSandbox {
                 "the Docker engine is not reachable at /var/run/docker.sock ({e}); start it, e.g. with `make docker` or `sudo dockerd &`"
             )
         })?;
-        Ok(Self { docker, config })
+        // Kept warm from the start: the default run limit and the compile limit.
+        let pinned = [
+            codebox_core::domain::Limits::DEFAULT.memory_mb,
+            config.compile_memory_mb,
+        ];
+        let pool = Arc::new(Pool::new(
+            docker.clone(),
+            config.clone(),
+            config.pool.unwrap_or(0),
+            &pinned,
+        ));
+        Ok(Self {
+            docker,
+            config,
+            pool,
+            removals: TaskTracker::new(),
+        })
     }
 
-    /// Readiness: the engine answers and the runner image is there.
+    /// Waits until every used container is removed (after the worker has stopped).
+    pub async fn settle(&self) {
+        self.removals.close();
+        self.removals.wait().await;
+    }
+
+    /// Keeps the warm pool filled until `shutdown`, then empties it; await the handle
+    /// before the process ends so no container is left behind.
+    pub fn start_pool(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.pool.clone().refill_forever(shutdown))
+    }
+
+    /// Warm containers ready now.
+    pub fn warm(&self) -> usize {
+        self.pool.ready()
+    }
+
+    /// Runs one step in a warm container (or one prepared on the spot).
+    async fn step(&self, step: Step, cancel: &CancellationToken) -> Result<StepOutcome, Error> {
+        let prepared = tokio::select! {
+            p = self.pool.take(step.memory_mb) => p?,
+            _ = cancel.cancelled() => return Ok(StepOutcome::cancelled()),
+        };
+        prepared.run(step, cancel, &self.removals).await
+    }
+
+    /// Readiness: the engine answers and the runner image is there, with an agent that
+    /// speaks this worker's protocol.
     pub async fn ping(&self) -> anyhow::Result<()> {
         self.docker.ping().await.map_err(|e| {
             anyhow::anyhow!(
                 "the Docker engine does not answer ({e}); start it, e.g. with `make docker` or `sudo dockerd &`"
             )
         })?;
-        self.docker
+        let image = self
+            .docker
             .inspect_image(&self.config.image)
             .await
             .map_err(|_| {
@@ -121,6 +187,18 @@ impl DockerSandbox {
                     self.config.image
                 )
             })?;
+        let protocol = image
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(codebox_agent::PROTOCOL_LABEL).cloned());
+        if protocol.as_deref() != Some(codebox_agent::PROTOCOL) {
+            anyhow::bail!(
+                "the runner image {} has no sandbox agent of protocol {} (it has {}); rebuild it with `make runner-image`",
+                self.config.image,
+                codebox_agent::PROTOCOL,
+                protocol.as_deref().unwrap_or("none")
+            );
+        }
         Ok(())
     }
 
@@ -190,9 +268,9 @@ impl DockerSandbox {
     pub async fn probe_versions(&self) -> anyhow::Result<Vec<Language>> {
         let step = Step {
             task_id: uuid::Uuid::nil(),
-            script: commands::VERSION_PROBE,
-            argv: vec![],
+            argv: vec!["sh".into(), "-c".into(), commands::VERSION_PROBE.into()],
             files: vec![],
+            stdin: vec![],
             wall: Duration::from_secs(30),
             memory_mb: 256,
             stdout: Cap {
@@ -205,6 +283,14 @@ impl DockerSandbox {
             },
         };
         let out = step::run(&self.docker, &self.config, step, &CancellationToken::new()).await?;
+        if out.reason != StopReason::Exited || out.exit_code != Some(0) {
+            anyhow::bail!(
+                "the version probe failed ({:?}, exit {:?}): {}",
+                out.reason,
+                out.exit_code,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
         let text = String::from_utf8_lossy(&out.stdout);
         let mut lines = text.lines().map(|l| l.trim().to_owned());
         let (python, gcc, clang) = (lines.next(), lines.next(), lines.next());
@@ -238,23 +324,31 @@ impl DockerSandbox {
         cancel: &CancellationToken,
     ) -> Result<Result<Vec<u8>, CodeResult>, Error> {
         let c = &self.config;
+        // The compiler's messages go to stderr; on success the binary comes back on stdout.
+        let mut shell = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!("\"$@\" 1>&2 || exit $?; exec cat {BINARY}"),
+            "sh".to_owned(),
+        ];
+        shell.extend(argv);
         let step = Step {
             task_id: job.task_id,
-            script: "\"$@\" 1>&2 || exit $?; exec cat main",
-            argv,
+            argv: shell,
             files: vec![source],
+            stdin: vec![],
             wall: c.compile_time,
             memory_mb: c.compile_memory_mb,
             stdout: Cap {
-                bytes: c.max_binary_bytes,
+                bytes: c.max_binary_bytes as u64,
                 kill: true,
             },
             stderr: Cap {
-                bytes: c.compile_output_bytes,
+                bytes: c.compile_output_bytes as u64,
                 kill: false,
             },
         };
-        let out = step::run(&self.docker, c, step, cancel).await?;
+        let out = self.step(step, cancel).await?;
         let mut messages = out.stderr;
         let failure = match (out.reason, out.exit_code) {
             (StopReason::Exited, Some(0)) => return Ok(Ok(out.stdout)),
@@ -268,6 +362,9 @@ impl DockerSandbox {
                 "compilation exceeded its time limit of {} s",
                 c.compile_time.as_secs()
             ),
+            (StopReason::Interfered, _) => {
+                "the compile step's sandbox channel was written to from inside".to_owned()
+            }
             (StopReason::OutputLimit, _) => format!(
                 "the compiled program is larger than {} MiB",
                 c.max_binary_bytes / (1024 * 1024)
@@ -287,25 +384,26 @@ impl DockerSandbox {
 }
 
 fn verdict_of(out: &StepOutcome) -> (Verdict, Option<i32>, Option<String>) {
+    let signal = out.signal.map(|n| {
+        signals::name(i64::from(n))
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("SIG{n}"))
+    });
     match out.reason {
         StopReason::Cancelled => (Verdict::Cancelled, None, None),
-        StopReason::TimeLimit => (Verdict::TimeLimit, None, None),
-        StopReason::OutputLimit => (Verdict::OutputLimit, None, None),
-        StopReason::Exited => match out.exit_code {
-            _ if out.oom_killed => (Verdict::MemoryLimit, None, Some("SIGKILL".to_owned())),
-            Some(0) => (Verdict::Ok, Some(0), None),
-            // The shell that runs the program reports death by signal n as 128 + n.
-            Some(code) if code > 128 && code < 128 + 65 => (
-                Verdict::RuntimeError,
-                None,
-                Some(
-                    signals::name(code - 128)
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| format!("SIG{}", code - 128)),
-                ),
-            ),
-            Some(code) => (Verdict::RuntimeError, i32::try_from(code).ok(), None),
-            None => (Verdict::InternalError, None, None),
+        StopReason::Interfered => (Verdict::RuntimeError, None, None),
+        StopReason::TimeLimit => (Verdict::TimeLimit, None, signal),
+        StopReason::OutputLimit => (Verdict::OutputLimit, None, signal),
+        // Facts from the agent: an exit code is an exit code (137 included), a signal is
+        // a signal, and a SIGKILL is a memory limit only when the cgroup killed.
+        StopReason::Exited if out.oom_killed => {
+            (Verdict::MemoryLimit, None, Some("SIGKILL".to_owned()))
+        }
+        StopReason::Exited => match (out.exit_code, signal) {
+            (Some(0), _) => (Verdict::Ok, Some(0), None),
+            (Some(code), _) => (Verdict::RuntimeError, Some(code), None),
+            (None, Some(signal)) => (Verdict::RuntimeError, None, Some(signal)),
+            (None, None) => (Verdict::InternalError, None, None),
         },
     }
 }
@@ -342,14 +440,14 @@ impl Sandbox for DockerSandbox {
             },
             None => (source, None),
         };
-        let output_cap = spec.limits.output_kb as usize * 1024;
+        let output_cap = u64::from(spec.limits.output_kb) * 1024;
         let mut argv = plan.run;
         argv.extend(spec.args.iter().cloned());
         let step = Step {
             task_id: job.task_id,
-            script: "\"$@\" < .stdin; exit $?",
             argv,
-            files: vec![program, step::stdin_file(spec.stdin.as_bytes())],
+            files: vec![program],
+            stdin: spec.stdin.as_bytes().to_vec(),
             wall: Duration::from_millis(u64::from(spec.limits.time_ms)),
             memory_mb: spec.limits.memory_mb,
             stdout: Cap {
@@ -361,17 +459,27 @@ impl Sandbox for DockerSandbox {
                 kill: true,
             },
         };
-        let out = step::run(&self.docker, &self.config, step, &cancel).await?;
+        let out = self.step(step, &cancel).await?;
         let (verdict, exit_code, signal) = verdict_of(&out);
+        let mut stderr = out.stderr;
+        if out.reason == StopReason::Interfered {
+            if !stderr.is_empty() && !stderr.ends_with(b"\n") {
+                stderr.push(b'\n');
+            }
+            stderr.extend_from_slice(
+                b"codebox: the program wrote into the sandbox agent's channel; its run is void\n",
+            );
+        }
         Ok(CodeResult {
             verdict,
             exit_code,
             signal,
             stdout: out.stdout.into(),
-            stderr: out.stderr.into(),
+            stderr: stderr.into(),
             compile_output,
             time_ms: Some(out.wall.as_millis() as u64),
-            memory_kb: None,
+            cpu_time_ms: out.cpu.map(|c| c.as_millis() as u64),
+            memory_kb: out.memory_kb,
             truncated: out.truncated,
         })
     }

@@ -1,12 +1,15 @@
-//! One sandbox step: a fresh container that gets its files as a tar on stdin, runs one
-//! command under limits, and is removed whatever happens.
+//! One sandbox step: a fresh container whose first process is the sandbox agent
+//! (crate `agent`), which takes the step as one job on its stdin and reports output and
+//! exact facts as frames on its stdout. The container is removed whatever happens and
+//! never runs a second job.
 //!
-//! Why stdin: the root filesystem is read-only and `/tmp` is a tmpfs that exists only once
-//! the container runs, so Docker's archive upload cannot place files before start. The
-//! container's first act is `tar -x` of its stdin into `/tmp/box`; host code never opens,
-//! writes or follows a path inside the sandbox, and outputs come from the attached streams.
+//! A container is prepared (created, attached, started: the agent waits for its job) either
+//! ahead of need by the pool (`pool.rs`) or on the spot. Host code never opens, writes or
+//! follows a path inside the sandbox: files go in inside the job, output comes back in
+//! frames, and the program's own bytes can never pass for a frame.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -14,20 +17,34 @@ use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
-    WaitContainerOptionsBuilder,
+    RenameContainerOptionsBuilder,
 };
+use codebox_agent::{AGENT_PATH, Decoder, FileSpec, Frame, Job, Report, Stop, encode_job, key_hex};
 use codebox_core::Error;
 use codebox_core::domain::TaskId;
-use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
+use futures::{Stream, StreamExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::SandboxConfig;
-use super::commands::{BOX_DIR, STDIN_FILE};
+use super::commands::BOX_DIR;
+
+pub use codebox_agent::Cap;
 
 /// Label on every sandbox container, for finding leftovers.
 pub const ROLE_LABEL: &str = "codebox.role";
-pub const TASK_LABEL: &str = "codebox.task_id";
+/// Label with the memory limit a container was made with (its pool class).
+pub const MEMORY_LABEL: &str = "codebox.memory_mb";
+/// A container running a task's step is renamed `codebox-<task id>-<n>`.
+pub const NAME_PREFIX: &str = "codebox-";
+
+/// Time the agent gets to take its job and start the program (a 64 MiB binary included).
+const START_GRACE: Duration = Duration::from_secs(30);
+/// Time past the wall limit before the worker stops waiting for the agent's report.
+const REPORT_GRACE: Duration = Duration::from_secs(3);
+/// Bytes of the agent's own stderr kept for the log when it fails.
+const AGENT_STDERR: usize = 4096;
 
 /// A file to place in `/tmp/box` before the command runs.
 pub struct InFile {
@@ -36,19 +53,12 @@ pub struct InFile {
     pub mode: u32,
 }
 
-/// How much of one output stream is kept, and whether going over stops the step.
-#[derive(Debug, Clone, Copy)]
-pub struct Cap {
-    pub bytes: usize,
-    pub kill: bool,
-}
-
-pub struct Step<'a> {
+pub struct Step {
     pub task_id: TaskId,
-    /// Shell text run after the files are in place, with `"$@"` = `argv`.
-    pub script: &'a str,
+    /// The program and its arguments, run in `BOX_DIR`.
     pub argv: Vec<String>,
     pub files: Vec<InFile>,
+    pub stdin: Vec<u8>,
     pub wall: Duration,
     pub memory_mb: u32,
     pub stdout: Cap,
@@ -59,24 +69,51 @@ pub struct Step<'a> {
 pub enum StopReason {
     /// The command ended by itself (with any exit code or signal).
     Exited,
-    /// Our wall-clock timer fired.
+    /// The wall-clock limit.
     TimeLimit,
     /// A stream went over its cap.
     OutputLimit,
     Cancelled,
+    /// Bytes that are not the agent's arrived on its channel: the program reached the
+    /// agent's stdout (possible on gVisor) and its run is void.
+    Interfered,
 }
 
 #[derive(Debug)]
 pub struct StepOutcome {
     pub reason: StopReason,
-    /// The container's exit code when it exited by itself: 128 + n for signal n.
-    pub exit_code: Option<i64>,
+    /// The program's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the program, when one did.
+    pub signal: Option<i32>,
     pub oom_killed: bool,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub truncated: bool,
-    /// From the start of the container to the end of the command.
+    /// From the program's start to its end.
     pub wall: Duration,
+    /// User + system time of all the program's processes.
+    pub cpu: Option<Duration>,
+    /// Peak resident memory of the largest of them.
+    pub memory_kb: Option<u64>,
+}
+
+impl StepOutcome {
+    /// Cancelled before the program started.
+    pub fn cancelled() -> Self {
+        Self {
+            reason: StopReason::Cancelled,
+            exit_code: None,
+            signal: None,
+            oom_killed: false,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            truncated: false,
+            wall: Duration::ZERO,
+            cpu: None,
+            memory_kb: None,
+        }
+    }
 }
 
 /// Removes the container when dropped, unless `remove` ran: no path leaves one behind,
@@ -105,45 +142,43 @@ impl Drop for Guard {
     }
 }
 
-async fn remove(docker: &Docker, id: &str) {
+pub(crate) async fn remove(docker: &Docker, id: &str) {
     let options = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
         .build();
-    if let Err(e) = docker.remove_container(id, Some(options)).await {
-        tracing::warn!(container = id, error = %e, "removing a sandbox container failed");
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) => {}
+        // Already removed by the engine (auto-remove), or being removed.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => {}
+        Err(e) => {
+            tracing::warn!(container = id, error = %e, "removing a sandbox container failed")
+        }
     }
-}
-
-fn tar_of(files: &[InFile]) -> Result<Vec<u8>, Error> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for f in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(f.bytes.len() as u64);
-        header.set_mode(f.mode);
-        header.set_mtime(0);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, &f.name, f.bytes.as_slice())
-            .map_err(|e| Error::Backend(anyhow::anyhow!("building the input archive: {e}")))?;
-    }
-    builder
-        .into_inner()
-        .map_err(|e| Error::Backend(anyhow::anyhow!("building the input archive: {e}")))
 }
 
 fn engine(e: bollard::errors::Error) -> Error {
     Error::Unavailable(format!("container engine: {e}"))
 }
 
-fn container_config(config: &SandboxConfig, step: &Step<'_>) -> ContainerCreateBody {
-    let script = format!(
-        "mkdir -p {BOX_DIR} && cd {BOX_DIR} && tar -xf - && {}",
-        step.script
-    );
-    let mut cmd = vec!["sh".to_owned(), "-c".to_owned(), script, "sh".to_owned()];
-    cmd.extend(step.argv.iter().cloned());
-    let memory = i64::from(step.memory_mb) * 1024 * 1024;
+/// Tasks the agent itself may use (its main thread, two readers, the reaper).
+const AGENT_TASKS: i64 = 4;
+/// The container's pids limit on gVisor: there it bounds the Sentry's host threads (a
+/// compile needs more than 80), and the program's processes are bounded by
+/// `RLIMIT_NPROC` inside the sandbox instead, which gVisor enforces per sandbox.
+const GVISOR_HOST_PIDS: i64 = 1024;
+
+impl SandboxConfig {
+    fn gvisor(&self) -> bool {
+        self.runtime.as_deref() == Some("runsc")
+    }
+}
+
+fn container_config(config: &SandboxConfig, memory_mb: u32) -> ContainerCreateBody {
+    let memory = i64::from(memory_mb) * 1024 * 1024;
     let ulimit = |name: &str, value: i64| ResourcesUlimits {
         name: Some(name.to_owned()),
         soft: Some(value),
@@ -151,7 +186,9 @@ fn container_config(config: &SandboxConfig, step: &Step<'_>) -> ContainerCreateB
     };
     ContainerCreateBody {
         image: Some(config.image.clone()),
-        cmd: Some(cmd),
+        // The agent is the container's first process: no shell, no init of Docker's.
+        entrypoint: Some(vec![AGENT_PATH.to_owned()]),
+        cmd: Some(vec![]),
         // An explicit, minimal environment: nothing of the worker's reaches the sandbox.
         env: Some(vec![
             "PATH=/usr/local/bin:/usr/bin:/bin".to_owned(),
@@ -164,7 +201,7 @@ fn container_config(config: &SandboxConfig, step: &Step<'_>) -> ContainerCreateB
         working_dir: Some("/tmp".to_owned()),
         labels: Some(HashMap::from([
             (ROLE_LABEL.to_owned(), "sandbox".to_owned()),
-            (TASK_LABEL.to_owned(), step.task_id.to_string()),
+            (MEMORY_LABEL.to_owned(), memory_mb.to_string()),
         ])),
         open_stdin: Some(true),
         stdin_once: Some(true),
@@ -186,7 +223,11 @@ fn container_config(config: &SandboxConfig, step: &Step<'_>) -> ContainerCreateB
             memory: Some(memory),
             memory_swap: Some(memory),
             nano_cpus: Some((config.cpus * 1e9) as i64),
-            pids_limit: Some(config.pids),
+            pids_limit: Some(if config.gvisor() {
+                GVISOR_HOST_PIDS.max(config.pids)
+            } else {
+                config.pids
+            }),
             ulimits: Some(vec![
                 ulimit("fsize", config.file_size_mb * 1024 * 1024),
                 ulimit("nofile", 256),
@@ -199,38 +240,45 @@ fn container_config(config: &SandboxConfig, step: &Step<'_>) -> ContainerCreateB
             }),
             runtime: config.runtime.clone(),
             init: Some(false),
+            // The agent exits when its worker's connection closes (stdin ends), and the
+            // engine then removes the container: none outlives a worker, even one killed.
+            auto_remove: Some(true),
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
-/// Runs the step to its end, a limit, or a cancel; the container is gone when this returns.
-pub async fn run(
+type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+type Input = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// A started container whose agent waits for its one job.
+pub struct Prepared {
+    docker: Docker,
+    guard: Guard,
+    id: String,
+    output: Output,
+    input: Input,
+    pub memory_mb: u32,
+    pub born: Instant,
+    /// `RLIMIT_NPROC` the agent sets (gVisor).
+    nproc: Option<u64>,
+}
+
+/// Creates, attaches and starts a sandbox container with `memory_mb` of memory.
+pub async fn prepare(
     docker: &Docker,
     config: &SandboxConfig,
-    step: Step<'_>,
-    cancel: &CancellationToken,
-) -> Result<StepOutcome, Error> {
+    memory_mb: u32,
+) -> Result<Prepared, Error> {
     let created = docker
-        .create_container(None, container_config(config, &step))
+        .create_container(None, container_config(config, memory_mb))
         .await
         .map_err(engine)?;
     let guard = Guard {
         docker: docker.clone(),
         id: Some(created.id.clone()),
     };
-    let outcome = drive(docker, &created.id, step, cancel).await;
-    guard.remove().await;
-    outcome
-}
-
-async fn drive(
-    docker: &Docker,
-    id: &str,
-    step: Step<'_>,
-    cancel: &CancellationToken,
-) -> Result<StepOutcome, Error> {
     let attach = AttachContainerOptionsBuilder::default()
         .stdin(true)
         .stdout(true)
@@ -238,122 +286,319 @@ async fn drive(
         .stream(true)
         .build();
     let attached = docker
-        .attach_container(id, Some(attach))
+        .attach_container(&created.id, Some(attach))
         .await
         .map_err(engine)?;
-    let mut output = attached.output;
-    let mut input = attached.input;
-    let tar = tar_of(&step.files)?;
-    docker.start_container(id, None).await.map_err(engine)?;
-    let started = Instant::now();
-    let writer = tokio::spawn(async move {
-        // A program that exits early closes its stdin: a failed write is no error.
-        let _ = input.write_all(&tar).await;
-        let _ = input.shutdown().await;
-    });
+    docker
+        .start_container(&created.id, None)
+        .await
+        .map_err(engine)?;
+    Ok(Prepared {
+        docker: docker.clone(),
+        guard,
+        id: created.id,
+        output: attached.output,
+        input: attached.input,
+        memory_mb,
+        born: Instant::now(),
+        nproc: config
+            .gvisor()
+            .then(|| (config.pids + AGENT_TASKS).max(0) as u64),
+    })
+}
 
+impl Prepared {
+    /// Removes the container unused.
+    pub async fn discard(self) {
+        self.guard.remove().await;
+    }
+
+    /// Runs the step to its end, a limit, or a cancel. Every process of the program is
+    /// dead when this returns; the container's removal is under way on `removals` (off
+    /// the task's path; a shutdown waits for it).
+    pub async fn run(
+        self,
+        step: Step,
+        cancel: &CancellationToken,
+        removals: &TaskTracker,
+    ) -> Result<StepOutcome, Error> {
+        let Prepared {
+            docker,
+            guard,
+            id,
+            output,
+            input,
+            nproc,
+            ..
+        } = self;
+        // The name tells which task a container serves (docker ps, the tests); a rename
+        // that fails costs nothing but that.
+        let rename = {
+            let (docker, id) = (docker.clone(), id.clone());
+            let name = format!("{NAME_PREFIX}{}-{}", step.task_id, &id[..12.min(id.len())]);
+            tokio::spawn(async move {
+                let options = RenameContainerOptionsBuilder::default().name(&name).build();
+                let _ = docker.rename_container(&id, options).await;
+            })
+        };
+        let outcome = drive(&docker, &id, output, input, step, nproc, cancel).await;
+        removals.spawn(async move {
+            let _ = rename.await;
+            guard.remove().await;
+        });
+        outcome
+    }
+}
+
+/// Runs the step in a container prepared on the spot; the container is gone when this
+/// returns.
+pub async fn run(
+    docker: &Docker,
+    config: &SandboxConfig,
+    step: Step,
+    cancel: &CancellationToken,
+) -> Result<StepOutcome, Error> {
+    let removals = TaskTracker::new();
+    let outcome = prepare(docker, config, step.memory_mb)
+        .await?
+        .run(step, cancel, &removals)
+        .await;
+    removals.close();
+    removals.wait().await;
+    outcome
+}
+
+/// A fresh key for one job's report.
+fn new_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key
+}
+
+fn job_of(step: &Step, key: &[u8; 32], nproc: Option<u64>) -> Result<Vec<u8>, Error> {
+    let job = Job {
+        key: key_hex(key),
+        dir: BOX_DIR.to_owned(),
+        files: step
+            .files
+            .iter()
+            .map(|f| FileSpec {
+                name: f.name.clone(),
+                mode: f.mode,
+                size: 0,
+            })
+            .collect(),
+        stdin_size: 0,
+        argv: step.argv.clone(),
+        wall_ms: step.wall.as_millis() as u64,
+        stdout: step.stdout,
+        stderr: step.stderr,
+        nproc,
+    };
+    let files: Vec<&[u8]> = step.files.iter().map(|f| f.bytes.as_slice()).collect();
+    encode_job(&job, &files, &step.stdin)
+        .map_err(|e| Error::Backend(anyhow::anyhow!("encoding the sandbox job: {e}")))
+}
+
+fn agent_failed(what: String) -> Error {
+    Error::Backend(anyhow::anyhow!("the sandbox agent {what}"))
+}
+
+async fn drive(
+    docker: &Docker,
+    id: &str,
+    mut output: Output,
+    mut input: Input,
+    step: Step,
+    nproc: Option<u64>,
+    cancel: &CancellationToken,
+) -> Result<StepOutcome, Error> {
+    let key = new_key();
+    let job = job_of(&step, &key, nproc)?;
+    let writer = tokio::spawn(async move {
+        // The agent reads the whole job before it starts the program; keep stdin open
+        // afterwards (closing it tells the agent the worker is gone).
+        let _ = input.write_all(&job).await;
+        let _ = input.flush().await;
+        input
+    });
+    let mut decoder = Decoder::new(key);
+    let (mut stdout_bytes, mut stderr_bytes) = (0u64, 0u64);
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
+    let mut agent_stderr = Vec::new();
     let mut truncated = false;
-    let deadline = tokio::time::sleep(step.wall);
+    let mut started: Option<Instant> = None;
+    let deadline = tokio::time::sleep(START_GRACE);
     tokio::pin!(deadline);
-    let reason = loop {
+    let ended = loop {
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => break StopReason::Cancelled,
-            _ = &mut deadline => break StopReason::TimeLimit,
+            _ = cancel.cancelled() => break Err(StopReason::Cancelled),
+            _ = &mut deadline => break Err(StopReason::TimeLimit),
             item = output.next() => match item {
-                None => break StopReason::Exited,
+                None => break Ok(None),
                 Some(Err(e)) => {
                     writer.abort();
                     return Err(engine(e));
                 }
                 Some(Ok(LogOutput::StdOut { message })) => {
-                    if keep(&mut stdout, &message, step.stdout) {
-                        truncated = true;
-                        if step.stdout.kill {
-                            break StopReason::OutputLimit;
+                    decoder.push(&message);
+                    let mut report = None;
+                    loop {
+                        let frame = match decoder.next_frame() {
+                            Ok(Some(frame)) => frame,
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "foreign bytes on a sandbox agent's channel");
+                                report = Some(Err(StopReason::Interfered));
+                                break;
+                            }
+                        };
+                        match frame {
+                            Frame::Started => {
+                                let now = Instant::now();
+                                started = Some(now);
+                                deadline.as_mut().reset((now + step.wall + REPORT_GRACE).into());
+                            }
+                            Frame::Stdout(b) => {
+                                stdout_bytes += b.len() as u64;
+                                truncated |= keep(&mut stdout, &b, step.stdout);
+                            }
+                            Frame::Stderr(b) => {
+                                stderr_bytes += b.len() as u64;
+                                truncated |= keep(&mut stderr, &b, step.stderr);
+                            }
+                            Frame::Exit(r) => {
+                                // Output slipped in besides the agent's shows as a count
+                                // that does not match the authenticated report.
+                                report = Some(if (r.stdout_bytes, r.stderr_bytes) == (stdout_bytes, stderr_bytes) {
+                                    Ok(r)
+                                } else {
+                                    Err(StopReason::Interfered)
+                                });
+                                break;
+                            }
+                            Frame::Failed(m) => {
+                                writer.abort();
+                                return Err(agent_failed(format!("refused the job: {m}")));
+                            }
                         }
+                    }
+                    match report {
+                        Some(Ok(r)) => break Ok(Some(r)),
+                        Some(Err(reason)) => break Err(reason),
+                        None => {}
                     }
                 }
                 Some(Ok(LogOutput::StdErr { message })) => {
-                    if keep(&mut stderr, &message, step.stderr) {
-                        truncated = true;
-                        if step.stderr.kill {
-                            break StopReason::OutputLimit;
-                        }
-                    }
+                    let room = AGENT_STDERR.saturating_sub(agent_stderr.len());
+                    agent_stderr.extend_from_slice(&message[..message.len().min(room)]);
                 }
                 Some(Ok(_)) => {}
             },
         }
     };
-    let wall = started.elapsed();
     writer.abort();
-    let (exit_code, oom_killed) = match reason {
-        StopReason::Exited => exit_status(docker, id).await?,
-        _ => (None, false),
-    };
-    Ok(StepOutcome {
+    let wall = started.map(|s| s.elapsed()).unwrap_or_default();
+    let stopped = |reason| StepOutcome {
         reason,
-        exit_code,
-        oom_killed,
-        stdout,
-        stderr,
         truncated,
         wall,
-    })
+        ..StepOutcome::cancelled()
+    };
+    match ended {
+        Ok(Some(report)) => {
+            let oom_killed = match report.oom_killed {
+                Some(oom) => oom,
+                // Where the agent cannot read the cgroup (gVisor), ask the engine about a
+                // SIGKILL the agent did not send.
+                None if report.signal == Some(9) && report.stop == Stop::Exited => {
+                    engine_saw_oom(docker, id).await?
+                }
+                None => false,
+            };
+            Ok(StepOutcome {
+                stdout,
+                stderr,
+                truncated: truncated || report.truncated,
+                oom_killed,
+                ..outcome_of(&report, stopped(StopReason::Exited))
+            })
+        }
+        // Our own backstop or a cancel: the program's output so far is kept.
+        Err(reason) => Ok(StepOutcome {
+            stdout,
+            stderr,
+            ..stopped(reason)
+        }),
+        Ok(None) => {
+            // The agent is gone without a report: killed with the container's memory (it
+            // is one of its processes), or broken.
+            if engine_saw_oom(docker, id).await? {
+                return Ok(StepOutcome {
+                    oom_killed: true,
+                    signal: Some(9),
+                    stdout,
+                    stderr,
+                    ..stopped(StopReason::Exited)
+                });
+            }
+            Err(agent_failed(format!(
+                "stopped without a report: {}",
+                String::from_utf8_lossy(&agent_stderr).trim()
+            )))
+        }
+    }
+}
+
+fn outcome_of(report: &Report, base: StepOutcome) -> StepOutcome {
+    StepOutcome {
+        reason: match report.stop {
+            Stop::Exited => StopReason::Exited,
+            Stop::TimeLimit => StopReason::TimeLimit,
+            Stop::OutputLimit => StopReason::OutputLimit,
+        },
+        exit_code: report.exit_code,
+        signal: report.signal,
+        wall: Duration::from_micros(report.wall_us),
+        cpu: Some(Duration::from_micros(report.cpu_us)),
+        memory_kb: Some(report.memory_kb),
+        ..base
+    }
 }
 
 /// Appends what fits under the cap; true when something did not fit.
 fn keep(buf: &mut Vec<u8>, chunk: &[u8], cap: Cap) -> bool {
-    let room = cap.bytes.saturating_sub(buf.len());
+    let room = (cap.bytes as usize).saturating_sub(buf.len());
     buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
     chunk.len() > room
 }
 
-async fn exit_status(docker: &Docker, id: &str) -> Result<(Option<i64>, bool), Error> {
-    let wait = WaitContainerOptionsBuilder::default()
-        .condition("not-running")
-        .build();
-    let code = match docker.wait_container(id, Some(wait)).next().await {
-        Some(Ok(r)) => Some(r.status_code),
-        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
-        Some(Err(e)) => return Err(engine(e)),
-        None => None,
-    };
-    let state = docker
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await
-        .map_err(engine)?
-        .state;
-    let mut oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
-    let code = code.or_else(|| state.and_then(|s| s.exit_code));
-    // Killed by SIGKILL that we did not send: the engine may record the cgroup's OOM
-    // event after the exit (seen on cgroup v1), so look again for a moment.
-    if code == Some(128 + 9) && !oom {
-        for _ in 0..6 {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            let state = docker
-                .inspect_container(id, None::<InspectContainerOptions>)
-                .await
-                .map_err(engine)?
-                .state;
-            oom = state.and_then(|s| s.oom_killed).unwrap_or(false);
-            if oom {
-                break;
-            }
+/// Whether the engine recorded an OOM kill in the container. It may record the cgroup's
+/// event a moment after the kill (seen on cgroup v1), so it looks again for a moment.
+async fn engine_saw_oom(docker: &Docker, id: &str) -> Result<bool, Error> {
+    for attempt in 0..7 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let state = match docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => c.state,
+            // Gone (auto-removed after its agent ended): nothing more to learn.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(false),
+            Err(e) => return Err(engine(e)),
+        };
+        if state.and_then(|s| s.oom_killed).unwrap_or(false) {
+            return Ok(true);
         }
     }
-    Ok((code, oom))
-}
-
-pub fn stdin_file(bytes: &[u8]) -> InFile {
-    InFile {
-        name: STDIN_FILE.to_owned(),
-        bytes: bytes.to_vec(),
-        mode: 0o644,
-    }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -370,23 +615,12 @@ mod tests {
             runtime: Some("runsc".into()),
             ..SandboxConfig::default()
         };
-        let step = Step {
-            task_id: uuid::Uuid::new_v4(),
-            script: "true",
-            argv: vec![],
-            files: vec![],
-            wall: Duration::from_secs(1),
-            memory_mb: 128,
-            stdout: Cap {
-                bytes: 1,
-                kill: true,
-            },
-            stderr: Cap {
-                bytes: 1,
-                kill: true,
-            },
-        };
-        let c = container_config(&config, &step);
+        let c = container_config(&config, 128);
+        assert_eq!(
+            c.entrypoint,
+            Some(vec![AGENT_PATH.to_owned()]),
+            "the agent is PID 1"
+        );
         assert_eq!(c.user.as_deref(), Some("65534:65534"), "not root");
         assert_eq!(c.network_disabled, Some(true));
         let env = c.env.unwrap();
@@ -405,7 +639,13 @@ mod tests {
         assert_eq!(h.memory, Some(128 * 1024 * 1024));
         assert_eq!(h.memory_swap, h.memory, "no swap beyond the memory limit");
         assert_eq!(h.nano_cpus, Some(1_000_000_000));
-        assert_eq!(h.pids_limit, Some(64));
+        assert_eq!(
+            h.pids_limit,
+            Some(GVISOR_HOST_PIDS),
+            "on gVisor the Sentry's threads; the program gets RLIMIT_NPROC"
+        );
+        let runc = container_config(&SandboxConfig::default(), 128);
+        assert_eq!(runc.host_config.unwrap().pids_limit, Some(64));
         let tmpfs = h.tmpfs.unwrap();
         assert_eq!(tmpfs.len(), 1);
         let tmp = &tmpfs["/tmp"];
@@ -429,6 +669,7 @@ mod tests {
         assert!(h.devices.is_none() && h.device_requests.is_none());
         assert_eq!(h.log_config.unwrap().typ.as_deref(), Some("none"));
         assert_eq!(h.runtime.as_deref(), Some("runsc"));
+        assert_eq!(h.auto_remove, Some(true), "gone with its worker");
         assert!(h.pid_mode.is_none() && h.ipc_mode.is_none() && h.userns_mode.is_none());
     }
 }

@@ -1,0 +1,381 @@
+//! codebox-agent: the first process (PID 1) of every sandbox container.
+//!
+//! It reads one job from stdin (see the library for the format), places the files, and
+//! runs the program with stdout and stderr on pipes it owns, forwarding every byte inside
+//! a frame. When the program ends it kills whatever the program left behind, reaps it,
+//! and reports the exact facts: exit code or signal, CPU time and peak memory of all the
+//! program's processes, wall time from its start. It never runs a second job.
+//!
+//! It makes itself non-dumpable first: the program runs under the same uid, and would
+//! otherwise be able to ptrace the agent or open `/proc/1/fd/1` to forge frames.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use codebox_agent::{Cap, Frame, Job, ProtocolError, Report, Stop, parse_key, read_job};
+use nix::errno::Errno;
+use nix::sys::resource::{Resource, UsageWho, getrusage, setrlimit};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+const CHUNK: usize = 64 * 1024;
+
+fn main() -> ExitCode {
+    let mut out = io::stdout().lock();
+    // No `?` before this: nothing else runs while the agent is dumpable.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        return fail(
+            &mut out,
+            &format!("cannot make the agent non-dumpable: {e}"),
+        );
+    }
+    // Orphans of the program come to the agent even when it is not PID 1 (tests).
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    let mut input = io::BufReader::new(io::stdin().lock());
+    // A warm container whose worker went away before giving it a job: stdin ends at
+    // once, and the agent leaves quietly (the engine then removes the container).
+    match io::BufRead::fill_buf(&mut input) {
+        Ok([]) => return ExitCode::SUCCESS,
+        Ok(_) => {}
+        Err(e) => return fail(&mut out, &format!("reading the job: {e}")),
+    }
+    let job = match read_job(&mut input) {
+        Ok(job) => job,
+        Err(e) => return fail(&mut out, &e.0),
+    };
+    let key = match parse_key(&job.key) {
+        Ok(key) => key,
+        Err(e) => return fail(&mut out, &e.0),
+    };
+    let mut out = Sender { out, key };
+    let report = match run(&job, &mut input, &mut out) {
+        Ok(report) => report,
+        Err(e) => return fail(&mut out.out, &e.0),
+    };
+    if out.send(&Frame::Exit(report)).is_err() {
+        return ExitCode::from(2);
+    }
+    // The worker removes the container once it has the report; until then stay, so no
+    // output is cut off by the container ending first.
+    let _ = io::copy(&mut input, &mut io::sink());
+    ExitCode::SUCCESS
+}
+
+fn fail(out: &mut impl Write, message: &str) -> ExitCode {
+    // No key to authenticate with yet, and a failure needs none: the worker gives up.
+    let _ = out.write_all(&Frame::Failed(message.to_owned()).encode(&[0; 32]));
+    let _ = out.flush();
+    eprintln!("codebox-agent: {message}");
+    ExitCode::from(2)
+}
+
+/// Writes frames to the worker, the report authenticated with the job's key.
+struct Sender<W: Write> {
+    out: W,
+    key: [u8; 32],
+}
+
+impl<W: Write> Sender<W> {
+    fn send(&mut self, frame: &Frame) -> io::Result<()> {
+        self.out.write_all(&frame.encode(&self.key))?;
+        self.out.flush()
+    }
+}
+
+fn err(context: &str) -> impl Fn(io::Error) -> ProtocolError + '_ {
+    move |e| ProtocolError(format!("{context}: {e}"))
+}
+
+/// Copies exactly `size` bytes of the job from `input` to a new file at `path`.
+fn receive(
+    input: &mut impl Read,
+    path: &Path,
+    size: u64,
+    mode: u32,
+) -> Result<File, ProtocolError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(mode & 0o777)
+        .open(path)
+        .map_err(err("creating a file of the job"))?;
+    let copied =
+        io::copy(&mut input.take(size), &mut file).map_err(err("writing a file of the job"))?;
+    if copied != size {
+        return Err(ProtocolError(format!(
+            "the job ended after {copied} of {size} bytes of a file"
+        )));
+    }
+    // The mode asked for, whatever the umask.
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o777))
+        .map_err(err("setting a file's mode"))?;
+    Ok(file)
+}
+
+enum Stream {
+    Out,
+    Err,
+}
+
+enum Event {
+    Chunk(Stream, Vec<u8>),
+    /// A stream went over its cap; `kill` when that stops the program.
+    OverCap {
+        kill: bool,
+    },
+    Eof,
+    /// The program ended (at the instant given).
+    Program(WaitStatus, Instant),
+    /// Another process was reaped.
+    Other,
+    /// No process is left.
+    AllGone,
+}
+
+fn run<W: Write>(
+    job: &Job,
+    input: &mut impl Read,
+    out: &mut Sender<W>,
+) -> Result<Report, ProtocolError> {
+    let dir = Path::new(&job.dir);
+    fs::create_dir_all(dir).map_err(err("creating the job's directory"))?;
+    for f in &job.files {
+        receive(input, &dir.join(&f.name), f.size, f.mode)?;
+    }
+    // The program's stdin: a file read from the start, unlinked before the program runs.
+    let stdin_path = dir.join(".codebox-stdin");
+    let mut stdin = receive(input, &stdin_path, job.stdin_size, 0o600)?;
+    io::Seek::rewind(&mut stdin).map_err(err("rewinding stdin"))?;
+    fs::remove_file(&stdin_path).map_err(err("unlinking stdin"))?;
+
+    if let Some(n) = job.nproc {
+        // Before the program and the agent's own threads exist; inherited by the program.
+        setrlimit(Resource::RLIMIT_NPROC, n, n)
+            .map_err(|e| ProtocolError(format!("setting the process limit: {e}")))?;
+    }
+    let oom_before = oom_kills();
+    let mut command = Command::new(&job.argv[0]);
+    command
+        .args(&job.argv[1..])
+        .current_dir(dir)
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    out.send(&Frame::Started).map_err(err("writing a frame"))?;
+    let started = Instant::now();
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            // As a shell would: the command cannot run, exit status 127.
+            let message = format!("codebox: cannot run {}: {e}\n", job.argv[0]);
+            let stderr_bytes = message.len() as u64;
+            out.send(&Frame::Stderr(message.into_bytes()))
+                .map_err(err("writing a frame"))?;
+            return Ok(Report {
+                stop: Stop::Exited,
+                exit_code: Some(127),
+                signal: None,
+                wall_us: started.elapsed().as_micros() as u64,
+                cpu_us: 0,
+                memory_kb: 0,
+                truncated: false,
+                stdout_bytes: 0,
+                stderr_bytes,
+                oom_killed: None,
+            });
+        }
+    };
+    let pid = Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|s| (Box::new(s) as Box<dyn Read + Send>, Stream::Out, job.stdout)),
+        child
+            .stderr
+            .take()
+            .map(|s| (Box::new(s) as Box<dyn Read + Send>, Stream::Err, job.stderr)),
+    ];
+    let mut open_streams = 0;
+    for (pipe, stream, cap) in readers.into_iter().flatten() {
+        open_streams += 1;
+        let tx = tx.clone();
+        thread::spawn(move || forward(pipe, stream, cap, &tx));
+    }
+    {
+        let tx = tx.clone();
+        thread::spawn(move || reap(pid, &tx));
+    }
+    drop(tx);
+
+    let deadline = started + Duration::from_millis(job.wall_ms);
+    let mut stop = Stop::Exited;
+    let mut ended: Option<(WaitStatus, Instant)> = None;
+    let mut all_gone = false;
+    let mut truncated = false;
+    let (mut stdout_bytes, mut stderr_bytes) = (0u64, 0u64);
+    while !(all_gone && open_streams == 0) {
+        let wait = match ended {
+            None => deadline.saturating_duration_since(Instant::now()),
+            // Stragglers are being killed; look again now and then.
+            Some(_) => Duration::from_millis(100),
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Event::Chunk(Stream::Out, bytes)) => {
+                stdout_bytes += bytes.len() as u64;
+                out.send(&Frame::Stdout(bytes))
+                    .map_err(err("writing a frame"))?
+            }
+            Ok(Event::Chunk(Stream::Err, bytes)) => {
+                stderr_bytes += bytes.len() as u64;
+                out.send(&Frame::Stderr(bytes))
+                    .map_err(err("writing a frame"))?
+            }
+            Ok(Event::OverCap { kill }) => {
+                truncated = true;
+                if kill && ended.is_none() && stop == Stop::Exited {
+                    stop = Stop::OutputLimit;
+                    kill_all(pid);
+                }
+            }
+            Ok(Event::Eof) => open_streams -= 1,
+            Ok(Event::Program(status, at)) => {
+                ended = Some((status, at));
+                kill_all(pid);
+            }
+            Ok(Event::Other) => {
+                if ended.is_some() {
+                    kill_all(pid);
+                }
+            }
+            Ok(Event::AllGone) => all_gone = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if ended.is_none() && stop == Stop::Exited {
+                    stop = Stop::TimeLimit;
+                }
+                kill_all(pid);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let (status, at) = ended.ok_or_else(|| ProtocolError("the program was never reaped".into()))?;
+    let (exit_code, signal) = match status {
+        WaitStatus::Exited(_, code) => (Some(code), None),
+        WaitStatus::Signaled(_, signal, _) => (None, Some(signal as i32)),
+        other => {
+            return Err(ProtocolError(format!(
+                "an unexpected wait status {other:?}"
+            )));
+        }
+    };
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)
+        .map_err(|e| ProtocolError(format!("reading the resource usage: {e}")))?;
+    let micros = |t: nix::sys::time::TimeVal| {
+        (t.tv_sec().max(0) as u64) * 1_000_000 + t.tv_usec().max(0) as u64
+    };
+    let oom_killed = match (oom_before, oom_kills()) {
+        (Some(before), Some(after)) => Some(after > before),
+        _ => None,
+    };
+    Ok(Report {
+        stop,
+        exit_code,
+        signal,
+        wall_us: at.duration_since(started).as_micros() as u64,
+        cpu_us: micros(usage.user_time()) + micros(usage.system_time()),
+        memory_kb: usage.max_rss().max(0) as u64,
+        truncated,
+        stdout_bytes,
+        stderr_bytes,
+        oom_killed,
+    })
+}
+
+/// Forwards one output stream up to its cap, then drains the rest so the program never
+/// blocks on a full pipe.
+fn forward(mut pipe: Box<dyn Read + Send>, stream: Stream, cap: Cap, tx: &mpsc::Sender<Event>) {
+    let mut buf = vec![0u8; CHUNK];
+    let mut seen: u64 = 0;
+    let mut over = false;
+    loop {
+        let n = match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let room = cap.bytes.saturating_sub(seen).min(n as u64) as usize;
+        seen = seen.saturating_add(n as u64);
+        if room > 0 {
+            let chunk = buf[..room].to_vec();
+            let event = match stream {
+                Stream::Out => Event::Chunk(Stream::Out, chunk),
+                Stream::Err => Event::Chunk(Stream::Err, chunk),
+            };
+            let _ = tx.send(event);
+        }
+        if room < n && !over {
+            over = true;
+            let _ = tx.send(Event::OverCap { kill: cap.kill });
+        }
+    }
+    let _ = tx.send(Event::Eof);
+}
+
+/// Reaps every child (the program, and all it leaves behind, which come to the agent as
+/// init or subreaper) until none is left.
+fn reap(program: Pid, tx: &mpsc::Sender<Event>) {
+    loop {
+        match waitpid(None::<Pid>, None) {
+            Ok(status) if status.pid() == Some(program) => {
+                let _ = tx.send(Event::Program(status, Instant::now()));
+            }
+            Ok(_) => {
+                let _ = tx.send(Event::Other);
+            }
+            Err(Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = tx.send(Event::AllGone);
+}
+
+/// Kills every process but the agent: all of the container's PID namespace when the
+/// agent is its init, else the program's process group.
+fn kill_all(program: Pid) {
+    if nix::unistd::getpid() == Pid::from_raw(1) {
+        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    } else {
+        let _ = kill(Pid::from_raw(-program.as_raw()), Signal::SIGKILL);
+    }
+}
+
+/// How many processes the container's memory cgroup has killed (cgroup v2 or v1).
+fn oom_kills() -> Option<u64> {
+    for path in [
+        "/sys/fs/cgroup/memory.events",
+        "/sys/fs/cgroup/memory/memory.oom_control",
+    ] {
+        if let Ok(text) = fs::read_to_string(path) {
+            let count = text.lines().find_map(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            });
+            if count.is_some() {
+                return count;
+            }
+        }
+    }
+    None
+}
