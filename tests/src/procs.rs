@@ -41,7 +41,19 @@ fn env_or(var: &str, default: &str) -> String {
 pub struct Proc(pub Child);
 
 impl Drop for Proc {
+    /// SIGTERM, as a service manager stops it (a worker drains its sandboxes), then
+    /// SIGKILL after 15 s.
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -100,6 +112,7 @@ impl Profile {
             ("LIMIT_ACTIVE_TASKS", "1000000".to_owned()),
             ("GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}")),
             ("API_URL", format!("http://127.0.0.1:{gateway_port}")),
+            ("CODEBOX_SANDBOX_REAP_AFTER_SECS", "8".to_owned()),
             ("RUST_LOG", "warn".to_owned()),
         ]
         .into_iter()
@@ -132,6 +145,7 @@ impl Profile {
                 ("LIMIT_ACTIVE_TASKS", "1000000".to_owned()),
                 ("GATEWAY_ADDR", format!("127.0.0.1:{gateway_port}")),
                 ("API_URL", format!("http://127.0.0.1:{gateway_port}")),
+                ("CODEBOX_SANDBOX_REAP_AFTER_SECS", "8".to_owned()),
                 ("RUST_LOG", "warn".to_owned()),
             ]
             .into_iter()

@@ -101,6 +101,9 @@ impl SandboxConfig {
     }
 }
 
+/// A running sandbox container older than this (and the reaper's age) is stuck.
+const RUNNING_LEFTOVER: Duration = Duration::from_secs(300);
+
 pub struct DockerSandbox {
     docker: Docker,
     config: SandboxConfig,
@@ -202,13 +205,14 @@ impl DockerSandbox {
         Ok(())
     }
 
-    /// Removes sandbox containers older than `age`: leftovers of a worker that died while
-    /// they ran. No step lives that long (compile 15 s, run 20 s), so with any number of
-    /// workers on one engine this never touches a live task. Returns how many it removed.
+    /// Removes sandbox containers a dead worker left: never started or exited ones older
+    /// than `age`, running ones older than `age` and 5 minutes. A worker's containers end by
+    /// themselves when it dies (their agent sees its connection close, the engine removes
+    /// them), except one created but not yet started at that moment; a running one that
+    /// old is stuck. No live step or warm container is ever that old. Returns how many it
+    /// removed.
     pub async fn reap_stale(&self, age: Duration) -> anyhow::Result<usize> {
-        use bollard::query_parameters::{
-            ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-        };
+        use bollard::query_parameters::ListContainersOptionsBuilder;
         let filters = std::collections::HashMap::from([(
             "label",
             vec![format!("{}=sandbox", step::ROLE_LABEL)],
@@ -222,24 +226,34 @@ impl DockerSandbox {
                     .build(),
             ))
             .await?;
-        let cutoff = chrono::Utc::now().timestamp() - age.as_secs() as i64;
+        let now = chrono::Utc::now().timestamp();
+        let idle_cutoff = now - age.as_secs() as i64;
+        let running_cutoff = now - age.max(RUNNING_LEFTOVER).as_secs() as i64;
         let mut removed = 0;
         for c in list {
-            if let (Some(id), Some(created)) = (c.id, c.created)
-                && created < cutoff
-            {
-                let options = RemoveContainerOptionsBuilder::default()
-                    .force(true)
-                    .v(true)
-                    .build();
-                if self
-                    .docker
-                    .remove_container(&id, Some(options))
-                    .await
-                    .is_ok()
-                {
-                    removed += 1;
-                }
+            let (Some(id), Some(created)) = (c.id, c.created) else {
+                continue;
+            };
+            let running = matches!(
+                c.state,
+                Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+                    | Some(bollard::models::ContainerSummaryStateEnum::PAUSED)
+                    | Some(bollard::models::ContainerSummaryStateEnum::RESTARTING)
+            );
+            let stale = if running {
+                created < running_cutoff
+            } else {
+                created < idle_cutoff
+            };
+            if stale {
+                // Only a never-started one is removed directly; the engine removes the rest
+                // itself once they have run (auto-remove), and must not be raced.
+                let started = !matches!(
+                    c.state,
+                    Some(bollard::models::ContainerSummaryStateEnum::CREATED)
+                );
+                step::dispose_leftover(&self.docker, &id, started).await;
+                removed += 1;
             }
         }
         if removed > 0 {

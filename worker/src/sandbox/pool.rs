@@ -26,6 +26,8 @@ use super::step::{self, Prepared};
 const MAX_CLASSES: usize = 8;
 /// A class nobody asked for in this long is no longer refilled.
 const CLASS_IDLE: Duration = Duration::from_secs(120);
+/// A warm container unused this long is replaced.
+const MAX_AGE: Duration = Duration::from_secs(60);
 /// Containers prepared at once by the refill.
 const PARALLEL: usize = 2;
 
@@ -48,8 +50,8 @@ pub struct Pool {
     config: SandboxConfig,
     /// Warm containers per class.
     size: usize,
-    /// A warm container older than this is replaced: the reaper of any worker removes
-    /// sandbox containers older than `reap_after`, and a step must end well before.
+    /// A warm container older than this is replaced (fresh ones keep the reaper's rules
+    /// simple: no live sandbox container is older than a few minutes).
     max_age: Duration,
     state: Mutex<State>,
     wake: Notify,
@@ -57,7 +59,7 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(docker: Docker, config: SandboxConfig, size: usize, pinned: &[u32]) -> Self {
-        let max_age = (config.reap_after / 4).min(Duration::from_secs(30));
+        let max_age = MAX_AGE;
         let classes = pinned
             .iter()
             .map(|&m| {

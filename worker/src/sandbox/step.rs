@@ -16,8 +16,8 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
-    RenameContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use codebox_agent::{AGENT_PATH, Decoder, FileSpec, Frame, Job, Report, Stop, encode_job, key_hex};
 use codebox_core::Error;
@@ -116,17 +116,18 @@ impl StepOutcome {
     }
 }
 
-/// Removes the container when dropped, unless `remove` ran: no path leaves one behind,
-/// not even a cancelled future.
+/// Ends the container when dropped, unless `dispose` ran: no path leaves one behind, not
+/// even a cancelled future.
 struct Guard {
     docker: Docker,
     id: Option<String>,
+    started: bool,
 }
 
 impl Guard {
-    async fn remove(mut self) {
+    async fn dispose(mut self) {
         if let Some(id) = self.id.take() {
-            remove(&self.docker, &id).await;
+            dispose(&self.docker, &id, self.started).await;
         }
     }
 }
@@ -134,15 +135,59 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            let docker = self.docker.clone();
+            let (docker, started) = (self.docker.clone(), self.started);
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { remove(&docker, &id).await });
+                handle.spawn(async move { dispose(&docker, &id, started).await });
             }
         }
     }
 }
 
-pub(crate) async fn remove(docker: &Docker, id: &str) {
+/// How long the engine gets to remove a killed container before the worker removes it.
+const REMOVAL_WAIT: Duration = Duration::from_secs(10);
+
+/// Ends a sandbox container and waits until it is gone (bounded). A started one is killed
+/// and the engine removes it: it was created with auto-remove, and removing it as well
+/// races the engine's own removal, which Docker 20.10 can leave as a phantom "Removal In
+/// Progress". One never started is removed directly.
+async fn dispose(docker: &Docker, id: &str, started: bool) {
+    if started {
+        let kill = KillContainerOptionsBuilder::default()
+            .signal("SIGKILL")
+            .build();
+        // Already exited (its agent saw stdin end) or gone: nothing to kill.
+        let _ = docker.kill_container(id, Some(kill)).await;
+        let wait = WaitContainerOptionsBuilder::default()
+            .condition("removed")
+            .build();
+        let mut waiting = docker.wait_container(id, Some(wait));
+        match tokio::time::timeout(REMOVAL_WAIT, waiting.next()).await {
+            // Removed (with any exit status), or already gone.
+            Ok(Some(Ok(_)))
+            | Ok(None)
+            | Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })))
+            | Ok(Some(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }))) => return,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(container = id, error = %e, "waiting for a sandbox's removal")
+            }
+            Err(_) => tracing::warn!(
+                container = id,
+                "the engine did not remove a killed sandbox in time; removing it"
+            ),
+        }
+    }
+    remove(docker, id).await;
+}
+
+/// Ends a leftover of a dead worker (the reaper).
+pub(crate) async fn dispose_leftover(docker: &Docker, id: &str, started: bool) {
+    dispose(docker, id, started).await;
+}
+
+async fn remove(docker: &Docker, id: &str) {
     let options = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
@@ -275,9 +320,10 @@ pub async fn prepare(
         .create_container(None, container_config(config, memory_mb))
         .await
         .map_err(engine)?;
-    let guard = Guard {
+    let mut guard = Guard {
         docker: docker.clone(),
         id: Some(created.id.clone()),
+        started: false,
     };
     let attach = AttachContainerOptionsBuilder::default()
         .stdin(true)
@@ -289,6 +335,9 @@ pub async fn prepare(
         .attach_container(&created.id, Some(attach))
         .await
         .map_err(engine)?;
+    // From here on the engine may be running it: it is killed, never removed under the
+    // engine's own auto-remove.
+    guard.started = true;
     docker
         .start_container(&created.id, None)
         .await
@@ -308,9 +357,9 @@ pub async fn prepare(
 }
 
 impl Prepared {
-    /// Removes the container unused.
+    /// Ends the container unused.
     pub async fn discard(self) {
-        self.guard.remove().await;
+        self.guard.dispose().await;
     }
 
     /// Runs the step to its end, a limit, or a cancel. Every process of the program is
@@ -344,7 +393,7 @@ impl Prepared {
         let outcome = drive(&docker, &id, output, input, step, nproc, cancel).await;
         removals.spawn(async move {
             let _ = rename.await;
-            guard.remove().await;
+            guard.dispose().await;
         });
         outcome
     }
