@@ -355,6 +355,53 @@ pub async fn a_program_cannot_forge_the_agents_report(addr: SocketAddr) {
     }
 }
 
+/// No two tasks share a network namespace: a program listening on loopback and on an
+/// abstract Unix socket is reachable by no other task, neither while it runs nor after it
+/// ended (what any reuse of namespaces between sandboxes would have to keep).
+pub async fn tasks_never_share_a_network_namespace(addr: SocketAddr) {
+    let listener = "import os, socket, time\n\
+        u = socket.socket(socket.AF_UNIX)\nu.bind('\\0codebox-probe')\nu.listen()\n\
+        t = socket.socket()\nt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\nt.bind(('127.0.0.1', 40404))\nt.listen()\n\
+        print('listening', os.readlink('/proc/self/ns/net'), flush=True)\ntime.sleep(3)";
+    let prober = "import os, socket\n\
+        def probe(family, address):\n    s = socket.socket(family)\n    s.settimeout(1)\n    try:\n        s.connect(address)\n        return 'reached'\n    except OSError:\n        return 'refused'\n\
+        print(probe(socket.AF_UNIX, '\\0codebox-probe'), probe(socket.AF_INET, ('127.0.0.1', 40404)))";
+    let c = client(addr).await;
+    let id = c
+        .submit(&json!({"language": "python", "code": listener, "limits": {"time_ms": 10000}}))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.status(&id).await.unwrap()["status"] != "running" {
+        assert!(Instant::now() < deadline, "the listener never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // While it runs: tasks at the same time.
+    let during: Vec<String> = futures::future::join_all(
+        (0..4).map(|_| async { c.submit(&code("python", prober)).await.unwrap() }),
+    )
+    .await;
+    let listened = c.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert!(
+        listened["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("listening"),
+        "{listened}"
+    );
+    // After it: one task after another, in whatever namespace comes next.
+    let mut after = Vec::new();
+    for _ in 0..6 {
+        after.push(c.run(code("python", prober)).await.unwrap());
+    }
+    for id in during {
+        after.push(c.wait(&id, Duration::from_secs(60)).await.unwrap());
+    }
+    for r in after {
+        assert_eq!(r["stdout"], "refused refused\n", "{r}");
+    }
+}
+
 /// What a program leaves running is killed when it ends: the result does not wait for a
 /// daemon (nor for the time limit), and the daemon's CPU time is the program's.
 pub async fn a_programs_daemons_die_with_it(addr: SocketAddr) {
@@ -789,6 +836,7 @@ macro_rules! all_tests {
             a_run_reports_exact_facts,
             a_program_cannot_forge_the_agents_report,
             a_programs_daemons_die_with_it,
+            tasks_never_share_a_network_namespace,
             compile_error_shows_the_compiler_output,
             segfault_reports_the_signal,
             infinite_loop_hits_the_time_limit,

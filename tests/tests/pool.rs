@@ -9,15 +9,10 @@ use std::time::{Duration, Instant};
 use codebox_tests::{Client, start_embedded};
 use serde_json::json;
 
+/// Every container the sandbox labels, whatever its role.
 fn all_sandboxes() -> HashSet<String> {
     let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--no-trunc",
-            "--filter",
-            "label=codebox.role=sandbox",
-        ])
+        .args(["ps", "-aq", "--no-trunc", "--filter", "label=codebox.role"])
         .output()
         .expect("the docker CLI");
     String::from_utf8_lossy(&out.stdout)

@@ -101,6 +101,8 @@ impl SandboxConfig {
     }
 }
 
+/// A container not running (never started, or exited) older than this is a leftover.
+const NEVER_STARTED_LEFTOVER: Duration = Duration::from_secs(10);
 /// A running sandbox container older than this (and the reaper's age) is stuck.
 const RUNNING_LEFTOVER: Duration = Duration::from_secs(300);
 
@@ -206,7 +208,7 @@ impl DockerSandbox {
     }
 
     /// Removes sandbox containers a dead worker left: never started or exited ones older
-    /// than `age`, running ones older than `age` and 5 minutes. A worker's containers end by
+    /// than `age` or 10 s, running ones older than `age` and 5 minutes. A worker's containers end by
     /// themselves when it dies (their agent sees its connection close, the engine removes
     /// them), except one created but not yet started at that moment; a running one that
     /// old is stuck. No live step or warm container is ever that old. Returns how many it
@@ -227,7 +229,9 @@ impl DockerSandbox {
             ))
             .await?;
         let now = chrono::Utc::now().timestamp();
-        let idle_cutoff = now - age.as_secs() as i64;
+        // Created and never started: its worker died between the two calls, which take
+        // milliseconds; no need to wait the full age.
+        let idle_cutoff = now - age.min(NEVER_STARTED_LEFTOVER).as_secs() as i64;
         let running_cutoff = now - age.max(RUNNING_LEFTOVER).as_secs() as i64;
         let mut removed = 0;
         for c in list {
