@@ -17,7 +17,8 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 #[utoipa::path(post, path = "/task", tag = "tasks", request_body = crate::dto::TaskRequestSchema,
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header,
-        description = "The same key from the same user within 24 h returns the first task")),
+        description = "The same key from the same user within 24 h returns the first task (1 to 255 visible ASCII characters)",
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     responses(
         (status = 202, description = "Stored and queued", body = TaskAccepted,
             headers(("Location" = String, description = "/task/{id}"))),
