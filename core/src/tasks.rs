@@ -44,10 +44,29 @@ pub struct SubmitRequest {
     pub args: Option<Vec<String>>,
     /// For `c` and `cpp`: `gcc` (default) or `clang`.
     pub compiler: Option<Compiler>,
+    #[serde(default, deserialize_with = "object")]
     pub limits: Option<LimitsRequest>,
     /// Image tasks: the PNG, base64-encoded.
     pub image_base64: Option<String>,
+    #[serde(default, deserialize_with = "object")]
     pub filter: Option<FilterRequest>,
+}
+
+/// A nested JSON object, and only an object: serde would also take an array of the
+/// fields' values in order (`"limits": [1000, 64]`), which the document does not allow.
+fn object<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error as _;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(D::Error::custom),
+        Some(other) => Err(D::Error::custom(format!("expected an object, not {other}"))),
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -55,22 +74,58 @@ pub struct SubmitRequest {
 pub struct LimitsRequest {
     /// 1–20000, default 5000.
     #[schema(minimum = 1, maximum = 20000)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub time_ms: Option<u32>,
     /// 16–1024, default 256.
     #[schema(minimum = 16, maximum = 1024)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub memory_mb: Option<u32>,
     /// Per stream, 1–1024, default 64.
     #[schema(minimum = 1, maximum = 1024)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub output_kb: Option<u32>,
+}
+
+/// A whole number as JSON may write it: `3000` or `3000.0` (JSON Schema's `integer`
+/// takes both, and so do clients that only have floating point numbers).
+fn whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u32>, D::Error> {
+    use serde::de::Error as _;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(u) = n.as_u64() {
+        return u32::try_from(u)
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("{n} is out of range")));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => {
+            Ok(Some(f as u32))
+        }
+        _ => Err(D::Error::custom(format!("{n} is not a whole number"))),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterRequest {
     /// `sharpen`, `blur`, `negative` or `flipx`.
-    #[schema(example = "blur")]
+    #[schema(example = "blur", value_type = FilterName)]
     pub name: String,
+    #[serde(default, deserialize_with = "object")]
     pub parameters: Option<FilterParameters>,
+}
+
+/// The filters, by name (for the document; requests carry the name as a string).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterName {
+    Sharpen,
+    Blur,
+    Negative,
+    Flipx,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -648,6 +703,35 @@ mod tests {
     }
 
     /// What the worker re-checks in a message: everything the API checks.
+    #[test]
+    fn nested_parts_must_be_objects() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<SubmitRequest>(v);
+        assert!(parse(serde_json::json!({"language": "c", "limits": [null, null]})).is_err());
+        assert!(parse(serde_json::json!({"filter": ["blur", null]})).is_err());
+        let r = parse(serde_json::json!({"limits": {"time_ms": 10}, "filter": null})).unwrap();
+        assert_eq!(r.limits.unwrap().time_ms, Some(10));
+    }
+
+    #[test]
+    fn limits_take_whole_numbers_however_written() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<LimitsRequest>(v);
+        let l = parse(serde_json::json!({"time_ms": 3000.0, "memory_mb": 64})).unwrap();
+        assert_eq!(
+            (l.time_ms, l.memory_mb, l.output_kb),
+            (Some(3000), Some(64), None)
+        );
+        assert!(parse(serde_json::json!({"time_ms": 1.5})).is_err());
+        assert!(parse(serde_json::json!({"time_ms": -1})).is_err());
+        assert!(parse(serde_json::json!({"time_ms": 1e12})).is_err());
+        assert!(parse(serde_json::json!({"time_ms": "5"})).is_err());
+        assert!(
+            parse(serde_json::json!({"time_ms": null}))
+                .unwrap()
+                .time_ms
+                .is_none()
+        );
+    }
+
     #[test]
     fn a_spec_outside_the_api_s_bounds_is_refused() {
         let good = CodeSpec {

@@ -267,15 +267,17 @@ pub struct Health {
     pub checks: std::collections::BTreeMap<String, String>,
 }
 
-/// The body of `POST /task` as the document describes it: a code task or an image task,
-/// told apart by `kind` (the handler reads both through one flat shape and checks the rest:
-/// a known language, a compiler only for C and C++, a real PNG).
+/// The body of `POST /task` as the document describes it: a program in an interpreted
+/// language, one in a compiled language (which alone may name a compiler), or an image
+/// task, told apart by `language` and `kind` (the handler reads them through one flat
+/// shape and checks the rest, a real PNG included).
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 #[serde(untagged)]
 #[schema(as = TaskRequest)]
 pub enum TaskRequestSchema {
-    Code(CodeTaskRequest),
+    Interpreted(InterpretedTaskRequest),
+    Compiled(CompiledTaskRequest),
     Image(ImageTaskRequest),
 }
 
@@ -293,17 +295,37 @@ pub enum ImageKind {
     Image,
 }
 
-/// A program to run (`kind` may be left out).
+/// Languages run from their source (`GET /languages` lists them without compilers).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum InterpretedLanguage {
+    Python,
+}
+
+/// Languages compiled first (`GET /languages` lists their compilers).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum CompiledLanguage {
+    C,
+    Cpp,
+}
+
+/// A program in an interpreted language (`kind` may be left out).
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 #[serde(deny_unknown_fields)]
-pub struct CodeTaskRequest {
+pub struct InterpretedTaskRequest {
     kind: Option<CodeKind>,
-    /// An id from `GET /languages`.
     #[schema(example = "python")]
-    language: String,
+    language: InterpretedLanguage,
     /// At most 128 KiB, no NUL.
-    #[schema(example = "print(input())", max_length = 131072)]
+    #[schema(
+        example = "print(input())",
+        max_length = 131072,
+        pattern = "^[^\\x00]*$"
+    )]
     code: String,
     /// At most 1 MiB; any character, NUL included.
     #[schema(example = "hi", max_length = 1048576)]
@@ -311,7 +333,31 @@ pub struct CodeTaskRequest {
     /// At most 64 arguments of at most 4 KiB, no NUL.
     #[schema(max_items = 64)]
     args: Option<Vec<String>>,
-    /// Only for `c` and `cpp`: `gcc` (default) or `clang`.
+    limits: Option<codebox_core::tasks::LimitsRequest>,
+}
+
+/// A program in a compiled language (`kind` may be left out).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CompiledTaskRequest {
+    kind: Option<CodeKind>,
+    #[schema(example = "c")]
+    language: CompiledLanguage,
+    /// At most 128 KiB, no NUL.
+    #[schema(
+        example = "int main(void){return 0;}",
+        max_length = 131072,
+        pattern = "^[^\\x00]*$"
+    )]
+    code: String,
+    /// At most 1 MiB; any character, NUL included.
+    #[schema(example = "hi", max_length = 1048576)]
+    stdin: Option<String>,
+    /// At most 64 arguments of at most 4 KiB, no NUL.
+    #[schema(max_items = 64)]
+    args: Option<Vec<String>>,
+    /// `gcc` (default) or `clang`.
     compiler: Option<codebox_core::domain::Compiler>,
     limits: Option<codebox_core::tasks::LimitsRequest>,
 }
@@ -340,4 +386,37 @@ pub struct CommitBody {
     /// A blob under `results/<task_id>/` holding the outcome as JSON; removed once stored.
     #[schema(pattern = r"^results/[0-9a-f-]{36}/[0-9a-f]{32}\.json$")]
     pub result_key: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// The document's language enums are the language table's, split by whether a
+    /// language is compiled: adding a language without them fails here.
+    #[test]
+    fn the_schema_knows_every_language_and_which_are_compiled() {
+        for l in codebox_core::languages::LANGUAGES {
+            let id = serde_json::json!(l.id);
+            let interpreted = serde_json::from_value::<InterpretedLanguage>(id.clone()).is_ok();
+            let compiled = serde_json::from_value::<CompiledLanguage>(id).is_ok();
+            assert_eq!(
+                (interpreted, compiled),
+                (l.compilers.is_empty(), !l.compilers.is_empty()),
+                "{}",
+                l.id
+            );
+        }
+        let doc = crate::openapi::ApiDoc::openapi_json();
+        let count = |name: &str| {
+            doc["components"]["schemas"][name]["enum"]
+                .as_array()
+                .map_or(0, Vec::len)
+        };
+        assert_eq!(
+            count("InterpretedLanguage") + count("CompiledLanguage"),
+            codebox_core::languages::LANGUAGES.len()
+        );
+    }
 }

@@ -29,6 +29,30 @@ where
     }
 }
 
+/// [`Json`] for a body that must be a JSON object: serde would also take an array of a
+/// struct's field values in order, which no request document allows.
+pub struct JsonObject<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonObject<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ));
+        }
+        serde_json::from_value(value)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+    }
+}
+
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     // Unknown fields and wrong types are the client's mistakes like bad syntax: 400.
     let status = match &rejection {

@@ -13,7 +13,7 @@ use codebox_core::languages::Language;
 use codebox_core::ports::TaskControl;
 
 use crate::dto::{CommitAccepted, CommitBody, StartRequest, StartResponse};
-use crate::extract::{Json, Path, Worker};
+use crate::extract::{Json, JsonObject, Path, Worker};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
@@ -29,7 +29,7 @@ use crate::state::AppState;
 pub async fn commit(
     State(state): State<AppState>,
     _worker: Worker,
-    Json(body): Json<CommitBody>,
+    JsonObject(body): JsonObject<CommitBody>,
 ) -> ApiResult<axum::Json<CommitAccepted>> {
     let id = body.task_id;
     let (result, spilled) = match (body.result, body.result_key) {
@@ -95,7 +95,7 @@ async fn read_spilled(
 pub async fn start(
     State(state): State<AppState>,
     _worker: Worker,
-    Json(body): Json<StartRequest>,
+    JsonObject(body): JsonObject<StartRequest>,
 ) -> ApiResult<axum::Json<StartResponse>> {
     let run = state.tasks.start(body.task_id).await?;
     Ok(axum::Json(StartResponse { run }))

@@ -8,7 +8,7 @@ use axum::routing::post;
 use codebox_core::tasks::SubmitRequest;
 
 use crate::dto::TaskAccepted;
-use crate::extract::{AuthUser, Json};
+use crate::extract::{AuthUser, JsonObject};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
@@ -33,7 +33,7 @@ pub async fn create_task(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     headers: HeaderMap,
-    Json(body): Json<SubmitRequest>,
+    JsonObject(body): JsonObject<SubmitRequest>,
 ) -> ApiResult<Response> {
     let key = match headers.get(IDEMPOTENCY_KEY) {
         Some(v) => Some(

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::routing::post;
 
 use crate::dto::{Credentials, TokenResponse};
-use crate::extract::{ClientAddr, Json};
+use crate::extract::{ClientAddr, JsonObject};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
@@ -18,7 +18,7 @@ use crate::state::AppState;
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    Json(body): Json<Credentials>,
+    JsonObject(body): JsonObject<Credentials>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     state.limits.auth(&client).await?;
     let issued = state.accounts.login(&body.username, &body.password).await?;

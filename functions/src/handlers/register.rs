@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 
 use crate::dto::{Credentials, UserCreated};
-use crate::extract::{ClientAddr, Json};
+use crate::extract::{ClientAddr, JsonObject};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
@@ -20,7 +20,7 @@ use crate::state::AppState;
 pub async fn register(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    Json(body): Json<Credentials>,
+    JsonObject(body): JsonObject<Credentials>,
 ) -> ApiResult<(StatusCode, axum::Json<UserCreated>)> {
     state.limits.auth(&client).await?;
     let user = state
