@@ -137,6 +137,34 @@ fn code_commit(id: &str, verdict: Verdict, stdout: &str) -> Value {
     .unwrap()
 }
 
+/// `POST /commit/start` of `id`, as its worker sends it.
+async fn start(app: &Router, id: &str) -> Reply {
+    send(
+        app,
+        req(
+            "POST",
+            "/commit/start",
+            Some(WORKER),
+            Some(json!({"task_id": id})),
+        ),
+    )
+    .await
+}
+
+/// `POST /commit` of a code outcome of `id`, as its worker sends it.
+async fn commit(app: &Router, id: &str, verdict: Verdict, stdout: &str) -> Reply {
+    send(
+        app,
+        req(
+            "POST",
+            "/commit",
+            Some(WORKER),
+            Some(code_commit(id, verdict, stdout)),
+        ),
+    )
+    .await
+}
+
 fn png(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([x as u8, y as u8, 7, 255]));
     let mut out = std::io::Cursor::new(Vec::new());
@@ -338,16 +366,7 @@ async fn submit_status_result_and_commit() {
     let r = send(&app, req("GET", &format!("/task/{id}"), Some(&token), None)).await;
     assert_eq!(r.json()["result"], Value::Null);
 
-    let r = send(
-        &app,
-        req(
-            "POST",
-            "/commit/start",
-            Some(WORKER),
-            Some(json!({"task_id": id})),
-        ),
-    )
-    .await;
+    let r = start(&app, &id).await;
     assert_eq!(r.json()["run"], true);
     let r = send(
         &app,
@@ -356,29 +375,11 @@ async fn submit_status_result_and_commit() {
     .await;
     assert_eq!(r.json()["status"], "running");
 
-    let r = send(
-        &app,
-        req(
-            "POST",
-            "/commit",
-            Some(WORKER),
-            Some(code_commit(&id, Verdict::Ok, "hello\n")),
-        ),
-    )
-    .await;
+    let r = commit(&app, &id, Verdict::Ok, "hello\n").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["status"], "completed");
     // A second commit is harmless: the first outcome stands.
-    let r = send(
-        &app,
-        req(
-            "POST",
-            "/commit",
-            Some(WORKER),
-            Some(code_commit(&id, Verdict::RuntimeError, "other")),
-        ),
-    )
-    .await;
+    let r = commit(&app, &id, Verdict::RuntimeError, "other").await;
     assert_eq!(r.status, StatusCode::OK);
 
     let r = send(
@@ -434,16 +435,7 @@ async fn results_keep_every_byte() {
         "NUL in stdin is input like any other"
     );
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    send(
-        &app,
-        req(
-            "POST",
-            "/commit/start",
-            Some(WORKER),
-            Some(json!({"task_id": id})),
-        ),
-    )
-    .await;
+    start(&app, &id).await;
     let every: Vec<u8> = (0..=255u8).collect();
     let mut result = codebox_core::domain::CodeResult::empty(Verdict::Ok);
     result.stdout = every.clone().into();
@@ -523,6 +515,12 @@ async fn bad_task_submissions() {
         json!({"language": "python", "code": "x".repeat(128 * 1024 + 1)}),
         json!({"language": "python", "code": "x", "stdin": "y".repeat(1024 * 1024 + 1)}),
         json!({"language": "python", "code": "print(1)\u{0}"}),
+        // serde would take a struct's fields as a list; the document allows objects only.
+        json!([
+            null, "python", "print(1)", null, null, null, null, null, null
+        ]),
+        json!({"language": "python", "code": "x", "limits": [1000, 64, 8]}),
+        json!({"language": "python", "code": "x", "limits": {"time_ms": 1.5}}),
     ] {
         send(&app, req("POST", "/task", Some(&token), Some(bad)))
             .await
@@ -675,27 +673,9 @@ async fn cancel_queued_and_finished_tasks() {
     .await;
     assert!(r.problem(StatusCode::CONFLICT).contains("cancelled"));
     // The worker is told not to run it, and its late commit is accepted and ignored.
-    let r = send(
-        &app,
-        req(
-            "POST",
-            "/commit/start",
-            Some(WORKER),
-            Some(json!({"task_id": id})),
-        ),
-    )
-    .await;
+    let r = start(&app, &id).await;
     assert_eq!(r.json()["run"], false);
-    let r = send(
-        &app,
-        req(
-            "POST",
-            "/commit",
-            Some(WORKER),
-            Some(code_commit(&id, Verdict::Ok, "late")),
-        ),
-    )
-    .await;
+    let r = commit(&app, &id, Verdict::Ok, "late").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["status"], "cancelled");
     let r = send(
@@ -1178,26 +1158,8 @@ async fn submissions_have_a_rate_and_a_cap_on_tasks_under_way() {
     let other = login_as(&app, "uma").await;
     submit(&app, &other).await;
     // A finished task frees its place.
-    send(
-        &app,
-        req(
-            "POST",
-            "/commit/start",
-            Some(WORKER),
-            Some(json!({"task_id": first})),
-        ),
-    )
-    .await;
-    let r = send(
-        &app,
-        req(
-            "POST",
-            "/commit",
-            Some(WORKER),
-            Some(code_commit(&first, Verdict::Ok, "1")),
-        ),
-    )
-    .await;
+    start(&app, &first).await;
+    let r = commit(&app, &first, Verdict::Ok, "1").await;
     assert_eq!(r.status, StatusCode::OK);
     submit(&app, &token).await;
 

@@ -160,11 +160,6 @@ impl DockerSandbox {
         tokio::spawn(self.pool.clone().refill_forever(shutdown))
     }
 
-    /// Warm containers ready now.
-    pub fn warm(&self) -> usize {
-        self.pool.ready()
-    }
-
     /// Runs one step in a warm container (or one prepared on the spot).
     async fn step(&self, step: Step, cancel: &CancellationToken) -> Result<StepOutcome, Error> {
         let prepared = tokio::select! {
@@ -256,7 +251,7 @@ impl DockerSandbox {
                     c.state,
                     Some(bollard::models::ContainerSummaryStateEnum::CREATED)
                 );
-                step::dispose_leftover(&self.docker, &id, started).await;
+                step::dispose(&self.docker, &id, started).await;
                 removed += 1;
             }
         }

@@ -130,16 +130,6 @@ impl Pool {
         }
     }
 
-    /// How many warm containers are ready now (all classes).
-    pub fn ready(&self) -> usize {
-        self.state
-            .lock()
-            .classes
-            .values()
-            .map(|c| c.ready.len())
-            .sum()
-    }
-
     /// The class that most needs a container, counted as being made.
     fn next_to_make(&self) -> Option<u32> {
         let mut state = self.state.lock();

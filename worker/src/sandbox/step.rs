@@ -150,7 +150,7 @@ const REMOVAL_WAIT: Duration = Duration::from_secs(10);
 /// and the engine removes it: it was created with auto-remove, and removing it as well
 /// races the engine's own removal, which Docker 20.10 can leave as a phantom "Removal In
 /// Progress". One never started is removed directly.
-async fn dispose(docker: &Docker, id: &str, started: bool) {
+pub(crate) async fn dispose(docker: &Docker, id: &str, started: bool) {
     if started {
         let kill = KillContainerOptionsBuilder::default()
             .signal("SIGKILL")
@@ -180,11 +180,6 @@ async fn dispose(docker: &Docker, id: &str, started: bool) {
         }
     }
     remove(docker, id).await;
-}
-
-/// Ends a leftover of a dead worker (the reaper).
-pub(crate) async fn dispose_leftover(docker: &Docker, id: &str, started: bool) {
-    dispose(docker, id, started).await;
 }
 
 async fn remove(docker: &Docker, id: &str) {
@@ -304,7 +299,6 @@ pub struct Prepared {
     id: String,
     output: Output,
     input: Input,
-    pub memory_mb: u32,
     pub born: Instant,
     /// `RLIMIT_NPROC` the agent sets (gVisor).
     nproc: Option<u64>,
@@ -348,7 +342,6 @@ pub async fn prepare(
         id: created.id,
         output: attached.output,
         input: attached.input,
-        memory_mb,
         born: Instant::now(),
         nproc: config
             .gvisor()
