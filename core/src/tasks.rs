@@ -27,6 +27,8 @@ pub const MAX_ARG_BYTES: usize = 4096;
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub const MAX_LIST_LIMIT: usize = 100;
 pub const SIGMA_RANGE: std::ops::RangeInclusive<f32> = 0.1..=50.0;
+/// [`SIGMA_RANGE`] as a request writes it (`0.1_f32` widened is above `0.1`).
+const SIGMA_REQUEST_RANGE: std::ops::RangeInclusive<f64> = 0.1..=50.0;
 
 /// The body of `POST /task`: one flat shape for both kinds, checked by [`TaskService::submit`].
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -131,9 +133,23 @@ pub enum FilterName {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterParameters {
-    /// For `blur` and `sharpen`: 0.1–50, default 1.0.
-    #[schema(minimum = 0.1, maximum = 50.0)]
-    pub sigma: Option<f32>,
+    /// For `blur` and `sharpen`: 0.1–50, default 1.0 (also when null). `negative` and
+    /// `flipx` take no parameters: `sigma` given to them at all, null included, is refused.
+    /// Compared as written (a double), so 50.0000001 is out of range even though it
+    /// rounds to 50 as a float.
+    #[schema(minimum = 0.1, maximum = 50.0, value_type = Option<f64>)]
+    #[serde(default, deserialize_with = "present")]
+    pub sigma: Option<Option<f64>>,
+}
+
+/// A field that is there, null or not (`Some(None)` for an explicit null), told apart
+/// from one left out (`None`, through `#[serde(default)]`).
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Clone)]
@@ -637,9 +653,10 @@ fn validate_image(req: SubmitRequest) -> Result<(ImageSpec, Vec<u8>)> {
         .ok_or_else(|| Error::Invalid("filter is required for image tasks".into()))?;
     let params = filter.parameters.unwrap_or_default();
     let sigma = || {
-        let s = params.sigma.unwrap_or(1.0);
-        if SIGMA_RANGE.contains(&s) {
-            Ok(s)
+        let s = params.sigma.flatten().unwrap_or(1.0);
+        if SIGMA_REQUEST_RANGE.contains(&s) {
+            #[allow(clippy::cast_possible_truncation)] // in range, so it fits
+            Ok(s as f32)
         } else {
             Err(Error::Invalid(format!(
                 "filter.parameters.sigma must be {} to {}",
@@ -862,6 +879,74 @@ mod tests {
             ));
         }
         svc.commit(&commit(output_key(id))).await.unwrap();
+    }
+
+    /// A PNG header: all the API looks at before the worker decodes.
+    fn tiny_png_base64() -> String {
+        let mut png = png::SIGNATURE.to_vec();
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(b"IHDR");
+        png.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 2, 8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        base64::engine::general_purpose::STANDARD.encode(&png)
+    }
+
+    /// Filter parameters as the document states them: sigma (null = default) only for
+    /// blur and sharpen, its range compared as written.
+    #[tokio::test]
+    async fn filter_parameters_follow_the_document() {
+        use serde_json::json;
+        let (svc, _queue) = service();
+        let owner = Uuid::new_v4();
+        let submit = |filter: serde_json::Value| {
+            let svc = svc.clone();
+            async move {
+                let req = SubmitRequest {
+                    kind: Some(TaskKind::Image),
+                    image_base64: Some(tiny_png_base64()),
+                    filter: Some(serde_json::from_value(filter).unwrap()),
+                    ..Default::default()
+                };
+                svc.submit(owner, req, None)
+                    .await
+                    .map(|s| match s.task.spec {
+                        TaskSpec::Image(spec) => spec.filter,
+                        TaskSpec::Code(_) => panic!("an image task"),
+                    })
+            }
+        };
+        for (filter, expected) in [
+            (json!({"name": "blur"}), Filter::Blur { sigma: 1.0 }),
+            (
+                json!({"name": "blur", "parameters": {"sigma": null}}),
+                Filter::Blur { sigma: 1.0 },
+            ),
+            (
+                json!({"name": "sharpen", "parameters": {"sigma": 0.1}}),
+                Filter::Sharpen { sigma: 0.1 },
+            ),
+            (
+                json!({"name": "blur", "parameters": {"sigma": 50}}),
+                Filter::Blur { sigma: 50.0 },
+            ),
+            (json!({"name": "flipx", "parameters": {}}), Filter::Flipx),
+            (
+                json!({"name": "negative", "parameters": null}),
+                Filter::Negative,
+            ),
+        ] {
+            assert_eq!(submit(filter.clone()).await.unwrap(), expected, "{filter}");
+        }
+        for filter in [
+            json!({"name": "blur", "parameters": {"sigma": 50.000_000_1}}),
+            json!({"name": "blur", "parameters": {"sigma": 0.099_999_999}}),
+            json!({"name": "flipx", "parameters": {"sigma": null}}),
+            json!({"name": "negative", "parameters": {"sigma": 1}}),
+        ] {
+            assert!(
+                matches!(submit(filter.clone()).await, Err(Error::Invalid(_))),
+                "{filter}"
+            );
+        }
     }
 
     #[tokio::test]

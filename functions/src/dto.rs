@@ -312,6 +312,23 @@ pub enum CompiledLanguage {
     Cpp,
 }
 
+/// One argument of the program: at most 4 KiB, no NUL.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+pub struct Arg(String);
+
+impl utoipa::PartialSchema for Arg {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .max_length(Some(codebox_core::tasks::MAX_ARG_BYTES))
+            .pattern(Some("^[^\\x00]*$"))
+            .into()
+    }
+}
+
+impl ToSchema for Arg {}
+
 /// A program in an interpreted language (`kind` may be left out).
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
@@ -332,7 +349,7 @@ pub struct InterpretedTaskRequest {
     stdin: Option<String>,
     /// At most 64 arguments of at most 4 KiB, no NUL.
     #[schema(max_items = 64)]
-    args: Option<Vec<String>>,
+    args: Option<Vec<Arg>>,
     limits: Option<codebox_core::tasks::LimitsRequest>,
 }
 
@@ -356,7 +373,7 @@ pub struct CompiledTaskRequest {
     stdin: Option<String>,
     /// At most 64 arguments of at most 4 KiB, no NUL.
     #[schema(max_items = 64)]
-    args: Option<Vec<String>>,
+    args: Option<Vec<Arg>>,
     /// `gcc` (default) or `clang`.
     compiler: Option<codebox_core::domain::Compiler>,
     limits: Option<codebox_core::tasks::LimitsRequest>,
@@ -371,8 +388,67 @@ pub struct ImageTaskRequest {
     /// The PNG, base64-encoded: at most 10 MiB and 40 megapixels.
     #[schema(format = Byte, content_media_type = "image/png")]
     image_base64: String,
-    filter: codebox_core::tasks::FilterRequest,
+    filter: ImageFilter,
 }
+
+/// A filter and its parameters: `sigma` only for the filters that blur.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum ImageFilter {
+    Gaussian(GaussianFilter),
+    Plain(PlainFilter),
+}
+
+/// `blur` or `sharpen`, by a gaussian of `sigma`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianFilter {
+    #[schema(example = "blur")]
+    name: GaussianFilterName,
+    parameters: Option<GaussianParameters>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum GaussianFilterName {
+    Blur,
+    Sharpen,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianParameters {
+    /// 0.1–50, default 1.0 (also when null).
+    #[schema(minimum = 0.1, maximum = 50.0)]
+    sigma: Option<f64>,
+}
+
+/// `negative` or `flipx`: no parameters (an empty object or null at most).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct PlainFilter {
+    #[schema(example = "negative")]
+    name: PlainFilterName,
+    parameters: Option<NoParameters>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum PlainFilterName {
+    Negative,
+    Flipx,
+}
+
+/// No parameters at all.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoParameters {}
 
 /// The body of `POST /commit`: the outcome inline, or — when it was too big for one
 /// request (a Lambda invocation carries 6 MB) — the key of a blob holding it as JSON.
@@ -418,5 +494,35 @@ mod tests {
             count("InterpretedLanguage") + count("CompiledLanguage"),
             codebox_core::languages::LANGUAGES.len()
         );
+    }
+
+    /// The document's filter families cover every filter the API takes, each once, and
+    /// only the gaussian ones have parameters.
+    #[test]
+    fn the_schema_knows_every_filter_and_which_take_sigma() {
+        for name in ["blur", "sharpen", "negative", "flipx"] {
+            let id = serde_json::json!(name);
+            let gaussian = serde_json::from_value::<GaussianFilterName>(id.clone()).is_ok();
+            let plain = serde_json::from_value::<PlainFilterName>(id).is_ok();
+            assert!(gaussian != plain, "{name}");
+            let takes_sigma = serde_json::from_value::<codebox_core::domain::Filter>(
+                serde_json::json!({"name": name, "parameters": {"sigma": 1.0}}),
+            )
+            .is_ok_and(|f| {
+                matches!(
+                    f,
+                    codebox_core::domain::Filter::Blur { .. }
+                        | codebox_core::domain::Filter::Sharpen { .. }
+                )
+            });
+            assert_eq!(gaussian, takes_sigma, "{name}");
+        }
+        let doc = crate::openapi::ApiDoc::openapi_json();
+        let count = |name: &str| {
+            doc["components"]["schemas"][name]["enum"]
+                .as_array()
+                .map_or(0, Vec::len)
+        };
+        assert_eq!(count("GaussianFilterName") + count("PlainFilterName"), 4);
     }
 }

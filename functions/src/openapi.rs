@@ -36,8 +36,6 @@ use crate::handlers;
         codebox_core::domain::ImageResult,
         codebox_core::bytes::BytesSchema,
         codebox_core::tasks::LimitsRequest,
-        codebox_core::tasks::FilterRequest,
-        codebox_core::tasks::FilterParameters,
     )),
     modifiers(&Security, &StandardResponses, &ClosedVariants),
     tags(
