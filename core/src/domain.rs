@@ -94,11 +94,20 @@ pub enum Verdict {
     OutputLimit,
     Cancelled,
     InternalError,
+    /// Judged: every test passed (or, for one test, it passed).
+    Accepted,
+    /// Judged: the program ended normally but its output was not the expected one.
+    WrongAnswer,
+    /// Judged: not run, after an earlier test failed with `stop_on_failure`.
+    Skipped,
 }
 
 impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Accepted => "accepted",
+            Self::WrongAnswer => "wrong_answer",
+            Self::Skipped => "skipped",
             Self::Ok => "ok",
             Self::CompileError => "compile_error",
             Self::RuntimeError => "runtime_error",
@@ -186,7 +195,7 @@ impl TaskSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CodeSpec {
     pub language: String,
     /// `None` for interpreted languages.
@@ -195,6 +204,60 @@ pub struct CodeSpec {
     pub stdin: Bytes,
     pub args: Vec<String>,
     pub limits: Limits,
+    /// Test cases: the program is compiled once and run once per test, each run in a
+    /// fresh sandbox with `limits`. Empty for a plain run (`stdin` and `args` then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestCase>,
+    /// How a test's output is compared with its expected output.
+    #[serde(default, skip_serializing_if = "Compare::is_default")]
+    pub compare: Compare,
+    /// Stop at the first test that does not pass (the rest are `skipped`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_on_failure: bool,
+}
+
+impl CodeSpec {
+    pub fn is_judged(&self) -> bool {
+        !self.tests.is_empty()
+    }
+}
+
+/// One test of a judged task: what the program reads, what it must print, its arguments.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCase {
+    pub stdin: Bytes,
+    pub expected_stdout: Bytes,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// How output is compared: `exact` bytes, `lines` (default: trailing whitespace of each
+/// line and trailing empty lines ignored), or `tokens` (whitespace-separated, numbers
+/// within `abs_tol`/`rel_tol` when given).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareMode {
+    Exact,
+    #[default]
+    Lines,
+    Tokens,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compare {
+    #[serde(default)]
+    pub mode: CompareMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abs_tol: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_tol: Option<f64>,
+}
+
+impl Compare {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -248,6 +311,15 @@ pub struct CodeResult {
     pub memory_kb: Option<u64>,
     /// Whether stdout or stderr was cut at the output limit.
     pub truncated: bool,
+    /// Judged tasks: how many tests passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<u32>,
+    /// Judged tasks: how many tests there are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u32>,
+    /// Judged tasks: each test's outcome, in order (empty after a compile error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<Vec<TestResult>>,
 }
 
 impl CodeResult {
@@ -260,6 +332,48 @@ impl CodeResult {
             stdout: Bytes::default(),
             stderr: Bytes::default(),
             compile_output: None,
+            time_ms: None,
+            cpu_time_ms: None,
+            memory_kb: None,
+            truncated: false,
+            passed: None,
+            total: None,
+            tests: None,
+        }
+    }
+}
+
+/// The outcome of one test of a judged task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestResult {
+    /// The test's place in `tests`, from 0.
+    pub index: u32,
+    /// `accepted`, `wrong_answer`, `runtime_error`, `time_limit`, `memory_limit`,
+    /// `output_limit` or `skipped`.
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    #[schema(value_type = crate::bytes::BytesSchema)]
+    pub stdout: Bytes,
+    #[schema(value_type = crate::bytes::BytesSchema)]
+    pub stderr: Bytes,
+    pub time_ms: Option<u64>,
+    pub cpu_time_ms: Option<u64>,
+    pub memory_kb: Option<u64>,
+    pub truncated: bool,
+}
+
+impl TestResult {
+    /// A test that was not run.
+    pub fn skipped(index: u32) -> Self {
+        Self {
+            index,
+            verdict: Verdict::Skipped,
+            exit_code: None,
+            signal: None,
+            stdout: Bytes::default(),
+            stderr: Bytes::default(),
             time_ms: None,
             cpu_time_ms: None,
             memory_kb: None,

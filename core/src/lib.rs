@@ -10,6 +10,7 @@ pub mod config;
 pub mod conformance;
 pub mod domain;
 pub mod error;
+pub mod judge;
 pub mod languages;
 pub mod limits;
 pub mod memory;

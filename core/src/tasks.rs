@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{
-    CodeSpec, Commit, Compiler, Filter, ImageResult, ImageSpec, Limits, Task, TaskId, TaskKind,
-    TaskMessage, TaskResult, TaskSpec, TaskStatus, TaskSummary, Transition, TransitionOutcome,
-    UserId, Verdict,
+    CodeSpec, Commit, Compare, CompareMode, Compiler, Filter, ImageResult, ImageSpec, Limits, Task,
+    TaskId, TaskKind, TaskMessage, TaskResult, TaskSpec, TaskStatus, TaskSummary, TestCase,
+    Transition, TransitionOutcome, UserId, Verdict,
 };
 use crate::error::{Error, Result};
 use crate::languages;
@@ -26,6 +26,8 @@ pub const MAX_ARGS: usize = 64;
 pub const MAX_ARG_BYTES: usize = 4096;
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub const MAX_LIST_LIMIT: usize = 100;
+pub const MAX_TESTS: usize = 64;
+pub const MAX_EXPECTED_BYTES: usize = 1024 * 1024;
 pub const SIGMA_RANGE: std::ops::RangeInclusive<f32> = 0.1..=50.0;
 /// [`SIGMA_RANGE`] as a request writes it (`0.1_f32` widened is above `0.1`).
 const SIGMA_REQUEST_RANGE: std::ops::RangeInclusive<f64> = 0.1..=50.0;
@@ -52,6 +54,57 @@ pub struct SubmitRequest {
     pub image_base64: Option<String>,
     #[serde(default, deserialize_with = "object")]
     pub filter: Option<FilterRequest>,
+    /// Code tasks: 1–64 test cases (then no top-level `stdin` or `args`). Never null.
+    #[serde(default, deserialize_with = "not_null")]
+    pub tests: Option<Vec<TestRequest>>,
+    /// With `tests` only (null there = the default, `lines`): how output is compared.
+    /// `Some(None)` for an explicit null.
+    #[serde(default, deserialize_with = "present_object")]
+    pub compare: Option<Option<CompareRequest>>,
+    /// With `tests` only (null there = false): stop at the first test that fails.
+    #[serde(default, deserialize_with = "present")]
+    pub stop_on_failure: Option<Option<bool>>,
+}
+
+/// A field that may be left out but, when given, is not null.
+fn not_null<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// [`present`] for a nested object (see [`object`]).
+fn present_object<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    object(d).map(Some)
+}
+
+/// One test case of `POST /task`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// At most 1 MiB.
+    pub stdin: Option<String>,
+    /// At most 1 MiB.
+    pub expected_stdout: Option<String>,
+    pub args: Option<Vec<String>>,
+}
+
+/// How a test's output is compared with its expected output.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompareRequest {
+    pub mode: Option<CompareMode>,
+    /// `tokens` only: numbers within this absolute difference are equal (≥ 0).
+    pub abs_tol: Option<f64>,
+    /// `tokens` only: numbers within this difference relative to the expected one are
+    /// equal (≥ 0).
+    pub rel_tol: Option<f64>,
 }
 
 /// A nested JSON object, and only an object: serde would also take an array of the
@@ -463,9 +516,12 @@ fn validate(req: SubmitRequest) -> Result<(TaskSpec, Option<Vec<u8>>)> {
                 || req.args.is_some()
                 || req.compiler.is_some()
                 || req.limits.is_some()
+                || req.tests.is_some()
+                || req.compare.is_some()
+                || req.stop_on_failure.is_some()
             {
                 return Err(Error::Invalid(
-                    "language, code, stdin, args, compiler and limits belong to code tasks".into(),
+                    "language, code, stdin, args, compiler, limits, tests, compare and stop_on_failure belong to code tasks".into(),
                 ));
             }
             let (spec, bytes) = validate_image(req)?;
@@ -502,6 +558,49 @@ fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
     let code = req
         .code
         .ok_or_else(|| Error::Invalid("code is required".into()))?;
+    let (tests, compare, stop_on_failure) = match req.tests {
+        Some(tests) => {
+            if req.stdin.is_some() || req.args.is_some() {
+                return Err(Error::Invalid(
+                    "with tests, stdin and args belong to each test".into(),
+                ));
+            }
+            if tests.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "tests must have 1 to {MAX_TESTS} items"
+                )));
+            }
+            let tests = tests
+                .into_iter()
+                .map(|t| TestCase {
+                    stdin: crate::bytes::Bytes::from(t.stdin.unwrap_or_default()),
+                    expected_stdout: crate::bytes::Bytes::from(
+                        t.expected_stdout.unwrap_or_default(),
+                    ),
+                    args: t.args.unwrap_or_default(),
+                })
+                .collect();
+            let c = req.compare.flatten().unwrap_or_default();
+            let compare = Compare {
+                mode: c.mode.unwrap_or_default(),
+                abs_tol: c.abs_tol,
+                rel_tol: c.rel_tol,
+            };
+            (
+                tests,
+                compare,
+                req.stop_on_failure.flatten().unwrap_or(false),
+            )
+        }
+        None => {
+            if req.compare.is_some() || req.stop_on_failure.is_some() {
+                return Err(Error::Invalid(
+                    "compare and stop_on_failure go with tests".into(),
+                ));
+            }
+            (Vec::new(), Compare::default(), false)
+        }
+    };
     let spec = CodeSpec {
         language,
         compiler,
@@ -509,9 +608,79 @@ fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
         stdin: crate::bytes::Bytes::from(req.stdin.unwrap_or_default()),
         args: req.args.unwrap_or_default(),
         limits: validate_limits(req.limits.unwrap_or_default())?,
+        tests,
+        compare,
+        stop_on_failure,
     };
     check_code(&spec)?;
     Ok(spec)
+}
+
+/// Bounds of a judged spec: how many tests, each test's sizes and arguments, tolerances
+/// that are numbers and only where they apply.
+fn check_tests(spec: &CodeSpec) -> Result<()> {
+    if spec.tests.len() > MAX_TESTS {
+        return Err(Error::Invalid(format!(
+            "tests must have 1 to {MAX_TESTS} items, not {}",
+            spec.tests.len()
+        )));
+    }
+    if spec.is_judged() && (!spec.stdin.is_empty() || !spec.args.is_empty()) {
+        return Err(Error::Invalid(
+            "with tests, stdin and args belong to each test".into(),
+        ));
+    }
+    for (i, t) in spec.tests.iter().enumerate() {
+        if t.stdin.len() > MAX_STDIN_BYTES {
+            return Err(Error::Invalid(format!(
+                "tests[{i}].stdin is {} bytes; at most {MAX_STDIN_BYTES} are accepted",
+                t.stdin.len()
+            )));
+        }
+        if t.expected_stdout.len() > MAX_EXPECTED_BYTES {
+            return Err(Error::Invalid(format!(
+                "tests[{i}].expected_stdout is {} bytes; at most {MAX_EXPECTED_BYTES} are accepted",
+                t.expected_stdout.len()
+            )));
+        }
+        check_args(&t.args, &format!("tests[{i}].args"))?;
+    }
+    let c = spec.compare;
+    for (name, tol) in [("abs_tol", c.abs_tol), ("rel_tol", c.rel_tol)] {
+        match tol {
+            None => {}
+            Some(_) if c.mode != CompareMode::Tokens => {
+                return Err(Error::Invalid(format!(
+                    "compare.{name} applies to mode tokens only"
+                )));
+            }
+            Some(t) if !(t.is_finite() && t >= 0.0) => {
+                return Err(Error::Invalid(format!(
+                    "compare.{name} must be a number of at least 0"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if !spec.is_judged() && (!c.is_default() || spec.stop_on_failure) {
+        return Err(Error::Invalid(
+            "compare and stop_on_failure go with tests".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_args(args: &[String], what: &str) -> Result<()> {
+    if args.len() > MAX_ARGS
+        || args
+            .iter()
+            .any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0'))
+    {
+        return Err(Error::Invalid(format!(
+            "{what}: at most {MAX_ARGS} of at most {MAX_ARG_BYTES} bytes each, without NUL"
+        )));
+    }
+    Ok(())
 }
 
 /// The bounds of a code spec, checked where it is made and again by the worker, which
@@ -535,16 +704,8 @@ fn check_code(spec: &CodeSpec) -> Result<()> {
             spec.stdin.len()
         )));
     }
-    let args = &spec.args;
-    if args.len() > MAX_ARGS
-        || args
-            .iter()
-            .any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0'))
-    {
-        return Err(Error::Invalid(format!(
-            "at most {MAX_ARGS} args of at most {MAX_ARG_BYTES} bytes each, without NUL"
-        )));
-    }
+    check_args(&spec.args, "args")?;
+    check_tests(spec)?;
     let l = spec.limits;
     validate_limits(LimitsRequest {
         time_ms: Some(l.time_ms),
@@ -758,6 +919,7 @@ mod tests {
             stdin: "x".into(),
             args: vec!["a".into()],
             limits: Limits::DEFAULT,
+            ..Default::default()
         };
         check_spec(&TaskSpec::Code(good.clone())).unwrap();
         type Spoil = Box<dyn Fn(&mut CodeSpec)>;
@@ -793,7 +955,97 @@ mod tests {
                 Box::new(|s| s.args = vec!["a".into(); MAX_ARGS + 1]),
             ),
             ("arg NUL", Box::new(|s| s.args = vec!["a\0b".into()])),
+            (
+                "tests with stdin",
+                Box::new(|s| s.tests = vec![TestCase::default()]),
+            ),
+            (
+                "too many tests",
+                Box::new(|s| judged(s, vec![TestCase::default(); MAX_TESTS + 1])),
+            ),
+            (
+                "test stdin size",
+                Box::new(|s| {
+                    judged(
+                        s,
+                        vec![TestCase {
+                            stdin: vec![0u8; MAX_STDIN_BYTES + 1].into(),
+                            ..TestCase::default()
+                        }],
+                    )
+                }),
+            ),
+            (
+                "expected size",
+                Box::new(|s| {
+                    judged(
+                        s,
+                        vec![TestCase {
+                            expected_stdout: vec![b'1'; MAX_EXPECTED_BYTES + 1].into(),
+                            ..TestCase::default()
+                        }],
+                    )
+                }),
+            ),
+            (
+                "test arg NUL",
+                Box::new(|s| {
+                    judged(
+                        s,
+                        vec![TestCase {
+                            args: vec!["a\0".into()],
+                            ..TestCase::default()
+                        }],
+                    )
+                }),
+            ),
+            (
+                "tolerance outside tokens",
+                Box::new(|s| {
+                    judged(s, vec![TestCase::default()]);
+                    s.compare.abs_tol = Some(0.1);
+                }),
+            ),
+            (
+                "negative tolerance",
+                Box::new(|s| {
+                    judged(s, vec![TestCase::default()]);
+                    s.compare = Compare {
+                        mode: CompareMode::Tokens,
+                        abs_tol: None,
+                        rel_tol: Some(-1.0),
+                    };
+                }),
+            ),
+            (
+                "NaN tolerance",
+                Box::new(|s| {
+                    judged(s, vec![TestCase::default()]);
+                    s.compare = Compare {
+                        mode: CompareMode::Tokens,
+                        abs_tol: Some(f64::NAN),
+                        rel_tol: None,
+                    };
+                }),
+            ),
+            (
+                "stop_on_failure without tests",
+                Box::new(|s| s.stop_on_failure = true),
+            ),
         ];
+        fn judged(s: &mut CodeSpec, tests: Vec<TestCase>) {
+            s.stdin = Default::default();
+            s.args = vec![];
+            s.tests = tests;
+        }
+        let mut fine = good.clone();
+        judged(&mut fine, vec![TestCase::default(); MAX_TESTS]);
+        fine.compare = Compare {
+            mode: CompareMode::Tokens,
+            abs_tol: Some(0.0),
+            rel_tol: Some(1e-9),
+        };
+        check_spec(&TaskSpec::Code(fine)).unwrap();
         for (what, spoil) in bad {
             let mut spec = good.clone();
             spoil(&mut spec);
@@ -982,6 +1234,45 @@ mod tests {
             },
             SubmitRequest {
                 code: Some("x".repeat(MAX_CODE_BYTES + 1)),
+                ..code("python")
+            },
+            SubmitRequest {
+                tests: Some(vec![]),
+                ..code("python")
+            },
+            SubmitRequest {
+                tests: Some(vec![TestRequest::default()]),
+                stdin: Some("top-level".into()),
+                ..code("python")
+            },
+            SubmitRequest {
+                tests: Some(vec![TestRequest::default()]),
+                args: Some(vec![]),
+                ..code("python")
+            },
+            SubmitRequest {
+                compare: Some(Some(CompareRequest::default())),
+                ..code("python")
+            },
+            SubmitRequest {
+                compare: Some(None),
+                ..code("python")
+            },
+            SubmitRequest {
+                stop_on_failure: Some(Some(false)),
+                ..code("python")
+            },
+            SubmitRequest {
+                stop_on_failure: Some(None),
+                ..code("python")
+            },
+            SubmitRequest {
+                tests: Some(vec![TestRequest::default()]),
+                compare: Some(Some(CompareRequest {
+                    mode: Some(CompareMode::Lines),
+                    abs_tol: Some(0.5),
+                    rel_tol: None,
+                })),
                 ..code("python")
             },
             SubmitRequest {

@@ -107,6 +107,7 @@ impl Running {
 pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
     let mut sandbox_config = config.sandbox.clone();
     sandbox_config.pool.get_or_insert(config.worker.concurrency);
+    sandbox_config.slots = config.worker.concurrency;
     let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
     sandbox.ping().await?;
     let backends = Backends::memory();

@@ -47,6 +47,16 @@ pub struct TaskAccepted {
     pub created_at: Timestamp,
 }
 
+impl From<&Task> for TaskAccepted {
+    fn from(t: &Task) -> Self {
+        Self {
+            id: t.id,
+            status: t.status,
+            created_at: t.created_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TaskStatusView {
     pub id: Uuid,
@@ -128,6 +138,35 @@ pub struct CodeOutputView {
     pub truncated: bool,
     /// How `stdout`, `stderr` and `compile_output` are written (`?encoding=`).
     pub encoding: OutputEncoding,
+    /// Judged tasks only: how many tests passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<u32>,
+    /// Judged tasks only: how many tests there are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u32>,
+    /// Judged tasks only: each test's outcome in order (empty after a compile error).
+    /// The task's `stdout` and `stderr` are then empty, and its figures are the largest of
+    /// any test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<Vec<TestView>>,
+}
+
+/// One test's outcome.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TestView {
+    /// The test's place in the request's `tests`, from 0.
+    pub index: u32,
+    /// `accepted`, `wrong_answer`, `runtime_error`, `time_limit`, `memory_limit`,
+    /// `output_limit` or `skipped`.
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub time_ms: Option<u64>,
+    pub cpu_time_ms: Option<u64>,
+    pub memory_kb: Option<u64>,
+    pub truncated: bool,
 }
 
 impl CodeOutputView {
@@ -137,6 +176,25 @@ impl CodeOutputView {
             OutputEncoding::Base64 => b.to_base64(),
         };
         Self {
+            passed: r.passed,
+            total: r.total,
+            tests: r.tests.as_ref().map(|tests| {
+                tests
+                    .iter()
+                    .map(|t| TestView {
+                        index: t.index,
+                        verdict: t.verdict,
+                        exit_code: t.exit_code,
+                        signal: t.signal.clone(),
+                        stdout: write(&t.stdout),
+                        stderr: write(&t.stderr),
+                        time_ms: t.time_ms,
+                        cpu_time_ms: t.cpu_time_ms,
+                        memory_kb: t.memory_kb,
+                        truncated: t.truncated,
+                    })
+                    .collect()
+            }),
             verdict: r.verdict,
             exit_code: r.exit_code,
             signal: r.signal.clone(),
@@ -278,6 +336,8 @@ pub struct Health {
 pub enum TaskRequestSchema {
     Interpreted(InterpretedTaskRequest),
     Compiled(CompiledTaskRequest),
+    JudgedInterpreted(JudgedInterpretedTaskRequest),
+    JudgedCompiled(JudgedCompiledTaskRequest),
     Image(ImageTaskRequest),
 }
 
@@ -377,6 +437,119 @@ pub struct CompiledTaskRequest {
     /// `gcc` (default) or `clang`.
     compiler: Option<codebox_core::domain::Compiler>,
     limits: Option<codebox_core::tasks::LimitsRequest>,
+}
+
+/// A program in an interpreted language, judged on test cases.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct JudgedInterpretedTaskRequest {
+    kind: Option<CodeKind>,
+    #[schema(example = "python")]
+    language: InterpretedLanguage,
+    /// At most 128 KiB, no NUL.
+    #[schema(
+        example = "a, b = map(int, input().split())\nprint(a + b)",
+        max_length = 131072,
+        pattern = "^[^\\x00]*$"
+    )]
+    code: String,
+    /// 1–64 tests, each run in its own sandbox with `limits`.
+    #[schema(min_items = 1, max_items = 64)]
+    tests: Vec<TestCaseRequest>,
+    compare: Option<CompareSchema>,
+    /// Stop at the first test that fails; the rest are `skipped`.
+    stop_on_failure: Option<bool>,
+    limits: Option<codebox_core::tasks::LimitsRequest>,
+}
+
+/// A program in a compiled language, compiled once and judged on test cases.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct JudgedCompiledTaskRequest {
+    kind: Option<CodeKind>,
+    #[schema(example = "c")]
+    language: CompiledLanguage,
+    /// At most 128 KiB, no NUL.
+    #[schema(
+        example = "#include <stdio.h>\nint main(void){int a,b;scanf(\"%d %d\",&a,&b);printf(\"%d\\n\",a+b);}",
+        max_length = 131072,
+        pattern = "^[^\\x00]*$"
+    )]
+    code: String,
+    /// `gcc` (default) or `clang`.
+    compiler: Option<codebox_core::domain::Compiler>,
+    /// 1–64 tests, each run in its own sandbox with `limits`.
+    #[schema(min_items = 1, max_items = 64)]
+    tests: Vec<TestCaseRequest>,
+    compare: Option<CompareSchema>,
+    /// Stop at the first test that fails; the rest are `skipped`.
+    stop_on_failure: Option<bool>,
+    limits: Option<codebox_core::tasks::LimitsRequest>,
+}
+
+/// One test: the program's stdin and arguments, and the stdout it must print.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct TestCaseRequest {
+    /// At most 1 MiB; any character, NUL included.
+    #[schema(example = "1 2\n", max_length = 1048576)]
+    stdin: Option<String>,
+    /// At most 1 MiB; `""` when left out.
+    #[schema(example = "3\n", max_length = 1048576)]
+    expected_stdout: Option<String>,
+    /// At most 64 arguments of at most 4 KiB, no NUL.
+    #[schema(max_items = 64)]
+    args: Option<Vec<Arg>>,
+}
+
+/// How a test's stdout is compared with `expected_stdout`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+#[schema(as = Compare)]
+pub enum CompareSchema {
+    Text(CompareText),
+    Tokens(CompareTokens),
+}
+
+/// `lines` (the default): trailing whitespace on each line and trailing empty lines are
+/// ignored. `exact`: every byte.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CompareText {
+    mode: Option<TextMode>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum TextMode {
+    Lines,
+    Exact,
+}
+
+/// Whitespace-separated tokens; with a tolerance, two tokens that are both numbers are
+/// equal within it (absolute, or relative to the expected number).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CompareTokens {
+    mode: TokensMode,
+    #[schema(minimum = 0.0, example = 1e-6)]
+    abs_tol: Option<f64>,
+    #[schema(minimum = 0.0, example = 1e-9)]
+    rel_tol: Option<f64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum TokensMode {
+    Tokens,
 }
 
 /// An image filter on a PNG.
@@ -494,6 +667,20 @@ mod tests {
             count("InterpretedLanguage") + count("CompiledLanguage"),
             codebox_core::languages::LANGUAGES.len()
         );
+    }
+
+    /// The document's comparison modes are the domain's, each in one family.
+    #[test]
+    fn the_schema_knows_every_compare_mode() {
+        for mode in ["exact", "lines", "tokens", "words"] {
+            let id = serde_json::json!(mode);
+            let domain =
+                serde_json::from_value::<codebox_core::domain::CompareMode>(id.clone()).is_ok();
+            let text = serde_json::from_value::<TextMode>(id.clone()).is_ok();
+            let tokens = serde_json::from_value::<TokensMode>(id).is_ok();
+            assert_eq!(domain, text || tokens, "{mode}");
+            assert!(!(text && tokens), "{mode}");
+        }
     }
 
     /// The document's filter families cover every filter the API takes, each once, and

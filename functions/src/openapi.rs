@@ -20,6 +20,7 @@ use crate::handlers;
         handlers::login::login,
         handlers::logout::logout,
         handlers::create_task::create_task,
+        handlers::create_task::create_batch,
         handlers::get_status::get_status,
         handlers::get_result::get_result,
         handlers::get_task::get_task,

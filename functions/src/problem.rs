@@ -47,6 +47,22 @@ impl ApiError {
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, detail)
     }
+
+    /// The problem object this error answers with.
+    pub fn problem(&self) -> Problem {
+        Problem::of(self.status, self.detail.clone())
+    }
+}
+
+impl Problem {
+    pub fn of(status: StatusCode, detail: String) -> Self {
+        Self {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+        }
+    }
 }
 
 impl From<Error> for ApiError {
@@ -92,12 +108,7 @@ impl IntoResponse for ApiError {
 }
 
 pub fn problem_response(status: StatusCode, detail: String) -> Response {
-    let body = Problem {
-        kind: "about:blank",
-        title: status.canonical_reason().unwrap_or("Error").to_owned(),
-        status: status.as_u16(),
-        detail,
-    };
+    let body = Problem::of(status, detail);
     let mut res = (status, axum::Json(body)).into_response();
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

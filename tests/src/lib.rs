@@ -210,6 +210,16 @@ impl Client {
         Ok(r.json().await?)
     }
 
+    /// `DELETE /task/{id}`: cancels the task.
+    pub async fn cancel(&self, id: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(&format!("/task/{id}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("DELETE /task/{id}")
+    }
+
     /// Submits and waits for the result.
     pub async fn run(&self, body: Value) -> anyhow::Result<Value> {
         let id = self.submit(&body).await?;

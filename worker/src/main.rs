@@ -155,6 +155,7 @@ async fn run() -> anyhow::Result<()> {
     };
     let reap_after = sandbox_config.reap_after;
     sandbox_config.pool.get_or_insert(concurrency);
+    sandbox_config.slots = concurrency;
     let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
     sandbox.ping().await?;
     let control = Arc::new(

@@ -21,6 +21,25 @@ fn message() -> TaskMessage {
             stdin: Default::default(),
             args: vec![],
             limits: Limits::DEFAULT,
+            // A judged spec: tests travel whole, any byte included.
+            tests: vec![
+                crate::domain::TestCase {
+                    stdin: b"1 2\n\x00\xff".as_slice().into(),
+                    expected_stdout: "3\n".into(),
+                    args: vec!["--x".into()],
+                },
+                crate::domain::TestCase {
+                    stdin: "5 7\n".into(),
+                    expected_stdout: "12\n".into(),
+                    args: vec![],
+                },
+            ],
+            compare: crate::domain::Compare {
+                mode: crate::domain::CompareMode::Tokens,
+                abs_tol: Some(1e-6),
+                rel_tol: None,
+            },
+            stop_on_failure: true,
         }),
         enqueued_at: time::now(),
     }

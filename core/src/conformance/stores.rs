@@ -97,6 +97,7 @@ fn code_task(owner: Uuid) -> Task {
             stdin: "é\n".into(),
             args: vec!["a b".into()],
             limits: Limits::DEFAULT,
+            ..Default::default()
         }),
     )
 }

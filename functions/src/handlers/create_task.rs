@@ -5,10 +5,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use codebox_core::tasks::SubmitRequest;
+use codebox_core::domain::Task;
+use codebox_core::tasks::{SubmitRequest, Submitted};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::dto::TaskAccepted;
-use crate::extract::{AuthUser, JsonObject};
+use crate::dto::{OutputEncoding, TaskAccepted};
+use crate::extract::{AuthUser, JsonObject, Query};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
@@ -18,11 +22,12 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header,
         description = "The same key from the same user within 24 h returns the first task (1 to 255 visible ASCII characters)",
-        min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$"), SubmitParams),
     responses(
-        (status = 202, description = "Stored and queued", body = TaskAccepted,
+        (status = 200, description = "With `wait=true`: the task ended within `wait_s`; the `GET /task/{id}` body", body = crate::dto::TaskView),
+        (status = 202, description = "Stored and queued (with `wait=true`: not ended within `wait_s`)", body = TaskAccepted,
             headers(("Location" = String, description = "/task/{id}"))),
-        (status = 400, description = "Invalid task", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid task, or `wait_s` out of range", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 12 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over your submission rate or your cap of tasks under way; see `Retry-After`", body = Problem, content_type = "application/problem+json",
@@ -33,6 +38,7 @@ pub async fn create_task(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     headers: HeaderMap,
+    Query(params): Query<SubmitParams>,
     JsonObject(body): JsonObject<SubmitRequest>,
 ) -> ApiResult<Response> {
     let key = match headers.get(IDEMPOTENCY_KEY) {
@@ -42,31 +48,19 @@ pub async fn create_task(
         ),
         None => None,
     };
-    state
-        .limits
-        .submit(me.user_id, state.tasks.store().as_ref())
-        .await?;
-    let submitted = state.tasks.submit(me.user_id, body, key).await?;
+    let wait = params.wait()?;
+    let submitted = submit(&state, me.user_id, body, key).await?;
     let task = submitted.task;
     tracing::Span::current().record("task_id", tracing::field::display(task.id));
-    if submitted.created {
-        let kind = match task.spec.language() {
-            Some(lang) => lang.to_owned(),
-            None => "image".to_owned(),
-        };
-        metrics::counter!("codebox_tasks_submitted_total", "language" => kind).increment(1);
+    if let Some(within) = wait
+        && let Some(finished) = wait_for_end(&state, &task, within).await?
+    {
+        let view = super::get_task::view(&state, &finished, OutputEncoding::default()).await?;
+        return Ok((StatusCode::OK, axum::Json(view)).into_response());
     }
     let location = HeaderValue::from_str(&format!("/task/{}", task.id))
         .map_err(|e| codebox_core::Error::Backend(e.into()))?;
-    let mut res = (
-        StatusCode::ACCEPTED,
-        axum::Json(TaskAccepted {
-            id: task.id,
-            status: task.status,
-            created_at: task.created_at,
-        }),
-    )
-        .into_response();
+    let mut res = (StatusCode::ACCEPTED, axum::Json(TaskAccepted::from(&task))).into_response();
     res.headers_mut().insert(header::LOCATION, location);
     if !submitted.created {
         res.headers_mut()
@@ -75,10 +69,159 @@ pub async fn create_task(
     Ok(res)
 }
 
+/// `?wait=true&wait_s=N` of `POST /task`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitParams {
+    /// `true`: answer once the task has ended (`200` with the `GET /task/{id}` body), or
+    /// after `wait_s` seconds with the usual `202`.
+    pub wait: Option<bool>,
+    /// With `wait=true`: 1–25 seconds, default 10.
+    #[param(minimum = 1, maximum = 25)]
+    pub wait_s: Option<u64>,
+}
+
+/// How long `wait=true` waits at most, and by default.
+pub const MAX_WAIT: Duration = Duration::from_secs(25);
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
+impl SubmitParams {
+    fn wait(&self) -> Result<Option<Duration>, ApiError> {
+        let within = match self.wait_s {
+            None => DEFAULT_WAIT,
+            Some(s) if (1..=MAX_WAIT.as_secs()).contains(&s) => Duration::from_secs(s),
+            Some(s) => {
+                return Err(ApiError::bad_request(format!(
+                    "wait_s must be 1 to {}, got {s}",
+                    MAX_WAIT.as_secs()
+                )));
+            }
+        };
+        Ok((self.wait == Some(true)).then_some(within))
+    }
+}
+
+/// Counts the submission against the caller's limits, then submits.
+async fn submit(
+    state: &AppState,
+    owner: codebox_core::domain::UserId,
+    body: SubmitRequest,
+    key: Option<&str>,
+) -> ApiResult<Submitted> {
+    state
+        .limits
+        .submit(owner, state.tasks.store().as_ref())
+        .await?;
+    let submitted = state.tasks.submit(owner, body, key).await?;
+    if submitted.created {
+        let kind = match submitted.task.spec.language() {
+            Some(lang) => lang.to_owned(),
+            None => "image".to_owned(),
+        };
+        metrics::counter!("codebox_tasks_submitted_total", "language" => kind).increment(1);
+    }
+    Ok(submitted)
+}
+
+/// The task once it has ended, or `None` when `within` passes first. Reads only the
+/// task's summary while it waits (one small read per poll, backing off to 250 ms).
+async fn wait_for_end(state: &AppState, task: &Task, within: Duration) -> ApiResult<Option<Task>> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let summary = state.tasks.summary(task.owner, task.id).await?;
+        if summary.status.is_finished() {
+            return Ok(Some(state.tasks.get(task.owner, task.id).await?));
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// The body of `POST /task/batch`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// 1–20 task bodies as `POST /task` takes them (`TaskRequest`). Each is checked on
+    /// its own: one that is not a valid task is refused in its item of the answer, the
+    /// others go ahead.
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 20)]
+    pub tasks: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+pub const MAX_BATCH: usize = 20;
+
+/// One item of a batch's answer: the task as `POST /task` accepts it, or the problem
+/// that refused it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchItem {
+    Accepted(TaskAccepted),
+    Refused(Problem),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchAccepted {
+    /// One per submitted task, in order.
+    pub items: Vec<BatchItem>,
+}
+
+#[utoipa::path(post, path = "/task/batch", tag = "tasks", request_body = BatchRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Each task stored and queued, or refused on its own (a problem object in its place); each counts toward your limits", body = BatchAccepted),
+        (status = 400, description = "Not a batch of 1 to 20 tasks", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 12 MiB", body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user_id = %me.user_id))]
+pub async fn create_batch(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject<BatchRequest>,
+) -> ApiResult<Response> {
+    if headers.contains_key(IDEMPOTENCY_KEY) {
+        return Err(ApiError::bad_request(
+            "Idempotency-Key applies to POST /task, not to batches",
+        ));
+    }
+    if !(1..=MAX_BATCH).contains(&body.tasks.len()) {
+        return Err(ApiError::bad_request(format!(
+            "a batch has 1 to {MAX_BATCH} tasks, not {}",
+            body.tasks.len()
+        )));
+    }
+    let mut items = Vec::with_capacity(body.tasks.len());
+    for (i, value) in body.tasks.into_iter().enumerate() {
+        let item = match parse_task(i, value) {
+            Ok(request) => submit(&state, me.user_id, request, None).await,
+            Err(e) => Err(e),
+        };
+        items.push(match item {
+            Ok(s) => BatchItem::Accepted(TaskAccepted::from(&s.task)),
+            Err(e) => BatchItem::Refused(e.problem()),
+        });
+    }
+    Ok((StatusCode::ACCEPTED, axum::Json(BatchAccepted { items })).into_response())
+}
+
+fn parse_task(
+    index: usize,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> Result<SubmitRequest, ApiError> {
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| ApiError::bad_request(format!("tasks[{index}]: {e}")))
+}
+
 pub fn router(state: AppState) -> Router {
     super::finish(
         Router::new()
             .route("/task", post(create_task))
+            .route("/task/batch", post(create_batch))
             .with_state(state),
     )
 }

@@ -3,9 +3,9 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use codebox_core::domain::TaskId;
+use codebox_core::domain::{Task, TaskId};
 
-use crate::dto::{ResultParams, ResultView, TaskStatusView, TaskView};
+use crate::dto::{OutputEncoding, ResultParams, ResultView, TaskStatusView, TaskView};
 use crate::extract::{AuthUser, Path, Query};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
@@ -24,21 +24,24 @@ pub async fn get_task(
     Query(params): Query<ResultParams>,
 ) -> ApiResult<axum::Json<TaskView>> {
     let task = state.tasks.get(me.user_id, id).await?;
+    Ok(axum::Json(
+        view(&state, &task, params.encoding.unwrap_or_default()).await?,
+    ))
+}
+
+/// A task as `GET /task/{id}` shows it (also the answer of `POST /task?wait=true`).
+pub async fn view(state: &AppState, task: &Task, encoding: OutputEncoding) -> ApiResult<TaskView> {
     let result = match &task.result {
         Some(r) if task.status.is_finished() => {
-            let image = state.tasks.image_output(&task).await?;
-            Some(ResultView::new(
-                r,
-                image.as_deref(),
-                params.encoding.unwrap_or_default(),
-            ))
+            let image = state.tasks.image_output(task).await?;
+            Some(ResultView::new(r, image.as_deref(), encoding))
         }
         _ => None,
     };
-    Ok(axum::Json(TaskView {
-        status: TaskStatusView::from(&task),
+    Ok(TaskView {
+        status: TaskStatusView::from(task),
         result,
-    }))
+    })
 }
 
 pub fn router(state: AppState) -> Router {

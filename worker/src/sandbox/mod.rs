@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use codebox_core::bytes::Bytes;
 use codebox_core::config::{self, ConfigError};
-use codebox_core::domain::{CodeResult, Verdict};
+use codebox_core::domain::{CodeResult, TestResult, Verdict};
 use codebox_core::languages::{self, CompilerVersion, Language};
 use codebox_core::ports::{Sandbox, SandboxJob};
 use codebox_core::{Error, domain::Compiler};
@@ -46,6 +46,9 @@ pub struct SandboxConfig {
     pub reap_after: Duration,
     /// Warm containers kept per memory size; `None` = the worker's concurrency.
     pub pool: Option<usize>,
+    /// Steps run at once (the worker's concurrency): a judged task runs its tests on the
+    /// slots other tasks leave free.
+    pub slots: usize,
 }
 
 impl Default for SandboxConfig {
@@ -63,6 +66,7 @@ impl Default for SandboxConfig {
             max_binary_bytes: 64 * 1024 * 1024,
             reap_after: Duration::from_secs(90),
             pool: None,
+            slots: 1,
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct DockerSandbox {
     pool: Arc<Pool>,
     /// Removals of used containers, done off the task's path.
     removals: TaskTracker,
+    /// One permit per step under way (`SandboxConfig::slots`).
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl DockerSandbox {
@@ -142,6 +148,7 @@ impl DockerSandbox {
         ));
         Ok(Self {
             docker,
+            slots: Arc::new(tokio::sync::Semaphore::new(config.slots.max(1))),
             config,
             pool,
             removals: TaskTracker::new(),
@@ -160,12 +167,23 @@ impl DockerSandbox {
         tokio::spawn(self.pool.clone().refill_forever(shutdown))
     }
 
-    /// Runs one step in a warm container (or one prepared on the spot).
-    async fn step(&self, step: Step, cancel: &CancellationToken) -> Result<StepOutcome, Error> {
+    /// Runs one step in a warm container (or one prepared on the spot), on one of the
+    /// worker's slots. `kind` (`compile`, `run`) names it in the metrics.
+    async fn step(
+        &self,
+        kind: &'static str,
+        step: Step,
+        cancel: &CancellationToken,
+    ) -> Result<StepOutcome, Error> {
+        let _slot = tokio::select! {
+            s = self.slots.acquire() => s.map_err(|_| Error::Unavailable("the sandbox is shutting down".into()))?,
+            _ = cancel.cancelled() => return Ok(StepOutcome::cancelled()),
+        };
         let prepared = tokio::select! {
             p = self.pool.take(step.memory_mb) => p?,
             _ = cancel.cancelled() => return Ok(StepOutcome::cancelled()),
         };
+        metrics::counter!("codebox_sandbox_steps_total", "step" => kind).increment(1);
         prepared.run(step, cancel, &self.removals).await
     }
 
@@ -361,7 +379,7 @@ impl DockerSandbox {
                 kill: false,
             },
         };
-        let out = self.step(step, cancel).await?;
+        let out = self.step("compile", step, cancel).await?;
         let mut messages = out.stderr;
         let failure = match (out.reason, out.exit_code) {
             (StopReason::Exited, Some(0)) => return Ok(Ok(out.stdout)),
@@ -449,30 +467,89 @@ impl Sandbox for DockerSandbox {
                     },
                     Some(Bytes::default()),
                 ),
+                Err(result) if spec.is_judged() && result.verdict == Verdict::CompileError => {
+                    return Ok(judged_result(
+                        Vec::new(),
+                        spec.tests.len(),
+                        result.compile_output,
+                    ));
+                }
                 Err(result) => return Ok(result),
             },
             None => (source, None),
         };
-        let output_cap = u64::from(spec.limits.output_kb) * 1024;
-        let mut argv = plan.run;
-        argv.extend(spec.args.iter().cloned());
-        let step = Step {
-            task_id: job.task_id,
-            argv,
-            files: vec![program],
-            stdin: spec.stdin.as_bytes().to_vec(),
-            wall: Duration::from_millis(u64::from(spec.limits.time_ms)),
-            memory_mb: spec.limits.memory_mb,
-            stdout: Cap {
-                bytes: output_cap,
-                kill: true,
-            },
-            stderr: Cap {
-                bytes: output_cap,
-                kill: true,
-            },
-        };
-        let out = self.step(step, &cancel).await?;
+        if spec.is_judged() {
+            return Ok(match self.judge(job, &plan.run, program, &cancel).await? {
+                Some(tests) => judged_result(tests, spec.tests.len(), compile_output),
+                None => CodeResult::empty(Verdict::Cancelled),
+            });
+        }
+        let step = run_step(job, &plan.run, program, &spec.stdin, &spec.args);
+        let out = self.step("run", step, &cancel).await?;
+        let run = RunOutcome::of(out);
+        Ok(CodeResult {
+            verdict: run.verdict,
+            exit_code: run.exit_code,
+            signal: run.signal,
+            stdout: run.stdout.into(),
+            stderr: run.stderr.into(),
+            compile_output,
+            time_ms: run.time_ms,
+            cpu_time_ms: run.cpu_time_ms,
+            memory_kb: run.memory_kb,
+            truncated: run.truncated,
+            passed: None,
+            total: None,
+            tests: None,
+        })
+    }
+}
+
+/// The run step of `job`'s program: the command `run`, then these arguments and stdin.
+fn run_step(
+    job: &SandboxJob,
+    run: &[String],
+    program: InFile,
+    stdin: &Bytes,
+    args: &[String],
+) -> Step {
+    let spec = &job.spec;
+    let output_cap = u64::from(spec.limits.output_kb) * 1024;
+    let mut argv = run.to_vec();
+    argv.extend(args.iter().cloned());
+    Step {
+        task_id: job.task_id,
+        argv,
+        files: vec![program],
+        stdin: stdin.as_bytes().to_vec(),
+        wall: Duration::from_millis(u64::from(spec.limits.time_ms)),
+        memory_mb: spec.limits.memory_mb,
+        stdout: Cap {
+            bytes: output_cap,
+            kill: true,
+        },
+        stderr: Cap {
+            bytes: output_cap,
+            kill: true,
+        },
+    }
+}
+
+/// A run step's outcome as a result reports it.
+struct RunOutcome {
+    verdict: Verdict,
+    exit_code: Option<i32>,
+    signal: Option<String>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    time_ms: Option<u64>,
+    cpu_time_ms: Option<u64>,
+    memory_kb: Option<u64>,
+    truncated: bool,
+}
+
+impl RunOutcome {
+    fn of(out: StepOutcome) -> Self {
         let (verdict, exit_code, signal) = verdict_of(&out);
         let mut stderr = out.stderr;
         if out.reason == StopReason::Interfered {
@@ -483,17 +560,136 @@ impl Sandbox for DockerSandbox {
                 b"codebox: the program wrote into the sandbox agent's channel; its run is void\n",
             );
         }
-        Ok(CodeResult {
+        Self {
             verdict,
             exit_code,
             signal,
-            stdout: out.stdout.into(),
-            stderr: stderr.into(),
-            compile_output,
+            stdout: out.stdout,
+            stderr,
             time_ms: Some(out.wall.as_millis() as u64),
             cpu_time_ms: out.cpu.map(|c| c.as_millis() as u64),
             memory_kb: out.memory_kb,
             truncated: out.truncated,
-        })
+        }
+    }
+}
+
+impl DockerSandbox {
+    /// Runs every test of a judged task with the program compiled once: each in a fresh
+    /// sandbox with the task's limits, several at once on free slots — one after another
+    /// with `stop_on_failure`, so that nothing runs after a failure. The output is judged
+    /// here, on what the sandbox captured. `None` when the task was cancelled meanwhile.
+    async fn judge(
+        &self,
+        job: &SandboxJob,
+        run: &[String],
+        program: InFile,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Vec<TestResult>>, Error> {
+        use futures::StreamExt;
+        let spec = &job.spec;
+        let run_test = |index: usize| {
+            let test = &spec.tests[index];
+            let step = run_step(job, run, program.clone(), &test.stdin, &test.args);
+            async move { (index, self.step("run", step, cancel).await) }
+        };
+        let judge = |index: usize, out: StepOutcome| {
+            if out.reason == StopReason::Cancelled {
+                return None;
+            }
+            let run = RunOutcome::of(out);
+            let expected = spec.tests[index].expected_stdout.as_bytes();
+            let verdict = codebox_core::judge::test_verdict(run.verdict, || {
+                codebox_core::judge::output_matches(&run.stdout, expected, &spec.compare)
+            });
+            Some(TestResult {
+                index: index as u32,
+                verdict,
+                exit_code: run.exit_code,
+                signal: run.signal,
+                stdout: run.stdout.into(),
+                stderr: run.stderr.into(),
+                time_ms: run.time_ms,
+                cpu_time_ms: run.cpu_time_ms,
+                memory_kb: run.memory_kb,
+                truncated: run.truncated,
+            })
+        };
+        let mut tests = Vec::with_capacity(spec.tests.len());
+        if spec.stop_on_failure {
+            for index in 0..spec.tests.len() {
+                let (_, out) = run_test(index).await;
+                let Some(test) = judge(index, out?) else {
+                    return Ok(None);
+                };
+                let passed = test.verdict == Verdict::Accepted;
+                tests.push(test);
+                if !passed {
+                    break;
+                }
+            }
+            for index in tests.len()..spec.tests.len() {
+                tests.push(TestResult::skipped(index as u32));
+            }
+        } else {
+            let outcomes: Vec<_> = futures::stream::iter(0..spec.tests.len())
+                .map(run_test)
+                .buffered(self.config.slots.max(1))
+                .collect()
+                .await;
+            // Every step has ended before anything is returned: none is dropped mid-run.
+            for (index, out) in outcomes {
+                let Some(test) = judge(index, out?) else {
+                    return Ok(None);
+                };
+                tests.push(test);
+            }
+        }
+        Ok(Some(tests))
+    }
+}
+
+/// A judged task's result from its tests': the verdict of the first that failed (or
+/// `accepted`), its exit code and signal, and the largest figures of any test. Output
+/// stays with each test.
+fn judged_result(
+    tests: Vec<TestResult>,
+    total: usize,
+    compile_output: Option<Bytes>,
+) -> CodeResult {
+    // No test results: the program did not compile.
+    let verdict = if tests.is_empty() {
+        Verdict::CompileError
+    } else {
+        codebox_core::judge::overall(&tests)
+    };
+    let first_failed = tests
+        .iter()
+        .find(|t| !matches!(t.verdict, Verdict::Accepted | Verdict::Skipped));
+    let (exit_code, signal) = match first_failed {
+        Some(t) => (t.exit_code, t.signal.clone()),
+        None if tests.is_empty() => (None, None),
+        None => (Some(0), None),
+    };
+    let max = |f: fn(&TestResult) -> Option<u64>| tests.iter().filter_map(f).max();
+    CodeResult {
+        verdict,
+        exit_code,
+        signal,
+        stdout: Bytes::default(),
+        stderr: Bytes::default(),
+        compile_output,
+        time_ms: max(|t| t.time_ms),
+        cpu_time_ms: max(|t| t.cpu_time_ms),
+        memory_kb: max(|t| t.memory_kb),
+        truncated: tests.iter().any(|t| t.truncated),
+        passed: Some(
+            tests
+                .iter()
+                .filter(|t| t.verdict == Verdict::Accepted)
+                .count() as u32,
+        ),
+        total: Some(total as u32),
+        tests: Some(tests),
     }
 }

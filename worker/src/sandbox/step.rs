@@ -47,6 +47,7 @@ const REPORT_GRACE: Duration = Duration::from_secs(3);
 const AGENT_STDERR: usize = 4096;
 
 /// A file to place in `/tmp/box` before the command runs.
+#[derive(Clone)]
 pub struct InFile {
     pub name: String,
     pub bytes: Vec<u8>,
