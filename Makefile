@@ -55,7 +55,7 @@ services:
 tools:
 	bash scripts/ensure-tools.sh
 
-LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health
+LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health judge0
 # --arm64 (what infra/ deploys) needs the aarch64 target or zig; x86_64 builds anywhere.
 LAMBDA_TARGET ?= --x86-64
 

@@ -19,3 +19,10 @@ if [ "$(schemathesis --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHES
   echo "ensure-tools: installing schemathesis $SCHEMATHESIS_VERSION ..."
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
+# The official Judge0 Python SDK, pinned: tests/judge0/sdk_check.py runs it unchanged
+# against the /judge0 API.
+JUDGE0_SDK_VERSION=0.0.8
+if [ "$(python3 -c 'import judge0.version as v; print(v.__version__)' 2>/dev/null)" != "$JUDGE0_SDK_VERSION" ]; then
+  echo "ensure-tools: installing the judge0 SDK $JUDGE0_SDK_VERSION ..."
+  python3 -m pip install --quiet --disable-pip-version-check "judge0==$JUDGE0_SDK_VERSION"
+fi

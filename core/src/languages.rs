@@ -1,10 +1,10 @@
-//! The languages codebox runs. Adding one means a row here, its commands in the worker's
-//! sandbox (`worker/src/sandbox/commands.rs`) and its packages in the runner image.
+//! The languages codebox runs. Adding one means a row here, its commands in [`plan`], and
+//! its packages in the runner image (`worker/runner/build-image.sh`).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::Compiler;
+use crate::domain::{CodeSpec, Compiler};
 
 #[derive(Debug, Clone, Copy)]
 pub struct LanguageDef {
@@ -12,6 +12,9 @@ pub struct LanguageDef {
     pub name: &'static str,
     /// Empty for interpreted languages; the first is the default.
     pub compilers: &'static [Compiler],
+    /// Judge0 CE 1.13.1's ids for it, each with the compiler it means; the first of a
+    /// compiler is the one reported back.
+    pub judge0: &'static [(u16, Option<Compiler>)],
 }
 
 pub const LANGUAGES: &[LanguageDef] = &[
@@ -19,21 +22,48 @@ pub const LANGUAGES: &[LanguageDef] = &[
         id: "python",
         name: "Python",
         compilers: &[],
+        judge0: &[(71, None)],
     },
     LanguageDef {
         id: "c",
         name: "C",
         compilers: &[Compiler::Gcc, Compiler::Clang],
+        judge0: &[(50, Some(Compiler::Gcc)), (75, Some(Compiler::Clang))],
     },
     LanguageDef {
         id: "cpp",
         name: "C++",
         compilers: &[Compiler::Gcc, Compiler::Clang],
+        // 54 is Judge0's C++ (GCC 9.2.0), 52 its C++ (GCC 7.4.0), which its SDK calls CPP.
+        judge0: &[
+            (54, Some(Compiler::Gcc)),
+            (52, Some(Compiler::Gcc)),
+            (76, Some(Compiler::Clang)),
+        ],
     },
 ];
 
 pub fn find(id: &str) -> Option<&'static LanguageDef> {
     LANGUAGES.iter().find(|l| l.id == id)
+}
+
+/// The language and compiler a Judge0 language id means.
+pub fn by_judge0(id: u16) -> Option<(&'static LanguageDef, Option<Compiler>)> {
+    LANGUAGES.iter().find_map(|l| {
+        l.judge0
+            .iter()
+            .find(|(j, _)| *j == id)
+            .map(|(_, compiler)| (l, *compiler))
+    })
+}
+
+/// The Judge0 id reported for a language run with a compiler.
+pub fn judge0_id(language: &str, compiler: Option<Compiler>) -> Option<u16> {
+    find(language)?
+        .judge0
+        .iter()
+        .find(|(_, c)| *c == compiler)
+        .map(|(id, _)| *id)
 }
 
 pub fn ids() -> String {
@@ -66,6 +96,64 @@ pub struct CompilerVersion {
     pub version: Option<String>,
 }
 
+/// Where a task's files live inside its container (on the tmpfs).
+pub const BOX_DIR: &str = "/tmp/box";
+pub const BINARY: &str = "main";
+
+pub struct Plan {
+    /// Source file name inside `BOX_DIR`.
+    pub source: &'static str,
+    /// The compiler command (argv), for compiled languages.
+    pub compile: Option<Vec<String>>,
+    /// The program command (argv, before the task's args).
+    pub run: Vec<String>,
+}
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+/// How `spec`'s language is compiled and run inside the runner image; `None` for a
+/// language this build does not know (an old worker, a new API).
+pub fn plan(spec: &CodeSpec) -> Option<Plan> {
+    // Compiled programs run with line-buffered stdio, so output written before a kill
+    // (time limit, output cap) is not lost in a buffer.
+    let native = argv(&["stdbuf", "-oL", "-eL", "./main"]);
+    let compiler = spec.compiler.unwrap_or(Compiler::Gcc);
+    match spec.language.as_str() {
+        "python" => Some(Plan {
+            source: "main.py",
+            compile: None,
+            run: argv(&["python3", "-B", "main.py"]),
+        }),
+        "c" => {
+            let cc = match compiler {
+                Compiler::Gcc => "gcc",
+                Compiler::Clang => "clang",
+            };
+            Some(Plan {
+                source: "main.c",
+                compile: Some(argv(&[
+                    cc, "-O2", "-std=c17", "-o", BINARY, "main.c", "-lm",
+                ])),
+                run: native,
+            })
+        }
+        "cpp" => {
+            let cxx = match compiler {
+                Compiler::Gcc => "g++",
+                Compiler::Clang => "clang++",
+            };
+            Some(Plan {
+                source: "main.cpp",
+                compile: Some(argv(&[cxx, "-O2", "-std=c++17", "-o", BINARY, "main.cpp"])),
+                run: native,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// The listing with no versions known yet.
 pub fn unprobed() -> Vec<Language> {
     LANGUAGES
@@ -85,4 +173,33 @@ pub fn unprobed() -> Vec<Language> {
                 .collect(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every Judge0 id maps to one language and compiler, and what codebox reports for
+    /// them maps back to the same pair.
+    #[test]
+    fn judge0_ids_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for l in LANGUAGES {
+            assert!(!l.judge0.is_empty(), "{} has no Judge0 id", l.id);
+            for &(id, compiler) in l.judge0 {
+                assert!(seen.insert(id), "Judge0 id {id} twice");
+                let (def, c) = by_judge0(id).unwrap_or_else(|| panic!("{id}"));
+                assert_eq!((def.id, c), (l.id, compiler));
+                let reported = judge0_id(l.id, compiler).unwrap_or_else(|| panic!("{id}"));
+                let (def, c) = by_judge0(reported).unwrap_or_else(|| panic!("{reported}"));
+                assert_eq!((def.id, c), (l.id, compiler));
+                match compiler {
+                    None => assert!(l.compilers.is_empty()),
+                    Some(c) => assert!(l.compilers.contains(&c)),
+                }
+            }
+        }
+        assert_eq!(by_judge0(71).map(|(l, _)| l.id), Some("python"));
+        assert_eq!(by_judge0(9999).map(|(l, _)| l.id), None);
+    }
 }

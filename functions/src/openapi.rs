@@ -31,6 +31,16 @@ use crate::handlers;
         handlers::commit::status,
         handlers::commit::ping,
         handlers::commit::report_languages,
+        handlers::judge0::about,
+        handlers::judge0::config_info,
+        handlers::judge0::languages_list,
+        handlers::judge0::language,
+        handlers::judge0::statuses,
+        handlers::judge0::create,
+        handlers::judge0::show,
+        handlers::judge0::delete,
+        handlers::judge0::create_batch,
+        handlers::judge0::show_batch,
     ),
     components(schemas(
         codebox_core::domain::TaskResult,
@@ -44,6 +54,7 @@ use crate::handlers;
         (name = "tasks", description = "Submit, follow, list and cancel your tasks"),
         (name = "worker", description = "For workers only (the worker credential)"),
         (name = "service", description = "Liveness, readiness, languages"),
+        (name = "judge0", description = "Judge0 CE 1.13.1-compatible: existing Judge0 clients work unchanged (`X-Auth-Token` or Bearer)"),
     )
 )]
 pub struct ApiDoc;
@@ -68,6 +79,12 @@ impl Modify for Security {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "x_auth_token",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::new("X-Auth-Token"),
+            )),
         );
         components.add_security_scheme(
             "worker",

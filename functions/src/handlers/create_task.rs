@@ -102,7 +102,7 @@ impl SubmitParams {
 }
 
 /// Counts the submission against the caller's limits, then submits.
-async fn submit(
+pub(crate) async fn submit(
     state: &AppState,
     owner: codebox_core::domain::UserId,
     body: SubmitRequest,
@@ -125,7 +125,11 @@ async fn submit(
 
 /// The task once it has ended, or `None` when `within` passes first. Reads only the
 /// task's summary while it waits (one small read per poll, backing off to 250 ms).
-async fn wait_for_end(state: &AppState, task: &Task, within: Duration) -> ApiResult<Option<Task>> {
+pub(crate) async fn wait_for_end(
+    state: &AppState,
+    task: &Task,
+    within: Duration,
+) -> ApiResult<Option<Task>> {
     let deadline = tokio::time::Instant::now() + within;
     let mut pause = Duration::from_millis(20);
     loop {

@@ -8,6 +8,7 @@ pub mod get_result;
 pub mod get_status;
 pub mod get_task;
 pub mod health;
+pub mod judge0;
 pub mod languages;
 pub mod list_tasks;
 pub mod login;
@@ -48,5 +49,6 @@ pub fn all(state: AppState) -> Router {
         .merge(get_task::router(state.clone()))
         .merge(list_tasks::router(state.clone()))
         .merge(cancel_task::router(state.clone()))
+        .merge(judge0::router(state.clone()))
         .merge(commit::router(state))
 }

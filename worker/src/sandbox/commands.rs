@@ -1,66 +1,11 @@
-//! How each language is compiled and run inside the runner image.
+//! How each language is compiled and run inside the runner image (the table and the
+//! commands live in `codebox_core::languages`); and the version probe.
 //!
-//! To add a language: a row in `codebox_core::languages::LANGUAGES`, its packages in
-//! `worker/runner/build-image.sh` (and the Dockerfile beside it), and its arm here.
+//! To add a language: a row in `codebox_core::languages::LANGUAGES` with its arm in
+//! `codebox_core::languages::plan`, and its packages in `worker/runner/build-image.sh`
+//! (and the Dockerfile beside it).
 
-use codebox_core::domain::{CodeSpec, Compiler};
-
-/// Where a task's files live inside its container (on the tmpfs).
-pub const BOX_DIR: &str = "/tmp/box";
-pub const BINARY: &str = "main";
-
-pub struct Plan {
-    /// Source file name inside `BOX_DIR`.
-    pub source: &'static str,
-    /// The compiler command (argv), for compiled languages.
-    pub compile: Option<Vec<String>>,
-    /// The program command (argv, before the task's args).
-    pub run: Vec<String>,
-}
-
-fn argv(words: &[&str]) -> Vec<String> {
-    words.iter().map(|w| (*w).to_owned()).collect()
-}
-
-/// `None` for a language this worker does not know (an old worker, a new API).
-pub fn plan(spec: &CodeSpec) -> Option<Plan> {
-    // Compiled programs run with line-buffered stdio, so output written before a kill
-    // (time limit, output cap) is not lost in a buffer.
-    let native = argv(&["stdbuf", "-oL", "-eL", "./main"]);
-    let compiler = spec.compiler.unwrap_or(Compiler::Gcc);
-    match spec.language.as_str() {
-        "python" => Some(Plan {
-            source: "main.py",
-            compile: None,
-            run: argv(&["python3", "-B", "main.py"]),
-        }),
-        "c" => {
-            let cc = match compiler {
-                Compiler::Gcc => "gcc",
-                Compiler::Clang => "clang",
-            };
-            Some(Plan {
-                source: "main.c",
-                compile: Some(argv(&[
-                    cc, "-O2", "-std=c17", "-o", BINARY, "main.c", "-lm",
-                ])),
-                run: native,
-            })
-        }
-        "cpp" => {
-            let cxx = match compiler {
-                Compiler::Gcc => "g++",
-                Compiler::Clang => "clang++",
-            };
-            Some(Plan {
-                source: "main.cpp",
-                compile: Some(argv(&[cxx, "-O2", "-std=c++17", "-o", BINARY, "main.cpp"])),
-                run: native,
-            })
-        }
-        _ => None,
-    }
-}
+pub use codebox_core::languages::{BINARY, BOX_DIR, Plan, plan};
 
 /// The shell line that prints the versions of everything in the image, one per line, in
 /// the order `parse_versions` reads them.
