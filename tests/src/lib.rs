@@ -230,15 +230,31 @@ impl Client {
 /// Sandbox containers of a task that still exist (by the name a step's container takes:
 /// `codebox-<task id>-…`).
 pub fn containers_of(task_id: &str) -> anyhow::Result<usize> {
+    count_containers(task_id, false)
+}
+
+/// Sandbox containers of a task whose processes still run.
+pub fn running_containers_of(task_id: &str) -> anyhow::Result<usize> {
+    count_containers(task_id, true)
+}
+
+fn count_containers(task_id: &str, running_only: bool) -> anyhow::Result<usize> {
+    let name = format!("name=codebox-{task_id}");
+    let mut args = vec![
+        "ps",
+        "-q",
+        "--filter",
+        "label=codebox.role=sandbox",
+        "--filter",
+        &name,
+    ];
+    if running_only {
+        args.extend(["--filter", "status=running"]);
+    } else {
+        args.push("-a");
+    }
     let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            "label=codebox.role=sandbox",
-            "--filter",
-            &format!("name=codebox-{task_id}"),
-        ])
+        .args(&args)
         .output()
         .context("running the docker CLI")?;
     if !out.status.success() {

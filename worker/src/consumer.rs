@@ -25,6 +25,9 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+/// Tries of a commit that fails while the API answers, before the delivery goes back.
+const COMMIT_TRIES: u32 = 8;
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Tasks run at once by this worker.
@@ -235,6 +238,24 @@ impl Worker {
     async fn hold<T, Op, OpFut, Probe, ProbeFut>(
         &self,
         what: &'static str,
+        op: Op,
+        probe: Probe,
+    ) -> Result<T, Error>
+    where
+        Op: FnMut() -> OpFut,
+        OpFut: Future<Output = Result<T, Error>>,
+        Probe: Fn() -> ProbeFut,
+        ProbeFut: Future<Output = Result<(), Error>>,
+    {
+        self.hold_tries(what, 2, op, probe).await
+    }
+
+    /// [`Self::hold`], with `tries` transient failures while the probe answers before it
+    /// counts.
+    async fn hold_tries<T, Op, OpFut, Probe, ProbeFut>(
+        &self,
+        what: &'static str,
+        tries: u32,
         mut op: Op,
         probe: Probe,
     ) -> Result<T, Error>
@@ -262,7 +283,7 @@ impl Worker {
             match probe().await {
                 Ok(()) => {
                     strikes += 1;
-                    if strikes >= 2 {
+                    if strikes >= tries {
                         return Err(e);
                     }
                 }
@@ -421,8 +442,17 @@ impl Worker {
     /// refused on every delivery: the task ends `failed` with the reason instead.
     async fn commit(&self, commit: Commit) -> Result<(), Error> {
         let control = &self.control;
+        // The outcome is in hand and a commit is idempotent (the first outcome stands):
+        // a commit that fails while the API answers (a timeout on a large outcome, a 5xx)
+        // is tried again here, several times, rather than running the task again — which
+        // would spend a delivery and, three times over, end the task `failed`.
         let stored = self
-            .hold("the API", || control.commit(&commit), || control.ping())
+            .hold_tries(
+                "the API",
+                COMMIT_TRIES,
+                || control.commit(&commit),
+                || control.ping(),
+            )
             .await;
         let reason = match stored {
             Err(Error::Invalid(reason) | Error::TooLarge(reason)) => reason,

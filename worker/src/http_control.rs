@@ -148,6 +148,9 @@ impl TaskControl for HttpTaskControl {
 
     async fn commit(&self, commit: &Commit) -> Result<(), Error> {
         let body = serde_json::to_vec(commit).map_err(|e| Error::Backend(e.into()))?;
+        // The API reads, stores and re-reads the outcome: give a large one time in
+        // proportion (30 s, and 1 s more per MiB).
+        let timeout = Duration::from_secs(30 + (body.len() as u64 >> 20));
         let spilled = match &self.spill {
             Some((blobs, limit)) if body.len() > *limit => {
                 let key = format!(
@@ -176,6 +179,7 @@ impl TaskControl for HttpTaskControl {
             .http
             .post(format!("{}/commit", self.base))
             .bearer_auth(&self.token)
+            .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
