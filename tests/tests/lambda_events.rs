@@ -75,6 +75,21 @@ async fn call(app: &Router, req: Request) -> (StatusCode, axum::http::HeaderMap,
     (parts.status, parts.headers, json)
 }
 
+/// `req` with the bearer token of the fixtures' user (registered and logged in through
+/// the Lambda apps).
+async fn authorized(state: &AppState, mut req: Request) -> Request {
+    let login = lambda::app(handlers::login::router(state.clone()));
+    let register = lambda::app(handlers::register::router(state.clone()));
+    call(&register, event(fixture!("register.json"))).await;
+    let (_, _, body) = call(&login, event(fixture!("login.json"))).await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    req.headers_mut().insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    req
+}
+
 #[tokio::test]
 async fn register_login_then_submit_through_lambda_apps() {
     register_login_then_submit(memory()).await;
@@ -150,17 +165,8 @@ async fn a_rejected_body_is_problem_json_400_on_aws() {
 }
 
 async fn rejected_body_is_400(state: AppState) {
-    let login = lambda::app(handlers::login::router(state.clone()));
-    let register = lambda::app(handlers::register::router(state.clone()));
-    call(&register, event(fixture!("register.json"))).await;
-    let (_, _, body) = call(&login, event(fixture!("login.json"))).await;
-    let token = body["token"].as_str().unwrap().to_owned();
-    let app = lambda::app(handlers::create_task::router(state));
-    let mut req = event(fixture!("create-task-unknown-field.json"));
-    req.headers_mut().insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-    );
+    let app = lambda::app(handlers::create_task::router(state.clone()));
+    let req = authorized(&state, event(fixture!("create-task-unknown-field.json"))).await;
     let (status, headers, body) = call(&app, req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
@@ -177,4 +183,32 @@ async fn a_route_of_another_function_is_a_404_problem() {
     let (status, headers, _) = call(&app, event(fixture!("register.json"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+}
+
+#[tokio::test]
+async fn a_wait_that_runs_out_answers_202_through_the_lambda_app() {
+    wait_runs_out(memory()).await;
+}
+
+#[tokio::test]
+async fn a_wait_that_runs_out_answers_202_through_the_lambda_app_on_aws() {
+    wait_runs_out(aws().await).await;
+}
+
+/// `POST /task?wait=true&wait_s=1` with no worker to run it: the function answers 202
+/// after the wait (well inside its 29 s timeout and API Gateway's 30 s), never a gateway
+/// timeout.
+async fn wait_runs_out(state: AppState) {
+    let app = lambda::app(handlers::create_task::router(state.clone()));
+    let req = authorized(&state, event(fixture!("create-task-wait.json"))).await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = call(&app, req).await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "queued");
+    assert!(
+        (std::time::Duration::from_millis(900)..std::time::Duration::from_secs(10))
+            .contains(&waited),
+        "{waited:?}"
+    );
 }
