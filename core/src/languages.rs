@@ -15,7 +15,17 @@ pub struct LanguageDef {
     /// Judge0 CE 1.13.1's ids for it, each with the compiler it means; the first of a
     /// compiler is the one reported back.
     pub judge0: &'static [(u16, Option<Compiler>)],
+    /// Interpreted languages: a shell command printing the interpreter's version (the
+    /// runner image's, as `GET /languages` reports it). Compilers have theirs in
+    /// [`COMPILER_VERSIONS`].
+    pub version: &'static str,
 }
+
+/// Shell commands printing each compiler's version.
+pub const COMPILER_VERSIONS: &[(Compiler, &str)] = &[
+    (Compiler::Gcc, "gcc -dumpfullversion"),
+    (Compiler::Clang, "clang -dumpversion"),
+];
 
 pub const LANGUAGES: &[LanguageDef] = &[
     LanguageDef {
@@ -23,12 +33,14 @@ pub const LANGUAGES: &[LanguageDef] = &[
         name: "Python",
         compilers: &[],
         judge0: &[(71, None)],
+        version: "python3 -c 'import platform; print(platform.python_version())'",
     },
     LanguageDef {
         id: "c",
         name: "C",
         compilers: &[Compiler::Gcc, Compiler::Clang],
         judge0: &[(50, Some(Compiler::Gcc)), (75, Some(Compiler::Clang))],
+        version: "",
     },
     LanguageDef {
         id: "cpp",
@@ -40,8 +52,63 @@ pub const LANGUAGES: &[LanguageDef] = &[
             (52, Some(Compiler::Gcc)),
             (76, Some(Compiler::Clang)),
         ],
+        version: "",
+    },
+    LanguageDef {
+        id: "bash",
+        name: "Bash",
+        compilers: &[],
+        judge0: &[(46, None)],
+        version: "bash -c 'echo \"${BASH_VERSION%%(*}\"'",
+    },
+    LanguageDef {
+        id: "perl",
+        name: "Perl",
+        compilers: &[],
+        judge0: &[(85, None)],
+        version: "perl -e 'print substr($^V, 1), \"\\n\"'",
     },
 ];
+
+/// The shell line that prints, one per line, the version of every interpreted language
+/// (in table order), then of every compiler (in [`COMPILER_VERSIONS`] order); an empty
+/// line for one that is missing. [`read_versions`] reads it back.
+pub fn version_probe() -> String {
+    LANGUAGES
+        .iter()
+        .filter(|l| l.compilers.is_empty())
+        .map(|l| l.version)
+        .chain(COMPILER_VERSIONS.iter().map(|(_, cmd)| *cmd))
+        .map(|cmd| format!("echo \"$( ({cmd}) 2>/dev/null | head -n 1)\""))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The listing with the versions [`version_probe`] printed.
+pub fn read_versions(output: &str) -> Vec<Language> {
+    let mut lines = output.lines().map(|l| {
+        let l = l.trim();
+        (!l.is_empty()).then(|| l.to_owned())
+    });
+    let mut listing = unprobed();
+    for lang in listing.iter_mut().filter(|l| !l.compiled) {
+        lang.version = lines.next().flatten();
+    }
+    let compilers: Vec<(Compiler, Option<String>)> = COMPILER_VERSIONS
+        .iter()
+        .map(|(c, _)| (*c, lines.next().flatten()))
+        .collect();
+    for lang in listing.iter_mut().filter(|l| l.compiled) {
+        for c in &mut lang.compilers {
+            c.version = compilers
+                .iter()
+                .find(|(id, _)| *id == c.id)
+                .and_then(|(_, v)| v.clone());
+        }
+        lang.version = lang.compilers.first().and_then(|c| c.version.clone());
+    }
+    listing
+}
 
 pub fn find(id: &str) -> Option<&'static LanguageDef> {
     LANGUAGES.iter().find(|l| l.id == id)
@@ -139,6 +206,16 @@ pub fn plan(spec: &CodeSpec) -> Option<Plan> {
                 run: native,
             })
         }
+        "bash" => Some(Plan {
+            source: "main.sh",
+            compile: None,
+            run: argv(&["bash", "main.sh"]),
+        }),
+        "perl" => Some(Plan {
+            source: "main.pl",
+            compile: None,
+            run: argv(&["perl", "main.pl"]),
+        }),
         "cpp" => {
             let cxx = match compiler {
                 Compiler::Gcc => "g++",
@@ -200,6 +277,41 @@ mod tests {
             }
         }
         assert_eq!(by_judge0(71).map(|(l, _)| l.id), Some("python"));
+        assert_eq!(by_judge0(46).map(|(l, _)| l.id), Some("bash"));
         assert_eq!(by_judge0(9999).map(|(l, _)| l.id), None);
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    /// Every language has a way to run it and, if interpreted, a version command; the
+    /// probe's lines map back to the right languages and compilers.
+    #[test]
+    fn every_language_has_commands_and_its_versions_read_back() {
+        for l in LANGUAGES {
+            let spec = CodeSpec {
+                language: l.id.to_owned(),
+                compiler: l.compilers.first().copied(),
+                ..CodeSpec::default()
+            };
+            let plan = plan(&spec).unwrap_or_else(|| panic!("{} has no commands", l.id));
+            assert_eq!(plan.compile.is_some(), !l.compilers.is_empty(), "{}", l.id);
+            assert_eq!(l.version.is_empty(), !l.compilers.is_empty(), "{}", l.id);
+        }
+        let interpreted = LANGUAGES.iter().filter(|l| l.compilers.is_empty()).count();
+        assert_eq!(
+            version_probe().matches("echo \"$(").count(),
+            interpreted + COMPILER_VERSIONS.len()
+        );
+        let mut out: Vec<String> = (0..interpreted).map(|i| format!("1.{i}")).collect();
+        out.push("12.2.0".into());
+        out.push(String::new()); // clang missing
+        let listing = read_versions(&out.join("\n"));
+        let find = |id: &str| listing.iter().find(|l| l.id == id).unwrap();
+        assert_eq!(find("python").version.as_deref(), Some("1.0"));
+        assert_eq!(find("c").version.as_deref(), Some("12.2.0"));
+        assert_eq!(find("cpp").compilers[1].version, None);
     }
 }

@@ -361,6 +361,8 @@ pub enum ImageKind {
 #[serde(rename_all = "lowercase")]
 pub enum InterpretedLanguage {
     Python,
+    Bash,
+    Perl,
 }
 
 /// Languages compiled first (`GET /languages` lists their compilers).

@@ -486,10 +486,21 @@ pub async fn assert_each_completed_with_its_marker(
 /// Sandbox containers that exist now, of any task.
 pub fn sandbox_containers() -> usize {
     let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", "label=codebox.role=sandbox"])
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=codebox.role=sandbox",
+            "--format",
+            "{{.Names}} {{.Status}} {{.CreatedAt}}",
+        ])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().count()
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        eprintln!("sandbox container: {line}");
+    }
+    text.lines().count()
 }
 
 /// Two gateways of one profile with `extra` settings (a second one on its own port):

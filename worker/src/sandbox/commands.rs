@@ -6,8 +6,3 @@
 //! (and the Dockerfile beside it).
 
 pub use codebox_core::languages::{BINARY, BOX_DIR, Plan, plan};
-
-/// The shell line that prints the versions of everything in the image, one per line, in
-/// the order `parse_versions` reads them.
-pub const VERSION_PROBE: &str = "python3 -c 'import platform; print(platform.python_version())'; \
-gcc -dumpfullversion; clang -dumpversion";

@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use codebox_core::Error;
 use codebox_core::bytes::Bytes;
 use codebox_core::config::{self, ConfigError};
 use codebox_core::domain::{CodeResult, TestResult, Verdict};
-use codebox_core::languages::{self, CompilerVersion, Language};
+use codebox_core::languages::{self, Language};
 use codebox_core::ports::{Sandbox, SandboxJob};
-use codebox_core::{Error, domain::Compiler};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -251,16 +251,21 @@ impl DockerSandbox {
             let (Some(id), Some(created)) = (c.id, c.created) else {
                 continue;
             };
-            let running = matches!(
-                c.state,
-                Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
-                    | Some(bollard::models::ContainerSummaryStateEnum::PAUSED)
-                    | Some(bollard::models::ContainerSummaryStateEnum::RESTARTING)
-            );
-            let stale = if running {
-                created < running_cutoff
-            } else {
-                created < idle_cutoff
+            use bollard::models::ContainerSummaryStateEnum as State;
+            let stale = match c.state {
+                // Being removed by the engine (auto-remove after its run, perhaps another
+                // worker's on the same engine): touching it races that removal, which can
+                // leave a phantom "Removal In Progress" behind.
+                Some(State::REMOVING) => false,
+                Some(State::RUNNING | State::PAUSED | State::RESTARTING) => {
+                    created < running_cutoff
+                }
+                // Never started: its worker died between create and start.
+                Some(State::CREATED) => created < idle_cutoff,
+                // Exited but not removed: auto-remove follows an exit at once, so only one
+                // left that long is stuck (a warm container may be a minute old when it
+                // serves its step and exits).
+                _ => created < running_cutoff,
             };
             if stale {
                 // Only a never-started one is removed directly; the engine removes the rest
@@ -299,7 +304,7 @@ impl DockerSandbox {
     pub async fn probe_versions(&self) -> anyhow::Result<Vec<Language>> {
         let step = Step {
             task_id: uuid::Uuid::nil(),
-            argv: vec!["sh".into(), "-c".into(), commands::VERSION_PROBE.into()],
+            argv: vec!["sh".into(), "-c".into(), languages::version_probe()],
             files: vec![],
             stdin: vec![],
             wall: Duration::from_secs(30),
@@ -322,28 +327,7 @@ impl DockerSandbox {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut lines = text.lines().map(|l| l.trim().to_owned());
-        let (python, gcc, clang) = (lines.next(), lines.next(), lines.next());
-        let mut listing = languages::unprobed();
-        for lang in &mut listing {
-            if lang.id == "python" {
-                lang.version = python.clone();
-            } else {
-                lang.compilers = lang
-                    .compilers
-                    .iter()
-                    .map(|c| CompilerVersion {
-                        id: c.id,
-                        version: match c.id {
-                            Compiler::Gcc => gcc.clone(),
-                            Compiler::Clang => clang.clone(),
-                        },
-                    })
-                    .collect();
-                lang.version = lang.compilers.first().and_then(|c| c.version.clone());
-            }
-        }
+        let listing = languages::read_versions(&String::from_utf8_lossy(&out.stdout));
         Ok(listing)
     }
 

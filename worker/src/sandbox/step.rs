@@ -171,8 +171,10 @@ pub(crate) async fn dispose(docker: &Docker, id: &str, started: bool) {
                 status_code: 404,
                 ..
             }))) => return,
+            // The engine is removing it, or will: removing it as well is the race above.
             Ok(Some(Err(e))) => {
-                tracing::debug!(container = id, error = %e, "waiting for a sandbox's removal")
+                tracing::debug!(container = id, error = %e, "waiting for a sandbox's removal");
+                return;
             }
             Err(_) => tracing::warn!(
                 container = id,

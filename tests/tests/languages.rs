@@ -1,0 +1,162 @@
+//! Every language of the table, end to end on the embedded stack: hello, stdin echo, a
+//! runtime error, a time limit, and for compiled ones a compile error (with each
+//! compiler). A language added to the table without programs here fails the first test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use codebox_core::languages::LANGUAGES;
+use codebox_tests::{Client, start_embedded};
+use serde_json::{Value, json};
+
+/// Programs of one language: prints `hello`, echoes one line of stdin, exits with status
+/// 3, loops forever, and (compiled) does not compile.
+struct Programs {
+    hello: &'static str,
+    echo: &'static str,
+    exit3: &'static str,
+    forever: &'static str,
+    broken: Option<&'static str>,
+}
+
+fn programs(language: &str) -> Programs {
+    match language {
+        "python" => Programs {
+            hello: "print('hello')",
+            echo: "print(input())",
+            exit3: "import sys\nsys.exit(3)",
+            forever: "while True:\n    pass",
+            broken: None,
+        },
+        "c" => Programs {
+            hello: "#include <stdio.h>\nint main(void){puts(\"hello\");return 0;}",
+            echo: "#include <stdio.h>\nint main(void){char b[256];if(!fgets(b,sizeof b,stdin))return 1;fputs(b,stdout);return 0;}",
+            exit3: "int main(void){return 3;}",
+            forever: "int main(void){volatile int x=0;for(;;)x++;}",
+            broken: Some("int main(void){ return x; }"),
+        },
+        "cpp" => Programs {
+            hello: "#include <iostream>\nint main(){std::cout<<\"hello\"<<std::endl;}",
+            echo: "#include <iostream>\n#include <string>\nint main(){std::string s;std::getline(std::cin,s);std::cout<<s<<std::endl;}",
+            exit3: "int main(){return 3;}",
+            forever: "int main(){volatile int x=0;for(;;)x++;}",
+            broken: Some("int main(){ return x; }"),
+        },
+        "bash" => Programs {
+            hello: "echo hello",
+            echo: "read -r line\necho \"$line\"",
+            exit3: "exit 3",
+            forever: "while :; do :; done",
+            broken: None,
+        },
+        "perl" => Programs {
+            hello: "print \"hello\\n\";",
+            echo: "my $line = <STDIN>;\nprint $line;",
+            exit3: "exit 3;",
+            forever: "while (1) {}",
+            broken: None,
+        },
+        other => panic!("no programs for {other}: add them to tests/tests/languages.rs"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_runs_reads_fails_and_times_out() {
+    let running = start_embedded().await;
+    let c = Client::new_user(running.addr).await.unwrap();
+    // (what, body, check) for every language, submitted together, then waited for.
+    type Check = Box<dyn Fn(&Value) -> bool>;
+    let mut cases: Vec<(String, Value, Check)> = Vec::new();
+    for l in LANGUAGES {
+        let p = programs(l.id);
+        let compilers: Vec<Option<&str>> = if l.compilers.is_empty() {
+            vec![None]
+        } else {
+            l.compilers.iter().map(|c| Some(c.as_str())).collect()
+        };
+        for compiler in compilers {
+            let body = |code: &str| {
+                let mut b = json!({"language": l.id, "code": code});
+                if let Some(cc) = compiler {
+                    b["compiler"] = json!(cc);
+                }
+                b
+            };
+            let name = |what: &str| format!("{}/{}: {what}", l.id, compiler.unwrap_or("-"));
+            cases.push((
+                name("hello"),
+                body(p.hello),
+                Box::new(|r| r["verdict"] == "ok" && r["stdout"] == "hello\n"),
+            ));
+            let mut echo = body(p.echo);
+            echo["stdin"] = json!("a line of input\n");
+            cases.push((
+                name("stdin echo"),
+                echo,
+                Box::new(|r| r["verdict"] == "ok" && r["stdout"] == "a line of input\n"),
+            ));
+            cases.push((
+                name("runtime error"),
+                body(p.exit3),
+                Box::new(|r| r["verdict"] == "runtime_error" && r["exit_code"] == 3),
+            ));
+            let mut forever = body(p.forever);
+            forever["limits"] = json!({"time_ms": 1000});
+            cases.push((
+                name("time limit"),
+                forever,
+                Box::new(|r| r["verdict"] == "time_limit"),
+            ));
+            if let Some(broken) = p.broken {
+                cases.push((
+                    name("compile error"),
+                    body(broken),
+                    Box::new(|r| {
+                        r["verdict"] == "compile_error"
+                            && r["compile_output"].as_str().is_some_and(|o| !o.is_empty())
+                    }),
+                ));
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    for (_, body, _) in &cases {
+        ids.push(c.submit(body).await.unwrap());
+    }
+    let mut failures = Vec::new();
+    for ((what, _, check), id) in cases.iter().zip(&ids) {
+        let r = c.wait(id, Duration::from_secs(180)).await.unwrap();
+        if !check(&r) {
+            failures.push(format!("{what}: {r}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Each version as the runner image has it (reported by the worker once it is up).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let langs: Value = loop {
+        let langs: Value = c.get_json("/languages").await.unwrap();
+        let all = langs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["version"].is_string());
+        if all || std::time::Instant::now() > deadline {
+            break langs;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for l in LANGUAGES {
+        let listed = langs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == l.id)
+            .unwrap_or_else(|| panic!("{} not listed", l.id));
+        assert!(
+            listed["version"].as_str().is_some_and(|v| !v.is_empty()),
+            "{listed}"
+        );
+    }
+    running.stop().await;
+}
