@@ -152,6 +152,16 @@ const REMOVAL_WAIT: Duration = Duration::from_secs(10);
 /// races the engine's own removal, which Docker 20.10 can leave as a phantom "Removal In
 /// Progress". One never started is removed directly.
 pub(crate) async fn dispose(docker: &Docker, id: &str, started: bool) {
+    // A start cut short (the worker stopping mid-call) may have started it all the same:
+    // ask the engine rather than trust the flag before removing it directly.
+    let started = started
+        || docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|c| c.state)
+            .and_then(|s| s.status)
+            .is_some_and(|s| s != bollard::models::ContainerStateStatusEnum::CREATED);
     if started {
         let kill = KillContainerOptionsBuilder::default()
             .signal("SIGKILL")
@@ -176,10 +186,15 @@ pub(crate) async fn dispose(docker: &Docker, id: &str, started: bool) {
                 tracing::debug!(container = id, error = %e, "waiting for a sandbox's removal");
                 return;
             }
-            Err(_) => tracing::warn!(
-                container = id,
-                "the engine did not remove a killed sandbox in time; removing it"
-            ),
+            // Left to the engine, which removes it once it can: removing it here as well
+            // is the race that leaves a phantom. The reaper looks again after 5 minutes.
+            Err(_) => {
+                tracing::warn!(
+                    container = id,
+                    "the engine did not remove a killed sandbox within 10 s; leaving it to the engine"
+                );
+                return;
+            }
         }
     }
     remove(docker, id).await;
