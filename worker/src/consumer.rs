@@ -25,6 +25,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+/// Tries of a call that fails while its dependency answers, before it counts.
+const HOLD_TRIES: u32 = 2;
 /// Tries of a commit that fails while the API answers, before the delivery goes back.
 const COMMIT_TRIES: u32 = 8;
 
@@ -233,26 +235,10 @@ impl Worker {
     /// Runs `op` until it succeeds or fails for a reason of the task's own. A transient
     /// failure while `probe` fails too is an outage: the call is retried with backoff,
     /// without limit, and the worker takes no new message meanwhile. A transient failure
-    /// while the probe answers gets one more try (the dependency may just have come
-    /// back), then counts. Gives up with `Unavailable` when the worker stops.
+    /// while the probe answers is tried again up to `tries` times in all (the dependency
+    /// may just have come back), then counts. Gives up with `Unavailable` when the worker
+    /// stops.
     async fn hold<T, Op, OpFut, Probe, ProbeFut>(
-        &self,
-        what: &'static str,
-        op: Op,
-        probe: Probe,
-    ) -> Result<T, Error>
-    where
-        Op: FnMut() -> OpFut,
-        OpFut: Future<Output = Result<T, Error>>,
-        Probe: Fn() -> ProbeFut,
-        ProbeFut: Future<Output = Result<(), Error>>,
-    {
-        self.hold_tries(what, 2, op, probe).await
-    }
-
-    /// [`Self::hold`], with `tries` transient failures while the probe answers before it
-    /// counts.
-    async fn hold_tries<T, Op, OpFut, Probe, ProbeFut>(
         &self,
         what: &'static str,
         tries: u32,
@@ -404,7 +390,12 @@ impl Worker {
         let id = message.task_id;
         let control = &self.control;
         let started = self
-            .hold("the API", || control.start(id), || control.ping())
+            .hold(
+                "the API",
+                HOLD_TRIES,
+                || control.start(id),
+                || control.ping(),
+            )
             .await?;
         if !started {
             tracing::info!("task is cancelled or finished; skipping");
@@ -447,7 +438,7 @@ impl Worker {
         // is tried again here, several times, rather than running the task again — which
         // would spend a delivery and, three times over, end the task `failed`.
         let stored = self
-            .hold_tries(
+            .hold(
                 "the API",
                 COMMIT_TRIES,
                 || control.commit(&commit),
@@ -469,8 +460,13 @@ impl Worker {
                 Some(format!("the outcome could not be stored: {reason}")),
             ),
         };
-        self.hold("the API", || control.commit(&failed), || control.ping())
-            .await
+        self.hold(
+            "the API",
+            COMMIT_TRIES,
+            || control.commit(&failed),
+            || control.ping(),
+        )
+        .await
     }
 
     /// The sandbox run, with a watcher that cancels it when the task is cancelled.
@@ -505,6 +501,7 @@ impl Worker {
         let result = self
             .hold(
                 "the container engine",
+                HOLD_TRIES,
                 || sandbox.run(job, cancel.clone()),
                 || sandbox.ping(),
             )
@@ -522,6 +519,7 @@ impl Worker {
         let input = self
             .hold(
                 "the blob store",
+                HOLD_TRIES,
                 || blobs.get(&spec.input_key),
                 || blobs.ping(),
             )
@@ -546,6 +544,7 @@ impl Worker {
                 let key = codebox_core::tasks::output_key(message.task_id);
                 self.hold(
                     "the blob store",
+                    HOLD_TRIES,
                     || blobs.put(&key, png.clone()),
                     || blobs.ping(),
                 )
