@@ -1,5 +1,9 @@
-//! The languages codebox runs. Adding one means a row here, its commands in [`plan`], and
-//! its packages in the runner image (`worker/runner/build-image.sh`).
+//! The languages codebox runs: one table ([`LANGUAGES`]) holds, for each, its id and name,
+//! Judge0 ids, file names, compile and run commands, compile limits and version command.
+//! Adding a language is a row here, its Debian packages in the runner image
+//! (`worker/runner/build-image.sh`, the Dockerfile beside it), its id in the API's enum
+//! (`functions/src/dto.rs`) and its programs in `tests/tests/languages.rs` (tests fail
+//! until all four are there).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,15 +14,63 @@ use crate::domain::{CodeSpec, Compiler};
 pub struct LanguageDef {
     pub id: &'static str,
     pub name: &'static str,
-    /// Empty for interpreted languages; the first is the default.
-    pub compilers: &'static [Compiler],
+    /// The file the program's code is written to, in [`BOX_DIR`].
+    pub source: &'static str,
+    pub build: Build,
+    /// What a compile leaves in [`BOX_DIR`] for the run step (compiled languages).
+    pub artifact: &'static str,
+    /// The program's command (argv, before the task's arguments), started in [`BOX_DIR`].
+    pub run: &'static [&'static str],
     /// Judge0 CE 1.13.1's ids for it, each with the compiler it means; the first of a
     /// compiler is the one reported back.
     pub judge0: &'static [(u16, Option<Compiler>)],
-    /// Interpreted languages: a shell command printing the interpreter's version (the
-    /// runner image's, as `GET /languages` reports it). Compilers have theirs in
-    /// [`COMPILER_VERSIONS`].
+    /// A shell command printing the version of its interpreter or of its one compiler
+    /// (the runner image's, as `GET /languages` reports it); empty for a choice of
+    /// compilers, whose versions are in [`COMPILER_VERSIONS`].
     pub version: &'static str,
+    /// The compile step's limits (compiled languages).
+    pub compile_limits: CompileLimits,
+}
+
+/// How a language's program gets from its source to something that runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Build {
+    /// Run from its source.
+    Source,
+    /// Compiled by its one compiler: the command (argv), which leaves the artifact.
+    Compiler(&'static [&'static str]),
+    /// Compiled by the compiler the task names (the first is the default), each with its
+    /// command.
+    Choice(&'static [(Compiler, &'static [&'static str])]),
+}
+
+/// The compile step's wall-clock and memory limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileLimits {
+    pub time_s: u64,
+    pub memory_mb: u32,
+}
+
+impl CompileLimits {
+    /// What C and most compilers need; the warm pool keeps containers of this size.
+    pub const STANDARD: CompileLimits = CompileLimits {
+        time_s: 15,
+        memory_mb: 1024,
+    };
+}
+
+impl LanguageDef {
+    pub fn compiled(&self) -> bool {
+        !matches!(self.build, Build::Source)
+    }
+
+    /// The compilers a task may name (C, C++); empty for every other language.
+    pub fn compilers(&self) -> Vec<Compiler> {
+        match self.build {
+            Build::Choice(list) => list.iter().map(|(c, _)| *c).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Shell commands printing each compiler's version.
@@ -27,56 +79,303 @@ pub const COMPILER_VERSIONS: &[(Compiler, &str)] = &[
     (Compiler::Clang, "clang -dumpversion"),
 ];
 
+const STANDARD: CompileLimits = CompileLimits::STANDARD;
+/// Compiled programs run with line-buffered stdio, so output written before a kill (time
+/// limit, output cap) is not lost in a buffer.
+const NATIVE: &[&str] = &["stdbuf", "-oL", "-eL", "./main"];
+
 pub const LANGUAGES: &[LanguageDef] = &[
     LanguageDef {
         id: "python",
         name: "Python",
-        compilers: &[],
+        source: "main.py",
+        build: Build::Source,
+        artifact: "",
+        run: &["python3", "-B", "main.py"],
         judge0: &[(71, None)],
         version: "python3 -c 'import platform; print(platform.python_version())'",
+        compile_limits: STANDARD,
     },
     LanguageDef {
         id: "c",
         name: "C",
-        compilers: &[Compiler::Gcc, Compiler::Clang],
-        judge0: &[(50, Some(Compiler::Gcc)), (75, Some(Compiler::Clang))],
+        source: "main.c",
+        build: Build::Choice(&[
+            (
+                Compiler::Gcc,
+                &["gcc", "-O2", "-std=c17", "-o", "main", "main.c", "-lm"],
+            ),
+            (
+                Compiler::Clang,
+                &["clang", "-O2", "-std=c17", "-o", "main", "main.c", "-lm"],
+            ),
+        ]),
+        artifact: "main",
+        run: NATIVE,
+        // 50 is Judge0's C (GCC 9.2.0); 48 and 49 its GCC 7.4.0 and 8.3.0.
+        judge0: &[
+            (50, Some(Compiler::Gcc)),
+            (48, Some(Compiler::Gcc)),
+            (49, Some(Compiler::Gcc)),
+            (75, Some(Compiler::Clang)),
+        ],
         version: "",
+        compile_limits: STANDARD,
     },
     LanguageDef {
         id: "cpp",
         name: "C++",
-        compilers: &[Compiler::Gcc, Compiler::Clang],
+        source: "main.cpp",
+        build: Build::Choice(&[
+            (
+                Compiler::Gcc,
+                &["g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"],
+            ),
+            (
+                Compiler::Clang,
+                &["clang++", "-O2", "-std=c++17", "-o", "main", "main.cpp"],
+            ),
+        ]),
+        artifact: "main",
+        run: NATIVE,
         // 54 is Judge0's C++ (GCC 9.2.0), 52 its C++ (GCC 7.4.0), which its SDK calls CPP.
         judge0: &[
             (54, Some(Compiler::Gcc)),
             (52, Some(Compiler::Gcc)),
+            (53, Some(Compiler::Gcc)),
             (76, Some(Compiler::Clang)),
         ],
         version: "",
+        compile_limits: STANDARD,
+    },
+    LanguageDef {
+        id: "javascript",
+        name: "JavaScript (Node.js)",
+        source: "main.js",
+        build: Build::Source,
+        artifact: "",
+        run: &["node", "main.js"],
+        judge0: &[(63, None)],
+        version: "node -p process.versions.node",
+        compile_limits: STANDARD,
+    },
+    LanguageDef {
+        id: "typescript",
+        name: "TypeScript",
+        source: "main.ts",
+        // Type-checked like `tsc` anywhere: a type error is a compile error. Node's
+        // globals (require, process, Buffer) are declared by the image's node-globals.d.ts.
+        build: Build::Compiler(&[
+            "tsc",
+            "--target",
+            "es2020",
+            "--module",
+            "commonjs",
+            "--lib",
+            "es2020,dom",
+            "--outDir",
+            ".",
+            "main.ts",
+            "/usr/local/share/codebox/node-globals.d.ts",
+        ]),
+        artifact: "main.js",
+        run: &["node", "main.js"],
+        judge0: &[(74, None)],
+        version: "tsc --version | cut -d' ' -f2",
+        compile_limits: CompileLimits {
+            time_s: 30,
+            memory_mb: 1024,
+        },
+    },
+    LanguageDef {
+        id: "go",
+        name: "Go",
+        source: "main.go",
+        // The build cache lives in the compile step's box; GOMAXPROCS bounds the threads
+        // under the sandbox's pids limit on hosts with many cores.
+        build: Build::Compiler(&[
+            "env",
+            "GOCACHE=/tmp/box/.cache",
+            "GOPATH=/tmp/box/.go",
+            "GO111MODULE=off",
+            "GOMAXPROCS=2",
+            "go",
+            "build",
+            "-o",
+            "main",
+            "main.go",
+        ]),
+        artifact: "main",
+        run: &["env", "GOMAXPROCS=2", "./main"],
+        judge0: &[(60, None)],
+        version: "go env GOVERSION | sed 's/^go//'",
+        compile_limits: STANDARD,
+    },
+    LanguageDef {
+        id: "rust",
+        name: "Rust",
+        source: "main.rs",
+        build: Build::Compiler(&[
+            "rustc",
+            "--edition",
+            "2021",
+            "-C",
+            "opt-level=2",
+            "-o",
+            "main",
+            "main.rs",
+        ]),
+        artifact: "main",
+        run: NATIVE,
+        judge0: &[(73, None)],
+        version: "rustc --version | cut -d' ' -f2",
+        compile_limits: STANDARD,
+    },
+    LanguageDef {
+        id: "java",
+        name: "Java",
+        // As on Judge0: the class is `Main`.
+        source: "Main.java",
+        build: Build::Compiler(&[
+            "sh",
+            "-c",
+            "javac -encoding UTF-8 -J-XX:+UseSerialGC Main.java && exec jar -J-XX:+UseSerialGC cf main.jar *.class",
+        ]),
+        artifact: "main.jar",
+        // The JVM in a sandbox: one GC thread, and a heap of up to 60 % of the task's
+        // memory (the JVM reads the container's limit) rather than its default 25 %.
+        run: &[
+            "java",
+            "-XX:+UseSerialGC",
+            "-XX:MaxRAMPercentage=60",
+            "-cp",
+            "main.jar",
+            "Main",
+        ],
+        judge0: &[(62, None)],
+        version: "javac -version 2>&1 | cut -d' ' -f2",
+        compile_limits: CompileLimits {
+            time_s: 30,
+            memory_mb: 1024,
+        },
+    },
+    LanguageDef {
+        id: "kotlin",
+        name: "Kotlin",
+        source: "main.kt",
+        build: Build::Compiler(&[
+            "env",
+            "JAVA_OPTS=-XX:+UseSerialGC",
+            "kotlinc",
+            "main.kt",
+            "-include-runtime",
+            "-d",
+            "main.jar",
+        ]),
+        artifact: "main.jar",
+        run: &[
+            "java",
+            "-XX:+UseSerialGC",
+            "-XX:MaxRAMPercentage=60",
+            "-jar",
+            "main.jar",
+        ],
+        judge0: &[(78, None)],
+        version: "dpkg-query -W -f '${Version}' kotlin | cut -d+ -f1",
+        compile_limits: CompileLimits {
+            time_s: 60,
+            memory_mb: 1024,
+        },
+    },
+    LanguageDef {
+        id: "csharp",
+        name: "C# (Mono)",
+        source: "main.cs",
+        build: Build::Compiler(&["mcs", "-optimize+", "-out:main.exe", "main.cs"]),
+        artifact: "main.exe",
+        run: &["mono", "main.exe"],
+        judge0: &[(51, None)],
+        version: "mcs --version | sed 's/.*version //'",
+        compile_limits: STANDARD,
+    },
+    LanguageDef {
+        id: "ruby",
+        name: "Ruby",
+        source: "main.rb",
+        build: Build::Source,
+        artifact: "",
+        run: &["ruby", "main.rb"],
+        judge0: &[(72, None)],
+        version: "ruby -e 'puts RUBY_VERSION'",
+        compile_limits: STANDARD,
+    },
+    LanguageDef {
+        id: "php",
+        name: "PHP",
+        source: "main.php",
+        build: Build::Source,
+        artifact: "",
+        run: &["php", "main.php"],
+        judge0: &[(68, None)],
+        version: "php -r 'echo PHP_VERSION, \"\\n\";'",
+        compile_limits: STANDARD,
+    },
+    LanguageDef {
+        id: "lua",
+        name: "Lua",
+        source: "main.lua",
+        build: Build::Source,
+        artifact: "",
+        run: &["lua5.4", "main.lua"],
+        judge0: &[(64, None)],
+        version: "lua5.4 -v | cut -d' ' -f2",
+        compile_limits: STANDARD,
+    },
+    LanguageDef {
+        id: "haskell",
+        name: "Haskell (GHC)",
+        source: "main.hs",
+        build: Build::Compiler(&["ghc", "-O", "-o", "main", "main.hs"]),
+        artifact: "main",
+        run: &["./main"],
+        judge0: &[(61, None)],
+        version: "ghc --numeric-version",
+        compile_limits: CompileLimits {
+            time_s: 30,
+            memory_mb: 1024,
+        },
     },
     LanguageDef {
         id: "bash",
         name: "Bash",
-        compilers: &[],
+        source: "main.sh",
+        build: Build::Source,
+        artifact: "",
+        run: &["bash", "main.sh"],
         judge0: &[(46, None)],
         version: "bash -c 'echo \"${BASH_VERSION%%(*}\"'",
+        compile_limits: STANDARD,
     },
     LanguageDef {
         id: "perl",
         name: "Perl",
-        compilers: &[],
+        source: "main.pl",
+        build: Build::Source,
+        artifact: "",
+        run: &["perl", "main.pl"],
         judge0: &[(85, None)],
         version: "perl -e 'print substr($^V, 1), \"\\n\"'",
+        compile_limits: STANDARD,
     },
 ];
 
-/// The shell line that prints, one per line, the version of every interpreted language
-/// (in table order), then of every compiler (in [`COMPILER_VERSIONS`] order); an empty
+/// The shell line that prints, one per line, the version of every language with a
+/// version command (in table order), then of every compiler (in [`COMPILER_VERSIONS`] order); an empty
 /// line for one that is missing. [`read_versions`] reads it back.
 pub fn version_probe() -> String {
     LANGUAGES
         .iter()
-        .filter(|l| l.compilers.is_empty())
+        .filter(|l| !l.version.is_empty())
         .map(|l| l.version)
         .chain(COMPILER_VERSIONS.iter().map(|(_, cmd)| *cmd))
         .map(|cmd| format!("echo \"$( ({cmd}) 2>/dev/null | head -n 1)\""))
@@ -91,14 +390,16 @@ pub fn read_versions(output: &str) -> Vec<Language> {
         (!l.is_empty()).then(|| l.to_owned())
     });
     let mut listing = unprobed();
-    for lang in listing.iter_mut().filter(|l| !l.compiled) {
-        lang.version = lines.next().flatten();
+    for (lang, def) in listing.iter_mut().zip(LANGUAGES) {
+        if !def.version.is_empty() {
+            lang.version = lines.next().flatten();
+        }
     }
     let compilers: Vec<(Compiler, Option<String>)> = COMPILER_VERSIONS
         .iter()
         .map(|(c, _)| (*c, lines.next().flatten()))
         .collect();
-    for lang in listing.iter_mut().filter(|l| l.compiled) {
+    for lang in listing.iter_mut().filter(|l| !l.compilers.is_empty()) {
         for c in &mut lang.compilers {
             c.version = compilers
                 .iter()
@@ -165,13 +466,15 @@ pub struct CompilerVersion {
 
 /// Where a task's files live inside its container (on the tmpfs).
 pub const BOX_DIR: &str = "/tmp/box";
-pub const BINARY: &str = "main";
 
 pub struct Plan {
     /// Source file name inside `BOX_DIR`.
     pub source: &'static str,
     /// The compiler command (argv), for compiled languages.
     pub compile: Option<Vec<String>>,
+    /// What the compile leaves for the run step.
+    pub artifact: &'static str,
+    pub compile_limits: CompileLimits,
     /// The program command (argv, before the task's args).
     pub run: Vec<String>,
 }
@@ -181,54 +484,25 @@ fn argv(words: &[&str]) -> Vec<String> {
 }
 
 /// How `spec`'s language is compiled and run inside the runner image; `None` for a
-/// language this build does not know (an old worker, a new API).
+/// language (or compiler) this build does not know (an old worker, a new API).
 pub fn plan(spec: &CodeSpec) -> Option<Plan> {
-    // Compiled programs run with line-buffered stdio, so output written before a kill
-    // (time limit, output cap) is not lost in a buffer.
-    let native = argv(&["stdbuf", "-oL", "-eL", "./main"]);
-    let compiler = spec.compiler.unwrap_or(Compiler::Gcc);
-    match spec.language.as_str() {
-        "python" => Some(Plan {
-            source: "main.py",
-            compile: None,
-            run: argv(&["python3", "-B", "main.py"]),
-        }),
-        "c" => {
-            let cc = match compiler {
-                Compiler::Gcc => "gcc",
-                Compiler::Clang => "clang",
-            };
-            Some(Plan {
-                source: "main.c",
-                compile: Some(argv(&[
-                    cc, "-O2", "-std=c17", "-o", BINARY, "main.c", "-lm",
-                ])),
-                run: native,
-            })
+    let def = find(&spec.language)?;
+    let compile = match def.build {
+        Build::Source => None,
+        Build::Compiler(cmd) => Some(argv(cmd)),
+        Build::Choice(list) => {
+            let chosen = spec.compiler.or_else(|| list.first().map(|(c, _)| *c))?;
+            let (_, cmd) = list.iter().find(|(c, _)| *c == chosen)?;
+            Some(argv(cmd))
         }
-        "bash" => Some(Plan {
-            source: "main.sh",
-            compile: None,
-            run: argv(&["bash", "main.sh"]),
-        }),
-        "perl" => Some(Plan {
-            source: "main.pl",
-            compile: None,
-            run: argv(&["perl", "main.pl"]),
-        }),
-        "cpp" => {
-            let cxx = match compiler {
-                Compiler::Gcc => "g++",
-                Compiler::Clang => "clang++",
-            };
-            Some(Plan {
-                source: "main.cpp",
-                compile: Some(argv(&[cxx, "-O2", "-std=c++17", "-o", BINARY, "main.cpp"])),
-                run: native,
-            })
-        }
-        _ => None,
-    }
+    };
+    Some(Plan {
+        source: def.source,
+        compile,
+        artifact: def.artifact,
+        compile_limits: def.compile_limits,
+        run: argv(def.run),
+    })
 }
 
 /// The listing with no versions known yet.
@@ -239,11 +513,11 @@ pub fn unprobed() -> Vec<Language> {
             id: l.id.to_owned(),
             name: l.name.to_owned(),
             version: None,
-            compiled: !l.compilers.is_empty(),
+            compiled: l.compiled(),
             compilers: l
-                .compilers
-                .iter()
-                .map(|&c| CompilerVersion {
+                .compilers()
+                .into_iter()
+                .map(|c| CompilerVersion {
                     id: c,
                     version: None,
                 })
@@ -271,8 +545,8 @@ mod tests {
                 let (def, c) = by_judge0(reported).unwrap_or_else(|| panic!("{reported}"));
                 assert_eq!((def.id, c), (l.id, compiler));
                 match compiler {
-                    None => assert!(l.compilers.is_empty()),
-                    Some(c) => assert!(l.compilers.contains(&c)),
+                    None => assert!(l.compilers().is_empty()),
+                    Some(c) => assert!(l.compilers().contains(&c)),
                 }
             }
         }
@@ -286,32 +560,51 @@ mod tests {
 mod version_tests {
     use super::*;
 
-    /// Every language has a way to run it and, if interpreted, a version command; the
-    /// probe's lines map back to the right languages and compilers.
+    /// Every language has a way to run it, a compile step exactly when it is compiled
+    /// (leaving a named artifact, with limits the sandbox accepts), and one version
+    /// command unless its compilers have theirs; the probe's lines map back to the right
+    /// languages and compilers.
     #[test]
     fn every_language_has_commands_and_its_versions_read_back() {
+        let mut ids = std::collections::HashSet::new();
         for l in LANGUAGES {
+            assert!(ids.insert(l.id), "{} twice", l.id);
+            let compilers = l.compilers();
             let spec = CodeSpec {
                 language: l.id.to_owned(),
-                compiler: l.compilers.first().copied(),
+                compiler: compilers.first().copied(),
                 ..CodeSpec::default()
             };
             let plan = plan(&spec).unwrap_or_else(|| panic!("{} has no commands", l.id));
-            assert_eq!(plan.compile.is_some(), !l.compilers.is_empty(), "{}", l.id);
-            assert_eq!(l.version.is_empty(), !l.compilers.is_empty(), "{}", l.id);
+            assert_eq!(plan.compile.is_some(), l.compiled(), "{}", l.id);
+            assert_eq!(l.artifact.is_empty(), !l.compiled(), "{}", l.id);
+            assert!(!plan.run.is_empty() && !l.source.contains('/'), "{}", l.id);
+            assert_eq!(l.version.is_empty(), !compilers.is_empty(), "{}", l.id);
+            let limits = l.compile_limits;
+            assert!((1..=120).contains(&limits.time_s), "{}", l.id);
+            assert!((256..=4096).contains(&limits.memory_mb), "{}", l.id);
+            for c in &compilers {
+                let spec = CodeSpec {
+                    compiler: Some(*c),
+                    ..spec.clone()
+                };
+                assert!(super::plan(&spec).is_some(), "{} with {c:?}", l.id);
+            }
         }
-        let interpreted = LANGUAGES.iter().filter(|l| l.compilers.is_empty()).count();
+        let with_version = LANGUAGES.iter().filter(|l| !l.version.is_empty()).count();
         assert_eq!(
             version_probe().matches("echo \"$(").count(),
-            interpreted + COMPILER_VERSIONS.len()
+            with_version + COMPILER_VERSIONS.len()
         );
-        let mut out: Vec<String> = (0..interpreted).map(|i| format!("1.{i}")).collect();
+        let mut out: Vec<String> = (0..with_version).map(|i| format!("1.{i}")).collect();
         out.push("12.2.0".into());
         out.push(String::new()); // clang missing
         let listing = read_versions(&out.join("\n"));
         let find = |id: &str| listing.iter().find(|l| l.id == id).unwrap();
         assert_eq!(find("python").version.as_deref(), Some("1.0"));
+        assert_eq!(find("javascript").version.as_deref(), Some("1.1"));
         assert_eq!(find("c").version.as_deref(), Some("12.2.0"));
+        assert!(find("go").compiled && find("go").compilers.is_empty());
         assert_eq!(find("cpp").compilers[1].version, None);
     }
 }

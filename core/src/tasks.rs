@@ -540,9 +540,10 @@ fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
             languages::ids()
         ))
     })?;
-    let compiler = match (req.compiler, def.compilers.first()) {
+    let compilers = def.compilers();
+    let compiler = match (req.compiler, compilers.first()) {
         (None, default) => default.copied(),
-        (Some(c), Some(_)) if def.compilers.contains(&c) => Some(c),
+        (Some(c), Some(_)) if compilers.contains(&c) => Some(c),
         (Some(c), Some(_)) => {
             return Err(Error::Invalid(format!(
                 "compiler {} is not available for {language}",
@@ -551,7 +552,7 @@ fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
         }
         (Some(_), None) => {
             return Err(Error::Invalid(format!(
-                "{language} is not compiled; leave compiler out"
+                "{language} has no choice of compiler; leave compiler out"
             )));
         }
     };
@@ -727,8 +728,8 @@ pub fn check_spec(spec: &TaskSpec) -> Result<()> {
             let def = languages::find(&spec.language)
                 .ok_or_else(|| Error::Invalid(format!("unknown language {:?}", spec.language)))?;
             let compiler_ok = match spec.compiler {
-                None => def.compilers.is_empty(),
-                Some(c) => def.compilers.contains(&c),
+                None => def.compilers().is_empty(),
+                Some(c) => def.compilers().contains(&c),
             };
             if !compiler_ok {
                 return Err(Error::Invalid(format!(

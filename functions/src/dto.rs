@@ -325,8 +325,8 @@ pub struct Health {
     pub checks: std::collections::BTreeMap<String, String>,
 }
 
-/// The body of `POST /task` as the document describes it: a program in an interpreted
-/// language, one in a compiled language (which alone may name a compiler), or an image
+/// The body of `POST /task` as the document describes it: a program (C and C++ alone may
+/// name a compiler), run once or judged on test cases, or an image
 /// task, told apart by `language` and `kind` (the handler reads them through one flat
 /// shape and checks the rest, a real PNG included).
 #[derive(Deserialize, ToSchema)]
@@ -334,10 +334,10 @@ pub struct Health {
 #[serde(untagged)]
 #[schema(as = TaskRequest)]
 pub enum TaskRequestSchema {
-    Interpreted(InterpretedTaskRequest),
-    Compiled(CompiledTaskRequest),
-    JudgedInterpreted(JudgedInterpretedTaskRequest),
-    JudgedCompiled(JudgedCompiledTaskRequest),
+    Code(CodeTaskRequest),
+    CodeWithCompiler(CodeTaskWithCompilerRequest),
+    Judged(JudgedTaskRequest),
+    JudgedWithCompiler(JudgedTaskWithCompilerRequest),
     Image(ImageTaskRequest),
 }
 
@@ -355,21 +355,35 @@ pub enum ImageKind {
     Image,
 }
 
-/// Languages run from their source (`GET /languages` lists them without compilers).
+/// Languages with one way to build and run them (no `compiler` field): interpreted ones,
+/// and compiled ones with a single compiler (`GET /languages` lists them without
+/// compilers).
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "lowercase")]
-pub enum InterpretedLanguage {
+pub enum FixedToolchainLanguage {
     Python,
+    Javascript,
+    Typescript,
+    Go,
+    Rust,
+    Java,
+    Kotlin,
+    Csharp,
+    Ruby,
+    Php,
+    Lua,
+    Haskell,
     Bash,
     Perl,
 }
 
-/// Languages compiled first (`GET /languages` lists their compilers).
+/// C and C++, compiled with the `compiler` chosen (`GET /languages` lists each with its
+/// version).
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "lowercase")]
-pub enum CompiledLanguage {
+pub enum CompilerChoiceLanguage {
     C,
     Cpp,
 }
@@ -391,14 +405,14 @@ impl utoipa::PartialSchema for Arg {
 
 impl ToSchema for Arg {}
 
-/// A program in an interpreted language (`kind` may be left out).
+/// A program in a language with one toolchain (`kind` may be left out).
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 #[serde(deny_unknown_fields)]
-pub struct InterpretedTaskRequest {
+pub struct CodeTaskRequest {
     kind: Option<CodeKind>,
     #[schema(example = "python")]
-    language: InterpretedLanguage,
+    language: FixedToolchainLanguage,
     /// At most 128 KiB, no NUL.
     #[schema(
         example = "print(input())",
@@ -415,14 +429,14 @@ pub struct InterpretedTaskRequest {
     limits: Option<codebox_core::tasks::LimitsRequest>,
 }
 
-/// A program in a compiled language (`kind` may be left out).
+/// A C or C++ program, with the compiler to build it (`kind` may be left out).
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 #[serde(deny_unknown_fields)]
-pub struct CompiledTaskRequest {
+pub struct CodeTaskWithCompilerRequest {
     kind: Option<CodeKind>,
     #[schema(example = "c")]
-    language: CompiledLanguage,
+    language: CompilerChoiceLanguage,
     /// At most 128 KiB, no NUL.
     #[schema(
         example = "int main(void){return 0;}",
@@ -441,14 +455,14 @@ pub struct CompiledTaskRequest {
     limits: Option<codebox_core::tasks::LimitsRequest>,
 }
 
-/// A program in an interpreted language, judged on test cases.
+/// A program in a language with one toolchain, built once and judged on test cases.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 #[serde(deny_unknown_fields)]
-pub struct JudgedInterpretedTaskRequest {
+pub struct JudgedTaskRequest {
     kind: Option<CodeKind>,
     #[schema(example = "python")]
-    language: InterpretedLanguage,
+    language: FixedToolchainLanguage,
     /// At most 128 KiB, no NUL.
     #[schema(
         example = "a, b = map(int, input().split())\nprint(a + b)",
@@ -465,14 +479,14 @@ pub struct JudgedInterpretedTaskRequest {
     limits: Option<codebox_core::tasks::LimitsRequest>,
 }
 
-/// A program in a compiled language, compiled once and judged on test cases.
+/// A C or C++ program, compiled once and judged on test cases.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 #[serde(deny_unknown_fields)]
-pub struct JudgedCompiledTaskRequest {
+pub struct JudgedTaskWithCompilerRequest {
     kind: Option<CodeKind>,
     #[schema(example = "c")]
-    language: CompiledLanguage,
+    language: CompilerChoiceLanguage,
     /// At most 128 KiB, no NUL.
     #[schema(
         example = "#include <stdio.h>\nint main(void){int a,b;scanf(\"%d %d\",&a,&b);printf(\"%d\\n\",a+b);}",
@@ -650,11 +664,11 @@ mod tests {
     fn the_schema_knows_every_language_and_which_are_compiled() {
         for l in codebox_core::languages::LANGUAGES {
             let id = serde_json::json!(l.id);
-            let interpreted = serde_json::from_value::<InterpretedLanguage>(id.clone()).is_ok();
-            let compiled = serde_json::from_value::<CompiledLanguage>(id).is_ok();
+            let fixed = serde_json::from_value::<FixedToolchainLanguage>(id.clone()).is_ok();
+            let compiled = serde_json::from_value::<CompilerChoiceLanguage>(id).is_ok();
             assert_eq!(
-                (interpreted, compiled),
-                (l.compilers.is_empty(), !l.compilers.is_empty()),
+                (fixed, compiled),
+                (l.compilers().is_empty(), !l.compilers().is_empty()),
                 "{}",
                 l.id
             );
@@ -666,7 +680,7 @@ mod tests {
                 .map_or(0, Vec::len)
         };
         assert_eq!(
-            count("InterpretedLanguage") + count("CompiledLanguage"),
+            count("FixedToolchainLanguage") + count("CompilerChoiceLanguage"),
             codebox_core::languages::LANGUAGES.len()
         );
     }

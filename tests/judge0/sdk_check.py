@@ -81,6 +81,29 @@ subs = [judge0.Submission(source_code=f"print({i})", language=judge0.PYTHON) for
 subs = judge0.run(client=client, submissions=subs)
 check("batch", [(x.status, x.stdout) for x in subs], [(Status.ACCEPTED, f"{i}\n") for i in range(5)])
 
+# Every other language by the SDK's own alias (its ids are Judge0 CE 1.13.1's), as one
+# batch: a hello and an echo of stdin.
+HELLO = {
+    judge0.JAVASCRIPT: 'console.log("hello " + require("fs").readFileSync(0, "utf8").trim())',
+    judge0.TYPESCRIPT: 'const s: string = require("fs").readFileSync(0, "utf8").trim();\nconsole.log("hello " + s);',
+    judge0.GO: 'package main\nimport "fmt"\nfunc main() { var s string; fmt.Scan(&s); fmt.Println("hello " + s) }',
+    judge0.RUST: 'fn main() { let mut s = String::new(); std::io::stdin().read_line(&mut s).unwrap(); println!("hello {}", s.trim()); }',
+    judge0.JAVA: 'import java.util.Scanner;\npublic class Main { public static void main(String[] a) { System.out.println("hello " + new Scanner(System.in).next()); } }',
+    judge0.KOTLIN: 'fun main() { println("hello " + readLine()!!.trim()) }',
+    judge0.CSHARP: 'class P { static void Main() { System.Console.WriteLine("hello " + System.Console.ReadLine().Trim()); } }',
+    judge0.RUBY: 'puts "hello #{gets.strip}"',
+    judge0.PHP: '<?php echo "hello " . trim(fgets(STDIN)) . "\\n";',
+    judge0.LUA: 'print("hello " .. io.read("l"))',
+    judge0.HASKELL: 'main = getLine >>= \\s -> putStrLn ("hello " ++ s)',
+    judge0.BASH: 'read -r s; echo "hello $s"',
+    judge0.PERL: 'my $s = <STDIN>; chomp $s; print "hello $s\\n";',
+}
+langs = list(HELLO)
+subs = [judge0.Submission(source_code=HELLO[l], language=l, stdin="world\n") for l in langs]
+subs = judge0.run(client=client, submissions=subs)
+for lang, x in zip(langs, subs):
+    check(f"{lang.name} hello", (x.status, x.stdout), (Status.ACCEPTED, "hello world\n"))
+
 if failures:
     for f in failures:
         print("judge0 SDK:", f)

@@ -56,6 +56,87 @@ fn programs(language: &str) -> Programs {
             forever: "while (1) {}",
             broken: None,
         },
+        "javascript" => Programs {
+            hello: "console.log(\"hello\");",
+            echo: "const line = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\")[0];\nconsole.log(line);",
+            exit3: "process.exit(3);",
+            forever: "for (;;) {}",
+            broken: None,
+        },
+        "typescript" => Programs {
+            hello: "const greeting: string = \"hello\";\nconsole.log(greeting);",
+            echo: "const line: string = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\")[0];\nconsole.log(line);",
+            exit3: "process.exit(3);",
+            forever: "while (true) {}",
+            broken: Some("const n: number = \"not a number\";\nconsole.log(n);"),
+        },
+        "go" => Programs {
+            hello: "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }",
+            echo: "package main\n\nimport (\n\t\"bufio\"\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n\tline, _ := bufio.NewReader(os.Stdin).ReadString('\\n')\n\tfmt.Print(line)\n}",
+            exit3: "package main\n\nimport \"os\"\n\nfunc main() { os.Exit(3) }",
+            forever: "package main\n\nfunc main() {\n\tfor {\n\t}\n}",
+            broken: Some("package main\n\nfunc main() { return x }"),
+        },
+        "rust" => Programs {
+            hello: "fn main() {\n    println!(\"hello\");\n}",
+            echo: "fn main() {\n    let mut line = String::new();\n    std::io::stdin().read_line(&mut line).unwrap();\n    print!(\"{line}\");\n}",
+            exit3: "fn main() {\n    std::process::exit(3);\n}",
+            forever: "fn main() {\n    let mut n: u64 = 1;\n    loop {\n        n = n.wrapping_mul(3).wrapping_add(1);\n        if n == 0 {\n            println!(\"{n}\");\n        }\n    }\n}",
+            broken: Some("fn main() {\n    let n: i32 = \"text\";\n}"),
+        },
+        "java" => Programs {
+            hello: "public class Main {\n    public static void main(String[] args) {\n        System.out.println(\"hello\");\n    }\n}",
+            echo: "import java.io.*;\n\npublic class Main {\n    public static void main(String[] args) throws IOException {\n        System.out.println(new BufferedReader(new InputStreamReader(System.in)).readLine());\n    }\n}",
+            exit3: "public class Main {\n    public static void main(String[] args) {\n        System.exit(3);\n    }\n}",
+            forever: "public class Main {\n    public static void main(String[] args) {\n        while (true) {}\n    }\n}",
+            broken: Some(
+                "public class Main {\n    public static void main(String[] args) {\n        int n = \"text\";\n    }\n}",
+            ),
+        },
+        "kotlin" => Programs {
+            hello: "fun main() {\n    println(\"hello\")\n}",
+            echo: "fun main() {\n    println(readLine())\n}",
+            exit3: "import kotlin.system.exitProcess\n\nfun main() {\n    exitProcess(3)\n}",
+            forever: "fun main() {\n    while (true) {}\n}",
+            broken: Some("fun main() {\n    val n: Int = \"text\"\n}"),
+        },
+        "csharp" => Programs {
+            hello: "using System;\n\nclass Program {\n    static void Main() {\n        Console.WriteLine(\"hello\");\n    }\n}",
+            echo: "using System;\n\nclass Program {\n    static void Main() {\n        Console.WriteLine(Console.ReadLine());\n    }\n}",
+            exit3: "class Program {\n    static int Main() {\n        return 3;\n    }\n}",
+            forever: "class Program {\n    static void Main() {\n        while (true) {}\n    }\n}",
+            broken: Some(
+                "class Program {\n    static void Main() {\n        int n = \"text\";\n    }\n}",
+            ),
+        },
+        "ruby" => Programs {
+            hello: "puts \"hello\"",
+            echo: "puts gets",
+            exit3: "exit 3",
+            forever: "loop {}",
+            broken: None,
+        },
+        "php" => Programs {
+            hello: "<?php\necho \"hello\\n\";",
+            echo: "<?php\necho fgets(STDIN);",
+            exit3: "<?php\nexit(3);",
+            forever: "<?php\nwhile (true) {}",
+            broken: None,
+        },
+        "lua" => Programs {
+            hello: "print(\"hello\")",
+            echo: "print(io.read(\"l\"))",
+            exit3: "os.exit(3)",
+            forever: "while true do end",
+            broken: None,
+        },
+        "haskell" => Programs {
+            hello: "main :: IO ()\nmain = putStrLn \"hello\"",
+            echo: "main :: IO ()\nmain = getLine >>= putStrLn",
+            exit3: "import System.Exit\n\nmain :: IO ()\nmain = exitWith (ExitFailure 3)",
+            forever: "loop :: Int -> IO ()\nloop n = loop (n + 1)\n\nmain :: IO ()\nmain = loop 0",
+            broken: Some("main :: IO ()\nmain = putStrLn 1"),
+        },
         other => panic!("no programs for {other}: add them to tests/tests/languages.rs"),
     }
 }
@@ -69,10 +150,10 @@ async fn every_language_runs_reads_fails_and_times_out() {
     let mut cases: Vec<(String, Value, Check)> = Vec::new();
     for l in LANGUAGES {
         let p = programs(l.id);
-        let compilers: Vec<Option<&str>> = if l.compilers.is_empty() {
+        let compilers: Vec<Option<&str>> = if l.compilers().is_empty() {
             vec![None]
         } else {
-            l.compilers.iter().map(|c| Some(c.as_str())).collect()
+            l.compilers().iter().map(|c| Some(c.as_str())).collect()
         };
         for compiler in compilers {
             let body = |code: &str| {
@@ -107,6 +188,12 @@ async fn every_language_runs_reads_fails_and_times_out() {
                 forever,
                 Box::new(|r| r["verdict"] == "time_limit"),
             ));
+            assert_eq!(
+                p.broken.is_some(),
+                l.compiled(),
+                "{}: a compile error",
+                l.id
+            );
             if let Some(broken) = p.broken {
                 cases.push((
                     name("compile error"),

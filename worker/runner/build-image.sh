@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the sandbox runner image offline, in two layers:
 #   1. the base: mmdebstrap makes a bookworm root filesystem of Debian packages from the
-#      host's own apt mirror and `docker import` loads it (about a minute; done once);
+#      host's own apt mirror and `docker import` loads it (about 2.5 minutes; done once,
+#      and again when the package list or its exclusions change);
 #   2. the sandbox agent (crate `agent`, a static binary) copied in as
 #      /usr/local/bin/codebox-agent, labelled with its protocol and checksum (seconds;
 #      redone whenever the agent changes).
@@ -40,6 +41,17 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 
 base="${image%:*}-base:latest"
+
+# --- What goes in: the essential set (dash, coreutils, tar, perl-base, bash ... no apt)
+# plus the interpreters and compilers of core/src/languages.rs. clang-14 uses gcc-12's
+# libstdc++ headers; TypeScript compiles with Debian's tsc and runs on node; Kotlin and
+# Java share the JDK; C# is Mono's mcs.
+packages=python3,gcc,g++,libc6-dev,libstdc++-12-dev,clang
+packages+=,nodejs,node-typescript,golang-go,rustc,default-jdk-headless,kotlin
+packages+=,mono-mcs,ruby,php-cli,lua5.4,ghc
+# The base is rebuilt when this list or the exclusions below change (a label records it).
+packages_sum="$(printf '%s\n' "$packages" "$(sed -n '/^mmdebstrap \\$/,/^  "\$suite"/p' "$0")" \
+  "$(cat "$here/node-globals.d.ts")" | sha256sum | cut -d' ' -f1)"
 protocol="$(sed -n 's/^pub const PROTOCOL: &str = "\(.*\)";/\1/p' "$top/agent/src/lib.rs")"
 
 # --- The agent: a static binary, so it runs on any libc the image has.
@@ -52,8 +64,10 @@ agent="${CARGO_TARGET_DIR:-$top/target}/$target/release/codebox-agent"
 agent_sum="$(sha256sum "$agent" | cut -d' ' -f1)"
 
 label() { docker image inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true; }
+base_current() { [ "$(label "$1" codebox.packages.sha256)" = "$packages_sum" ]; }
 present() {
-  [ "$(label "$image" codebox.agent.sha256)" = "$agent_sum" ] &&
+  base_current "$image" &&
+    [ "$(label "$image" codebox.agent.sha256)" = "$agent_sum" ] &&
     [ "$(label "$image" codebox.agent.protocol)" = "$protocol" ]
 }
 if [ "$force" = 0 ] && present; then
@@ -73,13 +87,6 @@ if ! flock -n 9; then
   fi
 fi
 
-# An image of before the agent is this base already: keep its packages.
-if [ "$force" = 0 ] && ! docker image inspect "$base" >/dev/null 2>&1 \
-  && docker image inspect "$image" >/dev/null 2>&1 \
-  && [ -z "$(label "$image" codebox.agent.sha256)" ]; then
-  docker tag "$image" "$base"
-fi
-
 add_agent() {
   local cid
   cid="$(docker create "$base" /usr/local/bin/codebox-agent)"
@@ -95,7 +102,7 @@ add_agent() {
   echo "build-image: $image has the agent ($agent_sum), $((size / 1000000)) MB"
 }
 
-if [ "$force" = 0 ] && docker image inspect "$base" >/dev/null 2>&1; then
+if [ "$force" = 0 ] && base_current "$base"; then
   add_agent
   exit 0
 fi
@@ -170,9 +177,6 @@ sources="$top/build/runner-sources.list"
   true
 } >"$sources"
 
-# --- What goes in: the essential set (dash, coreutils, tar, ... no apt) plus the
-# interpreters and compilers the worker runs. clang-14 uses gcc-12's libstdc++ headers.
-packages=python3,gcc,g++,libc6-dev,libstdc++-12-dev,clang
 
 tarball="$top/build/runner-rootfs.tar"
 cleanup() { rm -f "$sources"; [ "$keep" = 1 ] || rm -f "$tarball"; }
@@ -188,10 +192,15 @@ if [ -d /usr/share/mmdebstrap/hooks/merged-usr ]; then
 fi
 
 # Documentation, manuals, translations and apt's state are dropped; copyright files stay.
-# Two files no compile needs are dropped too: gcc's LTO dump tool (32 MB; -flto itself
-# still works) and libclang's C API library (30 MB; the clang driver links
-# libclang-cpp, not libclang). Do not delete the root's /tmp in a hook: mmdebstrap keeps
-# its apt configuration there until its own clean-up.
+# Files no compile of a task needs are dropped too (about 660 MB, to keep the image under
+# 2.5 GB): gcc's LTO dump tool (32 MB; -flto itself still works), libclang's C API
+# library (30 MB; the clang driver links libclang-cpp), the Go toolchain's own compiled
+# packages (cmd/, 140 MB) and its tests, the JDK's jmods (75 MB; only jlink reads them),
+# Kotlin's second copy of its compiler for Gradle (94 MB), and GHC's static library of
+# the GHC API and its GHCi objects (280 MB; programs link base & co., and the dynamic ghc
+# loads shared libraries, not .o files). Do not delete the root's /tmp in a hook: mmdebstrap keeps
+# its apt configuration there until its own clean-up. The JDK's scripts register their
+# manual pages as alternatives, which fails without /usr/share/man/man1.
 # shellcheck disable=SC2016 # the hooks are expanded by mmdebstrap, with $1 = the root
 mmdebstrap \
   --variant=essential \
@@ -208,6 +217,18 @@ mmdebstrap \
   --dpkgopt='path-exclude=/usr/share/bug/*' \
   --dpkgopt='path-exclude=/usr/bin/*lto-dump*' \
   --dpkgopt='path-exclude=/usr/lib/*/libclang-14.so*' \
+  --dpkgopt='path-exclude=/usr/lib/go-*/pkg/*/cmd/*' \
+  --dpkgopt='path-exclude=/usr/share/go-*/src/*_test.go' \
+  --dpkgopt='path-exclude=/usr/share/go-*/src/*/testdata/*' \
+  --dpkgopt='path-exclude=/usr/share/go-*/test/*' \
+  --dpkgopt='path-exclude=/usr/lib/jvm/*/jmods/*' \
+  --dpkgopt='path-exclude=/usr/share/java/kotlin-compiler-embeddable*' \
+  --dpkgopt='path-exclude=/usr/lib/ghc/ghc-9.*/libHSghc-9.*.a' \
+  --dpkgopt='path-exclude=/usr/lib/ghc/Cabal-*/libHSCabal-*.a' \
+  --dpkgopt='path-exclude=/usr/lib/ghc/*/HS*.o' \
+  --setup-hook='mkdir -p "$1"/usr/share/man/man1' \
+  --customize-hook='mkdir -p "$1"/usr/local/share/codebox' \
+  --customize-hook="copy-in $here/node-globals.d.ts /usr/local/share/codebox" \
   --customize-hook='rm -rf "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/var/log/*' \
   "$suite" "$tarball" "$sources"
 built=$(date +%s)
@@ -217,7 +238,7 @@ docker import \
   --change 'ENV LANG=C.UTF-8' \
   --change 'WORKDIR /tmp' \
   --change 'USER 65534:65534' \
-  --change 'LABEL org.opencontainers.image.title=codebox-runner' \
+  --change "LABEL org.opencontainers.image.title=codebox-runner codebox.packages.sha256=$packages_sum" \
   --message "codebox runner: $suite, mmdebstrap" \
   "$tarball" "$base" >/dev/null
 done_at=$(date +%s)

@@ -500,6 +500,10 @@ fn language_name(
         None => String::new(),
     };
     match (tool.is_empty(), version) {
+        // "C# (Mono)" → "C# (Mono 6.8.0.105)", as Judge0 names them.
+        (true, Some(v)) if def.name.ends_with(')') => {
+            format!("{} {v})", def.name.trim_end_matches(')'))
+        }
         (true, Some(v)) => format!("{} ({v})", def.name),
         (true, None) => def.name.to_owned(),
         (false, Some(v)) => format!("{} ({tool} {v})", def.name),

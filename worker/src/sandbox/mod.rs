@@ -25,7 +25,6 @@ use codebox_core::ports::{Sandbox, SandboxJob};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use commands::BINARY;
 use pool::Pool;
 use step::{Cap, InFile, Step, StepOutcome, StopReason};
 
@@ -38,8 +37,6 @@ pub struct SandboxConfig {
     pub pids: i64,
     pub tmpfs_mb: u32,
     pub file_size_mb: i64,
-    pub compile_time: Duration,
-    pub compile_memory_mb: u32,
     pub compile_output_bytes: usize,
     pub max_binary_bytes: usize,
     /// Sandbox containers older than this are leftovers of a dead worker.
@@ -60,8 +57,6 @@ impl Default for SandboxConfig {
             pids: 64,
             tmpfs_mb: 64,
             file_size_mb: 16,
-            compile_time: Duration::from_secs(15),
-            compile_memory_mb: 1024,
             compile_output_bytes: 64 * 1024,
             max_binary_bytes: 64 * 1024 * 1024,
             reap_after: Duration::from_secs(90),
@@ -138,7 +133,7 @@ impl DockerSandbox {
         // Kept warm from the start: the default run limit and the compile limit.
         let pinned = [
             codebox_core::domain::Limits::DEFAULT.memory_mb,
-            config.compile_memory_mb,
+            languages::CompileLimits::STANDARD.memory_mb,
         ];
         let pool = Arc::new(Pool::new(
             docker.clone(),
@@ -335,15 +330,18 @@ impl DockerSandbox {
         &self,
         job: &SandboxJob,
         source: InFile,
+        plan: &commands::Plan,
         argv: Vec<String>,
         cancel: &CancellationToken,
     ) -> Result<Result<Vec<u8>, CodeResult>, Error> {
         let c = &self.config;
-        // The compiler's messages go to stderr; on success the binary comes back on stdout.
+        let limits = plan.compile_limits;
+        // The compiler's messages go to stderr; on success what it built (the artifact)
+        // comes back on stdout.
         let mut shell = vec![
             "sh".to_owned(),
             "-c".to_owned(),
-            format!("\"$@\" 1>&2 || exit $?; exec cat {BINARY}"),
+            format!("\"$@\" 1>&2 || exit $?; exec cat {}", plan.artifact),
             "sh".to_owned(),
         ];
         shell.extend(argv);
@@ -352,8 +350,8 @@ impl DockerSandbox {
             argv: shell,
             files: vec![source],
             stdin: vec![],
-            wall: c.compile_time,
-            memory_mb: c.compile_memory_mb,
+            wall: Duration::from_secs(limits.time_s),
+            memory_mb: limits.memory_mb,
             stdout: Cap {
                 bytes: c.max_binary_bytes as u64,
                 kill: true,
@@ -370,13 +368,12 @@ impl DockerSandbox {
             (StopReason::Cancelled, _) => return Ok(Err(CodeResult::empty(Verdict::Cancelled))),
             (StopReason::Exited, _) if out.oom_killed => format!(
                 "compilation ran out of memory (limit {} MiB)",
-                c.compile_memory_mb
+                limits.memory_mb
             ),
             (StopReason::Exited, _) => String::new(),
-            (StopReason::TimeLimit, _) => format!(
-                "compilation exceeded its time limit of {} s",
-                c.compile_time.as_secs()
-            ),
+            (StopReason::TimeLimit, _) => {
+                format!("compilation exceeded its time limit of {} s", limits.time_s)
+            }
             (StopReason::Interfered, _) => {
                 "the compile step's sandbox channel was written to from inside".to_owned()
             }
@@ -441,11 +438,11 @@ impl Sandbox for DockerSandbox {
             bytes: spec.code.as_bytes().to_vec(),
             mode: 0o644,
         };
-        let (program, compile_output) = match plan.compile {
-            Some(argv) => match self.compile(job, source, argv, &cancel).await? {
+        let (program, compile_output) = match plan.compile.clone() {
+            Some(argv) => match self.compile(job, source, &plan, argv, &cancel).await? {
                 Ok(binary) => (
                     InFile {
-                        name: BINARY.to_owned(),
+                        name: plan.artifact.to_owned(),
                         bytes: binary,
                         mode: 0o755,
                     },
