@@ -56,12 +56,18 @@ tools:
 	bash scripts/ensure-tools.sh
 
 LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health judge0
-# --arm64 (what infra/ deploys) needs the aarch64 target or zig; x86_64 builds anywhere.
-LAMBDA_TARGET ?= --x86-64
+# The functions' architecture: `make lambda-build` builds for it and `make deploy` hands
+# it to the stack (parameter LambdaArchitecture), so the binaries and the functions agree.
+# x86_64 builds anywhere; arm64 (Graviton, cheaper per GB-second) needs zig (pip install
+# ziglang) or the aarch64-unknown-linux-gnu target.
+LAMBDA_ARCH ?= x86_64
+LAMBDA_TARGET = $(if $(filter arm64,$(LAMBDA_ARCH)),--arm64,--x86-64)
+check_lambda_arch = $(if $(filter arm64 x86_64,$(LAMBDA_ARCH)),,$(error LAMBDA_ARCH must be arm64 or x86_64, not '$(LAMBDA_ARCH)'))
 
 ## One Lambda binary per handler into target/lambda/<function>/bootstrap (cargo lambda),
 ## with the AWS backends only (no PostgreSQL, Redis or RabbitMQ client linked in).
 lambda-build: tools
+	$(check_lambda_arch)
 	bash scripts/ensure-tools.sh lambda
 	cargo lambda build --release --compiler cargo $(LAMBDA_TARGET) -p codebox-functions \
 	  --no-default-features --features aws $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
@@ -85,7 +91,8 @@ lambda-watch-aws: services
 
 ## Deploys infra/template.yaml with AWS SAM (needs the sam CLI and AWS credentials).
 deploy: lambda-build
-	sam deploy --template-file infra/template.yaml --resolve-s3 --capabilities CAPABILITY_IAM --guided
+	sam deploy --template-file infra/template.yaml --resolve-s3 --capabilities CAPABILITY_IAM --guided \
+	  --parameter-overrides LambdaArchitecture=$(LAMBDA_ARCH)
 
 ## The local gateway alone (stores and queue from the environment).
 gateway:

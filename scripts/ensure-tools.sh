@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Python tools: cfn-lint (the tests validate infra/template.yaml offline) and, with the
-# argument `lambda`, cargo-lambda (make lambda-build, make lambda-watch).
+# Python tools: cfn-lint and the SAM CLI (the tests validate infra/template.yaml offline)
+# and, with the argument `lambda`, cargo-lambda (make lambda-build, make lambda-watch).
 set -euo pipefail
 if [ "${1:-}" = "lambda" ]; then
   if ! command -v cargo-lambda >/dev/null 2>&1; then
@@ -25,4 +25,17 @@ JUDGE0_SDK_VERSION=0.0.8
 if [ "$(python3 -c 'import judge0.version as v; print(v.__version__)' 2>/dev/null)" != "$JUDGE0_SDK_VERSION" ]; then
   echo "ensure-tools: installing the judge0 SDK $JUDGE0_SDK_VERSION ..."
   python3 -m pip install --quiet --disable-pip-version-check "judge0==$JUDGE0_SDK_VERSION"
+fi
+# The AWS SAM CLI, pinned, in a virtualenv of its own (its pins must not move the tools
+# above): `sam validate --lint` in tests/tests/infra.rs, `make deploy`.
+SAM_VERSION=1.170.0
+SAM_HOME="${CODEBOX_TOOLS_DIR:-/opt/codebox-tools}/sam"
+if [ "$("$SAM_HOME/bin/sam" --version 2>/dev/null | awk '{print $NF}')" != "$SAM_VERSION" ]; then
+  echo "ensure-tools: installing the AWS SAM CLI $SAM_VERSION into $SAM_HOME ..."
+  mkdir -p "$(dirname "$SAM_HOME")"
+  python3 -m venv "$SAM_HOME"
+  "$SAM_HOME/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_VERSION"
+fi
+if ! command -v sam >/dev/null 2>&1 && [ -w /usr/local/bin ]; then
+  ln -sf "$SAM_HOME/bin/sam" /usr/local/bin/sam
 fi

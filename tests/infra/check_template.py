@@ -1,0 +1,206 @@
+"""Reads infra/template.yaml (and the Makefile beside it) as an engineer deploying it
+would, and checks what a production stack needs. Run by tests/tests/infra.rs; prints one
+line per problem and exits non-zero when there is any.
+
+Usage: check_template.py TEMPLATE MAKEFILE
+"""
+
+import json
+import re
+import sys
+
+from cfnlint.decode import decode
+
+template, _ = decode(sys.argv[1])
+makefile = open(sys.argv[2], encoding="utf-8").read()
+resources = template["Resources"]
+params = template["Parameters"]
+problems = []
+
+
+def problem(text):
+    problems.append(text)
+
+
+def of_type(kind):
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def walk(node, path=()):
+    """Every (path, dict) in the tree."""
+    if isinstance(node, dict):
+        yield path, node
+        for k, v in node.items():
+            yield from walk(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from walk(v, path + (i,))
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def refs(node):
+    """Names a node refers to (Ref, GetAtt, and ${...} in Sub)."""
+    out = set()
+    for _, d in walk(node):
+        if "Ref" in d and isinstance(d["Ref"], str):
+            out.add(d["Ref"])
+        if "Fn::GetAtt" in d:
+            att = d["Fn::GetAtt"]
+            out.add(att[0] if isinstance(att, list) else att.split(".")[0])
+        if "Fn::Sub" in d:
+            sub = d["Fn::Sub"]
+            text = sub if isinstance(sub, str) else sub[0]
+            out.update(m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text))
+    return out
+
+
+# 1. The functions' architecture agrees with the build: one variable drives both.
+arch = params.get("LambdaArchitecture", {})
+if sorted(arch.get("AllowedValues", [])) != ["arm64", "x86_64"]:
+    problem("parameter LambdaArchitecture must allow exactly arm64 and x86_64")
+if template["Globals"]["Function"].get("Architectures") != [{"Ref": "LambdaArchitecture"}]:
+    problem("Globals.Function.Architectures must be [!Ref LambdaArchitecture]")
+deploy = re.search(r"^deploy:.*?(?=^\S|\Z)", makefile, re.S | re.M)
+if not deploy or "LambdaArchitecture=$(LAMBDA_ARCH)" not in deploy.group(0):
+    problem("make deploy must pass LambdaArchitecture=$(LAMBDA_ARCH) to the stack")
+if not re.search(r"^LAMBDA_TARGET = \$\(if \$\(filter arm64,\$\(LAMBDA_ARCH\)\),--arm64,--x86-64\)", makefile, re.M):
+    problem("make lambda-build must derive its target from LAMBDA_ARCH")
+build = re.search(r"^lambda-build:.*?(?=^\S|\Z)", makefile, re.S | re.M)
+if not build or "$(LAMBDA_TARGET)" not in build.group(0):
+    problem("make lambda-build must build for $(LAMBDA_TARGET)")
+
+# 2. Least privilege: no wildcard resource, no action the code never uses, no SAM policy
+# template broader than the calls made.
+UNUSED = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:*", "s3:*", "sqs:*"}
+for name, r in resources.items():
+    for path, d in walk(r.get("Properties", {})):
+        if "Effect" in d and "Action" in d:
+            actions = as_list(d["Action"])
+            wild = any(res == "*" for res in as_list(d.get("Resource", [])))
+            if wild and d["Effect"] == "Allow" and not all(a.startswith(("logs:", "xray:", "cloudwatch:PutMetricData")) for a in actions):
+                problem(f"{name}: {actions} on Resource '*'")
+            for a in actions:
+                if a in UNUSED and d["Effect"] == "Allow":
+                    problem(f"{name}: {a} is granted but never used")
+    for policy in as_list(r.get("Properties", {}).get("Policies", [])):
+        if isinstance(policy, dict):
+            for key in policy:
+                if key in ("DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy", "S3CrudPolicy", "S3ReadPolicy", "S3WritePolicy"):
+                    problem(f"{name}: {key} grants more than the calls made (Scan, batches, ...)")
+# Whoever reads blobs may list the bucket: a missing key is then 404, not 403.
+for name, r in resources.items():
+    statements = [d for _, d in walk(r.get("Properties", {})) if "Effect" in d and "Action" in d]
+    reads = any("s3:GetObject" in as_list(d["Action"]) for d in statements)
+    lists = any("s3:ListBucket" in as_list(d["Action"]) for d in statements)
+    if reads and not lists:
+        problem(f"{name}: reads blobs without s3:ListBucket (a missing key would be 403)")
+
+# 3. Stateful resources outlive the stack and any replacement.
+for kind in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SecretsManager::Secret"):
+    for name, r in of_type(kind).items():
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if r.get(policy) != "Retain":
+                problem(f"{name}: {policy} must be Retain")
+
+# 4. Workers scale on the backlog, roll out and roll back.
+asg = of_type("AWS::AutoScaling::AutoScalingGroup")
+for name, r in asg.items():
+    p = r["Properties"]
+    if p.get("MaxSize") == p.get("MinSize"):
+        problem(f"{name}: MaxSize equals MinSize (a deployment cannot place its new workers)")
+    if "AutoScalingRollingUpdate" not in r.get("UpdatePolicy", {}):
+        problem(f"{name}: no rolling update when the launch template (AMI, runner image) changes")
+if int(params.get("WorkerMaxInstances", {}).get("MinValue", 0)) < 2:
+    problem("WorkerMaxInstances must be at least 2")
+if int(params.get("WorkerMinInstances", {}).get("Default", 1)) < 2:
+    problem("WorkerMinInstances should default to 2 (two Availability Zones)")
+for name, r in of_type("AWS::ECS::CapacityProvider").items():
+    scaling = r["Properties"]["AutoScalingGroupProvider"].get("ManagedScaling", {})
+    if scaling.get("Status") != "ENABLED":
+        problem(f"{name}: managed scaling must be ENABLED")
+for name, r in of_type("AWS::ECS::Service").items():
+    p = r["Properties"]
+    dc = p.get("DeploymentConfiguration", {})
+    cb = dc.get("DeploymentCircuitBreaker", {})
+    if cb.get("Enable") is not True or cb.get("Rollback") is not True:
+        problem(f"{name}: the deployment circuit breaker must be enabled with rollback")
+    if int(dc.get("MaximumPercent", 200)) <= 100:
+        problem(f"{name}: MaximumPercent must exceed 100 so a new version can start")
+    if "DesiredCount" in p:
+        problem(f"{name}: DesiredCount would reset autoscaling on every update")
+    targets = [t for t in of_type("AWS::ApplicationAutoScaling::ScalableTarget").values() if name in refs(t)]
+    if not targets:
+        problem(f"{name}: no scalable target")
+policies = of_type("AWS::ApplicationAutoScaling::ScalingPolicy")
+backlog = [
+    p for p in policies.values()
+    if p["Properties"].get("PolicyType") == "TargetTrackingScaling"
+    and any(d.get("Namespace") == "AWS/SQS" and "TaskQueue" in refs(d) for _, d in walk(p))
+]
+if not backlog:
+    problem("no target-tracking scaling policy on the task queue's backlog")
+
+# 5. Routes are throttled.
+for name, r in of_type("AWS::Serverless::HttpApi").items():
+    routes = r["Properties"].get("DefaultRouteSettings", {})
+    if "ThrottlingRateLimit" not in routes or "ThrottlingBurstLimit" not in routes:
+        problem(f"{name}: no route throttling (DefaultRouteSettings)")
+
+# 6. Alarms that page for what goes wrong.
+alarms = of_type("AWS::CloudWatch::Alarm")
+
+
+def alarms_on(namespace, metric, target=None):
+    found = []
+    for name, a in alarms.items():
+        for _, d in walk(a["Properties"]):
+            ns = d.get("Namespace")
+            mn = d.get("MetricName")
+            if ns == namespace and mn == metric and (target is None or target in refs(d)):
+                found.append(name)
+    return found
+
+
+if not alarms_on("AWS/SQS", "NumberOfMessagesReceived", "TaskDeadLetterQueue"):
+    problem("no alarm on arrivals in the dead-letter queue (NumberOfMessagesReceived)")
+if alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "TaskDeadLetterQueue"):
+    problem("an alarm watches the dead-letter queue's visible messages, which the worker drains in seconds")
+if not alarms_on("AWS/SQS", "ApproximateAgeOfOldestMessage", "TaskQueue"):
+    problem("no alarm on the age of the oldest queued task")
+if not alarms_on("ECS/ContainerInsights", "RunningTaskCount"):
+    problem("no alarm on the number of running workers")
+functions = set(of_type("AWS::Serverless::Function"))
+for metric in ("Errors", "Throttles"):
+    covered = set()
+    for name, a in alarms.items():
+        for _, d in walk(a["Properties"]):
+            if d.get("Namespace") == "AWS/Lambda" and d.get("MetricName") == metric:
+                covered |= refs(d) & functions
+    for f in sorted(functions - covered):
+        problem(f"{f}: no alarm on its {metric}")
+if not of_type("AWS::CloudWatch::Dashboard"):
+    problem("no dashboard")
+for name, d in of_type("AWS::CloudWatch::Dashboard").items():
+    body = d["Properties"]["DashboardBody"]
+    text = body["Fn::Sub"] if isinstance(body, dict) else body
+    try:
+        json.loads(re.sub(r"\$\{[^}]*\}", "x", text))
+    except ValueError as e:
+        problem(f"{name}: the dashboard body is not JSON ({e})")
+
+# 7. Worker hosts get the runner image with retries and verify it before joining.
+for name, lt in of_type("AWS::EC2::LaunchTemplate").items():
+    user_data = json.dumps(lt["Properties"]["LaunchTemplateData"].get("UserData", ""))
+    if "for attempt in" not in user_data:
+        problem(f"{name}: the runner image is pulled without retries")
+    if "codebox.agent.protocol" not in user_data:
+        problem(f"{name}: the runner image is not verified (agent label)")
+    if user_data.find("ECS_CLUSTER=") < user_data.find("docker pull"):
+        problem(f"{name}: the instance joins the cluster before it has the runner image")
+
+for p in problems:
+    print(p)
+sys.exit(1 if problems else 0)
