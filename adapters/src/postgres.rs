@@ -84,6 +84,29 @@ fn task_of(row: &PgRow) -> Result<Task, Error> {
     })
 }
 
+/// The columns [`summary_of`] reads.
+const SUMMARY_COLUMNS: &str = "id, owner, kind, status, created_at, started_at, finished_at";
+
+fn summary_of(row: &PgRow) -> Result<TaskSummary, Error> {
+    let get = |e: sqlx::Error| Error::Backend(anyhow::Error::new(e).context("a task row"));
+    let status: String = row.try_get("status").map_err(get)?;
+    let kind: String = row.try_get("kind").map_err(get)?;
+    Ok(TaskSummary {
+        id: row.try_get("id").map_err(get)?,
+        owner: row.try_get("owner").map_err(get)?,
+        kind: match kind.as_str() {
+            "image" => TaskKind::Image,
+            _ => TaskKind::Code,
+        },
+        status: TaskStatus::parse(&status).ok_or_else(|| {
+            Error::Backend(anyhow::anyhow!("unknown status {status:?} in the database"))
+        })?,
+        created_at: row.try_get("created_at").map_err(get)?,
+        started_at: row.try_get("started_at").map_err(get)?,
+        finished_at: row.try_get("finished_at").map_err(get)?,
+    })
+}
+
 async fn task_in(tx: &mut Transaction<'_, Postgres>, id: TaskId) -> Result<Option<Task>, Error> {
     sqlx::query("SELECT * FROM tasks WHERE id = $1")
         .bind(id)
@@ -249,34 +272,14 @@ impl TaskStore for PostgresStore {
     }
 
     async fn summary(&self, id: TaskId) -> Result<Option<TaskSummary>, Error> {
-        let row = sqlx::query(
-            "SELECT id, owner, kind, status, created_at, started_at, finished_at \
-             FROM tasks WHERE id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM tasks WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let get = |e: sqlx::Error| Error::Backend(anyhow::Error::new(e).context("a task row"));
-        let status: String = row.try_get("status").map_err(get)?;
-        let kind: String = row.try_get("kind").map_err(get)?;
-        Ok(Some(TaskSummary {
-            id: row.try_get("id").map_err(get)?,
-            owner: row.try_get("owner").map_err(get)?,
-            kind: match kind.as_str() {
-                "image" => TaskKind::Image,
-                _ => TaskKind::Code,
-            },
-            status: TaskStatus::parse(&status).ok_or_else(|| {
-                Error::Backend(anyhow::anyhow!("unknown status {status:?} in the database"))
-            })?,
-            created_at: row.try_get("created_at").map_err(get)?,
-            started_at: row.try_get("started_at").map_err(get)?,
-            finished_at: row.try_get("finished_at").map_err(get)?,
-        }))
+        row.as_ref().map(summary_of).transpose()
     }
 
     async fn count_active(&self, owner: UserId, at_most: usize) -> Result<usize, Error> {
@@ -308,11 +311,12 @@ impl TaskStore for PostgresStore {
             ),
             None => (None, None),
         };
-        let rows = sqlx::query(
-            "SELECT * FROM tasks WHERE owner = $1 \
+        // Summaries only: a page never reads a spec or a result.
+        let rows = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM tasks WHERE owner = $1 \
              AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-             ORDER BY created_at DESC, id DESC LIMIT $4",
-        )
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        ))
         .bind(owner)
         .bind(after_at)
         .bind(after_id)
@@ -324,7 +328,7 @@ impl TaskStore for PostgresStore {
         let items = rows
             .iter()
             .take(limit)
-            .map(task_of)
+            .map(summary_of)
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = match (more, items.last()) {
             (true, Some(t)) => Some(encode_cursor(t.created_at.timestamp_millis(), t.id)),

@@ -7,6 +7,9 @@ pub enum Error {
     /// The thing does not exist, or belongs to someone else (never tell which).
     #[error("{0}")]
     NotFound(String),
+    /// The thing existed but what it stored has expired (a task past its retention).
+    #[error("{0}")]
+    Gone(String),
     /// The request is valid but clashes with the current state (name taken, task finished).
     #[error("{0}")]
     Conflict(String),

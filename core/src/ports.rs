@@ -50,7 +50,8 @@ pub enum Created {
 /// One page of a listing, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
-    pub items: Vec<Task>,
+    /// Summaries: a page of a list never carries a spec or a result.
+    pub items: Vec<TaskSummary>,
     pub next_cursor: Option<String>,
 }
 

@@ -50,12 +50,15 @@ pub struct AwsBackend {
     pub limits_table: String,
     pub queue_url: String,
     pub blob_bucket: String,
+    /// Days a task is kept (its item expires a day before its blobs, which the bucket's
+    /// lifecycle deletes after this many days); `None` keeps tasks for ever.
+    pub task_retention_days: Option<u32>,
 }
 
 impl AwsBackend {
     /// `USERS_TABLE`, `SESSIONS_TABLE`, `TASKS_TABLE`, `IDEMPOTENCY_TABLE`,
     /// `LIMITS_TABLE`, `TASK_QUEUE_URL`, `BLOB_BUCKET` (all required: infra/ and
-    /// localstack/ set them).
+    /// localstack/ set them); `TASK_RETENTION_DAYS` (2–3650, unset: no expiry).
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             users_table: config::required("USERS_TABLE", "codebox-users")?,
@@ -68,6 +71,15 @@ impl AwsBackend {
                 "https://sqs.eu-west-1.amazonaws.com/123456789012/codebox-tasks",
             )?,
             blob_bucket: config::required("BLOB_BUCKET", "codebox-blobs")?,
+            task_retention_days: match config::var("TASK_RETENTION_DAYS") {
+                Some(_) => Some(config::parse_in(
+                    "TASK_RETENTION_DAYS",
+                    30u32,
+                    2..=3650,
+                    "days",
+                )?),
+                None => None,
+            },
         })
     }
 }
@@ -307,16 +319,19 @@ impl Backends {
     pub fn aws_with(sdk: &codebox_adapters::aws::SdkConfig, c: &AwsBackend) -> Self {
         use codebox_adapters::aws::{dynamodb, s3, sqs};
         let blobs: Arc<dyn BlobStore> = Arc::new(s3::S3BlobStore::new(sdk, &c.blob_bucket));
-        let store = Arc::new(dynamodb::DynamoStore::new(
-            sdk,
-            dynamodb::DynamoTables {
-                users: c.users_table.clone(),
-                sessions: c.sessions_table.clone(),
-                tasks: c.tasks_table.clone(),
-                idempotency: c.idempotency_table.clone(),
-            },
-            Some(blobs.clone()),
-        ));
+        let store = Arc::new(
+            dynamodb::DynamoStore::new(
+                sdk,
+                dynamodb::DynamoTables {
+                    users: c.users_table.clone(),
+                    sessions: c.sessions_table.clone(),
+                    tasks: c.tasks_table.clone(),
+                    idempotency: c.idempotency_table.clone(),
+                },
+                Some(blobs.clone()),
+            )
+            .with_retention(c.task_retention_days),
+        );
         let queue = sqs::SqsQueue::new(
             sdk,
             sqs::SqsConfig {

@@ -69,6 +69,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let status = match &e {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Gone(_) => StatusCode::GONE,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -145,3 +146,16 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response 
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task past its retention is 410 with its reason, never a 500.
+    #[test]
+    fn gone_is_410() {
+        let e = ApiError::from(Error::Gone("this task's stored spec has expired".into()));
+        assert_eq!(e.status, StatusCode::GONE);
+        assert!(e.detail.contains("expired"), "{}", e.detail);
+    }
+}

@@ -191,7 +191,21 @@ for name, d in of_type("AWS::CloudWatch::Dashboard").items():
     except ValueError as e:
         problem(f"{name}: the dashboard body is not JSON ({e})")
 
-# 7. Worker hosts get the runner image with retries and verify it before joining.
+# 7. One retention governs tasks and their blobs; lists read a summary projection.
+tasks = resources["TasksTable"]["Properties"]
+if tasks.get("TimeToLiveSpecification", {}).get("AttributeName") != "expires_at_epoch":
+    problem("TasksTable: no TTL on expires_at_epoch (tasks would outlive their blobs)")
+lifecycle = resources["BlobBucket"]["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+if not any(r.get("ExpirationInDays") == {"Ref": "RetentionDays"} for r in lifecycle):
+    problem("BlobBucket: blobs must expire after RetentionDays, the tasks' retention")
+env = template["Globals"]["Function"]["Environment"]["Variables"]
+if env.get("TASK_RETENTION_DAYS") != {"Ref": "RetentionDays"}:
+    problem("the functions must get TASK_RETENTION_DAYS from RetentionDays")
+for index in tasks.get("GlobalSecondaryIndexes", []):
+    if index["Projection"].get("ProjectionType") == "ALL":
+        problem(f"TasksTable: index {index['IndexName']} projects whole tasks; lists need the summary")
+
+# 8. Worker hosts get the runner image with retries and verify it before joining.
 for name, lt in of_type("AWS::EC2::LaunchTemplate").items():
     user_data = json.dumps(lt["Properties"]["LaunchTemplateData"].get("UserData", ""))
     if "for attempt in" not in user_data:

@@ -46,6 +46,105 @@ async fn dynamodb_task_store() {
     conformance::task_store(&store(&aws).await).await;
 }
 
+/// One retention for tasks and blobs: a task's item expires a day before its blobs and is
+/// gone for every read from then on (TTL deletion is lazy); a task whose blob is gone
+/// anyway answers `Gone` (410), and the list around both still loads (it reads the
+/// index's summary projection, never a blob).
+#[tokio::test]
+async fn dynamodb_tasks_expire_with_their_blobs() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use codebox_core::domain::{CodeSpec, Task, TaskSpec};
+    use codebox_core::ports::TaskStore;
+    let aws = StandIn::provision(60, 3);
+    let sdk = aws.sdk().await;
+    let dynamo = store(&aws).await.with_retention(Some(2));
+    let store: &dyn TaskStore = &dynamo;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = aws.var("TASKS_TABLE");
+    let owner = uuid::Uuid::new_v4();
+    let task = |code: String| {
+        Task::new(
+            owner,
+            TaskSpec::Code(CodeSpec {
+                language: "python".into(),
+                code,
+                ..CodeSpec::default()
+            }),
+        )
+    };
+    let since = codebox_core::time::now() - chrono::Duration::hours(24);
+    let kept = task("print(1)".into());
+    // Its spec is spilled to a blob: bigger than an item holds.
+    let blobless = task("#".repeat(codebox_adapters::aws::SPILL_BYTES + 1));
+    let expired = task("print(3)".into());
+    for t in [&kept, &blobless, &expired] {
+        store.create(t, None, since).await.unwrap();
+    }
+    let item = |id: uuid::Uuid| {
+        let ddb = ddb.clone();
+        let table = table.clone();
+        async move {
+            ddb.get_item()
+                .table_name(table)
+                .key("id", AttributeValue::S(id.to_string()))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    // Two days' retention: the item expires after one (a day before the blobs).
+    let at: i64 = item(kept.id).await["expires_at_epoch"]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let want = (kept.created_at + chrono::Duration::days(1)).timestamp();
+    assert!((at - want).abs() <= 1, "expires_at_epoch {at}, want {want}");
+
+    let key = item(blobless.id).await["spec_ref"].as_s().unwrap().clone();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    )
+    .delete_object()
+    .bucket(aws.var("BLOB_BUCKET"))
+    .key(&key)
+    .send()
+    .await
+    .unwrap();
+    ddb.update_item()
+        .table_name(&table)
+        .key("id", AttributeValue::S(expired.id.to_string()))
+        .update_expression("SET expires_at_epoch = :past")
+        .expression_attribute_values(
+            ":past",
+            AttributeValue::N((codebox_core::time::now().timestamp() - 1).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(store.get(kept.id).await.unwrap(), Some(kept.clone()));
+    let gone = store.get(blobless.id).await;
+    assert!(
+        matches!(gone, Err(codebox_core::Error::Gone(_))),
+        "{gone:?}"
+    );
+    assert_eq!(
+        store.summary(blobless.id).await.unwrap(),
+        Some(blobless.summary())
+    );
+    assert_eq!(store.get(expired.id).await.unwrap(), None);
+    assert_eq!(store.summary(expired.id).await.unwrap(), None);
+    let page = store.list_by_owner(owner, 10, None).await.unwrap();
+    let ids: Vec<_> = page.items.iter().map(|t| t.id).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&kept.id) && ids.contains(&blobless.id) && !ids.contains(&expired.id));
+}
+
 #[tokio::test]
 async fn dynamodb_rate_limiter() {
     let aws = StandIn::provision(60, 3);

@@ -54,6 +54,7 @@ async fn aws() -> AppState {
         limits_table: stand_in.var("LIMITS_TABLE"),
         queue_url: stand_in.var("TASK_QUEUE_URL"),
         blob_bucket: stand_in.var("BLOB_BUCKET"),
+        task_retention_days: None,
     };
     let backends = Backends::aws_with(&sdk, &backend);
     AppState::build(&config(secret, Backend::Aws(backend)), &backends).unwrap()

@@ -66,7 +66,8 @@ impl HttpTaskControl {
         let body = res.text().await.unwrap_or_default();
         let detail: String = body.chars().take(300).collect();
         Err(match status.as_u16() {
-            404 => Error::NotFound(detail),
+            // Gone (a task past its retention) is as good as never there.
+            404 | 410 => Error::NotFound(detail),
             401 | 403 => {
                 Error::Forbidden(format!("the API refused the worker credential: {detail}"))
             }

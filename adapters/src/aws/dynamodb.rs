@@ -46,7 +46,14 @@ pub struct DynamoStore {
     tables: DynamoTables,
     /// Where specs and results too big for an item go.
     spill: Option<Arc<dyn BlobStore>>,
+    /// How long a task is kept: its item carries `expires_at_epoch` (the table's TTL)
+    /// and reads treat it as gone from then on, a day before its blobs expire.
+    retention: Option<chrono::Duration>,
 }
+
+/// A task's item expires this long before the blob store's lifecycle deletes its blobs
+/// (both count from the task's creation), so a task that can be read has all its blobs.
+pub const EXPIRY_MARGIN: chrono::Duration = chrono::Duration::days(1);
 
 const WHAT: &str = "the database";
 
@@ -135,6 +142,11 @@ fn summary_of(item: &Item) -> Result<TaskSummary, Error> {
     })
 }
 
+/// Whether a task item is past its retention (TTL deletion is lazy: it may still be read).
+fn expired(item: &Item) -> bool {
+    matches!(opt_n(item, "expires_at_epoch"), Ok(Some(at)) if at <= Utc::now().timestamp())
+}
+
 fn json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     serde_json::to_string(v).map_err(|e| Error::Backend(e.into()))
 }
@@ -149,7 +161,15 @@ impl DynamoStore {
             client: Client::new(sdk),
             tables,
             spill,
+            retention: None,
         }
+    }
+
+    /// Tasks are kept `days` days: the item expires `EXPIRY_MARGIN` before the blobs,
+    /// which the bucket's lifecycle deletes after `days` days. `None`: kept for ever.
+    pub fn with_retention(mut self, days: Option<u32>) -> Self {
+        self.retention = days.map(|d| chrono::Duration::days(i64::from(d)) - EXPIRY_MARGIN);
+        self
     }
 
     /// A JSON value as an attribute, or a reference to a blob when it is too big.
@@ -184,8 +204,11 @@ impl DynamoStore {
             let spill = self.spill.as_ref().ok_or_else(|| {
                 Error::Backend(anyhow::anyhow!("{reference} is set but no blob store is"))
             })?;
+            // Its blob expired (or was deleted): the task is gone, not broken.
             spill.get(key).await?.ok_or_else(|| {
-                Error::Backend(anyhow::anyhow!("the blob {key} of a task is missing"))
+                Error::Gone(format!(
+                    "this task's stored {inline} has expired (blob {key} is gone)"
+                ))
             })?
         } else {
             return Ok(None);
@@ -227,8 +250,12 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// The task's item, unless it is past its retention.
     async fn task_item(&self, id: TaskId) -> Result<Option<Item>, Error> {
-        self.item(&self.tables.tasks, "id", &id.to_string()).await
+        Ok(self
+            .item(&self.tables.tasks, "id", &id.to_string())
+            .await?
+            .filter(|item| !expired(item)))
     }
 
     async fn forget_blobs(&self, keys: impl IntoIterator<Item = String>) {
@@ -272,6 +299,12 @@ impl DynamoStore {
                 s(list_key(ms(&task.created_at), task.id)),
             ),
         ]);
+        if let Some(keep) = self.retention {
+            item.insert(
+                "expires_at_epoch".into(),
+                n((task.created_at + keep).timestamp()),
+            );
+        }
         let (how, value, blob) = self
             .store_json(json(&task.spec)?, || {
                 format!("spill/tasks/{}/spec-{}.json", task.id, uuid::Uuid::new_v4())
@@ -568,13 +601,19 @@ impl TaskStore for DynamoStore {
             .table_name(&self.tables.tasks)
             .key("id", s(id.to_string()))
             .consistent_read(true)
-            .projection_expression("id, #o, kind, #s, created_at_ms, started_at_ms, finished_at_ms")
+            .projection_expression(
+                "id, #o, kind, #s, created_at_ms, started_at_ms, finished_at_ms, expires_at_epoch",
+            )
             .expression_attribute_names("#o", "owner")
             .expression_attribute_names("#s", "status")
             .send()
             .await
             .map_err(|e| sdk_error(WHAT, e))?;
-        out.item.as_ref().map(summary_of).transpose()
+        out.item
+            .as_ref()
+            .filter(|item| !expired(item))
+            .map(summary_of)
+            .transpose()
     }
 
     /// A count-only query of the owner's index, filtered on status: no item is returned
@@ -641,17 +680,24 @@ impl TaskStore for DynamoStore {
                 None => q.key_condition_expression("#o = :o"),
             };
             let out = q.send().await.map_err(|e| sdk_error(WHAT, e))?;
-            items.extend(out.items.unwrap_or_default());
+            items.extend(
+                out.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|i| !expired(i)),
+            );
             start = out.last_evaluated_key;
             if items.len() >= want || start.is_none() {
                 break;
             }
         }
         let more = items.len() > limit;
-        let mut tasks = Vec::with_capacity(limit.min(items.len()));
-        for item in items.iter().take(limit) {
-            tasks.push(self.task_of(item).await?);
-        }
+        // From the index's summary projection: no spec, no result, no blob read.
+        let tasks = items
+            .iter()
+            .take(limit)
+            .map(summary_of)
+            .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = match (more, tasks.last()) {
             (true, Some(t)) => Some(encode_cursor(ms(&t.created_at), t.id)),
             _ => None,

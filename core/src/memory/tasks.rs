@@ -3,7 +3,7 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use crate::domain::{Task, TaskId, Transition, TransitionOutcome, UserId};
+use crate::domain::{Task, TaskId, TaskSummary, Transition, TransitionOutcome, UserId};
 use crate::error::{Error, Result};
 use crate::ports::{Created, Page, TaskStore};
 use crate::time::Timestamp;
@@ -96,10 +96,10 @@ impl TaskStore for MemoryTaskStore {
             None => index.iter().rev().take(limit + 1).copied().collect(),
         };
         let more = keys.len() > limit;
-        let items: Vec<Task> = keys
+        let items: Vec<TaskSummary> = keys
             .iter()
             .take(limit)
-            .filter_map(|(_, id)| inner.tasks.get(id).cloned())
+            .filter_map(|(_, id)| inner.tasks.get(id).map(Task::summary))
             .collect();
         let next_cursor = match (more, keys.get(limit.saturating_sub(1))) {
             (true, Some((ms, id))) => Some(encode_cursor(*ms, *id)),

@@ -26,6 +26,7 @@ use crate::state::AppState;
         (status = 400, description = "Unknown query parameter or encoding", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The task is past its retention: what it stored has expired", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not finished; `detail` names the status", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(task_id = %id))]
 pub async fn get_result(

@@ -16,7 +16,8 @@ use crate::state::AppState;
         (status = 200, description = "The task", body = TaskView),
         (status = 400, description = "Unknown query parameter or encoding", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The task is past its retention: what it stored has expired", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_task(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,

@@ -62,6 +62,10 @@ def queues():
     return url, dlq_url
 
 
+# What a task list reads besides the keys (adapters/src/aws/dynamodb.rs, summary_of).
+TASK_SUMMARY = ["kind", "status", "created_at_ms", "started_at_ms", "finished_at_ms", "expires_at_epoch"]
+
+
 def table(ddb, name, key, attributes, indexes=(), ttl=None):
     spec = {
         "TableName": name,
@@ -77,9 +81,13 @@ def table(ddb, name, key, attributes, indexes=(), ttl=None):
                 "IndexName": index,
                 "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"}]
                 + ([{"AttributeName": range_key, "KeyType": "RANGE"}] if range_key else []),
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": (
+                    {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(extra[0])}
+                    if extra
+                    else {"ProjectionType": "ALL"}
+                ),
             }
-            for index, hash_key, range_key in indexes
+            for index, hash_key, range_key, *extra in indexes
         ]
     try:
         ddb.create_table(**spec)
@@ -106,7 +114,9 @@ def tables():
             f"{PREFIX}-tasks",
             "id",
             ["id", "owner", "list_key"],
-            [("by-owner", "owner", "list_key")],
+            # Lists read the summary only (infra/template.yaml projects the same).
+            [("by-owner", "owner", "list_key", TASK_SUMMARY)],
+            ttl="expires_at_epoch",
         ),
         "SESSIONS_TABLE": table(
             ddb, f"{PREFIX}-sessions", "jti", ["jti"], ttl="expires_at_epoch"
