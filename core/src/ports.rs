@@ -175,6 +175,18 @@ pub trait BlobStore: Send + Sync {
     /// Deleting a missing blob is not an error.
     async fn delete(&self, key: &str) -> Result<()>;
 
+    /// As `put`, recording the content type the blob is served with (where a store
+    /// serves blobs itself: [`BlobStore::presigned_get`]).
+    async fn put_typed(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> Result<()> {
+        self.put(key, bytes).await
+    }
+
+    /// A URL anyone holding it can GET the blob from for `ttl`; `None` where the store
+    /// has no such URLs (memory, files).
+    async fn presigned_get(&self, _key: &str, _ttl: Duration) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// Readiness: the store answers (a read of a key nobody writes).
     async fn ping(&self) -> Result<()> {
         self.get("health/ping").await.map(|_| ())

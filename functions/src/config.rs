@@ -398,12 +398,9 @@ impl AppState {
             backends.queue.clone(),
         );
         let limits = ClientLimits::new(backends.limiter.clone(), config.limits);
-        Ok(AppState::new(
-            accounts,
-            tasks,
-            limits,
-            config.cors_origins.clone(),
-        ))
+        let mut state = AppState::new(accounts, tasks, limits, config.cors_origins.clone());
+        state.large_responses = Some(backends.blobs.clone());
+        Ok(state)
     }
 
     /// Configuration and backends from the environment: what the gateway binary starts

@@ -17,6 +17,9 @@ pub struct AppState {
     pub cors_origins: Arc<Vec<String>>,
     /// What `GET /languages` lists; workers fill in the versions they find.
     pub languages: Arc<RwLock<Vec<Language>>>,
+    /// Where a Lambda function puts a response too big for Lambda to carry
+    /// ([`crate::lambda::offload`]); `None` where responses are never offloaded.
+    pub large_responses: Option<Arc<dyn codebox_core::ports::BlobStore>>,
 }
 
 impl AppState {
@@ -32,6 +35,7 @@ impl AppState {
             limits,
             cors_origins: Arc::new(cors_origins),
             languages: Arc::new(RwLock::new(codebox_core::languages::unprobed())),
+            large_responses: None,
         }
     }
 

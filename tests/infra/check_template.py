@@ -98,6 +98,17 @@ for name, r in resources.items():
     if reads and not lists:
         problem(f"{name}: reads blobs without s3:ListBucket (a missing key would be 403)")
 
+# Whoever reads blobs (serving results) can offload a response too big for Lambda.
+for name, r in of_type("AWS::Serverless::Function").items():
+    statements = [d for _, d in walk(r.get("Properties", {})) if "Effect" in d and "Action" in d]
+    reads = any("s3:GetObject" in as_list(d["Action"]) for d in statements)
+    puts = any("s3:PutObject" in as_list(d["Action"]) for d in statements)
+    if reads and not puts:
+        problem(f"{name}: serves blobs but cannot offload a response too big for Lambda (s3:PutObject)")
+rules = resources["BlobBucket"]["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+if not any(r.get("Prefix") == "responses/" for r in rules):
+    problem("BlobBucket: offloaded responses (responses/) never expire")
+
 # 3. Stateful resources outlive the stack and any replacement.
 for kind in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SecretsManager::Secret"):
     for name, r in of_type(kind).items():

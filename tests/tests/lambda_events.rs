@@ -213,3 +213,65 @@ async fn wait_runs_out(state: AppState) {
         "{waited:?}"
     );
 }
+
+/// A result bigger than a Lambda response carries (here 5 MiB of output, as a judged task's
+/// may be far more) is answered `303 See Other` to a short-lived presigned URL, which
+/// serves the same JSON; a small one is answered as usual. On the AWS backends (moto).
+#[tokio::test]
+async fn a_result_too_big_for_lambda_is_a_redirect_to_its_presigned_copy_on_aws() {
+    use codebox_core::domain::{CodeResult, Commit, TaskResult, TaskStatus, Verdict};
+    use codebox_core::ports::TaskControl;
+    let state = aws().await;
+    let create = lambda::app(handlers::create_task::router(state.clone()));
+    let get_result = lambda::with_offload(
+        lambda::app(handlers::get_result::router(state.clone())),
+        state.large_responses.clone(),
+    );
+    let mut ids = Vec::new();
+    for bytes in [5 * 1024 * 1024, 16] {
+        let req = authorized(&state, event(fixture!("create-task-base64.json"))).await;
+        let auth = req.headers()[header::AUTHORIZATION].clone();
+        let (status, _, body) = call(&create, req).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let id: uuid::Uuid = body["id"].as_str().unwrap().parse().unwrap();
+        assert!(state.tasks.start(id).await.unwrap());
+        let result = CodeResult {
+            stdout: vec![b'x'; bytes].into(),
+            ..CodeResult::empty(Verdict::Ok)
+        };
+        let commit = Commit {
+            task_id: id,
+            status: TaskStatus::Completed,
+            result: TaskResult::Code(result),
+        };
+        state.tasks.commit(&commit).await.unwrap();
+        ids.push((id, auth, bytes));
+    }
+    for (id, auth, bytes) in ids {
+        let path = format!("/result/{id}");
+        let json = fixture!("list-tasks.json")
+            .replace("\"/task\"", &format!("\"{path}\""))
+            .replace("GET /task", &format!("GET {path}"))
+            .replace("limit=5", "");
+        let mut req = event(&json);
+        req.headers_mut().insert(header::AUTHORIZATION, auth);
+        let res = get_result.clone().oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        let result: Value = if bytes > lambda::LAMBDA_BODY_LIMIT {
+            assert_eq!(parts.status, StatusCode::SEE_OTHER);
+            assert!(body.is_empty());
+            let url = parts.headers[header::LOCATION].to_str().unwrap();
+            // Followed as any HTTP client does, without the API's credentials.
+            let copy = reqwest::get(url).await.unwrap();
+            assert_eq!(copy.status(), 200);
+            assert_eq!(copy.headers()[header::CONTENT_TYPE], "application/json");
+            copy.json().await.unwrap()
+        } else {
+            assert_eq!(parts.status, StatusCode::OK);
+            serde_json::from_slice(&body).unwrap()
+        };
+        assert_eq!(result["id"], id.to_string());
+        assert_eq!(result["stdout"].as_str().unwrap().len(), bytes, "{id}");
+    }
+}

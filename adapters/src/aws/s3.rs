@@ -28,6 +28,25 @@ impl S3BlobStore {
         }
     }
 
+    async fn upload(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> Result<(), Error> {
+        Self::check(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_content_type(content_type.map(str::to_owned))
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| sdk_error("the blob store", e))?;
+        Ok(())
+    }
+
     fn check(key: &str) -> Result<(), Error> {
         if crate::fs::valid_key(key) {
             Ok(())
@@ -40,16 +59,7 @@ impl S3BlobStore {
 #[async_trait]
 impl BlobStore for S3BlobStore {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), Error> {
-        Self::check(key)?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| sdk_error("the blob store", e))?;
-        Ok(())
+        self.upload(key, bytes, None).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
@@ -74,6 +84,29 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(|e| Error::Unavailable(format!("the blob store: {e}")))?;
         Ok(Some(bytes.into_bytes().to_vec()))
+    }
+
+    async fn put_typed(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), Error> {
+        self.upload(key, bytes, Some(content_type)).await
+    }
+
+    async fn presigned_get(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<String>, Error> {
+        Self::check(key)?;
+        let how = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
+            .map_err(|e| Error::Invalid(format!("a presigned URL's lifetime: {e}")))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(how)
+            .await
+            .map_err(|e| sdk_error("the blob store", e))?;
+        Ok(Some(request.uri().to_owned()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {

@@ -14,5 +14,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     };
     let cors = state.cors_origins.clone();
     let app = handlers::health::router(state.clone()).merge(handlers::root::router(state));
-    lambda::serve(app, &cors).await
+    lambda::serve(app, &cors, None).await
 }
