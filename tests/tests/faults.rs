@@ -12,8 +12,8 @@ use std::time::Duration;
 use codebox_tests::Client;
 use codebox_tests::procs::{
     Profile, assert_each_completed_with_its_marker, kill_mid_task_then_recover, metric_sum,
-    sandbox_containers, services, submit_marked, tasks_run, terminate, wait_completed, wait_for,
-    worker_metrics,
+    sandbox_containers_after_reaping, services, submit_marked, tasks_run, terminate,
+    wait_completed, wait_for, worker_metrics,
 };
 use serde_json::{Value, json};
 
@@ -279,7 +279,11 @@ async fn a_thousand_tasks_survive_gateway_worker_and_broker_restarts() {
         (N as u64..=N as u64 + 8).contains(&runs),
         "{runs} runs of {N} tasks"
     );
-    assert_eq!(sandbox_containers(), 0, "no sandbox left");
+    assert_eq!(
+        sandbox_containers_after_reaping().await,
+        0,
+        "no sandbox left"
+    );
 }
 
 /// A worker given the wrong credential would hold every task forever: it stops at start

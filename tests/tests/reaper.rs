@@ -74,3 +74,60 @@ async fn the_reaper_removes_a_dead_workers_leftovers_and_nothing_alive() {
 
     docker(&["rm", "-f", &running]);
 }
+
+/// The engine's own auto-removal can fail (Docker 20.10 under load: "unable to remove
+/// filesystem … directory not empty"): the container is then dead, listed as "Removal In
+/// Progress", and only a direct removal clears it. The reaper does, once that removal has
+/// ended. Made here by pinning an immutable file in the container's directory, so the
+/// engine's removal fails as it does under load; unpinned before the reaper looks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_removes_a_container_whose_removal_the_engine_failed() {
+    let config = SandboxConfig::default();
+    let image = config.image.clone();
+    let sandbox = DockerSandbox::connect(config).await.unwrap();
+    let root = docker(&["info", "--format", "{{.DockerRootDir}}"]);
+    let id = docker(&[
+        "create",
+        "--rm",
+        "--network",
+        "none",
+        "--label",
+        "codebox.role=sandbox",
+        "--name",
+        &format!("codebox-reaper-dead-{}", uuid::Uuid::new_v4().simple()),
+        &image,
+    ]);
+    let pin = format!("{root}/containers/{id}/pin");
+    std::fs::write(&pin, b"").unwrap();
+    let chattr = |flag: &str| {
+        let ok = Command::new("chattr")
+            .args([flag, &pin])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "chattr {flag} {pin} (root and e2fsprogs needed)");
+    };
+    chattr("+i");
+    // The agent finds no job on its stdin and exits; the engine's removal then fails.
+    docker(&["start", &id]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = docker(&[
+            "inspect",
+            "--format",
+            "{{.State.Dead}} {{.State.Error}}",
+            &id,
+        ]);
+        if state.starts_with("true") && state.contains("unable to remove") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    chattr("-i");
+    // Older than a removal in progress can be (the reaper leaves those to the engine).
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert!(exists(&id), "nothing else removed it");
+    let removed = sandbox.reap_stale(Duration::from_secs(90)).await.unwrap();
+    assert!(removed >= 1, "{removed}");
+    assert!(!exists(&id), "the reaper left the dead container {id}");
+}

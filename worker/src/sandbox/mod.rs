@@ -247,6 +247,18 @@ impl DockerSandbox {
                 continue;
             };
             use bollard::models::ContainerSummaryStateEnum as State;
+            // The engine's own removal failed (Docker 20.10 under load: "unable to
+            // remove filesystem … directory not empty"): the container is dead, no process
+            // left, and nothing removes it but a direct removal, which is safe now that
+            // the engine's has ended.
+            if matches!(c.state, Some(State::DEAD | State::REMOVING))
+                && created < idle_cutoff
+                && self.removal_failed(&id).await
+            {
+                step::remove(&self.docker, &id).await;
+                removed += 1;
+                continue;
+            }
             let stale = match c.state {
                 // Being removed by the engine (auto-remove after its run, perhaps another
                 // worker's on the same engine): touching it races that removal, which can
@@ -280,6 +292,28 @@ impl DockerSandbox {
             );
         }
         Ok(removed)
+    }
+
+    /// Whether the engine tried to remove this container and gave up: it is dead with the
+    /// removal's error recorded, and no removal is under way any more.
+    async fn removal_failed(&self, id: &str) -> bool {
+        let Ok(c) = self
+            .docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+        else {
+            return false;
+        };
+        c.state.is_some_and(|s| {
+            s.dead == Some(true)
+                && s.running != Some(true)
+                && s.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("unable to remove"))
+        })
     }
 
     /// Runs `reap_stale` every `every` until `shutdown`.

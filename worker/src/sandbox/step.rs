@@ -200,7 +200,7 @@ pub(crate) async fn dispose(docker: &Docker, id: &str, started: bool) {
     remove(docker, id).await;
 }
 
-async fn remove(docker: &Docker, id: &str) {
+pub(crate) async fn remove(docker: &Docker, id: &str) {
     let options = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
