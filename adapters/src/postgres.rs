@@ -203,8 +203,8 @@ impl TaskStore for PostgresStore {
             }
         }
         sqlx::query(
-            "INSERT INTO tasks (id, owner, kind, spec, status, created_at, started_at, finished_at, result) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO tasks (id, owner, kind, spec, status, created_at, started_at, finished_at, result, unpublished) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)",
         )
         .bind(task.id)
         .bind(task.owner)
@@ -335,6 +335,28 @@ impl TaskStore for PostgresStore {
             _ => None,
         };
         Ok(Page { items, next_cursor })
+    }
+
+    async fn mark_published(&self, id: TaskId) -> Result<(), Error> {
+        sqlx::query("UPDATE tasks SET unpublished = false WHERE id = $1 AND unpublished")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn unpublished(&self, before: Timestamp, limit: usize) -> Result<Vec<Task>, Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM tasks WHERE unpublished AND created_at < $1 \
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(task_of).collect()
     }
 
     async fn transition(&self, id: TaskId, t: &Transition) -> Result<TransitionOutcome, Error> {

@@ -116,6 +116,14 @@ pub trait TaskStore: Send + Sync {
     /// Removes a task and its idempotency key (used when it could not be queued).
     async fn delete(&self, id: TaskId) -> Result<()>;
 
+    /// The outbox: `create` stores a task marked unpublished; this clears the mark once
+    /// its message is in the queue. Clearing a missing task's mark is not an error.
+    async fn mark_published(&self, id: TaskId) -> Result<()>;
+
+    /// Tasks still marked unpublished that were created before `before` (their creator
+    /// died between storing and publishing them), oldest first, at most `limit`.
+    async fn unpublished(&self, before: Timestamp, limit: usize) -> Result<Vec<Task>>;
+
     /// Readiness: the backend answers.
     async fn ping(&self) -> Result<()> {
         Ok(())

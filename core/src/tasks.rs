@@ -205,6 +205,13 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// How old a task still in the outbox must be before the sweeper publishes it: its
+/// creator's request has ended by then (a function times out within 30 s, and its SDK
+/// calls well before).
+pub const SWEEP_AFTER: chrono::Duration = chrono::Duration::minutes(1);
+/// Tasks the sweeper publishes per round at most.
+pub const SWEEP_BATCH: usize = 100;
+
 #[derive(Clone)]
 pub struct TaskService {
     tasks: Arc<dyn TaskStore>,
@@ -297,10 +304,55 @@ impl TaskService {
             self.drop_input(&task).await;
             return Err(Error::Unavailable("the task queue".into()));
         }
+        // Out of the outbox. Should this write fail, the sweeper publishes the task a
+        // second time: a duplicate delivery, which the worker's start makes harmless.
+        if let Err(e) = self.tasks.mark_published(task.id).await {
+            tracing::warn!(task_id = %task.id, error = %e, "could not mark a task published");
+        }
         Ok(Submitted {
             task,
             created: true,
         })
+    }
+
+    /// Runs [`TaskService::sweep`] every `every` until `stop`, for tasks older than
+    /// [`SWEEP_AFTER`] (the gateway; on AWS the `sweep` function, once a minute).
+    pub async fn sweep_forever(
+        &self,
+        every: std::time::Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = self.sweep(SWEEP_AFTER, SWEEP_BATCH).await {
+                tracing::warn!(error = %e, "sweeping the outbox failed; trying again later");
+            }
+        }
+    }
+
+    /// The outbox sweeper: publishes every task stored more than `after` ago whose
+    /// message is not known to be in the queue (its creator died between the two), at
+    /// most `limit` per call, and returns how many it published. A task cancelled
+    /// meanwhile just leaves the outbox.
+    pub async fn sweep(&self, after: chrono::Duration, limit: usize) -> Result<usize> {
+        let mut published = 0;
+        for task in self.tasks.unpublished(time::now() - after, limit).await? {
+            if task.status == TaskStatus::Queued {
+                let message = TaskMessage {
+                    task_id: task.id,
+                    spec: task.spec.clone(),
+                    enqueued_at: time::now(),
+                };
+                self.queue.publish(&message).await?;
+                published += 1;
+                tracing::warn!(task_id = %task.id, "published a task its creator left unqueued");
+            }
+            self.tasks.mark_published(task.id).await?;
+        }
+        Ok(published)
     }
 
     async fn drop_input(&self, task: &Task) {
@@ -1327,6 +1379,60 @@ mod tests {
         assert!(matches!(err, Error::Unavailable(_)));
         let page = store.list_by_owner(owner, 10, None).await.unwrap();
         assert!(page.items.is_empty());
+    }
+
+    /// The outbox: a task whose creator died between storing and publishing it is
+    /// published by the sweeper once it is older than the sweep's age, once; a task
+    /// submitted normally, or cancelled meanwhile, is never published again.
+    #[tokio::test]
+    async fn the_sweeper_publishes_what_a_dead_creator_left_unqueued() {
+        let store = Arc::new(MemoryTaskStore::default());
+        let queue = MemoryQueue::new(3);
+        let svc = TaskService::new(
+            store.clone(),
+            Arc::new(MemoryBlobStore::default()),
+            Arc::new(queue.clone()),
+        );
+        let owner = Uuid::new_v4();
+        let since = time::now() - chrono::Duration::hours(24);
+        // Submitted normally: queued and out of the outbox.
+        svc.submit(owner, code("python"), None).await.unwrap();
+        assert_eq!(queue.len(), 1);
+        // Stored two minutes ago by a creator that died before publishing.
+        let (spec, _) = validate(code("python")).unwrap();
+        let mut orphan = Task::new(owner, spec.clone());
+        orphan.created_at = time::now() - chrono::Duration::minutes(2);
+        store.create(&orphan, None, since).await.unwrap();
+        let mut cancelled = Task::new(owner, spec.clone());
+        cancelled.created_at = orphan.created_at;
+        store.create(&cancelled, None, since).await.unwrap();
+        svc.cancel(owner, cancelled.id).await.unwrap();
+        // Stored just now: its creator may still be publishing it.
+        let fresh = Task::new(owner, spec);
+        store.create(&fresh, None, since).await.unwrap();
+
+        let minute = chrono::Duration::minutes(1);
+        assert_eq!(svc.sweep(minute, 100).await.unwrap(), 1);
+        assert_eq!(queue.len(), 2);
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let d = crate::ports::QueueConsumer::receive(&queue, std::time::Duration::from_secs(1))
+                .await
+                .unwrap()
+                .unwrap();
+            ids.push(d.message.task_id);
+        }
+        assert!(ids.contains(&orphan.id), "{ids:?}");
+        assert!(!ids.contains(&cancelled.id) && !ids.contains(&fresh.id));
+        assert_eq!(svc.sweep(minute, 100).await.unwrap(), 0, "published once");
+        let left = store
+            .unpublished(time::now() + chrono::Duration::seconds(1), 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            left.iter().map(|t| t.id).collect::<Vec<_>>(),
+            vec![fresh.id]
+        );
     }
 
     #[tokio::test]

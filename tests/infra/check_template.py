@@ -99,7 +99,13 @@ for name, r in resources.items():
         problem(f"{name}: reads blobs without s3:ListBucket (a missing key would be 403)")
 
 # Whoever reads blobs (serving results) can offload a response too big for Lambda.
+def serves_http(r):
+    return any(e.get("Type") == "HttpApi" for e in r["Properties"].get("Events", {}).values())
+
+
 for name, r in of_type("AWS::Serverless::Function").items():
+    if not serves_http(r):
+        continue
     statements = [d for _, d in walk(r.get("Properties", {})) if "Effect" in d and "Action" in d]
     reads = any("s3:GetObject" in as_list(d["Action"]) for d in statements)
     puts = any("s3:PutObject" in as_list(d["Action"]) for d in statements)
@@ -215,6 +221,28 @@ if env.get("TASK_RETENTION_DAYS") != {"Ref": "RetentionDays"}:
 for index in tasks.get("GlobalSecondaryIndexes", []):
     if index["Projection"].get("ProjectionType") == "ALL":
         problem(f"TasksTable: index {index['IndexName']} projects whole tasks; lists need the summary")
+
+# 9. The outbox: a sweeper runs every minute, and every AWS call of a function is bounded
+# well inside the function's timeout.
+sweepers = [
+    name for name, r in of_type("AWS::Serverless::Function").items()
+    if "sweep" in json.dumps(r["Properties"].get("CodeUri", ""))
+    and any(e.get("Properties", {}).get("Schedule") == "rate(1 minute)"
+            for e in r["Properties"].get("Events", {}).values())
+]
+if not sweepers:
+    problem("no outbox sweeper function scheduled every minute")
+default_timeout = int(template["Globals"]["Function"].get("Timeout", 3))
+default_op = env.get("AWS_OPERATION_TIMEOUT_SECS")
+for name, r in of_type("AWS::Serverless::Function").items():
+    p = r["Properties"]
+    op = p.get("Environment", {}).get("Variables", {}).get("AWS_OPERATION_TIMEOUT_SECS", default_op)
+    timeout = int(p.get("Timeout", default_timeout))
+    if op is None or int(op) * 2 > timeout:
+        problem(f"{name}: AWS calls bounded by {op} s; two of them must fit its {timeout} s timeout")
+names = {"by-owner", "by-outbox"}
+if names - {i["IndexName"] for i in tasks.get("GlobalSecondaryIndexes", [])}:
+    problem(f"TasksTable: indexes {sorted(names)} are what the code queries")
 
 # 8. Worker hosts get the runner image with retries and verify it before joining.
 for name, lt in of_type("AWS::EC2::LaunchTemplate").items():

@@ -98,6 +98,7 @@ fn every_api_route_has_a_function() {
         "languages",
         "health",
         "judge0",
+        "sweep",
     ] {
         assert!(
             text.contains(&format!("CodeUri: ../target/lambda/{name}/")),

@@ -39,6 +39,10 @@ pub struct DynamoTables {
 /// Index names, as `localstack/` and `infra/` create them.
 pub const USERS_BY_ID: &str = "by-id";
 pub const TASKS_BY_OWNER: &str = "by-owner";
+/// The outbox: a sparse index of the tasks whose `outbox` attribute is set (stored, not
+/// yet known to be queued), by creation time.
+pub const TASKS_OUTBOX: &str = "by-outbox";
+const OUTBOX_PENDING: &str = "pending";
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -299,6 +303,7 @@ impl DynamoStore {
                 s(list_key(ms(&task.created_at), task.id)),
             ),
         ]);
+        item.insert("outbox".into(), s(OUTBOX_PENDING));
         if let Some(keep) = self.retention {
             item.insert(
                 "expires_at_epoch".into(),
@@ -706,6 +711,50 @@ impl TaskStore for DynamoStore {
             items: tasks,
             next_cursor,
         })
+    }
+
+    async fn mark_published(&self, id: TaskId) -> Result<(), Error> {
+        let cleared = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("id", s(id.to_string()))
+            .update_expression("REMOVE outbox")
+            .condition_expression("attribute_exists(id)")
+            .send()
+            .await;
+        match cleared {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(WHAT, e)),
+        }
+    }
+
+    async fn unpublished(&self, before: Timestamp, limit: usize) -> Result<Vec<Task>, Error> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.tasks)
+            .index_name(TASKS_OUTBOX)
+            .key_condition_expression("outbox = :p AND created_at_ms < :b")
+            .expression_attribute_values(":p", s(OUTBOX_PENDING))
+            .expression_attribute_values(":b", n(ms(&before)))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| sdk_error(WHAT, e))?;
+        let mut tasks = Vec::new();
+        for key in out.items.unwrap_or_default() {
+            if let Some(task) = TaskStore::get(self, uuid_of(&key, "id")?).await? {
+                tasks.push(task);
+            }
+        }
+        Ok(tasks)
     }
 
     async fn transition(&self, id: TaskId, t: &Transition) -> Result<TransitionOutcome, Error> {

@@ -29,7 +29,32 @@ fn loader() -> aws_config::ConfigLoader {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http)
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+    // A bound on every call, retries included, where the caller has a deadline of its
+    // own (a function's timeout): a call that hangs fails in time for the function to
+    // answer, instead of the function being killed half-way.
+    match operation_timeout() {
+        Some(limit) => loader.timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(limit)
+                .build(),
+        ),
+        None => loader,
+    }
+}
+
+/// `AWS_OPERATION_TIMEOUT_SECS` (1–900; unset: the SDK's defaults, no overall bound).
+fn operation_timeout() -> Option<std::time::Duration> {
+    let secs: u64 = codebox_core::config::var("AWS_OPERATION_TIMEOUT_SECS")?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s| (1..=900).contains(s))
+        .or_else(|| {
+            tracing::warn!("AWS_OPERATION_TIMEOUT_SECS is not 1–900 seconds; ignored");
+            None
+        })?;
+    Some(std::time::Duration::from_secs(secs))
 }
 
 /// The process's SDK configuration from the environment, loaded on first use: every

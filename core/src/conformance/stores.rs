@@ -111,6 +111,46 @@ pub async fn task_store(store: &dyn TaskStore) {
     largest(store).await;
     any_bytes(store).await;
     active_count(store).await;
+    outbox(store).await;
+}
+
+/// A stored task is unpublished until marked; the sweeper finds it by its age, whole.
+async fn outbox(store: &dyn TaskStore) {
+    let since = time::now() - Duration::hours(24);
+    let ids = |tasks: Vec<Task>| tasks.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    // Created long ago, at an instant of its own: no other task of the suite is older.
+    let mut task = code_task(Uuid::new_v4());
+    let offset = i64::from(task.id.as_u128() as u32 % 1_000_000_000);
+    task.created_at = chrono::DateTime::from_timestamp_millis(978_307_200_000 + offset)
+        .expect("a timestamp in 2001");
+    assert_eq!(
+        store.create(&task, None, since).await.unwrap(),
+        Created::New
+    );
+    let just_after = task.created_at + Duration::milliseconds(1);
+    assert!(
+        !ids(store.unpublished(task.created_at, 1000).await.unwrap()).contains(&task.id),
+        "created at the bound is not before it"
+    );
+    let found = store.unpublished(just_after, 1000).await.unwrap();
+    assert_eq!(
+        found.iter().find(|t| t.id == task.id),
+        Some(&task),
+        "an unpublished task MUST be found whole"
+    );
+    store.mark_published(task.id).await.unwrap();
+    assert!(!ids(store.unpublished(just_after, 1000).await.unwrap()).contains(&task.id));
+    store.mark_published(task.id).await.unwrap();
+    store.mark_published(Uuid::new_v4()).await.unwrap();
+    assert_eq!(store.get(task.id).await.unwrap(), Some(task.clone()));
+    store.delete(task.id).await.unwrap();
+
+    // Removed before it was published (its queue refused it): out of the outbox too.
+    let mut dropped = code_task(Uuid::new_v4());
+    dropped.created_at = task.created_at;
+    store.create(&dropped, None, since).await.unwrap();
+    store.delete(dropped.id).await.unwrap();
+    assert!(!ids(store.unpublished(just_after, 1000).await.unwrap()).contains(&dropped.id));
 }
 
 async fn create_and_get(store: &dyn TaskStore) {

@@ -20,6 +20,8 @@ struct Inner {
     by_owner: HashMap<UserId, BTreeSet<(i64, TaskId)>>,
     /// (owner, key) → (task, when the key was first used).
     keys: HashMap<(UserId, String), (TaskId, Timestamp)>,
+    /// The outbox: tasks stored whose message is not known to be in the queue.
+    unpublished: BTreeSet<(i64, TaskId)>,
 }
 
 /// The list cursor: the position of the last item of a page, `<created_ms>.<id>`. Every
@@ -70,6 +72,9 @@ impl TaskStore for MemoryTaskStore {
             .or_default()
             .insert((task.created_at.timestamp_millis(), task.id));
         inner.tasks.insert(task.id, task.clone());
+        inner
+            .unpublished
+            .insert((task.created_at.timestamp_millis(), task.id));
         Ok(Created::New)
     }
 
@@ -137,8 +142,33 @@ impl TaskStore for MemoryTaskStore {
                 index.remove(&(task.created_at.timestamp_millis(), id));
             }
             inner.keys.retain(|_, (t, _)| *t != id);
+            inner
+                .unpublished
+                .remove(&(task.created_at.timestamp_millis(), id));
         }
         Ok(())
+    }
+
+    async fn mark_published(&self, id: TaskId) -> Result<()> {
+        let mut inner = self.inner.write();
+        if let Some(at) = inner
+            .tasks
+            .get(&id)
+            .map(|t| t.created_at.timestamp_millis())
+        {
+            inner.unpublished.remove(&(at, id));
+        }
+        Ok(())
+    }
+
+    async fn unpublished(&self, before: Timestamp, limit: usize) -> Result<Vec<Task>> {
+        let inner = self.inner.read();
+        Ok(inner
+            .unpublished
+            .range(..(before.timestamp_millis(), TaskId::nil()))
+            .take(limit)
+            .filter_map(|(_, id)| inner.tasks.get(id).cloned())
+            .collect())
     }
 }
 

@@ -30,6 +30,16 @@ async fn run() -> anyhow::Result<()> {
     let addr = codebox_core::config::var("GATEWAY_ADDR").unwrap_or_else(|| "0.0.0.0:8080".into());
     let metrics_addr = codebox_core::config::var("METRICS_ADDR");
     let state = AppState::from_env().await?;
+    // The outbox: tasks a gateway stored and then died before queueing get queued.
+    let stop = tokio_util::sync::CancellationToken::new();
+    {
+        let (tasks, stop) = (state.tasks.clone(), stop.clone());
+        tokio::spawn(async move {
+            tasks
+                .sweep_forever(std::time::Duration::from_secs(30), stop)
+                .await
+        });
+    }
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (GATEWAY_ADDR): {e}"))?;
@@ -55,6 +65,7 @@ async fn run() -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(codebox_core::shutdown::signal())
     .await?;
+    stop.cancel();
     Ok(())
 }
 

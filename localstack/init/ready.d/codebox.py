@@ -72,7 +72,9 @@ def table(ddb, name, key, attributes, indexes=(), ttl=None):
         "BillingMode": "PAY_PER_REQUEST",
         "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
         "AttributeDefinitions": [
-            {"AttributeName": a, "AttributeType": "S"} for a in attributes
+            {"AttributeName": a, "AttributeType": "S"} if isinstance(a, str)
+            else {"AttributeName": a[0], "AttributeType": a[1]}
+            for a in attributes
         ],
     }
     if indexes:
@@ -82,9 +84,9 @@ def table(ddb, name, key, attributes, indexes=(), ttl=None):
                 "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"}]
                 + ([{"AttributeName": range_key, "KeyType": "RANGE"}] if range_key else []),
                 "Projection": (
-                    {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(extra[0])}
-                    if extra
-                    else {"ProjectionType": "ALL"}
+                    {"ProjectionType": "ALL"} if not extra
+                    else {"ProjectionType": extra[0]} if isinstance(extra[0], str)
+                    else {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(extra[0])}
                 ),
             }
             for index, hash_key, range_key, *extra in indexes
@@ -113,9 +115,13 @@ def tables():
             ddb,
             f"{PREFIX}-tasks",
             "id",
-            ["id", "owner", "list_key"],
-            # Lists read the summary only (infra/template.yaml projects the same).
-            [("by-owner", "owner", "list_key", TASK_SUMMARY)],
+            ["id", "owner", "list_key", "outbox", ("created_at_ms", "N")],
+            # Lists read the summary only (infra/template.yaml projects the same); the
+            # outbox index holds only tasks not yet known to be queued.
+            [
+                ("by-owner", "owner", "list_key", TASK_SUMMARY),
+                ("by-outbox", "outbox", "created_at_ms", "KEYS_ONLY"),
+            ],
             ttl="expires_at_epoch",
         ),
         "SESSIONS_TABLE": table(
