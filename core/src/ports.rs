@@ -284,6 +284,17 @@ pub trait TaskControl: Send + Sync {
     async fn start(&self, id: TaskId) -> Result<bool>;
     /// Whether the task was cancelled meanwhile (polled while it runs).
     async fn is_cancelled(&self, id: TaskId) -> Result<bool>;
+    /// Which of these running tasks were cancelled meanwhile (a task gone counts as
+    /// cancelled): the worker's cancel watch asks once for all its tasks.
+    async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>> {
+        let mut cancelled = Vec::new();
+        for &id in ids {
+            if self.is_cancelled(id).await? {
+                cancelled.push(id);
+            }
+        }
+        Ok(cancelled)
+    }
     /// Stores the outcome; committing twice is harmless.
     async fn commit(&self, commit: &crate::domain::Commit) -> Result<()>;
 

@@ -523,6 +523,18 @@ impl TaskControl for TaskService {
         ))
     }
 
+    /// A task gone counts as cancelled: nobody waits for its outcome.
+    async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>> {
+        let mut cancelled = Vec::new();
+        for &id in ids {
+            match self.tasks.summary(id).await? {
+                Some(t) if t.status != TaskStatus::Cancelled => {}
+                _ => cancelled.push(id),
+            }
+        }
+        Ok(cancelled)
+    }
+
     async fn commit(&self, commit: &Commit) -> Result<()> {
         TaskService::commit(self, commit).await
     }

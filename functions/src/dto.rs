@@ -302,6 +302,24 @@ pub struct StartRequest {
     pub task_id: Uuid,
 }
 
+/// The running tasks of one worker, asked about together (its cancel watch).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelledRequest {
+    /// 1–256 task ids.
+    #[schema(min_items = 1, max_items = 256)]
+    pub task_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CancelledResponse {
+    /// Those of the ids whose task was cancelled (or is gone): stop them.
+    pub cancelled: Vec<Uuid>,
+}
+
+/// The most task ids one `POST /commit/cancelled` asks about.
+pub const MAX_WATCHED: usize = 256;
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StartResponse {
     /// Whether the worker should run the task (false: cancelled or finished meanwhile).

@@ -28,6 +28,7 @@ use crate::handlers;
         handlers::cancel_task::cancel_task,
         handlers::commit::commit,
         handlers::commit::start,
+        handlers::commit::cancelled,
         handlers::commit::status,
         handlers::commit::ping,
         handlers::commit::report_languages,

@@ -641,6 +641,77 @@ async fn list_pages_newest_first() {
     }
 }
 
+/// A worker's cancel watch asks about all its running tasks in one call: it hears of the
+/// cancelled ones and of those gone, not of the others; 1–256 ids, the worker's
+/// credential only.
+#[tokio::test]
+async fn workers_ask_which_of_their_tasks_were_cancelled_in_one_call() {
+    let app = app();
+    let token = login_as(&app, "wanda").await;
+    let running = submit(&app, &token).await;
+    let cancelled = submit(&app, &token).await;
+    for id in [&running, &cancelled] {
+        assert_eq!(start(&app, id).await.status, StatusCode::OK);
+    }
+    let r = send(
+        &app,
+        req("DELETE", &format!("/task/{cancelled}"), Some(&token), None),
+    )
+    .await;
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let gone = uuid::Uuid::new_v4().to_string();
+    let ask = |ids: Vec<String>| json!({ "task_ids": ids });
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/commit/cancelled",
+            Some(WORKER),
+            Some(ask(vec![running.clone(), cancelled.clone(), gone.clone()])),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let mut answer: Vec<String> = r.json()["cancelled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    answer.sort();
+    let mut want = vec![cancelled.clone(), gone];
+    want.sort();
+    assert_eq!(answer, want);
+    for bad in [vec![], vec![running.clone(); 257]] {
+        send(
+            &app,
+            req("POST", "/commit/cancelled", Some(WORKER), Some(ask(bad))),
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    }
+    send(
+        &app,
+        req(
+            "POST",
+            "/commit/cancelled",
+            Some(&token),
+            Some(ask(vec![running])),
+        ),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+}
+
 #[tokio::test]
 async fn cancel_queued_and_finished_tasks() {
     let app = app();

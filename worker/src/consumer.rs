@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use codebox_core::domain::{
-    Commit, ImageResult, ImageSpec, TaskMessage, TaskResult, TaskSpec, TaskStatus, Verdict,
+    Commit, ImageResult, ImageSpec, TaskId, TaskMessage, TaskResult, TaskSpec, TaskStatus, Verdict,
 };
 use codebox_core::ports::{
     BlobStore, Delivery, QueueConsumer, Sandbox, SandboxJob, Settle, TaskControl,
@@ -76,6 +76,90 @@ pub struct Worker {
     outage: Arc<Outage>,
     stopping: CancellationToken,
     runs: Arc<std::sync::atomic::AtomicU64>,
+    watch: CancelWatch,
+}
+
+/// The cancel watch: the running tasks of this worker, checked together every
+/// `cancel_poll` with one [`TaskControl::cancelled_among`] call, whatever their number
+/// (on AWS each call is a Lambda invocation). The poll runs only while a task does.
+#[derive(Clone, Default)]
+struct CancelWatch {
+    inner: Arc<std::sync::Mutex<Watched>>,
+}
+
+#[derive(Default)]
+struct Watched {
+    tokens: std::collections::HashMap<TaskId, CancellationToken>,
+    polling: bool,
+}
+
+/// One task under the watch, until dropped.
+struct WatchGuard {
+    watch: CancelWatch,
+    id: TaskId,
+    token: CancellationToken,
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.watch.inner.lock() {
+            w.tokens.remove(&self.id);
+        }
+    }
+}
+
+impl CancelWatch {
+    fn watch(&self, id: TaskId, control: Arc<dyn TaskControl>, every: Duration) -> WatchGuard {
+        let token = CancellationToken::new();
+        let start = match self.inner.lock() {
+            Ok(mut w) => {
+                w.tokens.insert(id, token.clone());
+                !std::mem::replace(&mut w.polling, true)
+            }
+            Err(_) => false,
+        };
+        if start {
+            let watch = self.clone();
+            tokio::spawn(async move { watch.poll(control, every).await });
+        }
+        WatchGuard {
+            watch: self.clone(),
+            id,
+            token,
+        }
+    }
+
+    /// Polls until no task is watched any more.
+    async fn poll(&self, control: Arc<dyn TaskControl>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let ids: Vec<TaskId> = match self.inner.lock() {
+                Ok(mut w) => {
+                    if w.tokens.is_empty() {
+                        w.polling = false;
+                        return;
+                    }
+                    w.tokens.keys().copied().collect()
+                }
+                Err(_) => return,
+            };
+            match control.cancelled_among(&ids).await {
+                Ok(cancelled) => {
+                    let Ok(w) = self.inner.lock() else { return };
+                    for id in cancelled {
+                        if let Some(token) = w.tokens.get(&id) {
+                            tracing::info!(task_id = %id, "cancelled while running; stopping it");
+                            token.cancel();
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cancel check failed"),
+            }
+        }
+    }
 }
 
 /// Deliveries held through an outage. While any is held, no new message is taken.
@@ -144,6 +228,7 @@ impl Worker {
             outage: Arc::new(Outage::default()),
             stopping: CancellationToken::new(),
             runs: Arc::default(),
+            watch: CancelWatch::default(),
         }
     }
 
@@ -469,34 +554,16 @@ impl Worker {
         .await
     }
 
-    /// The sandbox run, with a watcher that cancels it when the task is cancelled.
+    /// The sandbox run, watched for a cancel (with every other running task of this
+    /// worker: one call per poll for all of them).
     async fn run_watched(
         &self,
         job: &SandboxJob,
     ) -> Result<codebox_core::domain::CodeResult, Error> {
-        let cancel = CancellationToken::new();
-        let watcher = {
-            let cancel = cancel.clone();
-            let control = self.control.clone();
-            let every = self.config.cancel_poll;
-            let id = job.task_id;
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    match control.is_cancelled(id).await {
-                        Ok(true) => {
-                            tracing::info!(task_id = %id, "cancelled while running; stopping it");
-                            cancel.cancel();
-                            break;
-                        }
-                        Ok(false) => {}
-                        Err(e) => tracing::debug!(error = %e, "cancel check failed"),
-                    }
-                }
-            })
-        };
+        let watched = self
+            .watch
+            .watch(job.task_id, self.control.clone(), self.config.cancel_poll);
+        let cancel = watched.token.clone();
         let sandbox = &self.sandbox;
         let result = self
             .hold(
@@ -506,7 +573,7 @@ impl Worker {
                 || sandbox.ping(),
             )
             .await;
-        watcher.abort();
+        drop(watched);
         result
     }
 

@@ -120,6 +120,28 @@ impl TaskControl for HttpTaskControl {
         }
     }
 
+    async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Cancelled {
+            cancelled: Vec<TaskId>,
+        }
+        let mut cancelled = Vec::new();
+        // The API answers for at most 256 ids at once.
+        for chunk in ids.chunks(256) {
+            let res = self
+                .http
+                .post(format!("{}/commit/cancelled", self.base))
+                .bearer_auth(&self.token)
+                .json(&serde_json::json!({ "task_ids": chunk }))
+                .send()
+                .await
+                .map_err(unreachable)?;
+            let found: Cancelled = Self::check(res).await?.json().await.map_err(unreachable)?;
+            cancelled.extend(found.cancelled);
+        }
+        Ok(cancelled)
+    }
+
     async fn ping(&self) -> Result<(), Error> {
         let res = self
             .http

@@ -4,7 +4,8 @@
 //!
 //! `API_URL`, `WORKER_TOKEN` (required); `QUEUE` (rabbitmq | sqs), `MAX_DELIVERIES` (3,
 //! the broker's limit), `WORKER_CONCURRENCY` (4), `WORKER_METRICS_ADDR` (0.0.0.0:9100),
-//! and the sandbox's `CODEBOX_*` settings.
+//! `CANCEL_POLL_MS` (200: how often the running tasks are checked for a cancel, all in
+//! one call), and the sandbox's `CODEBOX_*` settings.
 //! - rabbitmq: `AMQP_URL` (required), `TASK_QUEUE` (codebox.tasks), `BLOB_DIR`
 //!   (/var/lib/codebox/blobs).
 //! - sqs: `TASK_QUEUE_URL`, `TASK_DLQ_URL`, `BLOB_BUCKET` (required),
@@ -133,6 +134,12 @@ async fn run() -> anyhow::Result<()> {
     let token = config::required("WORKER_TOKEN", "the credential the gateway was given")?;
     let max_deliveries = config::parse_in("MAX_DELIVERIES", 3u32, 1..=100, "deliveries")?;
     let concurrency = config::parse_in("WORKER_CONCURRENCY", 4usize, 1..=64, "tasks at once")?;
+    let cancel_poll = Duration::from_millis(config::parse_in(
+        "CANCEL_POLL_MS",
+        200u64,
+        50..=60_000,
+        "milliseconds",
+    )?);
     let metrics_addr = config::parse_or(
         "WORKER_METRICS_ADDR",
         SocketAddr::from(([0, 0, 0, 0], 9100)),
@@ -173,6 +180,7 @@ async fn run() -> anyhow::Result<()> {
             lease: source.lease,
             receive_wait: source.receive_wait,
             filter,
+            cancel_poll,
             ..WorkerConfig::default()
         },
     );

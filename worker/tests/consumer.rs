@@ -82,6 +82,9 @@ struct FlakyControl {
     fail_commits: AtomicU32,
     down: Arc<AtomicBool>,
     refuse_commits: AtomicU32,
+    /// Calls of the cancel watch: batched, and single.
+    batch_checks: Arc<AtomicU32>,
+    single_checks: Arc<AtomicU32>,
 }
 
 impl FlakyControl {
@@ -109,7 +112,13 @@ impl TaskControl for FlakyControl {
     }
     async fn is_cancelled(&self, id: TaskId) -> Result<bool, Error> {
         self.check()?;
+        self.single_checks.fetch_add(1, Ordering::SeqCst);
         self.inner.is_cancelled(id).await
+    }
+    async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, Error> {
+        self.check()?;
+        self.batch_checks.fetch_add(1, Ordering::SeqCst);
+        self.inner.cancelled_among(ids).await
     }
     async fn commit(&self, commit: &Commit) -> Result<(), Error> {
         self.check()?;
@@ -135,6 +144,8 @@ struct Rig {
     api_down: Arc<AtomicBool>,
     /// The highest delivery attempt the worker was handed.
     attempts: Arc<AtomicU32>,
+    batch_checks: Arc<AtomicU32>,
+    single_checks: Arc<AtomicU32>,
 }
 
 fn rig(script: Script, fail_commits: u32) -> Rig {
@@ -152,6 +163,7 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
     });
     let api_down = Arc::new(AtomicBool::new(false));
     let attempts = Arc::new(AtomicU32::new(0));
+    let (batch_checks, single_checks) = (Arc::default(), Arc::default());
     let worker = Worker::new(
         Arc::new(AttemptsSeen {
             inner: queue.clone(),
@@ -162,6 +174,8 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
             fail_commits: AtomicU32::new(fail_commits),
             down: api_down.clone(),
             refuse_commits: AtomicU32::new(0),
+            batch_checks: Arc::clone(&batch_checks),
+            single_checks: Arc::clone(&single_checks),
         }),
         sandbox.clone(),
         blobs.clone(),
@@ -187,6 +201,8 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
         owner: Uuid::new_v4(),
         api_down,
         attempts,
+        batch_checks,
+        single_checks,
     }
 }
 
@@ -445,6 +461,8 @@ async fn an_outcome_the_api_refuses_fails_the_task_once_with_the_reason() {
         fail_commits: AtomicU32::new(0),
         down: r.api_down.clone(),
         refuse_commits: AtomicU32::new(u32::MAX),
+        batch_checks: Arc::default(),
+        single_checks: Arc::default(),
     });
     r.worker.control = control;
     let id = submit_code(&r).await;
@@ -499,6 +517,62 @@ async fn a_running_task_is_stopped_by_cancel() {
     let t = r.service.get(r.owner, id).await.unwrap();
     assert_eq!(t.status, TaskStatus::Cancelled);
     assert_eq!(code_result(&t.result).verdict, Verdict::Cancelled);
+}
+
+/// The cancel watch costs one call per poll for all of a worker's running tasks, not one
+/// per task: eight tasks run at once, each stopped by its cancel, in as many calls as
+/// polls passed.
+#[tokio::test]
+async fn eight_running_tasks_share_one_cancel_check_per_poll() {
+    let r = rig(Script::WaitForCancel, 0);
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(submit_code(&r).await);
+    }
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let worker = r.worker.clone();
+            tokio::spawn(async move { worker.process_one().await })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for &id in &ids {
+        while r.service.get(r.owner, id).await.unwrap().status != TaskStatus::Running {
+            assert!(Instant::now() < deadline, "not all eight started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // Twenty polls' time (20 ms each) with all eight running.
+    let before = r.batch_checks.load(Ordering::SeqCst);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let polls = started.elapsed().as_millis() as u32 / 20;
+    let checks = r.batch_checks.load(Ordering::SeqCst) - before;
+    assert!(
+        (1..=polls + 2).contains(&checks),
+        "{checks} checks in {polls} polls for 8 tasks"
+    );
+    assert_eq!(
+        r.single_checks.load(Ordering::SeqCst),
+        0,
+        "no task polled alone"
+    );
+    let cancelled_at = Instant::now();
+    for &id in &ids {
+        r.service.cancel(r.owner, id).await.unwrap();
+    }
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+    assert!(cancelled_at.elapsed() < Duration::from_secs(1));
+    for &id in &ids {
+        let t = r.service.get(r.owner, id).await.unwrap();
+        assert_eq!(code_result(&t.result).verdict, Verdict::Cancelled);
+    }
+    // No task left: the watch stops polling.
+    let idle = r.batch_checks.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(r.batch_checks.load(Ordering::SeqCst) <= idle + 1);
 }
 
 fn png_b64(bytes: &[u8]) -> String {

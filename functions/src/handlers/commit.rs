@@ -12,9 +12,12 @@ use codebox_core::domain::{Commit, TaskId};
 use codebox_core::languages::Language;
 use codebox_core::ports::TaskControl;
 
-use crate::dto::{CommitAccepted, CommitBody, StartRequest, StartResponse};
+use crate::dto::{
+    CancelledRequest, CancelledResponse, CommitAccepted, CommitBody, MAX_WATCHED, StartRequest,
+    StartResponse,
+};
 use crate::extract::{Json, JsonObject, Path, Worker};
-use crate::problem::{ApiResult, Problem};
+use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/commit", tag = "worker", request_body = CommitBody,
@@ -118,6 +121,28 @@ pub async fn status(
     }))
 }
 
+#[utoipa::path(post, path = "/commit/cancelled", tag = "worker", request_body = CancelledRequest,
+    security(("worker" = [])),
+    responses(
+        (status = 200, description = "Which of the tasks were cancelled or are gone", body = CancelledResponse),
+        (status = 400, description = "No ids, or more than 256", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A user's token", body = Problem, content_type = "application/problem+json")))]
+pub async fn cancelled(
+    State(state): State<AppState>,
+    _worker: Worker,
+    JsonObject(body): JsonObject<CancelledRequest>,
+) -> ApiResult<axum::Json<CancelledResponse>> {
+    if body.task_ids.is_empty() || body.task_ids.len() > MAX_WATCHED {
+        return Err(ApiError::bad_request(format!(
+            "task_ids holds 1–{MAX_WATCHED} ids, not {}",
+            body.task_ids.len()
+        )));
+    }
+    let cancelled = TaskControl::cancelled_among(&state.tasks, &body.task_ids).await?;
+    Ok(axum::Json(CancelledResponse { cancelled }))
+}
+
 #[utoipa::path(get, path = "/commit/ping", tag = "worker", security(("worker" = [])),
     responses(
         (status = 204, description = "The credential is valid and outcomes can be stored"),
@@ -166,6 +191,7 @@ pub fn router(state: AppState) -> Router {
         Router::new()
             .route("/commit", post(commit))
             .route("/commit/start", post(start))
+            .route("/commit/cancelled", post(cancelled))
             .route("/commit/ping", get(ping))
             .route("/commit/{id}", get(status))
             .route("/commit/languages", put(report_languages))
