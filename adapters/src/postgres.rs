@@ -361,13 +361,13 @@ impl TaskStore for PostgresStore {
 
     async fn transition(&self, id: TaskId, t: &Transition) -> Result<TransitionOutcome, Error> {
         let from: Vec<&str> = t.from.iter().map(|s| s.as_str()).collect();
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "UPDATE tasks SET status = $2, \
                started_at = COALESCE($3, started_at), \
                finished_at = COALESCE($4, finished_at), \
                result = COALESCE($5, result) \
-             WHERE id = $1 AND status = ANY($6) RETURNING *",
-        )
+             WHERE id = $1 AND status = ANY($6) RETURNING {SUMMARY_COLUMNS}"
+        ))
         .bind(id)
         .bind(t.to.as_str())
         .bind(t.started_at)
@@ -378,9 +378,9 @@ impl TaskStore for PostgresStore {
         .await
         .map_err(db)?;
         if let Some(row) = row {
-            return Ok(TransitionOutcome::Applied(task_of(&row)?));
+            return Ok(TransitionOutcome::Applied(summary_of(&row)?));
         }
-        match TaskStore::get(self, id).await? {
+        match TaskStore::summary(self, id).await? {
             Some(task) => Ok(TransitionOutcome::Rejected(task)),
             None => Err(Error::NotFound(format!("task {id} not found"))),
         }

@@ -538,11 +538,12 @@ impl Transition {
     }
 }
 
-/// Whether a conditional status change was applied; either way, the task as it now is.
+/// Whether a conditional status change was applied; either way, the task's summary as it
+/// now is (a store reads no spec or result back for it: a commit is one write).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransitionOutcome {
-    Applied(Task),
-    Rejected(Task),
+    Applied(TaskSummary),
+    Rejected(TaskSummary),
 }
 
 /// What travels through the queue: enough for a worker to run the task without a store.

@@ -422,7 +422,7 @@ impl TaskService {
 
     /// A queued task never runs; a running one is stopped by its worker. Either way it
     /// ends `cancelled`. A finished task is a `Conflict`.
-    pub async fn cancel(&self, owner: UserId, id: TaskId) -> Result<Task> {
+    pub async fn cancel(&self, owner: UserId, id: TaskId) -> Result<TaskSummary> {
         let task = self.get(owner, id).await?;
         let transition = Transition {
             from: vec![TaskStatus::Queued, TaskStatus::Running],
@@ -465,14 +465,15 @@ impl TaskService {
                 output_key(commit.task_id)
             )));
         }
+        // The summary (no spec, no result, no blob read), then one conditional write.
         let task = self
             .tasks
-            .get(commit.task_id)
+            .summary(commit.task_id)
             .await?
             .ok_or_else(|| not_found(commit.task_id))?;
         let kind_matches = matches!(
-            (&task.spec, &commit.result),
-            (TaskSpec::Code(_), TaskResult::Code(_)) | (TaskSpec::Image(_), TaskResult::Image(_))
+            (task.kind, &commit.result),
+            (TaskKind::Code, TaskResult::Code(_)) | (TaskKind::Image, TaskResult::Image(_))
         );
         if !kind_matches {
             return Err(Error::Invalid(

@@ -14,16 +14,16 @@ use codebox_tests::aws::StandIn;
 async fn store(aws: &StandIn) -> DynamoStore {
     let sdk = aws.sdk().await;
     let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(&sdk, aws.var("BLOB_BUCKET")));
-    DynamoStore::new(
-        &sdk,
-        DynamoTables {
-            users: aws.var("USERS_TABLE"),
-            sessions: aws.var("SESSIONS_TABLE"),
-            tasks: aws.var("TASKS_TABLE"),
-            idempotency: aws.var("IDEMPOTENCY_TABLE"),
-        },
-        Some(blobs),
-    )
+    DynamoStore::new(&sdk, tables(aws), Some(blobs))
+}
+
+fn tables(aws: &StandIn) -> DynamoTables {
+    DynamoTables {
+        users: aws.var("USERS_TABLE"),
+        sessions: aws.var("SESSIONS_TABLE"),
+        tasks: aws.var("TASKS_TABLE"),
+        idempotency: aws.var("IDEMPOTENCY_TABLE"),
+    }
 }
 
 #[tokio::test]
@@ -143,6 +143,86 @@ async fn dynamodb_tasks_expire_with_their_blobs() {
     let ids: Vec<_> = page.items.iter().map(|t| t.id).collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.contains(&kept.id) && ids.contains(&blobless.id) && !ids.contains(&expired.id));
+}
+
+/// Counts the blob reads of the store it wraps.
+struct CountingBlobs {
+    inner: S3BlobStore,
+    gets: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl BlobStore for CountingBlobs {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), codebox_core::Error> {
+        self.inner.put(key, bytes).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, codebox_core::Error> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), codebox_core::Error> {
+        self.inner.delete(key).await
+    }
+}
+
+/// A commit reads the task's summary and makes one conditional write: no spec or result
+/// is read back from the blob store, however big (both spilled here).
+#[tokio::test]
+async fn a_commit_reads_no_blob() {
+    use codebox_core::domain::{
+        CodeResult, CodeSpec, Commit, Task, TaskResult, TaskSpec, TaskStatus, Verdict,
+    };
+    use codebox_core::ports::{TaskControl, TaskStore};
+    use std::sync::atomic::Ordering;
+    let aws = StandIn::provision(60, 3);
+    let sdk = aws.sdk().await;
+    let blobs = Arc::new(CountingBlobs {
+        inner: S3BlobStore::new(&sdk, aws.var("BLOB_BUCKET")),
+        gets: Default::default(),
+    });
+    let store = Arc::new(DynamoStore::new(
+        &sdk,
+        tables(&aws),
+        Some(blobs.clone() as Arc<dyn BlobStore>),
+    ));
+    let service = codebox_core::tasks::TaskService::new(
+        store.clone(),
+        blobs.clone(),
+        Arc::new(codebox_core::memory::MemoryQueue::new(3)),
+    );
+    let task = Task::new(
+        uuid::Uuid::new_v4(),
+        TaskSpec::Code(CodeSpec {
+            language: "python".into(),
+            code: "#".repeat(codebox_adapters::aws::SPILL_BYTES + 1),
+            ..CodeSpec::default()
+        }),
+    );
+    let since = codebox_core::time::now() - chrono::Duration::hours(24);
+    store.create(&task, None, since).await.unwrap();
+    assert!(service.start(task.id).await.unwrap());
+    let result = TaskResult::Code(CodeResult {
+        stdout: vec![b'x'; 1024 * 1024].into(),
+        ..CodeResult::empty(Verdict::Ok)
+    });
+    let before = blobs.gets.load(Ordering::SeqCst);
+    TaskControl::commit(
+        &service,
+        &Commit {
+            task_id: task.id,
+            status: TaskStatus::Completed,
+            result: result.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(blobs.gets.load(Ordering::SeqCst), before, "a blob was read");
+    let stored = TaskStore::get(store.as_ref(), task.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, TaskStatus::Completed);
+    assert_eq!(stored.result, Some(result));
 }
 
 #[tokio::test]

@@ -125,9 +125,9 @@ async fn the_reaper_removes_a_container_whose_removal_the_engine_failed() {
     }
     chattr("-i");
     // Older than a removal in progress can be (the reaper leaves those to the engine).
+    // The other test of this binary may run its reaper meanwhile: either removes it, and
+    // without the reaper's handling of failed removals neither would.
     tokio::time::sleep(Duration::from_secs(11)).await;
-    assert!(exists(&id), "nothing else removed it");
-    let removed = sandbox.reap_stale(Duration::from_secs(90)).await.unwrap();
-    assert!(removed >= 1, "{removed}");
+    sandbox.reap_stale(Duration::from_secs(90)).await.unwrap();
     assert!(!exists(&id), "the reaper left the dead container {id}");
 }

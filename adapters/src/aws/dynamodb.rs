@@ -759,7 +759,7 @@ impl TaskStore for DynamoStore {
 
     async fn transition(&self, id: TaskId, t: &Transition) -> Result<TransitionOutcome, Error> {
         if t.from.is_empty() {
-            return match TaskStore::get(self, id).await? {
+            return match TaskStore::summary(self, id).await? {
                 Some(task) => Ok(TransitionOutcome::Rejected(task)),
                 None => Err(Error::NotFound(format!("task {id} not found"))),
             };
@@ -821,7 +821,7 @@ impl TaskStore for DynamoStore {
         match out {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
-                Ok(TransitionOutcome::Applied(self.task_of(&item).await?))
+                Ok(TransitionOutcome::Applied(summary_of(&item)?))
             }
             Err(e) => {
                 if !e
@@ -837,10 +837,10 @@ impl TaskStore for DynamoStore {
                 };
                 if blob.is_some() && opt_s(&item, "result_ref") == blob.as_deref() {
                     // An SDK retry of our own update that had gone through.
-                    return Ok(TransitionOutcome::Applied(self.task_of(&item).await?));
+                    return Ok(TransitionOutcome::Applied(summary_of(&item)?));
                 }
                 self.forget_blobs(blob).await;
-                Ok(TransitionOutcome::Rejected(self.task_of(&item).await?))
+                Ok(TransitionOutcome::Rejected(summary_of(&item)?))
             }
         }
     }

@@ -120,7 +120,7 @@ impl TaskStore for MemoryTaskStore {
             .get_mut(&id)
             .ok_or_else(|| Error::NotFound(format!("task {id} not found")))?;
         if !transition.from.contains(&task.status) {
-            return Ok(TransitionOutcome::Rejected(task.clone()));
+            return Ok(TransitionOutcome::Rejected(task.summary()));
         }
         task.status = transition.to;
         if let Some(at) = transition.started_at {
@@ -132,7 +132,7 @@ impl TaskStore for MemoryTaskStore {
         if let Some(r) = &transition.result {
             task.result = Some(r.clone());
         }
-        Ok(TransitionOutcome::Applied(task.clone()))
+        Ok(TransitionOutcome::Applied(task.summary()))
     }
 
     async fn delete(&self, id: TaskId) -> Result<()> {
