@@ -154,6 +154,7 @@ impl DockerSandbox {
     pub async fn settle(&self) {
         self.removals.close();
         self.removals.wait().await;
+        step::settle_dropped().await;
     }
 
     /// Keeps the warm pool filled until `shutdown`, then empties it; await the handle

@@ -133,14 +133,29 @@ impl Guard {
     }
 }
 
+/// Disposals begun by a drop (a step or a preparation cut short, e.g. by a cancel): a
+/// worker's shutdown waits for these too ([`settle_dropped`]), so none is lost when the
+/// process ends right after.
+static DROPPED: std::sync::LazyLock<TaskTracker> = std::sync::LazyLock::new(TaskTracker::new);
+
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let (docker, started) = (self.docker.clone(), self.started);
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { dispose(&docker, &id, started).await });
+                handle.spawn(
+                    DROPPED.track_future(async move { dispose(&docker, &id, started).await }),
+                );
             }
         }
+    }
+}
+
+/// Waits (at most a minute) until every disposal begun by a drop has ended.
+pub(crate) async fn settle_dropped() {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !DROPPED.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
