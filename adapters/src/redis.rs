@@ -3,9 +3,11 @@
 
 use async_trait::async_trait;
 use codebox_core::Error;
-use codebox_core::domain::Session;
-use codebox_core::ports::{RateDecision, RateLimiter, SessionStore, window_of};
+use codebox_core::domain::{Session, TaskEvent, TaskId};
+use codebox_core::ports::{EventBus, RateDecision, RateLimiter, SessionStore, window_of};
 use codebox_core::time;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
@@ -128,5 +130,66 @@ impl RateLimiter for RedisRateLimiter {
             .await
             .map_err(unavailable)?;
         Ok(RateDecision::of(count, limit, left))
+    }
+}
+
+/// Live events between API processes (compose: several gateways): each task's events are
+/// published on its own channel, `<prefix>events:<task>`, as one JSON array per call; a
+/// stream subscribes with a connection of its own for as long as it follows the task.
+#[derive(Clone)]
+pub struct RedisEventBus {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisEventBus {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client =
+            redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
+        let conn = ConnectionManager::new(client.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
+        Ok(Self {
+            client,
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn channel(&self, id: TaskId) -> String {
+        format!("{}events:{id}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl EventBus for RedisEventBus {
+    async fn publish(&self, id: TaskId, events: &[TaskEvent]) -> Result<(), Error> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let payload = serde_json::to_string(events).map_err(|e| Error::Backend(e.into()))?;
+        let mut conn = self.conn.clone();
+        let _: i64 = conn
+            .publish(self.channel(id), payload)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn subscribe(&self, id: TaskId) -> Result<BoxStream<'static, TaskEvent>, Error> {
+        let mut pubsub = self.client.get_async_pubsub().await.map_err(unavailable)?;
+        pubsub
+            .subscribe(self.channel(id))
+            .await
+            .map_err(unavailable)?;
+        Ok(Box::pin(pubsub.into_on_message().flat_map(|message| {
+            let events: Vec<TaskEvent> = message
+                .get_payload::<String>()
+                .ok()
+                .and_then(|payload| serde_json::from_str(&payload).ok())
+                .unwrap_or_default();
+            futures::stream::iter(events)
+        })))
     }
 }

@@ -343,6 +343,18 @@ impl CodeResult {
     }
 }
 
+/// What a task shows before its result, on its live event stream
+/// (`GET /task/{id}/events`): its status changes, its output as the sandbox produces it,
+/// each test as it ends. Best effort: the result, read from the store, is what counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaskEvent {
+    Status { status: TaskStatus },
+    Stdout { data: Bytes },
+    Stderr { data: Bytes },
+    Test { test: TestResult },
+}
+
 /// The outcome of one test of a judged task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{
-    CodeResult, CodeSpec, Session, Task, TaskId, TaskMessage, TaskSummary, Transition,
+    CodeResult, CodeSpec, Session, Task, TaskEvent, TaskId, TaskMessage, TaskSummary, Transition,
     TransitionOutcome, User, UserId,
 };
 use crate::error::Result;
@@ -258,6 +258,64 @@ pub trait QueueConsumer: Send + Sync {
 pub struct SandboxJob {
     pub task_id: TaskId,
     pub spec: CodeSpec,
+    /// Where the run's output and each test go as they happen (live events), if anywhere.
+    pub progress: Option<Progress>,
+}
+
+/// The sending end of a task's live events. Never waits: when the reader falls behind,
+/// events are dropped (the result carries everything anyway).
+#[derive(Debug, Clone)]
+pub struct Progress(tokio::sync::mpsc::Sender<TaskEvent>);
+
+impl Progress {
+    /// A sender and its receiver, holding up to `capacity` events.
+    pub fn channel(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<TaskEvent>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        (Self(tx), rx)
+    }
+
+    pub fn send(&self, event: TaskEvent) {
+        if self.0.try_send(event).is_err() {
+            metrics::counter!("codebox_events_dropped_total").increment(1);
+        }
+    }
+}
+
+/// Live events of running tasks, from where they happen (a worker's sandbox, a status
+/// change) to whichever API process serves the task's event stream. Best effort: an event
+/// nobody listens to is gone, and the final result is always read from the store.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, id: TaskId, events: &[TaskEvent]) -> Result<()>;
+    /// The events of `id` published from now on, until the stream is dropped.
+    async fn subscribe(&self, id: TaskId)
+    -> Result<futures::stream::BoxStream<'static, TaskEvent>>;
+    /// Whether published events reach subscribers at all (not on AWS, where API
+    /// functions share no channel: their streams carry status, tests and the end only).
+    fn carries(&self) -> bool {
+        true
+    }
+}
+
+/// No channel: publishing drops, subscribers hear nothing.
+pub struct NoEvents;
+
+#[async_trait]
+impl EventBus for NoEvents {
+    async fn publish(&self, _id: TaskId, _events: &[TaskEvent]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        _id: TaskId,
+    ) -> Result<futures::stream::BoxStream<'static, TaskEvent>> {
+        Ok(Box::pin(futures::stream::pending()))
+    }
+
+    fn carries(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
@@ -285,18 +343,14 @@ pub trait TaskControl: Send + Sync {
     /// Whether the task was cancelled meanwhile (polled while it runs).
     async fn is_cancelled(&self, id: TaskId) -> Result<bool>;
     /// Which of these running tasks were cancelled meanwhile (a task gone counts as
-    /// cancelled): the worker's cancel watch asks once for all its tasks.
-    async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>> {
-        let mut cancelled = Vec::new();
-        for &id in ids {
-            if self.is_cancelled(id).await? {
-                cancelled.push(id);
-            }
-        }
-        Ok(cancelled)
-    }
+    /// cancelled: nobody waits for its outcome): the worker's cancel watch asks once for
+    /// all its tasks. No default: each implementation answers in one round trip.
+    async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>>;
     /// Stores the outcome; committing twice is harmless.
     async fn commit(&self, commit: &crate::domain::Commit) -> Result<()>;
+    /// Hands a running task's live events (output chunks, finished tests) to the API's
+    /// event bus. Best effort: a failure costs the live view, never the task.
+    async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<()>;
 
     /// Readiness: the API answers, takes this worker's credential and reaches its store.
     /// A call that fails while this succeeds is the task's own failure, not an outage.

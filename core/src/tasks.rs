@@ -11,13 +11,15 @@ use uuid::Uuid;
 
 use crate::domain::{
     CodeSpec, Commit, Compare, CompareMode, Compiler, Filter, ImageResult, ImageSpec, Limits, Task,
-    TaskId, TaskKind, TaskMessage, TaskResult, TaskSpec, TaskStatus, TaskSummary, TestCase,
-    Transition, TransitionOutcome, UserId, Verdict,
+    TaskEvent, TaskId, TaskKind, TaskMessage, TaskResult, TaskSpec, TaskStatus, TaskSummary,
+    TestCase, Transition, TransitionOutcome, UserId, Verdict,
 };
 use crate::error::{Error, Result};
 use crate::languages;
 use crate::png;
-use crate::ports::{BlobStore, Created, Page, TaskControl, TaskQueue, TaskStore};
+use crate::ports::{
+    BlobStore, Created, EventBus, NoEvents, Page, TaskControl, TaskQueue, TaskStore,
+};
 use crate::time;
 
 pub const MAX_CODE_BYTES: usize = 128 * 1024;
@@ -217,6 +219,7 @@ pub struct TaskService {
     tasks: Arc<dyn TaskStore>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn TaskQueue>,
+    events: Arc<dyn EventBus>,
 }
 
 /// A submitted task, and whether it is new or the first one of its idempotency key.
@@ -236,6 +239,28 @@ impl TaskService {
             tasks,
             blobs,
             queue,
+            events: Arc::new(NoEvents),
+        }
+    }
+
+    /// Live events go through `events` (status changes from here, workers' output).
+    pub fn with_events(mut self, events: Arc<dyn EventBus>) -> Self {
+        self.events = events;
+        self
+    }
+
+    pub fn events(&self) -> &Arc<dyn EventBus> {
+        &self.events
+    }
+
+    /// Tells the task's listeners its new status; best effort.
+    async fn announce(&self, id: TaskId, status: TaskStatus) {
+        if let Err(e) = self
+            .events
+            .publish(id, &[TaskEvent::Status { status }])
+            .await
+        {
+            tracing::debug!(task_id = %id, error = %e, "a status event was not published");
         }
     }
 
@@ -436,7 +461,10 @@ impl TaskService {
             )),
         };
         match self.tasks.transition(id, &transition).await? {
-            TransitionOutcome::Applied(t) => Ok(t),
+            TransitionOutcome::Applied(t) => {
+                self.announce(id, t.status).await;
+                Ok(t)
+            }
             TransitionOutcome::Rejected(t) => Err(Error::Conflict(format!(
                 "task {id} is already {}",
                 t.status
@@ -488,6 +516,7 @@ impl TaskService {
         match self.tasks.transition(commit.task_id, &transition).await? {
             TransitionOutcome::Applied(t) => {
                 tracing::debug!(task_id = %t.id, status = %t.status, "committed");
+                self.announce(t.id, t.status).await;
             }
             TransitionOutcome::Rejected(t) => {
                 tracing::info!(task_id = %t.id, status = %t.status, "commit ignored: task already finished");
@@ -505,7 +534,10 @@ impl TaskControl for TaskService {
             .transition(id, &Transition::start(time::now()))
             .await
         {
-            Ok(TransitionOutcome::Applied(_)) => Ok(true),
+            Ok(TransitionOutcome::Applied(_)) => {
+                self.announce(id, TaskStatus::Running).await;
+                Ok(true)
+            }
             // A redelivery of a task that was already running (its worker died): run again.
             Ok(TransitionOutcome::Rejected(t)) => Ok(t.status == TaskStatus::Running),
             Err(Error::NotFound(_)) => Ok(false),
@@ -517,10 +549,12 @@ impl TaskControl for TaskService {
         self.tasks.ping().await
     }
 
+    /// A task gone counts as cancelled, as in [`TaskControl::cancelled_among`] and over
+    /// HTTP (a 404): nobody waits for its outcome.
     async fn is_cancelled(&self, id: TaskId) -> Result<bool> {
-        Ok(matches!(
+        Ok(!matches!(
             self.tasks.summary(id).await?,
-            Some(t) if t.status == TaskStatus::Cancelled
+            Some(t) if t.status != TaskStatus::Cancelled
         ))
     }
 
@@ -538,6 +572,10 @@ impl TaskControl for TaskService {
 
     async fn commit(&self, commit: &Commit) -> Result<()> {
         TaskService::commit(self, commit).await
+    }
+
+    async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<()> {
+        self.events.publish(id, &events).await
     }
 }
 

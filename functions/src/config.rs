@@ -7,11 +7,13 @@ use codebox_core::auth::{AccountConfig, AccountService};
 use codebox_core::config::{self, ConfigError};
 use codebox_core::limits::{ClientLimits, LimitsConfig};
 use codebox_core::memory::{
-    MemoryBlobStore, MemoryQueue, MemoryRateLimiter, MemorySessionStore, MemoryTaskStore,
-    MemoryUserStore,
+    MemoryBlobStore, MemoryEventBus, MemoryQueue, MemoryRateLimiter, MemorySessionStore,
+    MemoryTaskStore, MemoryUserStore,
 };
+#[cfg(feature = "aws")]
+use codebox_core::ports::NoEvents;
 use codebox_core::ports::{
-    BlobStore, QueueConsumer, RateLimiter, SessionStore, TaskQueue, TaskStore, UserStore,
+    BlobStore, EventBus, QueueConsumer, RateLimiter, SessionStore, TaskQueue, TaskStore, UserStore,
 };
 use codebox_core::tasks::TaskService;
 use secrecy::SecretString;
@@ -28,6 +30,9 @@ pub struct ApiConfig {
     pub limits: LimitsConfig,
     /// Origins a browser may call the API from (`CORS_ORIGINS`); none by default.
     pub cors_origins: Vec<String>,
+    /// The longest an event stream follows its task (`EVENTS_MAX_SECS`, 900; below the
+    /// function's timeout on AWS, where a response is sent whole when it ends).
+    pub events_max: std::time::Duration,
 }
 
 /// Which stores and queue the API uses.
@@ -222,6 +227,12 @@ impl ApiConfig {
             backend,
             limits: LimitsConfig::from_env()?,
             cors_origins,
+            events_max: std::time::Duration::from_secs(config::parse_in(
+                "EVENTS_MAX_SECS",
+                crate::state::EVENTS_MAX.as_secs(),
+                1..=3600,
+                "seconds",
+            )?),
         })
     }
 }
@@ -264,6 +275,8 @@ pub struct Backends {
     pub queue: Arc<dyn TaskQueue>,
     /// The counts behind the limits on clients.
     pub limiter: Arc<dyn RateLimiter>,
+    /// Live events between workers and the API processes serving event streams.
+    pub events: Arc<dyn EventBus>,
     /// The consuming side, where this process also runs the worker (embedded).
     pub consumer: Option<Arc<dyn QueueConsumer>>,
 }
@@ -281,6 +294,7 @@ impl Backends {
             blobs: Arc::new(MemoryBlobStore::default()),
             queue: Arc::new(queue.clone()),
             limiter: Arc::new(MemoryRateLimiter::default()),
+            events: Arc::new(MemoryEventBus::default()),
             consumer: Some(Arc::new(queue)),
         }
     }
@@ -350,6 +364,8 @@ impl Backends {
                 sdk,
                 c.limits_table.clone(),
             )),
+            // Functions share no channel: event streams carry status, tests and the end.
+            events: Arc::new(NoEvents),
             consumer: None,
         }
     }
@@ -375,6 +391,7 @@ impl Backends {
             tasks: Arc::new(store),
             blobs: Arc::new(fs::FsBlobStore::new(&c.blob_dir)),
             queue: Arc::new(queue),
+            events: Arc::new(redis::RedisEventBus::connect(&c.redis_url, &c.redis_prefix).await?),
             consumer: None,
         })
     }
@@ -396,10 +413,12 @@ impl AppState {
             backends.tasks.clone(),
             backends.blobs.clone(),
             backends.queue.clone(),
-        );
+        )
+        .with_events(backends.events.clone());
         let limits = ClientLimits::new(backends.limiter.clone(), config.limits);
         let mut state = AppState::new(accounts, tasks, limits, config.cors_origins.clone());
         state.large_responses = Some(backends.blobs.clone());
+        state.events_max = config.events_max;
         Ok(state)
     }
 

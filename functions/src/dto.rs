@@ -169,6 +169,27 @@ pub struct TestView {
     pub truncated: bool,
 }
 
+impl TestView {
+    pub fn new(t: &codebox_core::domain::TestResult, encoding: OutputEncoding) -> Self {
+        let write = |b: &codebox_core::bytes::Bytes| match encoding {
+            OutputEncoding::Utf8 => b.to_text_lossy().into_owned(),
+            OutputEncoding::Base64 => b.to_base64(),
+        };
+        Self {
+            index: t.index,
+            verdict: t.verdict,
+            exit_code: t.exit_code,
+            signal: t.signal.clone(),
+            stdout: write(&t.stdout),
+            stderr: write(&t.stderr),
+            time_ms: t.time_ms,
+            cpu_time_ms: t.cpu_time_ms,
+            memory_kb: t.memory_kb,
+            truncated: t.truncated,
+        }
+    }
+}
+
 impl CodeOutputView {
     pub fn new(r: &CodeResult, encoding: OutputEncoding) -> Self {
         let write = |b: &codebox_core::bytes::Bytes| match encoding {
@@ -178,23 +199,10 @@ impl CodeOutputView {
         Self {
             passed: r.passed,
             total: r.total,
-            tests: r.tests.as_ref().map(|tests| {
-                tests
-                    .iter()
-                    .map(|t| TestView {
-                        index: t.index,
-                        verdict: t.verdict,
-                        exit_code: t.exit_code,
-                        signal: t.signal.clone(),
-                        stdout: write(&t.stdout),
-                        stderr: write(&t.stderr),
-                        time_ms: t.time_ms,
-                        cpu_time_ms: t.cpu_time_ms,
-                        memory_kb: t.memory_kb,
-                        truncated: t.truncated,
-                    })
-                    .collect()
-            }),
+            tests: r
+                .tests
+                .as_ref()
+                .map(|tests| tests.iter().map(|t| TestView::new(t, encoding)).collect()),
             verdict: r.verdict,
             exit_code: r.exit_code,
             signal: r.signal.clone(),
@@ -301,6 +309,20 @@ pub struct CommitAccepted {
 pub struct StartRequest {
     pub task_id: Uuid,
 }
+
+/// A running task's live events from its worker, for the task's event streams.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressRequest {
+    pub task_id: Uuid,
+    /// 1–1024 events, each `{"event": "stdout" | "stderr", "data": <bytes>}` or
+    /// `{"event": "test", "test": <test result>}`.
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 1024)]
+    pub events: Vec<codebox_core::domain::TaskEvent>,
+}
+
+/// Events one `POST /commit/events` carries at most.
+pub const MAX_PROGRESS_EVENTS: usize = 1024;
 
 /// The running tasks of one worker, asked about together (its cancel watch).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -20,7 +20,12 @@ pub struct AppState {
     /// Where a Lambda function puts a response too big for Lambda to carry
     /// ([`crate::lambda::offload`]); `None` where responses are never offloaded.
     pub large_responses: Option<Arc<dyn codebox_core::ports::BlobStore>>,
+    /// The longest an event stream (`GET /task/{id}/events`) follows its task.
+    pub events_max: std::time::Duration,
 }
+
+/// How long an event stream follows its task by default: longer than any task runs.
+pub const EVENTS_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl AppState {
     pub fn new(
@@ -36,6 +41,7 @@ impl AppState {
             cors_origins: Arc::new(cors_origins),
             languages: Arc::new(RwLock::new(codebox_core::languages::unprobed())),
             large_responses: None,
+            events_max: EVENTS_MAX,
         }
     }
 

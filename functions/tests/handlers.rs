@@ -31,6 +31,7 @@ fn config(ttl: i64) -> ApiConfig {
             ..Default::default()
         },
         cors_origins: vec![],
+        events_max: codebox_functions::state::EVENTS_MAX,
     }
 }
 

@@ -132,6 +132,62 @@ impl Client {
         Ok(Self { http, base, token })
     }
 
+    /// The same user on another API process (compose: a second gateway).
+    pub fn at(&self, addr: SocketAddr) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: format!("http://{addr}"),
+            token: self.token.clone(),
+        }
+    }
+
+    /// Opens the task's event stream (`GET /task/{id}/events`).
+    pub async fn open_events(&self, id: &str) -> anyhow::Result<EventStream> {
+        let r = self
+            .http
+            .get(self.url(&format!("/task/{id}/events")))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await?;
+        if r.status() != 200 {
+            bail!("events: {} {}", r.status(), r.text().await?);
+        }
+        let kind = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !kind.starts_with("text/event-stream") {
+            bail!("events: content type {kind}");
+        }
+        Ok(EventStream {
+            response: r,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Every event of the task's stream until it closes, each with when it arrived.
+    pub async fn events(&self, id: &str) -> anyhow::Result<Vec<SseEvent>> {
+        let mut stream = self.open_events(id).await?;
+        let mut events = Vec::new();
+        while let Some(event) = stream.next().await? {
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    /// The API process's `GET /metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -261,4 +317,57 @@ fn count_containers(task_id: &str, running_only: bool) -> anyhow::Result<usize> 
         bail!("docker ps failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+}
+
+/// One Server-Sent Event as a client receives it.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub name: String,
+    pub data: Value,
+    pub at: Instant,
+}
+
+/// An open event stream, read one event at a time.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl EventStream {
+    /// The next event, or `None` when the stream has closed. Comments (keep-alives) are
+    /// skipped; every `data` must be JSON.
+    pub async fn next(&mut self) -> anyhow::Result<Option<SseEvent>> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let block = String::from_utf8(block)?;
+                let (mut id, mut name, mut data) = (None, "message".to_owned(), None);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        v.trim().clone_into(&mut name);
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data = Some(serde_json::from_str::<Value>(v.trim())?);
+                    }
+                }
+                match data {
+                    Some(data) => {
+                        return Ok(Some(SseEvent {
+                            id,
+                            name,
+                            data,
+                            at: Instant::now(),
+                        }));
+                    }
+                    None => continue,
+                }
+            }
+            match self.response.chunk().await? {
+                Some(bytes) => self.buffer.extend_from_slice(&bytes),
+                None => return Ok(None),
+            }
+        }
+    }
 }

@@ -153,7 +153,11 @@ impl Profile {
         );
         Self {
             env,
-            worker_env: vec![("WORKER_TOKEN".to_owned(), aws.worker_token.clone())],
+            // As the template has it: no live output where functions cannot carry it.
+            worker_env: vec![
+                ("WORKER_TOKEN".to_owned(), aws.worker_token.clone()),
+                ("LIVE_EVENTS".to_owned(), "off".to_owned()),
+            ],
             gateway_port,
             aws: Some(aws),
         }
@@ -181,6 +185,20 @@ impl Profile {
         })
         .await;
         p
+    }
+
+    /// One more gateway of the same deployment, on a port of its own.
+    pub async fn another_gateway(&self) -> (Proc, SocketAddr) {
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let p = self.spawn("gateway", &[("GATEWAY_ADDR", addr.to_string())]);
+        wait_for(Duration::from_secs(30), || async {
+            reqwest::get(format!("http://{addr}/health"))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        (p, addr)
     }
 
     /// A worker whose standard error goes to a file: what it says when it stops

@@ -269,13 +269,14 @@ pub async fn a_run_reports_exact_facts(addr: SocketAddr) {
         .unwrap();
     assert_eq!(r["verdict"], "ok", "{r}");
     assert!(r["memory_kb"].as_u64().unwrap() >= 100_000, "{r}");
+    // The busy loop needs a second of CPU, which a machine busy with the rest of the
+    // suite may give it slowly: its wall-clock limit is the highest there is.
     let busy = c
-        .run(code(
-            "python",
-            "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass",
-        ))
+        .run(json!({"language": "python", "limits": {"time_ms": 20_000},
+            "code": "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"}))
         .await
         .unwrap();
+    assert_eq!(busy["verdict"], "ok", "{busy}");
     assert!(busy["cpu_time_ms"].as_u64().unwrap() >= 800, "{busy}");
     let idle = c
         .run(code("python", "import time\ntime.sleep(1)"))
@@ -283,7 +284,7 @@ pub async fn a_run_reports_exact_facts(addr: SocketAddr) {
         .unwrap();
     assert!(idle["cpu_time_ms"].as_u64().unwrap() < 200, "{idle}");
     let wall = idle["time_ms"].as_u64().unwrap();
-    assert!((1000..2000).contains(&wall), "{idle}");
+    assert!((1000..3000).contains(&wall), "{idle}");
     // A compiled program's time is its run alone, without the compile before it.
     let r = c.run(code("c", "int main(void){return 0;}")).await.unwrap();
     assert_eq!(r["verdict"], "ok", "{r}");
@@ -312,13 +313,7 @@ pub async fn a_program_cannot_forge_the_agents_report(addr: SocketAddr) {
         let c = c.clone();
         async move {
             c.wait(&id, Duration::from_secs(60)).await.unwrap();
-            c.http
-                .get(c.url(&format!("/result/{id}?encoding=base64")))
-                .bearer_auth(&c.token)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
+            c.get_json(&format!("/result/{id}?encoding=base64"))
                 .await
                 .unwrap()
         }
@@ -781,15 +776,7 @@ pub async fn metrics_count_tasks_and_requests(addr: SocketAddr) {
     let c = client(addr).await;
     let r = c.run(code("python", "print('m')")).await.unwrap();
     assert_eq!(r["verdict"], "ok");
-    let text = c
-        .http
-        .get(c.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = c.metrics().await.unwrap();
     // The gateway's own metrics; the worker's are checked where the worker is a process
     // of its own (faults.rs) and, in the embedded profile, below.
     for needle in [
@@ -805,15 +792,7 @@ pub async fn metrics_count_tasks_and_requests(addr: SocketAddr) {
 pub async fn metrics_include_the_workers(addr: SocketAddr) {
     let c = client(addr).await;
     c.run(code("python", "print('w')")).await.unwrap();
-    let text = c
-        .http
-        .get(c.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = c.metrics().await.unwrap();
     for needle in [
         "codebox_tasks_total{language=\"python\",verdict=\"ok\"}",
         "codebox_sandbox_seconds_bucket{language=\"python\"",
@@ -860,6 +839,7 @@ macro_rules! all_tests {
             sixty_four_tests_of_a_mebibyte_each_commit,
             wait_answers_with_the_finished_task,
             a_batch_takes_each_task_on_its_own,
+            events_follow_a_task_to_its_end,
         );
     };
 }
@@ -1168,4 +1148,104 @@ pub async fn a_batch_takes_each_task_on_its_own(addr: SocketAddr) {
     ] {
         assert_eq!(batch(bad).await.unwrap().status(), 400);
     }
+}
+
+/// A judged task's event stream, on every profile (AWS included, whose streams carry no
+/// output): its status first, each test once, then `done` with the `GET /task/{id}` body,
+/// numbered in order, and nothing after. A finished task's stream says the same at once;
+/// another user's task is a 404.
+pub async fn events_follow_a_task_to_its_end(addr: SocketAddr) {
+    let c = client(addr).await;
+    let tests = json!([
+        {"stdin": "1 2\n", "expected_stdout": "3\n"},
+        {"stdin": "2 2\n", "expected_stdout": "5\n"},
+        {"stdin": "5 7\n", "expected_stdout": "12\n"},
+    ]);
+    let id = c
+        .submit(&json!({"language": "c", "code": C_SUM, "tests": tests}))
+        .await
+        .unwrap();
+    let check = |events: &[crate::SseEvent]| {
+        let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names.first(), Some(&"status"), "{names:?}");
+        assert_eq!(names.last(), Some(&"done"), "{names:?}");
+        let ids: Vec<String> = (0..events.len()).map(|n| n.to_string()).collect();
+        let got: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
+        assert_eq!(got, ids, "events are numbered in order");
+        let done = &events[events.len() - 1].data;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["result"]["verdict"], "wrong_answer", "{done}");
+        assert_eq!(done["result"]["passed"], 2, "{done}");
+        let mut shown: Vec<(u64, String)> = events
+            .iter()
+            .filter(|e| e.name == "test")
+            .map(|e| {
+                (
+                    e.data["index"].as_u64().unwrap(),
+                    e.data["verdict"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        shown.sort();
+        assert_eq!(
+            shown,
+            vec![
+                (0, "accepted".to_owned()),
+                (1, "wrong_answer".to_owned()),
+                (2, "accepted".to_owned())
+            ]
+        );
+        let statuses: Vec<&str> = events
+            .iter()
+            .filter(|e| e.name == "status")
+            .map(|e| e.data["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses.last(), Some(&"completed"), "{statuses:?}");
+        done.clone()
+    };
+    let live = check(&c.events(&id).await.unwrap());
+    let task = c.get_json(&format!("/task/{id}")).await.unwrap();
+    assert_eq!(live, task, "done carries the GET /task/{{id}} body");
+    let again = c.events(&id).await.unwrap();
+    let names: Vec<&str> = again.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["status", "test", "test", "test", "done"]);
+    check(&again);
+    let other = client(addr).await;
+    let refused = other.open_events(&id).await.err().unwrap().to_string();
+    assert!(refused.contains("404"), "{refused}");
+}
+
+/// Output streams while the program runs: a line every 200 ms for a second reaches a
+/// client watching through `watch` (on compose, a gateway other than the one the task
+/// was submitted to) as it is printed, and the stream ends with `done`.
+pub async fn live_output_arrives_while_the_program_runs(submit: SocketAddr, watch: SocketAddr) {
+    let c = client(submit).await;
+    let program =
+        "import time\nfor i in range(5):\n    print('line', i, flush=True)\n    time.sleep(0.2)\n";
+    let id = c.submit(&code("python", program)).await.unwrap();
+    let events = c.at(watch).events(&id).await.unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names.last(), Some(&"done"), "{names:?}");
+    let done = &events[events.len() - 1];
+    let expected = "line 0\nline 1\nline 2\nline 3\nline 4\n";
+    assert_eq!(done.data["result"]["stdout"], expected, "{}", done.data);
+    let chunks: Vec<&crate::SseEvent> = events.iter().filter(|e| e.name == "stdout").collect();
+    let streamed: String = chunks
+        .iter()
+        .map(|e| e.data["data"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        streamed, expected,
+        "the chunks are the output, once: {names:?}"
+    );
+    assert!(
+        chunks.len() >= 3,
+        "a line at a time, not all at the end: {names:?}"
+    );
+    let first = chunks[0].at;
+    let ahead = done.at.duration_since(first);
+    assert!(
+        ahead >= std::time::Duration::from_millis(500),
+        "the first line arrived {ahead:?} before the end"
+    );
 }

@@ -31,6 +31,7 @@ fn config(jwt_secret: SecretString, backend: Backend) -> ApiConfig {
         backend,
         limits: Default::default(),
         cors_origins: vec![],
+        events_max: codebox_functions::state::EVENTS_MAX,
     }
 }
 

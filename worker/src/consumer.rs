@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use codebox_core::domain::{
-    Commit, ImageResult, ImageSpec, TaskId, TaskMessage, TaskResult, TaskSpec, TaskStatus, Verdict,
+    Commit, ImageResult, ImageSpec, TaskEvent, TaskId, TaskMessage, TaskResult, TaskSpec,
+    TaskStatus, Verdict,
 };
 use codebox_core::ports::{
-    BlobStore, Delivery, QueueConsumer, Sandbox, SandboxJob, Settle, TaskControl,
+    BlobStore, Delivery, Progress, QueueConsumer, Sandbox, SandboxJob, Settle, TaskControl,
 };
 use codebox_core::{Error, time};
 use tokio::sync::{Notify, Semaphore};
@@ -29,6 +30,70 @@ use tracing::Instrument;
 const HOLD_TRIES: u32 = 2;
 /// Tries of a commit that fails while the API answers, before the delivery goes back.
 const COMMIT_TRIES: u32 = 8;
+/// Live events a task's sandbox may be ahead of the API by before some are dropped.
+const PROGRESS_BACKLOG: usize = 256;
+/// Events gathered into one call to the API: for this long after the first of them...
+const PROGRESS_WINDOW: Duration = Duration::from_millis(50);
+/// ...or up to this many bytes of output.
+const PROGRESS_BYTES: usize = 256 * 1024;
+/// How long the end of a run waits for its last events to reach the API.
+const PROGRESS_FLUSH: Duration = Duration::from_secs(2);
+
+/// Sends a running task's live events to the API, gathered for [`PROGRESS_WINDOW`]
+/// with adjacent output of one stream merged, until the sandbox drops its sender.
+async fn forward_progress(
+    control: Arc<dyn TaskControl>,
+    id: TaskId,
+    mut events: tokio::sync::mpsc::Receiver<TaskEvent>,
+) {
+    while let Some(first) = events.recv().await {
+        let mut batch = Batch::default();
+        batch.push(first);
+        let window = tokio::time::sleep(PROGRESS_WINDOW);
+        tokio::pin!(window);
+        while batch.bytes < PROGRESS_BYTES {
+            tokio::select! {
+                next = events.recv() => match next {
+                    Some(event) => batch.push(event),
+                    None => break,
+                },
+                _ = &mut window => break,
+            }
+        }
+        if let Err(e) = control.progress(id, batch.events).await {
+            metrics::counter!("codebox_events_dropped_total").increment(1);
+            tracing::debug!(task_id = %id, error = %e, "live events did not reach the API");
+        }
+    }
+}
+
+/// Events for one call, with consecutive chunks of one stream joined.
+#[derive(Default)]
+struct Batch {
+    events: Vec<TaskEvent>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn push(&mut self, event: TaskEvent) {
+        use codebox_core::bytes::Bytes;
+        match (self.events.last_mut(), event) {
+            (Some(TaskEvent::Stdout { data: a }), TaskEvent::Stdout { data: b })
+            | (Some(TaskEvent::Stderr { data: a }), TaskEvent::Stderr { data: b }) => {
+                self.bytes += b.len();
+                let mut joined = std::mem::take(a).into_vec();
+                joined.extend_from_slice(b.as_bytes());
+                *a = Bytes::new(joined);
+            }
+            (_, event) => {
+                if let TaskEvent::Stdout { data } | TaskEvent::Stderr { data } = &event {
+                    self.bytes += data.len();
+                }
+                self.events.push(event);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -49,6 +114,9 @@ pub struct WorkerConfig {
     pub hold_backoff: (Duration, Duration),
     /// How image filters run: the child binary and its limits.
     pub filter: crate::filters::child::FilterLimits,
+    /// Whether a running task's output and tests go to the API as they happen (its live
+    /// events); off where the API has no channel to carry them (AWS).
+    pub live_events: bool,
 }
 
 impl Default for WorkerConfig {
@@ -61,6 +129,7 @@ impl Default for WorkerConfig {
             lease: None,
             hold_backoff: (Duration::from_millis(200), Duration::from_secs(5)),
             filter: crate::filters::child::FilterLimits::default(),
+            live_events: true,
         }
     }
 }
@@ -488,12 +557,34 @@ impl Worker {
         }
         let (status, result) = match &message.spec {
             TaskSpec::Code(spec) => {
+                let (progress, forwarder) = if self.config.live_events {
+                    let (progress, events) = Progress::channel(PROGRESS_BACKLOG);
+                    let control = self.control.clone();
+                    let forwarder =
+                        tokio::spawn(forward_progress(control, message.task_id, events));
+                    (Some(progress), Some(forwarder))
+                } else {
+                    (None, None)
+                };
                 let job = SandboxJob {
                     task_id: message.task_id,
                     spec: spec.clone(),
+                    progress,
                 };
                 let started = Instant::now();
-                let result = self.run_watched(&job).await?;
+                let result = self.run_watched(&job).await;
+                drop(job);
+                if let Some(mut forwarder) = forwarder {
+                    // The last output reaches listeners before the status that ends it;
+                    // a slow API costs the live view at most this long.
+                    if tokio::time::timeout(PROGRESS_FLUSH, &mut forwarder)
+                        .await
+                        .is_err()
+                    {
+                        forwarder.abort();
+                    }
+                }
+                let result = result?;
                 metrics::histogram!("codebox_sandbox_seconds", "language" => spec.language.clone())
                     .record(started.elapsed().as_secs_f64());
                 (TaskStatus::Completed, TaskResult::Code(result))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use codebox_core::Error;
-use codebox_core::domain::{Commit, TaskId, TaskStatus};
+use codebox_core::domain::{Commit, TaskEvent, TaskId, TaskStatus};
 use codebox_core::ports::{BlobStore, TaskControl};
 use serde::Deserialize;
 
@@ -140,6 +140,19 @@ impl TaskControl for HttpTaskControl {
             cancelled.extend(found.cancelled);
         }
         Ok(cancelled)
+    }
+
+    async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<(), Error> {
+        let res = self
+            .http
+            .post(format!("{}/commit/events", self.base))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(5))
+            .json(&serde_json::json!({ "task_id": id, "events": events }))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        Self::check(res).await.map(|_| ())
     }
 
     async fn ping(&self) -> Result<(), Error> {

@@ -5,7 +5,9 @@
 //! `API_URL`, `WORKER_TOKEN` (required); `QUEUE` (rabbitmq | sqs), `MAX_DELIVERIES` (3,
 //! the broker's limit), `WORKER_CONCURRENCY` (4), `WORKER_METRICS_ADDR` (0.0.0.0:9100),
 //! `CANCEL_POLL_MS` (200: how often the running tasks are checked for a cancel, all in
-//! one call), and the sandbox's `CODEBOX_*` settings.
+//! one call), `LIVE_EVENTS` (on: running tasks' output goes to the API as it is made, for
+//! their event streams; `off` where the API cannot carry it, AWS), and the sandbox's
+//! `CODEBOX_*` settings.
 //! - rabbitmq: `AMQP_URL` (required), `TASK_QUEUE` (codebox.tasks), `BLOB_DIR`
 //!   (/var/lib/codebox/blobs).
 //! - sqs: `TASK_QUEUE_URL`, `TASK_DLQ_URL`, `BLOB_BUCKET` (required),
@@ -140,6 +142,7 @@ async fn run() -> anyhow::Result<()> {
         50..=60_000,
         "milliseconds",
     )?);
+    let live_events = config::choice("LIVE_EVENTS", "on", &["on", "off"])? == "on";
     let metrics_addr = config::parse_or(
         "WORKER_METRICS_ADDR",
         SocketAddr::from(([0, 0, 0, 0], 9100)),
@@ -181,6 +184,7 @@ async fn run() -> anyhow::Result<()> {
             receive_wait: source.receive_wait,
             filter,
             cancel_poll,
+            live_events,
             ..WorkerConfig::default()
         },
     );

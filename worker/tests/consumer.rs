@@ -120,6 +120,14 @@ impl TaskControl for FlakyControl {
         self.batch_checks.fetch_add(1, Ordering::SeqCst);
         self.inner.cancelled_among(ids).await
     }
+    async fn progress(
+        &self,
+        id: TaskId,
+        events: Vec<codebox_core::domain::TaskEvent>,
+    ) -> Result<(), Error> {
+        self.check()?;
+        self.inner.progress(id, events).await
+    }
     async fn commit(&self, commit: &Commit) -> Result<(), Error> {
         self.check()?;
         if take_one(&self.fail_commits) {
@@ -190,6 +198,7 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
                 program: env!("CARGO_BIN_EXE_codebox-worker").into(),
                 ..Default::default()
             },
+            live_events: true,
         },
     );
     Rig {

@@ -2,6 +2,7 @@
 //! the reference the conformance suites are written against.
 
 mod blobs;
+mod events;
 mod limits;
 mod queue;
 mod sessions;
@@ -9,6 +10,7 @@ pub mod tasks;
 mod users;
 
 pub use blobs::MemoryBlobStore;
+pub use events::MemoryEventBus;
 pub use limits::MemoryRateLimiter;
 pub use queue::MemoryQueue;
 pub use sessions::MemorySessionStore;

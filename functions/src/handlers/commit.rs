@@ -8,13 +8,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use codebox_core::domain::{Commit, TaskId};
+use codebox_core::domain::{Commit, TaskEvent, TaskId};
 use codebox_core::languages::Language;
 use codebox_core::ports::TaskControl;
 
 use crate::dto::{
-    CancelledRequest, CancelledResponse, CommitAccepted, CommitBody, MAX_WATCHED, StartRequest,
-    StartResponse,
+    CancelledRequest, CancelledResponse, CommitAccepted, CommitBody, MAX_PROGRESS_EVENTS,
+    MAX_WATCHED, ProgressRequest, StartRequest, StartResponse,
 };
 use crate::extract::{Json, JsonObject, Path, Worker};
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -143,6 +143,38 @@ pub async fn cancelled(
     Ok(axum::Json(CancelledResponse { cancelled }))
 }
 
+#[utoipa::path(post, path = "/commit/events", tag = "worker", request_body = ProgressRequest,
+    security(("worker" = [])),
+    responses(
+        (status = 204, description = "Handed to the task's event streams (if any listen)"),
+        (status = 400, description = "No events, more than 1024, or a status event (the API makes those)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A user's token", body = Problem, content_type = "application/problem+json")))]
+pub async fn events(
+    State(state): State<AppState>,
+    _worker: Worker,
+    JsonObject(body): JsonObject<ProgressRequest>,
+) -> ApiResult<StatusCode> {
+    if body.events.is_empty() || body.events.len() > MAX_PROGRESS_EVENTS {
+        return Err(ApiError::bad_request(format!(
+            "events holds 1–{MAX_PROGRESS_EVENTS} events, not {}",
+            body.events.len()
+        )));
+    }
+    // A task's status is the store's: listeners hear it from the API, never from a worker.
+    if body
+        .events
+        .iter()
+        .any(|e| matches!(e, TaskEvent::Status { .. }))
+    {
+        return Err(ApiError::bad_request(
+            "a status event comes from the API, not from a worker",
+        ));
+    }
+    state.tasks.progress(body.task_id, body.events).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(get, path = "/commit/ping", tag = "worker", security(("worker" = [])),
     responses(
         (status = 204, description = "The credential is valid and outcomes can be stored"),
@@ -192,6 +224,7 @@ pub fn router(state: AppState) -> Router {
             .route("/commit", post(commit))
             .route("/commit/start", post(start))
             .route("/commit/cancelled", post(cancelled))
+            .route("/commit/events", post(events))
             .route("/commit/ping", get(ping))
             .route("/commit/{id}", get(status))
             .route("/commit/languages", put(report_languages))

@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     super::finish(
         Router::new()
             .route("/task/{id}", get(get_task))
-            .with_state(state),
+            .with_state(state.clone())
+            .merge(super::task_events::routes(state)),
     )
 }

@@ -15,6 +15,7 @@ pub mod login;
 pub mod logout;
 pub mod register;
 pub mod root;
+pub mod task_events;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

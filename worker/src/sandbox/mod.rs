@@ -19,7 +19,7 @@ use bollard::Docker;
 use codebox_core::Error;
 use codebox_core::bytes::Bytes;
 use codebox_core::config::{self, ConfigError};
-use codebox_core::domain::{CodeResult, TestResult, Verdict};
+use codebox_core::domain::{CodeResult, TaskEvent, TestResult, Verdict};
 use codebox_core::languages::{self, Language};
 use codebox_core::ports::{Sandbox, SandboxJob};
 use tokio_util::sync::CancellationToken;
@@ -347,6 +347,7 @@ impl DockerSandbox {
                 bytes: 4096,
                 kill: false,
             },
+            progress: None,
         };
         let out = step::run(&self.docker, &self.config, step, &CancellationToken::new()).await?;
         if out.reason != StopReason::Exited || out.exit_code != Some(0) {
@@ -395,6 +396,7 @@ impl DockerSandbox {
                 bytes: c.compile_output_bytes as u64,
                 kill: false,
             },
+            progress: None,
         };
         let out = self.step("compile", step, cancel).await?;
         let mut messages = out.stderr;
@@ -548,6 +550,13 @@ fn run_step(
             bytes: output_cap,
             kill: true,
         },
+        // A judged task's tests run side by side: their output is in their results, and
+        // their live events are the tests themselves.
+        progress: if spec.is_judged() {
+            None
+        } else {
+            job.progress.clone()
+        },
     }
 }
 
@@ -604,11 +613,6 @@ impl DockerSandbox {
     ) -> Result<Option<Vec<TestResult>>, Error> {
         use futures::StreamExt;
         let spec = &job.spec;
-        let run_test = |index: usize| {
-            let test = &spec.tests[index];
-            let step = run_step(job, run, program.clone(), &test.stdin, &test.args);
-            async move { (index, self.step("run", step, cancel).await) }
-        };
         let judge = |index: usize, out: StepOutcome| {
             if out.reason == StopReason::Cancelled {
                 return None;
@@ -631,11 +635,26 @@ impl DockerSandbox {
                 truncated: run.truncated,
             })
         };
+        // Each test is judged as it ends, and shown live; `None` when it was cancelled.
+        let run_test = |index: usize| {
+            let test = &spec.tests[index];
+            let step = run_step(job, run, program.clone(), &test.stdin, &test.args);
+            async move {
+                let judged = self.step("run", step, cancel).await.map(|out| {
+                    let test = judge(index, out);
+                    if let (Some(test), Some(progress)) = (&test, &job.progress) {
+                        progress.send(TaskEvent::Test { test: test.clone() });
+                    }
+                    test
+                });
+                (index, judged)
+            }
+        };
         let mut tests = Vec::with_capacity(spec.tests.len());
         if spec.stop_on_failure {
             for index in 0..spec.tests.len() {
-                let (_, out) = run_test(index).await;
-                let Some(test) = judge(index, out?) else {
+                let (_, judged) = run_test(index).await;
+                let Some(test) = judged? else {
                     return Ok(None);
                 };
                 let passed = test.verdict == Verdict::Accepted;
@@ -654,8 +673,8 @@ impl DockerSandbox {
                 .collect()
                 .await;
             // Every step has ended before anything is returned: none is dropped mid-run.
-            for (index, out) in outcomes {
-                let Some(test) = judge(index, out?) else {
+            for (_, judged) in outcomes {
+                let Some(test) = judged? else {
                     return Ok(None);
                 };
                 tests.push(test);

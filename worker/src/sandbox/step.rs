@@ -21,7 +21,9 @@ use bollard::query_parameters::{
 };
 use codebox_agent::{AGENT_PATH, Decoder, FileSpec, Frame, Job, Report, Stop, encode_job, key_hex};
 use codebox_core::Error;
-use codebox_core::domain::TaskId;
+use codebox_core::bytes::Bytes;
+use codebox_core::domain::{TaskEvent, TaskId};
+use codebox_core::ports::Progress;
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -64,6 +66,8 @@ pub struct Step {
     pub memory_mb: u32,
     pub stdout: Cap,
     pub stderr: Cap,
+    /// Where the output goes as it is made (live events), besides the outcome.
+    pub progress: Option<Progress>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -539,11 +543,15 @@ async fn drive(
                             }
                             Frame::Stdout(b) => {
                                 stdout_bytes += b.len() as u64;
+                                let kept = stdout.len();
                                 truncated |= keep(&mut stdout, &b, step.stdout);
+                                show(&step.progress, &stdout[kept..], |data| TaskEvent::Stdout { data });
                             }
                             Frame::Stderr(b) => {
                                 stderr_bytes += b.len() as u64;
+                                let kept = stderr.len();
                                 truncated |= keep(&mut stderr, &b, step.stderr);
+                                show(&step.progress, &stderr[kept..], |data| TaskEvent::Stderr { data });
                             }
                             Frame::Exit(r) => {
                                 // Output slipped in besides the agent's shows as a count
@@ -641,6 +649,13 @@ fn outcome_of(report: &Report, base: StepOutcome) -> StepOutcome {
         cpu: Some(Duration::from_micros(report.cpu_us)),
         memory_kb: Some(report.memory_kb),
         ..base
+    }
+}
+
+/// Sends output just kept (never more than the outcome holds) as a live event.
+fn show(progress: &Option<Progress>, kept: &[u8], event: fn(Bytes) -> TaskEvent) {
+    if let (Some(progress), false) = (progress, kept.is_empty()) {
+        progress.send(event(Bytes::new(kept.to_vec())));
     }
 }
 
