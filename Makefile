@@ -13,7 +13,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 
 ## The embedded default: gateway + in-process queue + in-memory stores + worker.
 run: docker runner-image
-	$(CARGO) run --release -p codebox-embedded --bin codebox
+	$(CARGO) run --release -p codebox-embedded --bin codebox-server
 
 ## Everything: formatting, lints, unit, handler, conformance (real PostgreSQL, Redis,
 ## RabbitMQ), sandbox and end-to-end tests.

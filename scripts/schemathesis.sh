@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The contract test: schemathesis (pinned in scripts/ensure-tools.sh) against a fresh
-# embedded stack (target/debug/codebox) with a user's token, every check, every phase
+# embedded stack (target/debug/codebox-server) with a user's token, every check, every phase
 # (stateful included), a fixed seed so a failure reproduces. Exits non-zero on any failure.
 #
 # Two runs. The codebox API: every check but one. Left out: POST /logout (it would revoke the token mid-run; it has tests of its own), and
@@ -13,7 +13,7 @@
 # e.g. `SCHEMATHESIS_EXTRA="--include-operation-id create_task"` runs that one alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/debug/codebox
+bin=target/debug/codebox-server
 [ -x "$bin" ] || { echo "schemathesis: $bin is missing: cargo build --workspace --bins" >&2; exit 1; }
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"

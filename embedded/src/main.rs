@@ -1,12 +1,12 @@
-//! `codebox`: the embedded default (`make run`).
+//! `codebox-server`: the embedded default (`make run`).
 
 #[tokio::main]
 async fn main() {
-    // `codebox --filter …`: one image filter, as the worker's child process.
+    // `codebox-server --filter …`: one image filter, as the worker's child process.
     codebox_worker::filters::child::main_if_filter();
     codebox_functions::telemetry::init_tracing();
     if let Err(e) = run().await {
-        eprintln!("codebox: {e:#}");
+        eprintln!("codebox-server: {e:#}");
         std::process::exit(1);
     }
 }
