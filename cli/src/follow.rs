@@ -1,0 +1,216 @@
+//! Following a task to its end: its live events (`GET /task/{id}/events`) when the
+//! server streams them, polling `GET /task/{id}` otherwise, and Ctrl-C cancelling it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use base64::Engine;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::api::{Api, TestView, is_finished, path_segment};
+use crate::fail::{Fail, Result, code};
+use crate::output::{self, Spinner};
+use crate::sse;
+use crate::testdir::TestCase;
+
+/// A stream that says nothing for this long (not even a keep-alive) is given up for
+/// polling.
+const STREAM_IDLE: Duration = Duration::from_secs(90);
+const POLL_FIRST: Duration = Duration::from_millis(100);
+const POLL_MAX: Duration = Duration::from_secs(1);
+
+pub struct Options {
+    /// Print output and test verdicts as they come (not with `--json`).
+    pub live: bool,
+    /// Show the spinner while queued (when stderr is a terminal).
+    pub spinner: bool,
+    /// Poll for the exact bytes (`?encoding=base64`) rather than the default body.
+    pub exact: bool,
+    /// The test cases sent, for the test lines.
+    pub cases: Vec<TestCase>,
+}
+
+/// What was already shown while the task ran.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    pub stdout: usize,
+    pub stderr: usize,
+    pub tests: BTreeSet<u32>,
+    /// The stream ended with `done`: everything it had to say was said.
+    pub complete: bool,
+    /// The last byte written to the terminal, of either stream.
+    pub last_byte: Option<u8>,
+}
+
+pub struct Outcome {
+    /// The final `GET /task/{id}` body.
+    pub body: Value,
+    pub streamed: Streamed,
+}
+
+struct Live<'a> {
+    options: &'a Options,
+    spinner: Spinner,
+    streamed: Streamed,
+}
+
+/// Follows task `id` until it ends. Ctrl-C cancels the task and fails with
+/// [`code::INTERRUPTED`].
+pub async fn follow(api: &Api, id: &str, options: &Options) -> Result<Outcome> {
+    let mut live = Live {
+        options,
+        spinner: Spinner::start("queued", options.spinner),
+        streamed: Streamed::default(),
+    };
+    let work = async {
+        match events(api, id, &mut live).await? {
+            Some(done) => Ok(done),
+            None => poll(api, id, &mut live).await,
+        }
+    };
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let ended = tokio::select! {
+        body = work => Some(body),
+        () = interrupt => None,
+    };
+    live.spinner.stop();
+    match ended {
+        Some(body) => Ok(Outcome {
+            body: body?,
+            streamed: live.streamed,
+        }),
+        None => {
+            let cancelled = tokio::time::timeout(Duration::from_secs(5), api.cancel(id)).await;
+            let message = match cancelled {
+                Ok(Ok(())) => format!("interrupted; task {id} cancelled"),
+                _ => format!("interrupted; task {id} may still run (`codebox cancel {id}`)"),
+            };
+            Err(Fail::new(code::INTERRUPTED, message))
+        }
+    }
+}
+
+/// The `done` body, or `None` when the server has no events or the stream ended
+/// without one (a gateway that cannot stream): then polling takes over.
+async fn events(api: &Api, id: &str, live: &mut Live<'_>) -> Result<Option<Value>> {
+    let path = format!("/task/{}/events", path_segment(id));
+    let request = api
+        .request(Method::GET, &path, true)?
+        .header(ACCEPT, "text/event-stream");
+    // A network failure here is told by the polling that follows.
+    let Ok(response) = api.send_unchecked(request).await else {
+        return Ok(None);
+    };
+    if matches!(
+        response.status,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
+    ) {
+        return Ok(None);
+    }
+    let mut response = api.check(response, true).await?;
+    let streams = response
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !streams {
+        return Ok(None);
+    }
+    let mut parser = sse::Parser::new();
+    loop {
+        let chunk = match tokio::time::timeout(STREAM_IDLE, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            // Idle, broken or ended without `done`.
+            _ => return Ok(None),
+        };
+        for event in parser.push(&chunk) {
+            if let Some(done) = live.event(&event)? {
+                live.streamed.complete = true;
+                return Ok(Some(done));
+            }
+        }
+    }
+}
+
+impl Live<'_> {
+    fn event(&mut self, event: &sse::Event) -> Result<Option<Value>> {
+        let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+        match event.event.as_str() {
+            "status" if data["status"].as_str() != Some("queued") => self.spinner.stop(),
+            "stdout" | "stderr" => {
+                self.spinner.stop();
+                let text = data["data"].as_str().unwrap_or_default();
+                let bytes = decode(text, data["encoding"].as_str() == Some("base64"));
+                if event.event == "stdout" {
+                    self.streamed.stdout += bytes.len();
+                } else {
+                    self.streamed.stderr += bytes.len();
+                }
+                if self.options.live && !bytes.is_empty() {
+                    if event.event == "stdout" {
+                        output::stdout(&bytes)?;
+                    } else {
+                        output::stderr(&bytes);
+                    }
+                    self.streamed.last_byte = bytes.last().copied();
+                }
+            }
+            "test" => {
+                self.spinner.stop();
+                if let Ok(test) = serde_json::from_value::<TestView>(data) {
+                    if self.options.live {
+                        if self.streamed.last_byte.is_some_and(|b| b != b'\n') {
+                            output::stderr(b"\n");
+                        }
+                        crate::report::test_line(&test, &self.options.cases);
+                        self.streamed.last_byte = Some(b'\n');
+                    }
+                    self.streamed.tests.insert(test.index);
+                }
+            }
+            "done" if data.is_object() => return Ok(Some(data)),
+            _ => {}
+        }
+        Ok(None)
+    }
+}
+
+/// Polls `GET /task/{id}` with a bounded backoff until the task has ended.
+async fn poll(api: &Api, id: &str, live: &mut Live<'_>) -> Result<Value> {
+    let path = format!(
+        "/task/{}{}",
+        path_segment(id),
+        if live.options.exact {
+            "?encoding=base64"
+        } else {
+            ""
+        }
+    );
+    let mut pause = POLL_FIRST;
+    loop {
+        let body: Value = api.get_json(&path, true).await?;
+        let status = body["status"].as_str().unwrap_or_default();
+        if status != "queued" {
+            live.spinner.stop();
+        }
+        if is_finished(status) {
+            return Ok(body);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(POLL_MAX);
+    }
+}
+
+/// Output as the API wrote it: text, or base64 of the exact bytes.
+pub fn decode(text: &str, base64: bool) -> Vec<u8> {
+    if base64 && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text) {
+        return bytes;
+    }
+    text.as_bytes().to_vec()
+}

@@ -1,0 +1,109 @@
+//! A source file's language, told by its extension among the languages the server has.
+
+use std::path::Path;
+
+/// File extensions (lower case) and the language ids of `GET /languages` they mean.
+const EXTENSIONS: &[(&str, &str)] = &[
+    ("py", "python"),
+    ("c", "c"),
+    ("cpp", "cpp"),
+    ("cc", "cpp"),
+    ("cxx", "cpp"),
+    ("c++", "cpp"),
+    ("js", "javascript"),
+    ("mjs", "javascript"),
+    ("cjs", "javascript"),
+    ("ts", "typescript"),
+    ("go", "go"),
+    ("rs", "rust"),
+    ("java", "java"),
+    ("kt", "kotlin"),
+    ("cs", "csharp"),
+    ("rb", "ruby"),
+    ("php", "php"),
+    ("lua", "lua"),
+    ("hs", "haskell"),
+    ("sh", "bash"),
+    ("bash", "bash"),
+    ("pl", "perl"),
+];
+
+/// The language id for `file`, if its extension names one the server reports.
+///
+/// # Errors
+/// A line telling what went wrong and what the server has, to use with `--lang`.
+pub fn language_of(file: &Path, available: &[String]) -> Result<String, String> {
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let known = ext
+        .as_deref()
+        .and_then(|ext| EXTENSIONS.iter().find(|(e, _)| *e == ext))
+        .map(|(_, id)| *id);
+    let list = available.join(", ");
+    match known {
+        Some(id) if available.iter().any(|a| a == id) => Ok(id.to_owned()),
+        Some(id) => Err(format!("the server does not run {id} (it has: {list})")),
+        None => Err(format!(
+            "cannot tell the language of {} from its extension: use --lang (one of: {list})",
+            file.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<String> {
+        EXTENSIONS.iter().map(|(_, id)| (*id).to_owned()).collect()
+    }
+
+    #[test]
+    fn extensions_name_languages() {
+        let all = all();
+        for (file, id) in [
+            ("hello.py", "python"),
+            ("a/b/main.C", "c"),
+            ("x.cc", "cpp"),
+            ("x.hpp.cpp", "cpp"),
+            ("Main.java", "java"),
+            ("s.bash", "bash"),
+            ("m.mjs", "javascript"),
+            ("p.PL", "perl"),
+        ] {
+            assert_eq!(
+                language_of(Path::new(file), &all).as_deref(),
+                Ok(id),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_or_missing_languages_say_what_there_is() {
+        let some = vec!["python".to_owned(), "c".to_owned()];
+        let e = language_of(Path::new("notes.txt"), &some).unwrap_err();
+        assert!(e.contains("--lang") && e.contains("python, c"), "{e}");
+        let e = language_of(Path::new("Makefile"), &some).unwrap_err();
+        assert!(e.contains("Makefile"), "{e}");
+        let e = language_of(Path::new("main.go"), &some).unwrap_err();
+        assert_eq!(e, "the server does not run go (it has: python, c)");
+    }
+
+    /// Every language of the service's table is reachable from the extension of the
+    /// source file it writes the code to (`main.py`, `Main.java`, …).
+    #[test]
+    fn every_language_of_the_service_has_its_extension() {
+        let all = all();
+        for lang in codebox_core::languages::LANGUAGES {
+            assert_eq!(
+                language_of(Path::new(lang.source), &all).as_deref(),
+                Ok(lang.id),
+                "{}",
+                lang.source
+            );
+        }
+    }
+}
