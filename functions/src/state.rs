@@ -22,6 +22,8 @@ pub struct AppState {
     pub large_responses: Option<Arc<dyn codebox_core::ports::BlobStore>>,
     /// The longest an event stream (`GET /task/{id}/events`) follows its task.
     pub events_max: std::time::Duration,
+    /// When the stored language listing was last read.
+    pub languages_read: Arc<parking_lot::Mutex<Option<std::time::Instant>>>,
 }
 
 /// How long an event stream follows its task by default: longer than any task runs.
@@ -42,6 +44,7 @@ impl AppState {
             languages: Arc::new(RwLock::new(codebox_core::languages::unprobed())),
             large_responses: None,
             events_max: EVENTS_MAX,
+            languages_read: Arc::default(),
         }
     }
 

@@ -1054,7 +1054,15 @@ async fn a_single_handler_router_serves_alone() {
 
 #[tokio::test]
 async fn workers_report_language_versions() {
-    let app = app();
+    let backends = Backends::memory();
+    let app = router(state_with(3600, &backends));
+    // Another process of the same deployment (on AWS: the `languages` function), which
+    // never hears a worker, has read the stored listing before there was one.
+    let elsewhere = codebox_functions::handlers::languages::router(state_with(3600, &backends));
+    let before: Value = send(&elsewhere, req("GET", "/languages", None, None))
+        .await
+        .json();
+    assert_eq!(before[0]["version"], Value::Null);
     let token = login_as(&app, "olga").await;
     let mut listing: Value = send(&app, req("GET", "/languages", None, None))
         .await
@@ -1081,6 +1089,12 @@ async fn workers_report_language_versions() {
         .await
         .json();
     assert_eq!(now[0]["version"], "3.11.2");
+    // The other process lists it once it reads the store again (at most a minute later).
+    let fresh = codebox_functions::handlers::languages::router(state_with(3600, &backends));
+    let there: Value = send(&fresh, req("GET", "/languages", None, None))
+        .await
+        .json();
+    assert_eq!(there[0]["version"], "3.11.2", "read from the blob store");
     let wrong = json!([{"id": "cobol", "name": "COBOL", "version": "1", "compiled": true, "compilers": []}]);
     send(
         &app,

@@ -220,12 +220,19 @@ async fn run() -> anyhow::Result<()> {
                     return;
                 }
             };
-            for attempt in 1..=30u32 {
-                match control.report_languages(&languages).await {
-                    Ok(()) => return,
-                    Err(e) => tracing::debug!(attempt, error = %e, "reporting languages failed"),
+            // Reported again every hour: the API keeps the listing in its blob store,
+            // whose retention would otherwise expire it.
+            loop {
+                for attempt in 1..=30u32 {
+                    match control.report_languages(&languages).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::debug!(attempt, error = %e, "reporting languages failed")
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
             }
         });
     }

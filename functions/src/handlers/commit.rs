@@ -203,17 +203,19 @@ pub async fn report_languages(
     _worker: Worker,
     Json(body): Json<Vec<Language>>,
 ) -> ApiResult<StatusCode> {
-    let known = codebox_core::languages::unprobed();
-    let valid = body.len() == known.len()
-        && body
-            .iter()
-            .zip(&known)
-            .all(|(a, b)| a.id == b.id && a.compiled == b.compiled);
-    if !valid {
+    if !super::languages::is_listing(&body) {
         return Err(crate::problem::ApiError::bad_request(
             "the listing must name this API's languages, in order",
         ));
     }
+    // Kept in the blob store too: every API process lists it (on AWS the `languages`
+    // function, which never hears a worker).
+    let bytes = serde_json::to_vec(&body).map_err(|e| codebox_core::Error::Backend(e.into()))?;
+    state
+        .tasks
+        .blobs()
+        .put(super::languages::LISTING_KEY, bytes)
+        .await?;
     state.set_languages(body);
     Ok(StatusCode::NO_CONTENT)
 }
