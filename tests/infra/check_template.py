@@ -261,6 +261,26 @@ for name, lt in of_type("AWS::EC2::LaunchTemplate").items():
     if user_data.find("ECS_CLUSTER=") < user_data.find("docker pull"):
         problem(f"{name}: the instance joins the cluster before it has the runner image")
 
+# An optional gVisor runtime on worker hosts: a parameter, installed with its checksum
+# checked and registered before the host joins the cluster, and the worker told to use it.
+runtime = template["Parameters"].get("SandboxRuntime", {})
+if set(runtime.get("AllowedValues", [])) != {"runc", "runsc"}:
+    problem("no SandboxRuntime parameter (runc | runsc)")
+for name, lt in of_type("AWS::EC2::LaunchTemplate").items():
+    user_data = json.dumps(lt["Properties"]["LaunchTemplateData"].get("UserData", ""))
+    if "sha512sum -c" not in user_data or '\\"runsc\\"' not in user_data.replace("'", '\\"'):
+        problem(f"{name}: gVisor is not installed with its checksum checked and registered")
+    if user_data.find("ECS_CLUSTER=") < user_data.find("sha512sum -c"):
+        problem(f"{name}: the instance joins the cluster before gVisor is in place")
+worker_env = {
+    e["Name"]: e.get("Value")
+    for r in of_type("AWS::ECS::TaskDefinition").values()
+    for c in r["Properties"]["ContainerDefinitions"]
+    for e in c.get("Environment", [])
+}
+if worker_env.get("CODEBOX_SANDBOX_RUNTIME") != {"Fn::If": ["UsesGvisor", "runsc", ""]}:
+    problem("the worker is not told the SandboxRuntime (CODEBOX_SANDBOX_RUNTIME)")
+
 for p in problems:
     print(p)
 sys.exit(1 if problems else 0)
