@@ -51,3 +51,82 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
         handle
     })
 }
+
+/// CloudWatch's embedded metric format: with `METRICS_FORMAT=emf` (the AWS stack's
+/// functions and workers), each call writes one JSON line on stdout that CloudWatch Logs
+/// turns into metrics of the namespace `codebox` — nothing to scrape in the cloud.
+/// Elsewhere it does nothing (Prometheus serves the same figures).
+pub fn emf(dimensions: &[(&str, &str)], metrics: &[(&str, f64, &str)]) {
+    static ON: OnceLock<bool> = OnceLock::new();
+    let on = *ON.get_or_init(|| {
+        std::env::var("METRICS_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("emf"))
+    });
+    if on {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        println!("{}", emf_document(now, dimensions, metrics));
+    }
+}
+
+/// One embedded-metric-format document: `metrics` (name, value, unit) under one set of
+/// `dimensions` (name, value).
+pub fn emf_document(
+    timestamp_ms: u64,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, f64, &str)],
+) -> serde_json::Value {
+    let mut doc = serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "codebox",
+                "Dimensions": [dimensions.iter().map(|(name, _)| *name).collect::<Vec<_>>()],
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, _, unit)| serde_json::json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<_>>(),
+            }],
+        },
+    });
+    if let Some(root) = doc.as_object_mut() {
+        for (name, value) in dimensions {
+            root.insert((*name).to_owned(), serde_json::json!(value));
+        }
+        for (name, value, _) in metrics {
+            root.insert((*name).to_owned(), serde_json::json!(value));
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape CloudWatch's specification asks for: every dimension and metric named in
+    /// `_aws` is a member of the root with its value.
+    #[test]
+    fn an_emf_document_names_each_value_it_carries() {
+        let doc = emf_document(
+            1_700_000_000_000,
+            &[("Route", "/task")],
+            &[
+                ("Requests", 1.0, "Count"),
+                ("Latency", 12.5, "Milliseconds"),
+            ],
+        );
+        assert_eq!(
+            doc,
+            serde_json::json!({
+                "_aws": {"Timestamp": 1_700_000_000_000u64, "CloudWatchMetrics": [{
+                    "Namespace": "codebox",
+                    "Dimensions": [["Route"]],
+                    "Metrics": [{"Name": "Requests", "Unit": "Count"},
+                                {"Name": "Latency", "Unit": "Milliseconds"}]}]},
+                "Route": "/task", "Requests": 1.0, "Latency": 12.5,
+            })
+        );
+    }
+}

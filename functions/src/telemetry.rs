@@ -44,6 +44,14 @@ pub async fn observe(req: Request, next: Next) -> Response {
     metrics::counter!("codebox_http_requests_total",
         "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
     .increment(1);
+    codebox_core::telemetry::emf(
+        &[("Route", &route)],
+        &[
+            ("Requests", 1.0, "Count"),
+            ("ServerErrors", f64::from(u8::from(status >= 500)), "Count"),
+            ("Latency", elapsed * 1000.0, "Milliseconds"),
+        ],
+    );
     metrics::histogram!("codebox_http_request_duration_seconds",
         "route" => route, "method" => method)
     .record(elapsed);

@@ -281,6 +281,12 @@ worker_env = {
 if worker_env.get("CODEBOX_SANDBOX_RUNTIME") != {"Fn::If": ["UsesGvisor", "runsc", ""]}:
     problem("the worker is not told the SandboxRuntime (CODEBOX_SANDBOX_RUNTIME)")
 
+# 11. Metrics in the cloud: every function and the worker write the embedded metric format.
+if env.get("METRICS_FORMAT") != "emf":
+    problem("the functions write no CloudWatch metrics (METRICS_FORMAT=emf in Globals)")
+if worker_env.get("METRICS_FORMAT") != "emf":
+    problem("the worker writes no CloudWatch metrics (METRICS_FORMAT=emf)")
+
 for p in problems:
     print(p)
 sys.exit(1 if problems else 0)

@@ -168,10 +168,15 @@ impl Profile {
     }
 
     pub fn spawn(&self, name: &str, extra: &[(&str, String)]) -> Proc {
+        self.spawn_to(name, extra, Stdio::null())
+    }
+
+    /// As [`Profile::spawn`], with the process's standard output going to `stdout`.
+    pub fn spawn_to(&self, name: &str, extra: &[(&str, String)], stdout: Stdio) -> Proc {
         let mut cmd = Command::new(bin(name));
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit());
         Proc(cmd.spawn().unwrap())
     }

@@ -593,6 +593,13 @@ impl Worker {
         };
         self.runs.fetch_add(1, Ordering::SeqCst);
         let language = message.spec.language().unwrap_or("image").to_owned();
+        codebox_core::telemetry::emf(
+            &[
+                ("Language", &language),
+                ("Verdict", result.verdict().as_str()),
+            ],
+            &[("Tasks", 1.0, "Count")],
+        );
         metrics::counter!("codebox_tasks_total",
             "language" => language, "verdict" => result.verdict().as_str())
         .increment(1);
