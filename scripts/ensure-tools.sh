@@ -39,3 +39,20 @@ fi
 if ! command -v sam >/dev/null 2>&1 && [ -w /usr/local/bin ]; then
   ln -sf "$SAM_HOME/bin/sam" /usr/local/bin/sam
 fi
+# The web playground's browser test (tests/tests/playground.rs): Playwright from PyPI,
+# pinned, driving Debian's chromium (no browser download: the test passes
+# executable_path=/usr/bin/chromium).
+PLAYWRIGHT_VERSION=1.65.2
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("playwright"))' 2>/dev/null)" != "$PLAYWRIGHT_VERSION" ]; then
+  echo "ensure-tools: installing playwright $PLAYWRIGHT_VERSION ..."
+  python3 -m pip install --quiet --disable-pip-version-check "playwright==$PLAYWRIGHT_VERSION"
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  echo "ensure-tools: installing Debian's chromium ..."
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ensure-tools: chromium is missing; install it as root: apt-get install chromium" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
