@@ -37,6 +37,28 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// One event as it is sent: the name and its JSON data.
 type Outgoing = (&'static str, serde_json::Value);
 
+/// One event of the stream as Server-Sent Events carry it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TaskEventFrame {
+    /// The event's number in this stream, from 0.
+    pub id: String,
+    pub event: TaskEventName,
+    /// One JSON document: `{"status"}`, `{"data"[, "encoding"]}`, a test, the task, or a
+    /// problem.
+    pub data: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskEventName {
+    Status,
+    Stdout,
+    Stderr,
+    Test,
+    Done,
+    Error,
+}
+
 #[utoipa::path(get, path = "/task/{id}/events", tag = "tasks", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Task id"), ResultParams),
     responses(
@@ -47,7 +69,7 @@ are not UTF-8), within the task's output limits; not on AWS, whose functions sha
 nor for judged tasks, whose output is in their tests. `test`: one element of the result's `tests` \
 as that test ends. `done`: the `GET /task/{id}` body; then the stream closes. `error`: a problem \
 object when the task can no longer be read; then the stream closes. A stream that reaches its \
-longest time (`EVENTS_MAX_SECS`) closes without `done`.", content_type = "text/event-stream", body = String),
+longest time (`EVENTS_MAX_SECS`) closes without `done`.", content_type = "text/event-stream", body = TaskEventFrame),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The task is past its retention", body = Problem, content_type = "application/problem+json")))]
