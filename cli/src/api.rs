@@ -194,6 +194,55 @@ impl Api {
         self.get_json("/languages", false).await
     }
 
+    /// Uploads `png` (`POST /task/upload`, then a `PUT` to the URL it grants, without the
+    /// token) and returns the `image_key` an image task names it by.
+    pub async fn upload_png(&self, png: Vec<u8>) -> Result<String> {
+        let granted: Value = self
+            .post_json(
+                "/task/upload",
+                &serde_json::json!({"size": png.len()}),
+                true,
+            )
+            .await?;
+        let (Some(key), Some(url)) = (
+            granted["image_key"].as_str(),
+            granted["upload_url"].as_str(),
+        ) else {
+            return Err(Fail::unavailable(format!(
+                "unexpected answer from {} to an upload",
+                self.server
+            )));
+        };
+        let mut request = Request::new(Method::PUT, url.to_owned());
+        for (name, value) in granted["headers"].as_object().into_iter().flatten() {
+            // The body's length is sent as it is.
+            if name.eq_ignore_ascii_case("content-length") {
+                continue;
+            }
+            if let (Ok(name), Some(value)) = (
+                http::header::HeaderName::from_bytes(name.as_bytes()),
+                value.as_str(),
+            ) {
+                request = request.header(name, value);
+            }
+        }
+        request.body = png.into();
+        let response = self
+            .http
+            .send(request.timeout(REQUEST_TIMEOUT))
+            .await
+            .map_err(|e| self.network(e))?;
+        if !response.status.is_success() {
+            let status = response.status;
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(Fail::unavailable(format!(
+                "the upload was refused ({status}): {}",
+                String::from_utf8_lossy(&body).trim()
+            )));
+        }
+        Ok(key.to_owned())
+    }
+
     /// `DELETE /task/{id}`.
     pub async fn cancel(&self, id: &str) -> Result<()> {
         let request = self.request(Method::DELETE, &format!("/task/{}", path_segment(id)), true)?;

@@ -250,6 +250,10 @@ fn task_view(body: &Value) -> Result<TaskView> {
         .map_err(|e| Fail::unavailable(format!("unexpected task from the server: {e}")))
 }
 
+/// PNGs larger than this are uploaded (`POST /task/upload`) rather than sent inline: under
+/// the inline limit of every deployment (3 000 000 bytes on AWS).
+const INLINE_IMAGE_MAX: usize = 2_000_000;
+
 async fn image(api: &Api, args: ImageArgs, json: bool) -> Result<u8> {
     if args.sigma.is_some() && !args.filter.takes_sigma() {
         return Err(Fail::usage(format!(
@@ -272,11 +276,18 @@ async fn image(api: &Api, args: ImageArgs, json: bool) -> Result<u8> {
     if let Some(sigma) = args.sigma {
         filter["parameters"] = json!({"sigma": sigma});
     }
-    let body = json!({
-        "kind": "image",
-        "image_base64": base64::engine::general_purpose::STANDARD.encode(&png),
-        "filter": filter,
-    });
+    let body = if png.len() > INLINE_IMAGE_MAX {
+        // Too big to travel inside a request everywhere (a Lambda invocation carries
+        // 6 MB): uploaded first.
+        let key = api.upload_png(png).await?;
+        json!({"kind": "image", "image_key": key, "filter": filter})
+    } else {
+        json!({
+            "kind": "image",
+            "image_base64": base64::engine::general_purpose::STANDARD.encode(&png),
+            "filter": filter,
+        })
+    };
     let id = submit(api, &body).await?;
     let options = Options {
         live: false,

@@ -398,6 +398,40 @@ async fn image_filters_write_a_png() {
         .await
         .one_line_failure(66);
     assert!(line.contains("missing.png"), "{line}");
+
+    // A PNG too big to send inline on AWS (noise does not compress) goes up first.
+    let mut state = 0x9e37_79b9_u32;
+    let big = image::RgbImage::from_fn(1000, 800, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [r, g, b, _] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    big.save(home.0.join("big.png")).unwrap();
+    assert!(std::fs::metadata(home.0.join("big.png")).unwrap().len() > 2_000_000);
+    let uploads = || async {
+        let text = client.metrics().await.unwrap();
+        text.lines()
+            .filter(|l| {
+                l.contains("route=\"/task/upload/{grant}\"") && l.contains("status=\"204\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = uploads().await;
+    let run = cli
+        .run(&["image", "big.png", "-f", "flipx", "-o", "flipped.png"])
+        .await;
+    run.exits(0);
+    let flipped = image::open(home.0.join("flipped.png")).unwrap().to_rgb8();
+    assert_eq!(flipped.get_pixel(0, 7), big.get_pixel(999, 7));
+    assert_eq!(flipped.get_pixel(999, 799), big.get_pixel(0, 799));
+    assert_eq!(
+        uploads().await,
+        before + 1.0,
+        "the PNG went through an upload"
+    );
 }
 
 #[tokio::test]

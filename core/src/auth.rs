@@ -24,6 +24,27 @@ struct Claims {
     jti: String,
 }
 
+/// The claims of an upload grant ([`AccountService::grant_upload`]): no `jti`, so it is
+/// never a session token, and an audience of its own, so a session token is never one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UploadClaims {
+    aud: String,
+    exp: i64,
+    /// The blob key the upload goes to.
+    key: String,
+    /// Its exact length in bytes.
+    len: u64,
+}
+
+const UPLOAD_AUDIENCE: &str = "codebox-upload";
+
+/// What an upload grant allows: `len` bytes at `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadGrant {
+    pub key: String,
+    pub len: u64,
+}
+
 /// Who is calling, once a bearer token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -182,6 +203,37 @@ impl AccountService {
         self.sessions.revoke(&principal.jti).await
     }
 
+    /// A signed grant to upload exactly `len` bytes at `key` until `expires_at`: the
+    /// capability in an upload URL the API serves itself (where the blob store has no
+    /// presigned URLs).
+    pub fn grant_upload(&self, key: &str, len: u64, expires_at: Timestamp) -> Result<String> {
+        let claims = UploadClaims {
+            aud: UPLOAD_AUDIENCE.to_owned(),
+            exp: expires_at.timestamp(),
+            key: key.to_owned(),
+            len,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Backend(anyhow::anyhow!("signing an upload grant: {e}")))
+    }
+
+    /// The grant `token` carries, if this deployment signed it and it has not expired.
+    ///
+    /// # Errors
+    /// `Forbidden` for anything else.
+    pub fn check_upload(&self, token: &str) -> Result<UploadGrant> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_audience(&[UPLOAD_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "aud"]);
+        let data = jsonwebtoken::decode::<UploadClaims>(token, &self.decoding, &validation)
+            .map_err(|_| Error::Forbidden("the upload URL is not valid, or has expired".into()))?;
+        Ok(UploadGrant {
+            key: data.claims.key,
+            len: data.claims.len,
+        })
+    }
+
     /// Whether the bearer token is the worker credential (compared in constant time).
     pub fn is_worker_token(&self, token: &str) -> bool {
         constant_time_eq(
@@ -318,6 +370,48 @@ mod tests {
         forged.push('x');
         assert!(other.authenticate(&forged).await.is_err());
         assert!(other.authenticate("not.a.jwt").await.is_err());
+    }
+
+    /// An upload grant works until it expires, only where it was signed, and is never
+    /// taken for a session token, nor a session token for a grant.
+    #[tokio::test]
+    async fn upload_grants_are_their_own_kind_of_token() {
+        let s = service(Duration::hours(1));
+        let soon = time::now() + Duration::minutes(5);
+        let grant = s.grant_upload("uploads/u/x.png", 42, soon).unwrap();
+        assert_eq!(
+            s.check_upload(&grant).unwrap(),
+            UploadGrant {
+                key: "uploads/u/x.png".into(),
+                len: 42
+            }
+        );
+        assert!(matches!(
+            s.authenticate(&grant).await,
+            Err(Error::Unauthorized(_))
+        ));
+        let past = s
+            .grant_upload("uploads/u/x.png", 42, time::now() - Duration::seconds(1))
+            .unwrap();
+        assert!(matches!(s.check_upload(&past), Err(Error::Forbidden(_))));
+        let elsewhere = AccountService::new(
+            Arc::new(MemoryUserStore::default()),
+            Arc::new(MemorySessionStore::default()),
+            AccountConfig {
+                jwt_secret: SecretString::from("another secret of at least 32 bytes"),
+                token_ttl: Duration::hours(1),
+                bcrypt_cost: 4,
+                worker_token: SecretString::from("worker-secret"),
+            },
+        )
+        .unwrap();
+        assert!(elsewhere.check_upload(&grant).is_err());
+        s.register("dave", "password1").await.unwrap();
+        let session = s.login("dave", "password1").await.unwrap();
+        assert!(matches!(
+            s.check_upload(&session.token),
+            Err(Error::Forbidden(_))
+        ));
     }
 
     #[test]

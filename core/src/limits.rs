@@ -111,6 +111,19 @@ impl ClientLimits {
         Ok(())
     }
 
+    /// One upload URL asked for by `owner`, counted at the submission rate on a count
+    /// of its own (each upload is followed by a submission).
+    ///
+    /// # Errors
+    /// `RateLimited` over the rate.
+    pub async fn upload(&self, owner: UserId) -> Result<()> {
+        let limit = self.config.submit_per_minute;
+        self.hit(&format!("upload:{owner}"), limit, || {
+            format!("at most {limit} uploads a minute")
+        })
+        .await
+    }
+
     async fn hit(&self, key: &str, limit: u32, detail: impl FnOnce() -> String) -> Result<()> {
         match self.limiter.hit(key, limit, MINUTE).await {
             Ok(RateDecision::Allowed) => Ok(()),

@@ -195,10 +195,45 @@ pub trait BlobStore: Send + Sync {
         Ok(None)
     }
 
+    /// A URL a client may `PUT` exactly `length` bytes of `content_type` to, at `key`,
+    /// for `ttl`, with the headers it must send; `None` where the store has no such URLs
+    /// (the API then takes the upload itself).
+    async fn presigned_put(
+        &self,
+        _key: &str,
+        _ttl: Duration,
+        _content_type: &str,
+        _length: u64,
+    ) -> Result<Option<PresignedPut>> {
+        Ok(None)
+    }
+
+    /// As `get`, reading at most `max + 1` bytes of a blob a client wrote: `TooLarge`
+    /// when it holds more than `max`.
+    async fn get_at_most(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>> {
+        match self.get(key).await? {
+            Some(bytes) if bytes.len() > max => Err(too_large(max)),
+            other => Ok(other),
+        }
+    }
+
     /// Readiness: the store answers (a read of a key nobody writes).
     async fn ping(&self) -> Result<()> {
         self.get("health/ping").await.map(|_| ())
     }
+}
+
+/// What [`BlobStore::get_at_most`] answers for a blob over `max` bytes.
+pub fn too_large(max: usize) -> crate::error::Error {
+    crate::error::Error::TooLarge(format!("the blob holds more than {max} bytes"))
+}
+
+/// An upload URL of the blob store itself ([`BlobStore::presigned_put`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedPut {
+    pub url: String,
+    /// Headers the upload must carry as they are (they are part of its signature).
+    pub headers: Vec<(String, String)>,
 }
 
 #[async_trait]

@@ -54,6 +54,9 @@ pub struct SubmitRequest {
     pub limits: Option<LimitsRequest>,
     /// Image tasks: the PNG, base64-encoded.
     pub image_base64: Option<String>,
+    /// Image tasks, instead of `image_base64`: the key of a PNG uploaded through
+    /// `POST /task/upload`.
+    pub image_key: Option<String>,
     #[serde(default, deserialize_with = "object")]
     pub filter: Option<FilterRequest>,
     /// Code tasks: 1–64 test cases (then no top-level `stdin` or `args`). Never null.
@@ -145,7 +148,7 @@ pub struct LimitsRequest {
 
 /// A whole number as JSON may write it: `3000` or `3000.0` (JSON Schema's `integer`
 /// takes both, and so do clients that only have floating point numbers).
-fn whole_number<'de, D: serde::Deserializer<'de>>(
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<u32>, D::Error> {
     use serde::de::Error as _;
@@ -220,6 +223,28 @@ pub struct TaskService {
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn TaskQueue>,
     events: Arc<dyn EventBus>,
+    /// The largest PNG a request may carry inline (`image_base64`); bigger ones are
+    /// uploaded first.
+    inline_image_max: usize,
+}
+
+/// How long an upload URL of `POST /task/upload` works.
+pub const UPLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Where `owner`'s uploads are kept (on AWS for a day, by the bucket's lifecycle).
+pub fn upload_prefix(owner: UserId) -> String {
+    format!("uploads/{owner}/")
+}
+
+/// A new upload's key.
+pub fn upload_key(owner: UserId) -> String {
+    format!("{}{}.png", upload_prefix(owner), Uuid::new_v4())
+}
+
+/// Where an image task's PNG comes from.
+enum ImageInput {
+    Inline(Vec<u8>),
+    Uploaded(String),
 }
 
 /// A submitted task, and whether it is new or the first one of its idempotency key.
@@ -240,7 +265,20 @@ impl TaskService {
             blobs,
             queue,
             events: Arc::new(NoEvents),
+            inline_image_max: png::MAX_BYTES,
         }
+    }
+
+    /// Refuses inline images (`image_base64`) above `bytes` with `TooLarge`, pointing to
+    /// uploads: where a request must fit a smaller envelope than the API's own limit
+    /// (a Lambda invocation carries 6 MB).
+    pub fn with_inline_image_limit(mut self, bytes: usize) -> Self {
+        self.inline_image_max = bytes.min(png::MAX_BYTES);
+        self
+    }
+
+    pub fn inline_image_max(&self) -> usize {
+        self.inline_image_max
     }
 
     /// Live events go through `events` (status changes from here, workers' output).
@@ -296,9 +334,15 @@ impl TaskService {
         if let Some(key) = idempotency_key {
             validate_idempotency_key(key)?;
         }
-        let (spec, image) = validate(request)?;
+        let (spec, image) = validate(request, self.inline_image_max)?;
         let task = Task::new(owner, spec);
-        if let (Some(bytes), TaskSpec::Image(img)) = (image, &task.spec) {
+        if let (Some(image), TaskSpec::Image(img)) = (image, &task.spec) {
+            // The task gets a copy of its own: an upload may be written again while its
+            // URL lasts, and the worker must read the PNG that was checked here.
+            let bytes = match image {
+                ImageInput::Inline(bytes) => bytes,
+                ImageInput::Uploaded(key) => self.uploaded(owner, &key).await?,
+            };
             self.blobs.put(&img.input_key, bytes).await?;
         }
         let key_since = time::now() - chrono::Duration::hours(24);
@@ -378,6 +422,36 @@ impl TaskService {
             self.tasks.mark_published(task.id).await?;
         }
         Ok(published)
+    }
+
+    /// The checked PNG `owner` uploaded at `key`.
+    async fn uploaded(&self, owner: UserId, key: &str) -> Result<Vec<u8>> {
+        let name = key.strip_prefix(&upload_prefix(owner)).unwrap_or_default();
+        let well_formed = name
+            .strip_suffix(".png")
+            .is_some_and(|id| Uuid::parse_str(id).is_ok());
+        if !well_formed {
+            return Err(Error::Invalid(
+                "image_key is not one of your uploads (POST /task/upload gives one)".into(),
+            ));
+        }
+        let bytes = match self.blobs.get_at_most(key, png::MAX_BYTES).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                return Err(Error::Invalid(
+                    "nothing was uploaded at image_key, or the upload has expired".into(),
+                ));
+            }
+            Err(Error::TooLarge(_)) => {
+                return Err(Error::TooLarge(format!(
+                    "the uploaded image is larger than {} bytes",
+                    png::MAX_BYTES
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        png::check(&bytes)?;
+        Ok(bytes)
     }
 
     async fn drop_input(&self, task: &Task) {
@@ -601,13 +675,14 @@ fn validate_idempotency_key(key: &str) -> Result<()> {
     }
 }
 
-/// Turns a request into a spec, and for images also returns the decoded PNG bytes.
-fn validate(req: SubmitRequest) -> Result<(TaskSpec, Option<Vec<u8>>)> {
+/// Turns a request into a spec, and for images also returns where the PNG comes from
+/// (inline ones decoded and checked).
+fn validate(req: SubmitRequest, inline_max: usize) -> Result<(TaskSpec, Option<ImageInput>)> {
     match req.kind.unwrap_or(TaskKind::Code) {
         TaskKind::Code => {
-            if req.image_base64.is_some() || req.filter.is_some() {
+            if req.image_base64.is_some() || req.image_key.is_some() || req.filter.is_some() {
                 return Err(Error::Invalid(
-                    "image_base64 and filter belong to image tasks".into(),
+                    "image_base64, image_key and filter belong to image tasks".into(),
                 ));
             }
             Ok((TaskSpec::Code(validate_code(req)?), None))
@@ -627,8 +702,8 @@ fn validate(req: SubmitRequest) -> Result<(TaskSpec, Option<Vec<u8>>)> {
                     "language, code, stdin, args, compiler, limits, tests, compare and stop_on_failure belong to code tasks".into(),
                 ));
             }
-            let (spec, bytes) = validate_image(req)?;
-            Ok((TaskSpec::Image(spec), Some(bytes)))
+            let (spec, input) = validate_image(req, inline_max)?;
+            Ok((TaskSpec::Image(spec), Some(input)))
         }
     }
 }
@@ -898,21 +973,21 @@ fn validate_limits(req: LimitsRequest) -> Result<Limits> {
     })
 }
 
-fn validate_image(req: SubmitRequest) -> Result<(ImageSpec, Vec<u8>)> {
-    let b64 = req
-        .image_base64
-        .ok_or_else(|| Error::Invalid("image_base64 is required for image tasks".into()))?;
-    // Refuse before decoding anything larger than the limit can produce.
-    if b64.len() / 4 * 3 > png::MAX_BYTES + 3 {
-        return Err(Error::Invalid(format!(
-            "the image is larger than {} bytes",
-            png::MAX_BYTES
-        )));
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| Error::Invalid("image_base64 is not valid base64".into()))?;
-    png::check(&bytes)?;
+fn validate_image(req: SubmitRequest, inline_max: usize) -> Result<(ImageSpec, ImageInput)> {
+    let input = match (req.image_base64, req.image_key) {
+        (Some(b64), None) => ImageInput::Inline(inline_png(&b64, inline_max)?),
+        (None, Some(key)) => ImageInput::Uploaded(key),
+        (Some(_), Some(_)) => {
+            return Err(Error::Invalid(
+                "an image task takes image_base64 or image_key, not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(Error::Invalid(
+                "image_base64 or image_key is required for image tasks".into(),
+            ));
+        }
+    };
     let filter = req
         .filter
         .ok_or_else(|| Error::Invalid("filter is required for image tasks".into()))?;
@@ -958,7 +1033,34 @@ fn validate_image(req: SubmitRequest) -> Result<(ImageSpec, Vec<u8>)> {
         input_key: format!("input/{}.png", Uuid::new_v4()),
         filter,
     };
-    Ok((spec, bytes))
+    Ok((spec, input))
+}
+
+/// An inline PNG, decoded and checked.
+fn inline_png(b64: &str, max: usize) -> Result<Vec<u8>> {
+    // Refuse before decoding anything larger than the limit can produce.
+    let too_large = || {
+        let detail = format!("the image is larger than {max} bytes");
+        if max < png::MAX_BYTES {
+            // Within the platform's limit, over this deployment's inline one.
+            Error::TooLarge(format!(
+                "{detail}, the most a request carries here: upload it first (POST /task/upload) and send its image_key"
+            ))
+        } else {
+            Error::Invalid(detail)
+        }
+    };
+    if b64.len() / 4 * 3 > max + 3 {
+        return Err(too_large());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| Error::Invalid("image_base64 is not valid base64".into()))?;
+    if bytes.len() > max && max < png::MAX_BYTES {
+        return Err(too_large());
+    }
+    png::check(&bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -1238,6 +1340,119 @@ mod tests {
     }
 
     /// A PNG header: all the API looks at before the worker decodes.
+    fn image_from(key: Option<&str>, b64: Option<String>) -> SubmitRequest {
+        SubmitRequest {
+            kind: Some(TaskKind::Image),
+            image_key: key.map(str::to_owned),
+            image_base64: b64,
+            filter: Some(FilterRequest {
+                name: "negative".into(),
+                parameters: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A task from an upload gets a checked copy of its own; only the uploader's own,
+    /// existing, PNG, not-too-large upload is taken.
+    #[tokio::test]
+    async fn an_image_task_takes_its_owners_upload() {
+        let (svc, _queue) = service();
+        let owner = Uuid::new_v4();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(tiny_png_base64())
+            .unwrap();
+        let key = upload_key(owner);
+        svc.blobs.put(&key, png.clone()).await.unwrap();
+        let submitted = svc
+            .submit(owner, image_from(Some(&key), None), None)
+            .await
+            .unwrap();
+        let TaskSpec::Image(spec) = &submitted.task.spec else {
+            panic!("an image task")
+        };
+        assert!(spec.input_key.starts_with("input/"), "{}", spec.input_key);
+        assert_eq!(
+            svc.blobs.get(&spec.input_key).await.unwrap(),
+            Some(png.clone())
+        );
+        // Rewriting the upload afterwards does not touch the task's copy.
+        svc.blobs.put(&key, b"not a png".to_vec()).await.unwrap();
+        assert_eq!(
+            svc.blobs.get(&spec.input_key).await.unwrap(),
+            Some(png.clone())
+        );
+
+        let someone = Uuid::new_v4();
+        let theirs = upload_key(someone);
+        svc.blobs.put(&theirs, png.clone()).await.unwrap();
+        let big = upload_key(owner);
+        let mut over = png.clone();
+        over.resize(png::MAX_BYTES + 1, 0);
+        svc.blobs.put(&big, over).await.unwrap();
+        let refused: [(&str, SubmitRequest); 7] = [
+            ("another user's upload", image_from(Some(&theirs), None)),
+            (
+                "a missing upload",
+                image_from(Some(&upload_key(owner)), None),
+            ),
+            ("not a PNG", image_from(Some(&key), None)),
+            ("an input key", image_from(Some(&spec.input_key), None)),
+            (
+                "a path",
+                image_from(Some(&format!("uploads/{owner}/../x.png")), None),
+            ),
+            ("both", image_from(Some(&key), Some(tiny_png_base64()))),
+            ("neither", image_from(None, None)),
+        ];
+        for (what, request) in refused {
+            let e = svc.submit(owner, request, None).await.unwrap_err();
+            assert!(matches!(e, Error::Invalid(_)), "{what}: {e:?}");
+        }
+        let e = svc
+            .submit(owner, image_from(Some(&big), None), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::TooLarge(_)), "{e:?}");
+        let e = svc
+            .submit(
+                owner,
+                SubmitRequest {
+                    code: Some("x".into()),
+                    ..image_from(Some(&key), None)
+                },
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{e:?}");
+    }
+
+    /// Where requests must stay small, an inline PNG over the limit is refused with 413
+    /// and a pointer to uploads; within it, taken as usual.
+    #[tokio::test]
+    async fn inline_images_above_the_deployments_limit_are_too_large() {
+        let (svc, _queue) = service();
+        let svc = svc.with_inline_image_limit(40);
+        let owner = Uuid::new_v4();
+        svc.submit(owner, image_from(None, Some(tiny_png_base64())), None)
+            .await
+            .unwrap();
+        let mut png = base64::engine::general_purpose::STANDARD
+            .decode(tiny_png_base64())
+            .unwrap();
+        png.resize(41, 0);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+        let e = svc
+            .submit(owner, image_from(None, Some(b64)), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::TooLarge(m) if m.contains("POST /task/upload")),
+            "{e:?}"
+        );
+    }
+
     fn tiny_png_base64() -> String {
         let mut png = png::SIGNATURE.to_vec();
         png.extend_from_slice(&13u32.to_be_bytes());
@@ -1450,7 +1665,7 @@ mod tests {
         svc.submit(owner, code("python"), None).await.unwrap();
         assert_eq!(queue.len(), 1);
         // Stored two minutes ago by a creator that died before publishing.
-        let (spec, _) = validate(code("python")).unwrap();
+        let (spec, _) = validate(code("python"), png::MAX_BYTES).unwrap();
         let mut orphan = Task::new(owner, spec.clone());
         orphan.created_at = time::now() - chrono::Duration::minutes(2);
         store.create(&orphan, None, since).await.unwrap();

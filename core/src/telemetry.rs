@@ -54,25 +54,37 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 
 /// CloudWatch's embedded metric format: with `METRICS_FORMAT=emf` (the AWS stack's
 /// functions and workers), each call writes one JSON line on stdout that CloudWatch Logs
-/// turns into metrics of the namespace `codebox` — nothing to scrape in the cloud.
-/// Elsewhere it does nothing (Prometheus serves the same figures).
+/// turns into metrics of the namespace `METRICS_NAMESPACE` (`codebox`; the stack sets
+/// `codebox/<stack name>`, so two stacks in one account never mix) — nothing to scrape in
+/// the cloud. Elsewhere it does nothing (Prometheus serves the same figures).
 pub fn emf(dimensions: &[(&str, &str)], metrics: &[(&str, f64, &str)]) {
-    static ON: OnceLock<bool> = OnceLock::new();
-    let on = *ON.get_or_init(|| {
-        std::env::var("METRICS_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("emf"))
+    static NAMESPACE: OnceLock<Option<String>> = OnceLock::new();
+    let namespace = NAMESPACE.get_or_init(|| {
+        std::env::var("METRICS_FORMAT")
+            .is_ok_and(|v| v.eq_ignore_ascii_case("emf"))
+            .then(|| {
+                std::env::var("METRICS_NAMESPACE")
+                    .ok()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned())
+            })
     });
-    if on {
+    if let Some(namespace) = namespace {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
-        println!("{}", emf_document(now, dimensions, metrics));
+        println!("{}", emf_document(namespace, now, dimensions, metrics));
     }
 }
+
+/// The CloudWatch namespace of [`emf`] when `METRICS_NAMESPACE` names none.
+pub const DEFAULT_NAMESPACE: &str = "codebox";
 
 /// One embedded-metric-format document: `metrics` (name, value, unit) under one set of
 /// `dimensions` (name, value).
 pub fn emf_document(
+    namespace: &str,
     timestamp_ms: u64,
     dimensions: &[(&str, &str)],
     metrics: &[(&str, f64, &str)],
@@ -81,7 +93,7 @@ pub fn emf_document(
         "_aws": {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
-                "Namespace": "codebox",
+                "Namespace": namespace,
                 "Dimensions": [dimensions.iter().map(|(name, _)| *name).collect::<Vec<_>>()],
                 "Metrics": metrics
                     .iter()
@@ -110,6 +122,7 @@ mod tests {
     #[test]
     fn an_emf_document_names_each_value_it_carries() {
         let doc = emf_document(
+            "codebox",
             1_700_000_000_000,
             &[("Route", "/task")],
             &[

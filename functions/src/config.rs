@@ -33,6 +33,10 @@ pub struct ApiConfig {
     /// The longest an event stream follows its task (`EVENTS_MAX_SECS`, 900; below the
     /// function's timeout on AWS, where a response is sent whole when it ends).
     pub events_max: std::time::Duration,
+    /// The largest PNG a request may carry inline (`MAX_INLINE_IMAGE_BYTES`, 10 MiB; the
+    /// AWS stack sets 3 000 000 so a request always fits a Lambda invocation): larger
+    /// ones are uploaded through `POST /task/upload`.
+    pub inline_image_max: usize,
 }
 
 /// Which stores and queue the API uses.
@@ -233,6 +237,12 @@ impl ApiConfig {
                 1..=3600,
                 "seconds",
             )?),
+            inline_image_max: config::parse_in(
+                "MAX_INLINE_IMAGE_BYTES",
+                codebox_core::png::MAX_BYTES,
+                1..=codebox_core::png::MAX_BYTES,
+                "bytes",
+            )?,
         })
     }
 }
@@ -414,7 +424,8 @@ impl AppState {
             backends.blobs.clone(),
             backends.queue.clone(),
         )
-        .with_events(backends.events.clone());
+        .with_events(backends.events.clone())
+        .with_inline_image_limit(config.inline_image_max);
         let limits = ClientLimits::new(backends.limiter.clone(), config.limits);
         let mut state = AppState::new(accounts, tasks, limits, config.cors_origins.clone());
         state.large_responses = Some(backends.blobs.clone());

@@ -379,6 +379,7 @@ pub enum TaskRequestSchema {
     Judged(JudgedTaskRequest),
     JudgedWithCompiler(JudgedTaskWithCompilerRequest),
     Image(ImageTaskRequest),
+    UploadedImage(UploadedImageTaskRequest),
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -608,15 +609,30 @@ pub enum TokensMode {
     Tokens,
 }
 
-/// An image filter on a PNG.
+/// An image filter on a PNG sent in the request.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 #[serde(deny_unknown_fields)]
 pub struct ImageTaskRequest {
     kind: ImageKind,
-    /// The PNG, base64-encoded: at most 10 MiB and 40 megapixels.
+    /// The PNG, base64-encoded: at most 10 MiB and 40 megapixels (on AWS at most
+    /// 3 000 000 bytes: larger ones go through `POST /task/upload`).
     #[schema(format = Byte, content_media_type = "image/png")]
     image_base64: String,
+    filter: ImageFilter,
+}
+
+/// An image filter on a PNG uploaded first (`POST /task/upload`): any size up to 10 MiB
+/// on every deployment.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct UploadedImageTaskRequest {
+    kind: ImageKind,
+    /// The `image_key` `POST /task/upload` gave, once the PNG is uploaded; an upload is
+    /// kept for a day and serves any number of its owner's tasks.
+    #[schema(pattern = "^uploads/[0-9a-f-]{36}/[0-9a-f-]{36}\\.png$")]
+    image_key: String,
     filter: ImageFilter,
 }
 

@@ -21,6 +21,8 @@ use crate::handlers;
         handlers::logout::logout,
         handlers::create_task::create_task,
         handlers::create_task::create_batch,
+        handlers::upload::grant,
+        handlers::upload::upload,
         handlers::get_status::get_status,
         handlers::get_result::get_result,
         handlers::get_task::get_task,

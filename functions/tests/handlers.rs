@@ -32,6 +32,7 @@ fn config(ttl: i64) -> ApiConfig {
         },
         cors_origins: vec![],
         events_max: codebox_functions::state::EVENTS_MAX,
+        inline_image_max: codebox_core::png::MAX_BYTES,
     }
 }
 
@@ -1375,5 +1376,206 @@ async fn a_commit_can_carry_its_outcome_in_a_blob() {
     assert!(
         backends.blobs.get(&key).await.unwrap().is_none(),
         "the blob is gone once stored"
+    );
+}
+
+fn put_png(uri: &str, content_type: &str, bytes: Vec<u8>) -> Request<Body> {
+    Request::builder()
+        .method("PUT")
+        .uri(uri)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(bytes))
+        .unwrap()
+}
+
+/// Where the blob store signs no URLs, the API takes uploads itself: `POST /task/upload`
+/// grants a URL for exactly `size` bytes of PNG, the upload needs no token but only works
+/// as granted, and the image task takes the upload by its key.
+#[tokio::test]
+async fn an_upload_url_takes_exactly_the_png_it_was_granted_for() {
+    let backends = Backends::memory();
+    let app = router(state_with(3600, &backends));
+    let token = login_as(&app, "uma").await;
+    let input = png(5, 4);
+    let size = input.len();
+    let r = Request::builder()
+        .method("POST")
+        .uri("/task/upload")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::HOST, "api.example.com")
+        .header("x-forwarded-proto", "https")
+        .body(Body::from(json!({"size": size}).to_string()))
+        .unwrap();
+    let granted = send(&app, r).await;
+    assert_eq!(
+        granted.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&granted.bytes)
+    );
+    let g = granted.json();
+    let key = g["image_key"].as_str().unwrap().to_owned();
+    let url = g["upload_url"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("uploads/"), "{key}");
+    assert_eq!(g["method"], "PUT");
+    assert_eq!(g["headers"]["content-type"], "image/png");
+    assert_eq!(g["headers"]["content-length"], size.to_string());
+    let path = url
+        .strip_prefix("https://api.example.com")
+        .unwrap_or_else(|| panic!("{url}"))
+        .to_owned();
+    assert!(path.starts_with("/task/upload/"), "{path}");
+
+    // Not as granted: another size, another type, not a PNG, a forged or foreign grant.
+    let mut longer = input.clone();
+    longer.push(0);
+    send(&app, put_png(&path, "image/png", longer))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    send(
+        &app,
+        put_png(&path, "application/octet-stream", input.clone()),
+    )
+    .await
+    .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let mut garbage = input.clone();
+    garbage[0] = b'G';
+    send(&app, put_png(&path, "image/png", garbage))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    let mut forged = path.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    send(&app, put_png(&forged, "image/png", input.clone()))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    send(
+        &app,
+        put_png(&format!("/task/upload/{token}"), "image/png", input.clone()),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    assert!(
+        backends.blobs.get(&key).await.unwrap().is_none(),
+        "nothing stored yet"
+    );
+    // Before the upload, the key leads nowhere.
+    let task = json!({"kind": "image", "image_key": key, "filter": {"name": "negative"}});
+    send(&app, req("POST", "/task", Some(&token), Some(task.clone())))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+
+    let r = send(&app, put_png(&path, "image/png", input.clone())).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    assert_eq!(backends.blobs.get(&key).await.unwrap(), Some(input.clone()));
+
+    // Another user cannot use it.
+    let other = login_as(&app, "victor").await;
+    send(&app, req("POST", "/task", Some(&other), Some(task.clone())))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    let r = send(&app, req("POST", "/task", Some(&token), Some(task))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+
+    // Sizes out of range, and no size at all.
+    for (body, status) in [
+        (json!({"size": 0}), StatusCode::BAD_REQUEST),
+        (
+            json!({"size": 10 * 1024 * 1024 + 1}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!({}), StatusCode::BAD_REQUEST),
+        (json!({"size": -1}), StatusCode::BAD_REQUEST),
+    ] {
+        send(&app, req("POST", "/task/upload", Some(&token), Some(body)))
+            .await
+            .problem(status);
+    }
+    send(
+        &app,
+        req("POST", "/task/upload", None, Some(json!({"size": 100}))),
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+    // No Host header: the URL still names a host.
+    let g = send(
+        &app,
+        req(
+            "POST",
+            "/task/upload",
+            Some(&token),
+            Some(json!({"size": 100})),
+        ),
+    )
+    .await
+    .json();
+    assert!(
+        g["upload_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://localhost/task/upload/"),
+        "{g}"
+    );
+}
+
+/// A deployment whose requests must stay small (AWS) refuses a larger inline PNG with 413
+/// and takes the same PNG through an upload.
+#[tokio::test]
+async fn inline_images_over_the_deployments_limit_go_through_uploads() {
+    let backends = Backends::memory();
+    let app = router(
+        AppState::build(
+            &ApiConfig {
+                inline_image_max: 200,
+                ..config(3600)
+            },
+            &backends,
+        )
+        .unwrap(),
+    );
+    let token = login_as(&app, "wendy").await;
+    let input = png(40, 40);
+    assert!(input.len() > 200, "{}", input.len());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&input);
+    let inline = json!({"kind": "image", "image_base64": b64, "filter": {"name": "flipx"}});
+    let detail = send(&app, req("POST", "/task", Some(&token), Some(inline)))
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(detail.contains("POST /task/upload"), "{detail}");
+    let g = send(
+        &app,
+        req(
+            "POST",
+            "/task/upload",
+            Some(&token),
+            Some(json!({"size": input.len()})),
+        ),
+    )
+    .await
+    .json();
+    let url = g["upload_url"].as_str().unwrap();
+    let path = &url[url.find("/task/upload/").unwrap()..];
+    assert_eq!(
+        send(&app, put_png(path, "image/png", input)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let task = json!({"kind": "image", "image_key": g["image_key"], "filter": {"name": "flipx"}});
+    let r = send(&app, req("POST", "/task", Some(&token), Some(task))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
     );
 }

@@ -2,7 +2,9 @@
 
 An image task needs a real PNG, which no schema can describe: just before a positive
 case (one that fits the schema) of POST /task with kind "image" is sent, its
-`image_base64` becomes a small valid PNG. Negative cases are left as generated, so the API must still refuse them.
+`image_base64` becomes a small valid PNG; one naming an `image_key` (an upload, which
+no schema can make either) is sent with that PNG inline instead. Negative cases are left
+as generated, so the API must still refuse them.
 """
 
 import base64
@@ -41,6 +43,7 @@ def before_call(context, case, kwargs):
         and case.operation.path == "/task"
         and isinstance(body, dict)
         and body.get("kind") == "image"
-        and isinstance(body.get("image_base64"), str)
+        and (isinstance(body.get("image_base64"), str) or isinstance(body.get("image_key"), str))
     ):
+        body.pop("image_key", None)
         body["image_base64"] = PNG_BASE64

@@ -122,6 +122,24 @@ rules = resources["BlobBucket"]["Properties"].get("LifecycleConfiguration", {}).
 if not any(r.get("Prefix") == "responses/" for r in rules):
     problem("BlobBucket: offloaded responses (responses/) never expire")
 
+# Requests fit a Lambda invocation: images beyond what one carries go up through a
+# presigned S3 URL (POST /task/upload on the create-task function), which may sign puts.
+if not any(r.get("Prefix") == "uploads/" and r.get("ExpirationInDays") == 1 for r in rules):
+    problem("BlobBucket: uploads (uploads/) must expire after a day")
+create = resources["CreateTaskFunction"]["Properties"]
+routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in create.get("Events", {}).values()}
+if ("POST", "/task/upload") not in routes:
+    problem("CreateTaskFunction: does not serve POST /task/upload")
+inline = int(create.get("Environment", {}).get("Variables", {}).get("MAX_INLINE_IMAGE_BYTES", 10 * 1024 * 1024))
+# base64 in the JSON body, base64 again in the event API Gateway sends; 6 MiB a request.
+if inline * 4 / 3 * 4 / 3 + 64 * 1024 > 6 * 1024 * 1024:
+    problem(f"CreateTaskFunction: MAX_INLINE_IMAGE_BYTES {inline} does not fit a Lambda invocation")
+signs_puts = any(
+    "s3:PutObject" in as_list(d["Action"]) for _, d in walk(create.get("Policies", {})) if "Action" in d
+)
+if not signs_puts:
+    problem("CreateTaskFunction: cannot sign upload URLs (s3:PutObject)")
+
 # 3. Stateful resources outlive the stack and any replacement.
 for kind in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SecretsManager::Secret"):
     for name, r in of_type(kind).items():
@@ -286,6 +304,17 @@ if env.get("METRICS_FORMAT") != "emf":
     problem("the functions write no CloudWatch metrics (METRICS_FORMAT=emf in Globals)")
 if worker_env.get("METRICS_FORMAT") != "emf":
     problem("the worker writes no CloudWatch metrics (METRICS_FORMAT=emf)")
+# One namespace per stack, the same for functions and workers, and on the dashboard each
+# metric they write (core/src/telemetry.rs: Requests, ServerErrors, Latency; Tasks).
+namespace = {"Fn::Sub": "codebox/${AWS::StackName}"}
+if env.get("METRICS_NAMESPACE") != namespace or worker_env.get("METRICS_NAMESPACE") != namespace:
+    problem("functions and workers must write to METRICS_NAMESPACE codebox/${AWS::StackName}")
+for name, d in of_type("AWS::CloudWatch::Dashboard").items():
+    body = d["Properties"]["DashboardBody"]
+    text = body["Fn::Sub"] if isinstance(body, dict) else body
+    for metric in ("Requests", "ServerErrors", "Latency", "Tasks"):
+        if f"{{codebox/${{AWS::StackName}}," not in text or f'MetricName=\\"{metric}\\"' not in text:
+            problem(f"{name}: the {metric} metric the code writes is not on the dashboard")
 
 for p in problems:
     print(p)

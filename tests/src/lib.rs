@@ -276,6 +276,32 @@ impl Client {
             .expect("DELETE /task/{id}")
     }
 
+    /// `POST /task/upload`, then the PNG `PUT` to the URL it grants with the headers it
+    /// names (and no credentials), as any HTTP client does: the `image_key` to submit.
+    pub async fn upload_png(&self, png: &[u8]) -> anyhow::Result<String> {
+        let r = self
+            .http
+            .post(self.url("/task/upload"))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({"size": png.len()}))
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!("upload: {} {}", r.status(), r.text().await?);
+        }
+        let granted: Value = r.json().await?;
+        let url = granted["upload_url"].as_str().unwrap_or_default();
+        let mut put = self.http.put(url).body(png.to_vec());
+        for (name, value) in granted["headers"].as_object().into_iter().flatten() {
+            put = put.header(name.as_str(), value.as_str().unwrap_or_default());
+        }
+        let r = put.send().await?;
+        if !r.status().is_success() {
+            bail!("PUT {url}: {} {}", r.status(), r.text().await?);
+        }
+        Ok(granted["image_key"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// Submits and waits for the result.
     pub async fn run(&self, body: Value) -> anyhow::Result<Value> {
         let id = self.submit(&body).await?;

@@ -696,6 +696,50 @@ pub async fn image_filters_on_a_real_png(addr: SocketAddr) {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
 }
 
+/// A PNG uploaded first (`POST /task/upload`, then a `PUT` to the URL it grants: the API
+/// itself, or S3's presigned URL on AWS) is filtered by the task naming its key, as the
+/// same PNG inline is; an upload serves several tasks of its owner, and no one else's.
+pub async fn an_uploaded_png_is_filtered(addr: SocketAddr) {
+    let c = client(addr).await;
+    let original = image::RgbaImage::from_fn(64, 48, |x, y| {
+        image::Rgba([(x * 4) as u8, (y * 5) as u8, (x ^ y) as u8, 255])
+    });
+    let b64 = png_of(&original);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .unwrap();
+    let key = c.upload_png(&bytes).await.unwrap();
+    let task = json!({"kind": "image", "image_key": key, "filter": {"name": "negative"}});
+    let r = c.run(task.clone()).await.unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    let uploaded = decode_png(r["image_base64"].as_str().unwrap());
+    assert_eq!(
+        uploaded,
+        filter(&c, &b64, json!({"name": "negative"})).await
+    );
+    assert_eq!(
+        uploaded.get_pixel(3, 2).0,
+        [255 - 12, 255 - 10, 255 - 1, 255]
+    );
+    let again = c
+        .run(json!({"kind": "image", "image_key": key, "filter": {"name": "flipx"}}))
+        .await
+        .unwrap();
+    assert_eq!(again["verdict"], "ok", "{again}");
+
+    let other = client(addr).await;
+    let r = other
+        .http
+        .post(other.url("/task"))
+        .bearer_auth(&other.token)
+        .json(&task)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
 pub async fn non_png_and_oversized_png_are_refused(addr: SocketAddr) {
     let c = client(addr).await;
     let gif = base64::engine::general_purpose::STANDARD
@@ -829,6 +873,7 @@ macro_rules! all_tests {
             cancel_kills_a_running_task,
             languages_report_real_versions,
             image_filters_on_a_real_png,
+            an_uploaded_png_is_filtered,
             non_png_and_oversized_png_are_refused,
             fork_bomb_and_disk_filling_end_with_a_verdict,
             metrics_count_tasks_and_requests,

@@ -26,9 +26,11 @@ async fn functions_and_workers_write_cloudwatch_metrics() {
     std::fs::create_dir_all(&dir).unwrap();
     let (gateway_out, worker_out) = (dir.join("gateway.out"), dir.join("worker.out"));
     let emf = ("METRICS_FORMAT", "emf".to_owned());
+    // As the stack sets it: a namespace of its own per stack.
+    let namespace = ("METRICS_NAMESPACE", "codebox/emf-test".to_owned());
     let _gateway = profile.spawn_to(
         "gateway",
-        std::slice::from_ref(&emf),
+        &[emf.clone(), namespace.clone()],
         Stdio::from(std::fs::File::create(&gateway_out).unwrap()),
     );
     wait_for(Duration::from_secs(30), || async {
@@ -40,7 +42,11 @@ async fn functions_and_workers_write_cloudwatch_metrics() {
     let metrics = free_port();
     let _worker = profile.spawn_to(
         "codebox-worker",
-        &[emf, ("WORKER_METRICS_ADDR", format!("127.0.0.1:{metrics}"))],
+        &[
+            emf,
+            namespace,
+            ("WORKER_METRICS_ADDR", format!("127.0.0.1:{metrics}")),
+        ],
         Stdio::from(std::fs::File::create(&worker_out).unwrap()),
     );
     let c = Client::new_user(profile.addr()).await.unwrap();
@@ -57,7 +63,7 @@ async fn functions_and_workers_write_cloudwatch_metrics() {
         .unwrap_or_else(|| panic!("no document for POST /task in {requests:?}"));
     assert_eq!(
         submit["_aws"]["CloudWatchMetrics"][0]["Namespace"],
-        "codebox"
+        "codebox/emf-test"
     );
     assert_eq!(
         submit["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
@@ -81,6 +87,10 @@ async fn functions_and_workers_write_cloudwatch_metrics() {
         .unwrap_or_else(|| panic!("no task document in {tasks:?}"));
     assert_eq!(task["Verdict"], "ok");
     assert_eq!(task["Tasks"], 1.0);
+    assert_eq!(
+        task["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "codebox/emf-test"
+    );
     assert_eq!(
         task["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
         json!([["Language", "Verdict"]])

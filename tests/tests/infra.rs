@@ -72,6 +72,12 @@ fn every_api_route_has_a_function() {
     let doc = codebox_functions::openapi::ApiDoc::openapi_json();
     let paths = doc["paths"].as_object().unwrap();
     for (path, item) in paths {
+        // Uploads on AWS go to S3's presigned URLs; the API takes them only where the
+        // blob store signs no URLs.
+        if path == "/task/upload/{grant}" {
+            assert!(!text.contains("Path: /task/upload/{grant}"));
+            continue;
+        }
         for method in item.as_object().unwrap().keys() {
             let route = format!(
                 "Method: {}\n            Path: {path}",

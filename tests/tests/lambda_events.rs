@@ -32,6 +32,7 @@ fn config(jwt_secret: SecretString, backend: Backend) -> ApiConfig {
         limits: Default::default(),
         cors_origins: vec![],
         events_max: codebox_functions::state::EVENTS_MAX,
+        inline_image_max: codebox_core::png::MAX_BYTES,
     }
 }
 
@@ -275,4 +276,141 @@ async fn a_result_too_big_for_lambda_is_a_redirect_to_its_presigned_copy_on_aws(
         assert_eq!(result["id"], id.to_string());
         assert_eq!(result["stdout"].as_str().unwrap().len(), bytes, "{id}");
     }
+}
+
+/// An API Gateway event of `method path` with a JSON body, from the fixtures' shape.
+fn api_event(method: &str, path: &str, body: &Value) -> Request {
+    let mut e: Value = serde_json::from_str(fixture!("create-task-base64.json")).unwrap();
+    e["routeKey"] = format!("{method} {path}").into();
+    e["rawPath"] = path.into();
+    e["requestContext"]["routeKey"] = e["routeKey"].clone();
+    e["requestContext"]["http"]["method"] = method.into();
+    e["requestContext"]["http"]["path"] = path.into();
+    e["isBase64Encoded"] = false.into();
+    e["body"] = if body.is_null() {
+        "".into()
+    } else {
+        body.to_string().into()
+    };
+    event(&e.to_string())
+}
+
+/// A PNG of noise: it does not compress, so `w × h × 4` bytes and a little more.
+fn noise_png(w: u32, h: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let img = image::RgbaImage::from_fn(w, h, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        image::Rgba(state.to_le_bytes())
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A PNG bigger than a Lambda invocation carries goes up through a presigned S3 URL
+/// (`POST /task/upload`), is taken by the image task by its key, and its result comes back
+/// through a presigned URL too (`303`): on the AWS backends (moto), no byte of it inside an
+/// invocation.
+#[tokio::test]
+async fn an_image_too_big_for_lambda_goes_up_and_comes_back_through_s3_on_aws() {
+    use codebox_core::domain::{Commit, ImageResult, TaskResult, TaskSpec, TaskStatus, Verdict};
+    use codebox_core::ports::TaskControl;
+    let state = aws().await;
+    let create = lambda::app(handlers::create_task::router(state.clone()));
+    let get_result = lambda::with_offload(
+        lambda::app(handlers::get_result::router(state.clone())),
+        state.large_responses.clone(),
+    );
+    let png = noise_png(1600, 1100);
+    assert!(png.len() > 7_000_000, "{}", png.len());
+
+    let ask = authorized(
+        &state,
+        api_event(
+            "POST",
+            "/task/upload",
+            &serde_json::json!({"size": png.len()}),
+        ),
+    )
+    .await;
+    let auth = ask.headers()[header::AUTHORIZATION].clone();
+    let (status, _, granted) = call(&create, ask).await;
+    assert_eq!(status, StatusCode::CREATED, "{granted}");
+    let url = granted["upload_url"].as_str().unwrap();
+    assert!(
+        url.contains("X-Amz-Signature="),
+        "a presigned S3 URL: {url}"
+    );
+    assert!(
+        url.contains("content-length"),
+        "the length is signed: {url}"
+    );
+    let http = reqwest::Client::new();
+    let mut put = http.put(url).body(png.clone());
+    for (name, value) in granted["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    let r = put.send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    let mut submit = api_event(
+        "POST",
+        "/task",
+        &serde_json::json!({"kind": "image", "image_key": granted["image_key"], "filter": {"name": "flipx"}}),
+    );
+    submit
+        .headers_mut()
+        .insert(header::AUTHORIZATION, auth.clone());
+    let (status, _, accepted) = call(&create, submit).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id: uuid::Uuid = accepted["id"].as_str().unwrap().parse().unwrap();
+
+    // The worker's part: the task's own copy of the upload in, the output PNG out.
+    let task = state.tasks.store().get(id).await.unwrap().unwrap();
+    let TaskSpec::Image(spec) = &task.spec else {
+        panic!("an image task")
+    };
+    assert_eq!(
+        state
+            .tasks
+            .blobs()
+            .get(&spec.input_key)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(png.as_slice())
+    );
+    assert!(state.tasks.start(id).await.unwrap());
+    let output_key = codebox_core::tasks::output_key(id);
+    state
+        .tasks
+        .blobs()
+        .put_typed(&output_key, png.clone(), "image/png")
+        .await
+        .unwrap();
+    state
+        .tasks
+        .commit(&Commit {
+            task_id: id,
+            status: TaskStatus::Completed,
+            result: TaskResult::Image(ImageResult {
+                verdict: Verdict::Ok,
+                output_key: Some(output_key),
+                error: None,
+            }),
+        })
+        .await
+        .unwrap();
+
+    let mut fetch = api_event("GET", &format!("/result/{id}"), &Value::Null);
+    fetch.headers_mut().insert(header::AUTHORIZATION, auth);
+    let res = get_result.clone().oneshot(fetch).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let copy = reqwest::get(&location).await.unwrap();
+    assert_eq!(copy.status(), 200);
+    assert_eq!(copy.headers()[header::CONTENT_TYPE], "image/png");
+    assert_eq!(copy.bytes().await.unwrap().as_ref(), png.as_slice());
 }

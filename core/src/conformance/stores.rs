@@ -85,6 +85,20 @@ pub async fn blob_store(store: &dyn BlobStore) {
     store.delete(&key).await.unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None);
     store.delete(&key).await.unwrap();
+
+    // A client's blob read with a bound: whole up to it, refused past it, empty as empty.
+    assert_eq!(store.get_at_most(&key, 10).await.unwrap(), None);
+    let ten: Vec<u8> = (0..10).collect();
+    store.put(&key, ten.clone()).await.unwrap();
+    assert_eq!(store.get_at_most(&key, 10).await.unwrap(), Some(ten.clone()));
+    assert_eq!(store.get_at_most(&key, 1000).await.unwrap(), Some(ten));
+    assert!(matches!(
+        store.get_at_most(&key, 9).await,
+        Err(crate::Error::TooLarge(_))
+    ));
+    store.put(&key, Vec::new()).await.unwrap();
+    assert_eq!(store.get_at_most(&key, 9).await.unwrap(), Some(Vec::new()));
+    store.delete(&key).await.unwrap();
 }
 
 fn code_task(owner: Uuid) -> Task {

@@ -226,6 +226,8 @@ pub fn router(state: AppState) -> Router {
         Router::new()
             .route("/task", post(create_task))
             .route("/task/batch", post(create_batch))
-            .with_state(state),
+            .with_state(state.clone()),
     )
+    // The create-task function also hands out upload URLs (it needs the same blobs).
+    .merge(super::upload::router(state))
 }

@@ -16,6 +16,7 @@ pub mod logout;
 pub mod register;
 pub mod root;
 pub mod task_events;
+pub mod upload;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
