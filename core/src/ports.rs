@@ -375,8 +375,6 @@ pub trait Sandbox: Send + Sync {
 pub trait TaskControl: Send + Sync {
     /// Marks the task running. Returns `false` when it must not run (cancelled or finished).
     async fn start(&self, id: TaskId) -> Result<bool>;
-    /// Whether the task was cancelled meanwhile (polled while it runs).
-    async fn is_cancelled(&self, id: TaskId) -> Result<bool>;
     /// Which of these running tasks were cancelled meanwhile (a task gone counts as
     /// cancelled: nobody waits for its outcome): the worker's cancel watch asks once for
     /// all its tasks. No default: each implementation answers in one round trip.

@@ -623,15 +623,6 @@ impl TaskControl for TaskService {
         self.tasks.ping().await
     }
 
-    /// A task gone counts as cancelled, as in [`TaskControl::cancelled_among`] and over
-    /// HTTP (a 404): nobody waits for its outcome.
-    async fn is_cancelled(&self, id: TaskId) -> Result<bool> {
-        Ok(!matches!(
-            self.tasks.summary(id).await?,
-            Some(t) if t.status != TaskStatus::Cancelled
-        ))
-    }
-
     /// A task gone counts as cancelled: nobody waits for its outcome.
     async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>> {
         let mut cancelled = Vec::new();
@@ -1708,7 +1699,7 @@ mod tests {
         let t = svc.submit(owner, code("python"), None).await.unwrap().task;
         assert!(svc.start(t.id).await.unwrap());
         svc.cancel(owner, t.id).await.unwrap();
-        assert!(svc.is_cancelled(t.id).await.unwrap());
+        assert_eq!(svc.cancelled_among(&[t.id]).await.unwrap(), vec![t.id]);
         let commit = Commit {
             task_id: t.id,
             status: TaskStatus::Completed,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use codebox_core::Error;
-use codebox_core::domain::{Commit, TaskEvent, TaskId, TaskStatus};
+use codebox_core::domain::{Commit, TaskEvent, TaskId};
 use codebox_core::ports::{BlobStore, TaskControl};
 use serde::Deserialize;
 
@@ -25,11 +25,6 @@ pub const COMMIT_SPILL_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Deserialize)]
 struct StartResponse {
     run: bool,
-}
-
-#[derive(Deserialize)]
-struct StatusResponse {
-    status: TaskStatus,
 }
 
 fn unreachable(e: reqwest::Error) -> Error {
@@ -95,27 +90,6 @@ impl TaskControl for HttpTaskControl {
         match Self::check(res).await {
             Ok(res) => Ok(res.json::<StartResponse>().await.map_err(unreachable)?.run),
             Err(Error::NotFound(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn is_cancelled(&self, id: TaskId) -> Result<bool, Error> {
-        let res = self
-            .http
-            .get(format!("{}/commit/{id}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        match Self::check(res).await {
-            Ok(res) => Ok(res
-                .json::<StatusResponse>()
-                .await
-                .map_err(unreachable)?
-                .status
-                == TaskStatus::Cancelled),
-            // Gone: nobody waits for it any more.
-            Err(Error::NotFound(_)) => Ok(true),
             Err(e) => Err(e),
         }
     }

@@ -82,9 +82,8 @@ struct FlakyControl {
     fail_commits: AtomicU32,
     down: Arc<AtomicBool>,
     refuse_commits: AtomicU32,
-    /// Calls of the cancel watch: batched, and single.
+    /// Calls of the cancel watch (one per poll for all running tasks).
     batch_checks: Arc<AtomicU32>,
-    single_checks: Arc<AtomicU32>,
 }
 
 impl FlakyControl {
@@ -109,11 +108,6 @@ impl TaskControl for FlakyControl {
     async fn start(&self, id: TaskId) -> Result<bool, Error> {
         self.check()?;
         self.inner.start(id).await
-    }
-    async fn is_cancelled(&self, id: TaskId) -> Result<bool, Error> {
-        self.check()?;
-        self.single_checks.fetch_add(1, Ordering::SeqCst);
-        self.inner.is_cancelled(id).await
     }
     async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, Error> {
         self.check()?;
@@ -153,7 +147,6 @@ struct Rig {
     /// The highest delivery attempt the worker was handed.
     attempts: Arc<AtomicU32>,
     batch_checks: Arc<AtomicU32>,
-    single_checks: Arc<AtomicU32>,
 }
 
 fn rig(script: Script, fail_commits: u32) -> Rig {
@@ -171,7 +164,7 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
     });
     let api_down = Arc::new(AtomicBool::new(false));
     let attempts = Arc::new(AtomicU32::new(0));
-    let (batch_checks, single_checks) = (Arc::default(), Arc::default());
+    let batch_checks = Arc::default();
     let worker = Worker::new(
         Arc::new(AttemptsSeen {
             inner: queue.clone(),
@@ -183,7 +176,6 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
             down: api_down.clone(),
             refuse_commits: AtomicU32::new(0),
             batch_checks: Arc::clone(&batch_checks),
-            single_checks: Arc::clone(&single_checks),
         }),
         sandbox.clone(),
         blobs.clone(),
@@ -211,7 +203,6 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
         api_down,
         attempts,
         batch_checks,
-        single_checks,
     }
 }
 
@@ -471,7 +462,6 @@ async fn an_outcome_the_api_refuses_fails_the_task_once_with_the_reason() {
         down: r.api_down.clone(),
         refuse_commits: AtomicU32::new(u32::MAX),
         batch_checks: Arc::default(),
-        single_checks: Arc::default(),
     });
     r.worker.control = control;
     let id = submit_code(&r).await;
@@ -560,11 +550,6 @@ async fn eight_running_tasks_share_one_cancel_check_per_poll() {
     assert!(
         (1..=polls + 2).contains(&checks),
         "{checks} checks in {polls} polls for 8 tasks"
-    );
-    assert_eq!(
-        r.single_checks.load(Ordering::SeqCst),
-        0,
-        "no task polled alone"
     );
     let cancelled_at = Instant::now();
     for &id in &ids {

@@ -90,7 +90,10 @@ pub async fn blob_store(store: &dyn BlobStore) {
     assert_eq!(store.get_at_most(&key, 10).await.unwrap(), None);
     let ten: Vec<u8> = (0..10).collect();
     store.put(&key, ten.clone()).await.unwrap();
-    assert_eq!(store.get_at_most(&key, 10).await.unwrap(), Some(ten.clone()));
+    assert_eq!(
+        store.get_at_most(&key, 10).await.unwrap(),
+        Some(ten.clone())
+    );
     assert_eq!(store.get_at_most(&key, 1000).await.unwrap(), Some(ten));
     assert!(matches!(
         store.get_at_most(&key, 9).await,
