@@ -832,6 +832,28 @@
     });
   }
 
+  // PNGs above this go up first (POST /task/upload, then a PUT of the file itself): under
+  // every deployment's inline limit (3 MB on AWS), and no base64 copy in memory.
+  var UPLOAD_ABOVE = 2000000;
+
+  async function upload(file) {
+    var res = await api("POST", "/task/upload", { body: { size: file.size } });
+    var granted = await res.json();
+    var headers = {};
+    Object.keys(granted.headers || {}).forEach(function (name) {
+      // The browser sends the body's length itself (and may not be told it).
+      if (name.toLowerCase() !== "content-length") { headers[name] = granted.headers[name]; }
+    });
+    var put;
+    try {
+      put = await fetch(granted.upload_url, { method: "PUT", headers: headers, body: file, cache: "no-store" });
+    } catch (e) {
+      throw unreachable(e);
+    }
+    if (!put.ok) { throw await problemOf(put); }
+    return granted.image_key;
+  }
+
   async function applyFilter() {
     clearError();
     var file = $("image-file").files[0];
@@ -846,8 +868,13 @@
     }
     $("apply-btn").disabled = true;
     try {
-      var image = await readBase64(file);
-      var res = await api("POST", "/task", { body: { kind: "image", image_base64: image, filter: filter } });
+      var body = { kind: "image", filter: filter };
+      if (file.size > UPLOAD_ABOVE) {
+        body.image_key = await upload(file);
+      } else {
+        body.image_base64 = await readBase64(file);
+      }
+      var res = await api("POST", "/task", { body: body });
       var accepted = await res.json();
       await watchImage(accepted.id);
     } catch (e) {

@@ -78,6 +78,19 @@ def png(width, height):
             + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
 
 
+def noise_png(width, height):
+    """An RGB PNG of random pixels: it does not compress, so about width × height × 3 bytes."""
+    raw = b"".join(b"\0" + os.urandom(width * 3) for _ in range(height))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b""))
+
+
 class Console:
     """Console errors, page errors and CSP violations of one page."""
 
@@ -275,14 +288,38 @@ def check_main(browser):
     page.get_by_role("button", name="Dismiss the message").click()
     log("server unreachable is said so")
 
-    # Image filter: a file too big for a request is refused with the API's 413.
+    # Image filter: a file over the API's 10 MiB is refused when it asks to upload it.
     page.get_by_role("tab", name="Image filters").click()
     page.get_by_label("PNG image").set_input_files(
-        files=[{"name": "huge.png", "mimeType": "image/png", "buffer": b"\0" * (10 * 1024 * 1024)}])
+        files=[{"name": "huge.png", "mimeType": "image/png", "buffer": b"\0" * (10 * 1024 * 1024 + 1)}])
     page.get_by_role("button", name="Apply filter").click()
-    expect(banner).to_contain_text("Payload Too Large (413)")
-    log(f"413: {banner.inner_text()!r}")
+    expect(banner).to_contain_text("Bad Request (400)")
+    expect(banner).to_contain_text("10485760")
+    log(f"over 10 MiB: {banner.inner_text()!r}")
     page.get_by_role("button", name="Dismiss the message").click()
+    # Not a PNG, though within the size: the upload itself is refused.
+    page.get_by_label("PNG image").set_input_files(
+        files=[{"name": "zeros.png", "mimeType": "image/png", "buffer": b"\0" * (3 * 1024 * 1024)}])
+    page.get_by_role("button", name="Apply filter").click()
+    expect(banner).to_contain_text("the image is not a PNG")
+    log(f"not a PNG: {banner.inner_text()!r}")
+    page.get_by_role("button", name="Dismiss the message").click()
+
+    # A PNG of noise over 2 MB goes up first (POST /task/upload, then the file PUT to
+    # the URL granted), and is flipped by the task naming it.
+    noise = noise_png(900, 800)
+    assert len(noise) > 2_000_000, len(noise)
+    page.get_by_label("PNG image").set_input_files(
+        files=[{"name": "noise.png", "mimeType": "image/png", "buffer": noise}])
+    page.get_by_label("Filter", exact=True).select_option("flipx")
+    with page.expect_response(lambda r: "/task/upload/" in r.url and r.request.method == "PUT") as put:
+        with page.expect_response(lambda r: r.url.endswith("/task") and r.request.method == "POST") as posted:
+            page.get_by_role("button", name="Apply filter").click()
+    assert put.value.status == 204, put.value.text()
+    assert posted.value.status == 202, posted.value.text()
+    page.wait_for_function("() => document.getElementById('image-out').complete && "
+                           "document.getElementById('image-out').naturalWidth === 900")
+    log(f"noise PNG of {len(noise)} bytes uploaded, then flipped")
 
     # Upload a PNG, blur it, see both and the download link.
     page.get_by_label("PNG image").set_input_files(
@@ -306,20 +343,20 @@ def check_main(browser):
     shot(page, "06-image-blur")
     log(f"image: blurred output shown ({size[0]}x{size[1]}), download offered")
 
-    # History, a page of 5 at a time: 6 tasks → two pages.
+    # History, a page of 5 at a time: 7 tasks → two pages.
     page.get_by_role("tab", name="History").click()
     page.get_by_label("Per page").select_option("5")
     rows = page.locator("#history-body tr")
     expect(rows).to_have_count(5)
     expect(page.get_by_role("button", name="Older")).to_be_enabled()
     page.get_by_role("button", name="Older").click()
-    expect(rows).to_have_count(1)
+    expect(rows).to_have_count(2)
     expect(page.get_by_role("button", name="Older")).to_be_disabled()
     shot(page, "07-history-page-2")
     page.get_by_role("button", name="Newer").click()
     expect(rows).to_have_count(5)
     expect(rows.first).to_contain_text("image")
-    log("history: 5 + 1 tasks over two pages")
+    log("history: 5 + 2 tasks over two pages")
 
     # The shared link of a finished task opens it (a reload of the page at that link).
     page.goto(f"{BASE}/#task/{hello_id}")

@@ -59,6 +59,8 @@ async fn the_web_playground_works_in_a_browser() {
         .expect("python3 with playwright (scripts/ensure-tools.sh)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // What each step saw, under `--nocapture`.
+    println!("{stdout}");
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("every check passed"), "{stdout}{stderr}");
     for shot in ["02-python-hello", "03-c-tests", "06-image-blur", "08-phone"] {
