@@ -4,12 +4,16 @@
 use async_trait::async_trait;
 use codebox_core::Error;
 use codebox_core::domain::{Session, TaskEvent, TaskId};
+use codebox_core::memory::MemoryEventBus;
 use codebox_core::ports::{EventBus, RateDecision, RateLimiter, SessionStore, window_of};
 use codebox_core::time;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone)]
 pub struct RedisSessionStore {
@@ -134,13 +138,25 @@ impl RateLimiter for RedisRateLimiter {
 }
 
 /// Live events between API processes (compose: several gateways): each task's events are
-/// published on its own channel, `<prefix>events:<task>`, as one JSON array per call; a
-/// stream subscribes with a connection of its own for as long as it follows the task.
+/// published on its own channel, `<prefix>events:<task>`, as one JSON array per call.
+/// A process holds **one** pub/sub connection whatever the number of streams it serves:
+/// it subscribes to a task's channel while someone here follows the task, and hands what
+/// arrives to its local listeners (an in-process bus). A connection lost is made again on
+/// the next subscription, with every channel still listened to.
 #[derive(Clone)]
 pub struct RedisEventBus {
     client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
+    local: MemoryEventBus,
+    hub: Arc<tokio::sync::Mutex<Option<Hub>>>,
+}
+
+/// The shared subscription: its command half, and whether its reader still runs.
+struct Hub {
+    sink: redis::aio::PubSubSink,
+    alive: Arc<AtomicBool>,
+    subscribed: HashSet<TaskId>,
 }
 
 impl RedisEventBus {
@@ -154,11 +170,66 @@ impl RedisEventBus {
             client,
             conn,
             prefix: prefix.to_owned(),
+            local: MemoryEventBus::default(),
+            hub: Arc::default(),
         })
     }
 
     fn channel(&self, id: TaskId) -> String {
         format!("{}events:{id}", self.prefix)
+    }
+
+    /// A live hub: the one there is, or a new connection subscribed to every task still
+    /// listened to here.
+    async fn hub<'a>(&self, slot: &'a mut Option<Hub>) -> Result<&'a mut Hub, Error> {
+        if slot
+            .as_ref()
+            .is_some_and(|h| !h.alive.load(Ordering::SeqCst))
+        {
+            *slot = None;
+        }
+        if slot.is_none() {
+            let (mut sink, mut stream) = self
+                .client
+                .get_async_pubsub()
+                .await
+                .map_err(unavailable)?
+                .split();
+            let listened = self.local.listened();
+            for id in &listened {
+                sink.subscribe(self.channel(*id))
+                    .await
+                    .map_err(unavailable)?;
+            }
+            let alive = Arc::new(AtomicBool::new(true));
+            let (local, prefix, flag) = (self.local.clone(), self.prefix.clone(), alive.clone());
+            tokio::spawn(async move {
+                let events_of = format!("{prefix}events:");
+                while let Some(message) = stream.next().await {
+                    let id = message
+                        .get_channel_name()
+                        .strip_prefix(&events_of)
+                        .and_then(|id| id.parse::<TaskId>().ok());
+                    let events: Vec<TaskEvent> = message
+                        .get_payload::<String>()
+                        .ok()
+                        .and_then(|payload| serde_json::from_str(&payload).ok())
+                        .unwrap_or_default();
+                    if let Some(id) = id {
+                        let _ = local.publish(id, &events).await;
+                    }
+                }
+                flag.store(false, Ordering::SeqCst);
+                tracing::warn!("the Redis event subscription ended; reconnecting on demand");
+            });
+            *slot = Some(Hub {
+                sink,
+                alive,
+                subscribed: listened.into_iter().collect(),
+            });
+        }
+        slot.as_mut()
+            .ok_or_else(|| Error::Unavailable("the Redis event subscription".into()))
     }
 }
 
@@ -178,18 +249,27 @@ impl EventBus for RedisEventBus {
     }
 
     async fn subscribe(&self, id: TaskId) -> Result<BoxStream<'static, TaskEvent>, Error> {
-        let mut pubsub = self.client.get_async_pubsub().await.map_err(unavailable)?;
-        pubsub
-            .subscribe(self.channel(id))
-            .await
-            .map_err(unavailable)?;
-        Ok(Box::pin(pubsub.into_on_message().flat_map(|message| {
-            let events: Vec<TaskEvent> = message
-                .get_payload::<String>()
-                .ok()
-                .and_then(|payload| serde_json::from_str(&payload).ok())
-                .unwrap_or_default();
-            futures::stream::iter(events)
-        })))
+        // Listening locally first: nothing that arrives once Redis confirms is missed.
+        let stream = self.local.subscribe(id).await?;
+        let mut slot = self.hub.lock().await;
+        let hub = self.hub(&mut slot).await?;
+        // Channels nobody here follows any more are left on the way.
+        let listened: HashSet<TaskId> = self.local.listened().into_iter().collect();
+        let stale: Vec<String> = hub
+            .subscribed
+            .difference(&listened)
+            .map(|id| self.channel(*id))
+            .collect();
+        if !stale.is_empty() {
+            hub.sink.unsubscribe(&stale).await.map_err(unavailable)?;
+            hub.subscribed.retain(|id| listened.contains(id));
+        }
+        if hub.subscribed.insert(id)
+            && let Err(e) = hub.sink.subscribe(self.channel(id)).await
+        {
+            hub.subscribed.remove(&id);
+            return Err(unavailable(e));
+        }
+        Ok(stream)
     }
 }

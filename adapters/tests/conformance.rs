@@ -5,7 +5,7 @@
 use codebox_adapters::fs::FsBlobStore;
 use codebox_adapters::postgres::PostgresStore;
 use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
-use codebox_adapters::redis::RedisSessionStore;
+use codebox_adapters::redis::{RedisEventBus, RedisSessionStore};
 use codebox_core::conformance;
 
 fn url(var: &str, default: &str) -> String {
@@ -32,10 +32,17 @@ async fn postgres_task_store() {
     conformance::task_store(&postgres().await).await;
 }
 
+/// The test Redis, and a prefix of keys no other test uses.
+fn redis_url_and_prefix() -> (String, String) {
+    (
+        url("CODEBOX_TEST_REDIS_URL", "redis://127.0.0.1:56379"),
+        format!("test-{}:", uuid::Uuid::new_v4().simple()),
+    )
+}
+
 #[tokio::test]
 async fn redis_session_store() {
-    let u = url("CODEBOX_TEST_REDIS_URL", "redis://127.0.0.1:56379");
-    let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    let (u, prefix) = redis_url_and_prefix();
     let store = RedisSessionStore::connect(&u, &prefix)
         .await
         .unwrap_or_else(|e| panic!("{e}: start it with `bash scripts/services.sh up`"));
@@ -44,12 +51,59 @@ async fn redis_session_store() {
 
 #[tokio::test]
 async fn redis_rate_limiter() {
-    let u = url("CODEBOX_TEST_REDIS_URL", "redis://127.0.0.1:56379");
-    let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    let (u, prefix) = redis_url_and_prefix();
     let store = RedisSessionStore::connect(&u, &prefix)
         .await
         .unwrap_or_else(|e| panic!("{e}: start it with `bash scripts/services.sh up`"));
     conformance::rate_limiter(&store.rate_limiter()).await;
+}
+
+#[tokio::test]
+async fn redis_event_bus() {
+    let (u, prefix) = redis_url_and_prefix();
+    let bus = RedisEventBus::connect(&u, &prefix)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: start it with `bash scripts/services.sh up`"));
+    conformance::event_bus(&bus).await;
+}
+
+/// However many streams a process serves, Redis sees one subscriber per task channel (one
+/// pub/sub connection, shared), and a channel nobody here follows any more is left.
+#[tokio::test]
+async fn redis_event_streams_share_one_subscription() {
+    use codebox_core::ports::EventBus;
+    let (u, prefix) = redis_url_and_prefix();
+    let bus = RedisEventBus::connect(&u, &prefix).await.unwrap();
+    let client = redis::Client::open(u.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let (one, two, three) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let channel = |id: uuid::Uuid| format!("{prefix}events:{id}");
+    let mut numsub = async |ids: &[uuid::Uuid]| -> Vec<i64> {
+        let mut cmd = redis::cmd("PUBSUB");
+        cmd.arg("NUMSUB");
+        for id in ids {
+            cmd.arg(channel(*id));
+        }
+        let answer: Vec<redis::Value> = cmd.query_async(&mut conn).await.unwrap();
+        answer
+            .chunks(2)
+            .map(|pair| redis::from_redis_value(pair[1].clone()).unwrap())
+            .collect()
+    };
+    let streams = vec![
+        bus.subscribe(one).await.unwrap(),
+        bus.subscribe(one).await.unwrap(),
+        bus.subscribe(one).await.unwrap(),
+        bus.subscribe(two).await.unwrap(),
+    ];
+    assert_eq!(numsub(&[one, two]).await, vec![1, 1]);
+    drop(streams);
+    let _three = bus.subscribe(three).await.unwrap();
+    assert_eq!(numsub(&[one, two, three]).await, vec![0, 0, 1]);
 }
 
 #[tokio::test]

@@ -22,6 +22,13 @@ pub struct MemoryEventBus {
 }
 
 impl MemoryEventBus {
+    /// The tasks someone listens to now.
+    pub fn listened(&self) -> Vec<TaskId> {
+        let mut channels = self.channels.lock();
+        channels.retain(|_, tx| tx.receiver_count() > 0);
+        channels.keys().copied().collect()
+    }
+
     /// Tasks with a channel: each has had a listener since its last event.
     pub fn channels(&self) -> usize {
         let mut channels = self.channels.lock();
@@ -73,6 +80,11 @@ mod tests {
     use super::*;
     use crate::domain::TaskStatus;
     use futures::StreamExt;
+
+    #[tokio::test]
+    async fn conformance() {
+        crate::conformance::event_bus(&MemoryEventBus::default()).await;
+    }
 
     #[tokio::test]
     async fn a_listener_hears_what_is_published_after_it_came_and_leaves_nothing_behind() {
