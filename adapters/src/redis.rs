@@ -166,13 +166,35 @@ impl RedisEventBus {
         let conn = ConnectionManager::new(client.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
-        Ok(Self {
+        let bus = Self {
             client,
             conn,
             prefix: prefix.to_owned(),
             local: MemoryEventBus::default(),
             hub: Arc::default(),
-        })
+        };
+        // Streams still open when the subscription's connection is lost go on hearing
+        // their tasks once it is back: checked every second while anyone listens here.
+        let watched = bus.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RECONNECT_PAUSE).await;
+                if watched.local.listened().is_empty() {
+                    continue;
+                }
+                let mut slot = watched.hub.lock().await;
+                if slot
+                    .as_ref()
+                    .is_some_and(|h| h.alive.load(Ordering::SeqCst))
+                {
+                    continue;
+                }
+                if let Err(e) = watched.hub(&mut slot).await {
+                    tracing::warn!(error = %e, "Redis events: still unreachable");
+                }
+            }
+        });
+        Ok(bus)
     }
 
     fn channel(&self, id: TaskId) -> String {
@@ -180,7 +202,7 @@ impl RedisEventBus {
     }
 
     /// A live hub: the one there is, or a new connection subscribed to every task still
-    /// listened to here.
+    /// listened to here (each Redis call bounded by [`HUB_CALL`]: the lock is held).
     async fn hub<'a>(&self, slot: &'a mut Option<Hub>) -> Result<&'a mut Hub, Error> {
         if slot
             .as_ref()
@@ -189,17 +211,10 @@ impl RedisEventBus {
             *slot = None;
         }
         if slot.is_none() {
-            let (mut sink, mut stream) = self
-                .client
-                .get_async_pubsub()
-                .await
-                .map_err(unavailable)?
-                .split();
+            let (mut sink, mut stream) = bounded(self.client.get_async_pubsub()).await?.split();
             let listened = self.local.listened();
             for id in &listened {
-                sink.subscribe(self.channel(*id))
-                    .await
-                    .map_err(unavailable)?;
+                bounded(sink.subscribe(self.channel(*id))).await?;
             }
             let alive = Arc::new(AtomicBool::new(true));
             let (local, prefix, flag) = (self.local.clone(), self.prefix.clone(), alive.clone());
@@ -220,7 +235,7 @@ impl RedisEventBus {
                     }
                 }
                 flag.store(false, Ordering::SeqCst);
-                tracing::warn!("the Redis event subscription ended; reconnecting on demand");
+                tracing::warn!("the Redis event subscription ended; connecting again");
             });
             *slot = Some(Hub {
                 sink,
@@ -230,6 +245,22 @@ impl RedisEventBus {
         }
         slot.as_mut()
             .ok_or_else(|| Error::Unavailable("the Redis event subscription".into()))
+    }
+}
+
+/// The longest one Redis call of the shared subscription may take.
+const HUB_CALL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a lost subscription is looked for and made again.
+const RECONNECT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn bounded<T>(
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(HUB_CALL, call).await {
+        Ok(answer) => answer.map_err(unavailable),
+        Err(_) => Err(Error::Unavailable(format!(
+            "Redis did not answer within {HUB_CALL:?}"
+        ))),
     }
 }
 
@@ -260,15 +291,22 @@ impl EventBus for RedisEventBus {
             .difference(&listened)
             .map(|id| self.channel(*id))
             .collect();
-        if !stale.is_empty() {
-            hub.sink.unsubscribe(&stale).await.map_err(unavailable)?;
-            hub.subscribed.retain(|id| listened.contains(id));
+        let outcome = async {
+            if !stale.is_empty() {
+                bounded(hub.sink.unsubscribe(&stale)).await?;
+                hub.subscribed.retain(|id| listened.contains(id));
+            }
+            if !hub.subscribed.contains(&id) {
+                bounded(hub.sink.subscribe(self.channel(id))).await?;
+                hub.subscribed.insert(id);
+            }
+            Ok::<(), Error>(())
         }
-        if hub.subscribed.insert(id)
-            && let Err(e) = hub.sink.subscribe(self.channel(id)).await
-        {
-            hub.subscribed.remove(&id);
-            return Err(unavailable(e));
+        .await;
+        if let Err(e) = outcome {
+            // A connection that fails a call is made again by the next subscription.
+            *slot = None;
+            return Err(e);
         }
         Ok(stream)
     }

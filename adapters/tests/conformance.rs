@@ -143,3 +143,61 @@ async fn filesystem_blob_store() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Streams open when the shared subscription's connection is lost hear their tasks again
+/// once it is made anew, without any new stream asking for it.
+#[tokio::test]
+async fn redis_event_streams_outlive_a_lost_connection() {
+    use codebox_core::domain::{TaskEvent, TaskStatus};
+    use codebox_core::ports::EventBus;
+    use futures::StreamExt;
+    let (u, prefix) = redis_url_and_prefix();
+    let bus = RedisEventBus::connect(&u, &prefix).await.unwrap();
+    let client = redis::Client::open(u.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // Seven channels: the one pub/sub client with sub=7 is this bus's.
+    let ids: Vec<uuid::Uuid> = (0..7).map(|_| uuid::Uuid::new_v4()).collect();
+    let mut streams = Vec::new();
+    for id in &ids {
+        streams.push(bus.subscribe(*id).await.unwrap());
+    }
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ours: Vec<&str> = list
+        .lines()
+        .filter(|l| l.split(' ').any(|f| f == "sub=7"))
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .collect();
+    assert_eq!(ours.len(), 1, "{list}");
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(ours[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let running = TaskEvent::Status {
+        status: TaskStatus::Running,
+    };
+    // Published every 200 ms until the stream hears it (within 10 s).
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            bus.publish(ids[3], std::slice::from_ref(&running))
+                .await
+                .unwrap();
+            if let Ok(Some(event)) =
+                tokio::time::timeout(std::time::Duration::from_millis(200), streams[3].next()).await
+            {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the open stream hears its task again");
+    assert_eq!(heard, running);
+}

@@ -62,6 +62,9 @@ impl LimitsConfig {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+/// Upload URLs one user gets an hour (10 MiB each at most, kept for a day).
+pub const UPLOADS_PER_HOUR: u32 = 60;
 
 #[derive(Clone)]
 pub struct ClientLimits {
@@ -121,11 +124,29 @@ impl ClientLimits {
         self.hit(&format!("upload:{owner}"), limit, || {
             format!("at most {limit} uploads a minute")
         })
+        .await?;
+        // Uploads are kept for a day: an hour's cap bounds what one user can store.
+        self.hit_in(
+            &format!("uploads-hour:{owner}"),
+            UPLOADS_PER_HOUR,
+            HOUR,
+            || format!("at most {UPLOADS_PER_HOUR} uploads an hour"),
+        )
         .await
     }
 
     async fn hit(&self, key: &str, limit: u32, detail: impl FnOnce() -> String) -> Result<()> {
-        match self.limiter.hit(key, limit, MINUTE).await {
+        self.hit_in(key, limit, MINUTE, detail).await
+    }
+
+    async fn hit_in(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+        detail: impl FnOnce() -> String,
+    ) -> Result<()> {
+        match self.limiter.hit(key, limit, window).await {
             Ok(RateDecision::Allowed) => Ok(()),
             Ok(RateDecision::Limited { retry_after }) => {
                 let which = key.split(':').next().unwrap_or("rate");

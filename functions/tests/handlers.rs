@@ -1379,6 +1379,25 @@ async fn a_commit_can_carry_its_outcome_in_a_blob() {
     );
 }
 
+/// `POST /task/upload` for `size` bytes: the answer, and the path of its upload URL.
+async fn grant(app: &Router, token: &str, size: usize) -> (Value, String) {
+    let r = send(
+        app,
+        req(
+            "POST",
+            "/task/upload",
+            Some(token),
+            Some(json!({"size": size})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let g = r.json();
+    let url = g["upload_url"].as_str().unwrap();
+    let path = url[url.find("/task/upload/").unwrap()..].to_owned();
+    (g, path)
+}
+
 fn put_png(uri: &str, content_type: &str, bytes: Vec<u8>) -> Request<Body> {
     Request::builder()
         .method("PUT")
@@ -1509,17 +1528,7 @@ async fn an_upload_url_takes_exactly_the_png_it_was_granted_for() {
     .await
     .problem(StatusCode::UNAUTHORIZED);
     // No Host header: the URL still names a host.
-    let g = send(
-        &app,
-        req(
-            "POST",
-            "/task/upload",
-            Some(&token),
-            Some(json!({"size": 100})),
-        ),
-    )
-    .await
-    .json();
+    let (g, _) = grant(&app, &token, 100).await;
     assert!(
         g["upload_url"]
             .as_str()
@@ -1553,21 +1562,9 @@ async fn inline_images_over_the_deployments_limit_go_through_uploads() {
         .await
         .problem(StatusCode::PAYLOAD_TOO_LARGE);
     assert!(detail.contains("POST /task/upload"), "{detail}");
-    let g = send(
-        &app,
-        req(
-            "POST",
-            "/task/upload",
-            Some(&token),
-            Some(json!({"size": input.len()})),
-        ),
-    )
-    .await
-    .json();
-    let url = g["upload_url"].as_str().unwrap();
-    let path = &url[url.find("/task/upload/").unwrap()..];
+    let (g, path) = grant(&app, &token, input.len()).await;
     assert_eq!(
-        send(&app, put_png(path, "image/png", input)).await.status,
+        send(&app, put_png(&path, "image/png", input)).await.status,
         StatusCode::NO_CONTENT
     );
     let task = json!({"kind": "image", "image_key": g["image_key"], "filter": {"name": "flipx"}});
@@ -1578,4 +1575,49 @@ async fn inline_images_over_the_deployments_limit_go_through_uploads() {
         "{}",
         String::from_utf8_lossy(&r.bytes)
     );
+}
+
+/// Uploads are kept for a day: one user gets at most 60 upload URLs an hour, whatever
+/// the submission rate allows.
+#[tokio::test]
+async fn upload_urls_are_capped_per_hour() {
+    let mut cfg = config(3600);
+    cfg.limits.submit_per_minute = 10_000;
+    let app = router(AppState::build(&cfg, &Backends::memory()).unwrap());
+    let token = login_as(&app, "xavier").await;
+    for _ in 0..codebox_core::limits::UPLOADS_PER_HOUR {
+        grant(&app, &token, 100).await;
+    }
+    let detail = send(
+        &app,
+        req(
+            "POST",
+            "/task/upload",
+            Some(&token),
+            Some(json!({"size": 100})),
+        ),
+    )
+    .await
+    .problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(detail.contains("uploads an hour"), "{detail}");
+}
+
+/// An upload's body is read only for a valid grant, and never past 10 MiB.
+#[tokio::test]
+async fn an_upload_body_over_the_limit_is_too_large() {
+    let app = app();
+    let token = login_as(&app, "yvonne").await;
+    let (_, path) = grant(&app, &token, 100).await;
+    send(
+        &app,
+        put_png(&path, "image/png", vec![0; 10 * 1024 * 1024 + 1]),
+    )
+    .await
+    .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    send(
+        &app,
+        put_png("/task/upload/not-a-grant", "image/png", vec![0; 100]),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
 }

@@ -4,7 +4,7 @@
 //! straight to it; elsewhere to `PUT /task/upload/{grant}`, served here.
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -135,8 +135,9 @@ pub async fn upload(
     State(state): State<AppState>,
     Path(grant): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
+    // The grant before the body: nothing is read for a URL that is not one.
     let grant = state.accounts.check_upload(&grant)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -148,6 +149,14 @@ pub async fn upload(
             format!("an upload is sent as {PNG}"),
         ));
     }
+    let body = axum::body::to_bytes(body, png::MAX_BYTES)
+        .await
+        .map_err(|_| {
+            codebox_core::Error::TooLarge(format!(
+                "an upload is at most {} bytes (or it was cut off)",
+                png::MAX_BYTES
+            ))
+        })?;
     if body.len() as u64 != grant.len {
         return Err(ApiError::bad_request(format!(
             "this upload URL takes exactly {} bytes, not {}",
@@ -159,7 +168,7 @@ pub async fn upload(
     state
         .tasks
         .blobs()
-        .put_typed(&grant.key, body.to_vec(), PNG)
+        .put_typed(&grant.key, Vec::from(body), PNG)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
