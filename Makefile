@@ -35,9 +35,11 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Installs and starts the Docker engine when it is missing (as root).
+## Installs and starts the Docker engine when it is missing (as root), and what the runc
+## engine needs besides (runc, Docker's default seccomp profile).
 docker:
 	bash scripts/ensure-docker.sh
+	bash scripts/ensure-runc.sh
 
 ## Registers gVisor's runsc (Debian's package) with the engine; the suite runs on it too.
 gvisor: docker

@@ -24,4 +24,18 @@ if [ "$left" -ne 0 ]; then
   docker ps -a --filter label=codebox.role >&2
   exit 1
 fi
+# The runc engine's containers end with their worker too (the agent sees its stdin close,
+# and runc deletes a container whose first process ended).
+runc_root=/run/codebox/runc
+if [ -d "$runc_root" ]; then
+  for _ in $(seq 1 20); do
+    [ "$(runc --root "$runc_root" list -q | wc -l)" -eq 0 ] && break
+    sleep 0.5
+  done
+  if [ "$(runc --root "$runc_root" list -q | wc -l)" -ne 0 ]; then
+    echo "check-leftovers: runc sandboxes left behind:" >&2
+    runc --root "$runc_root" list >&2
+    exit 1
+  fi
+fi
 echo "check-leftovers: no sandbox container left behind"

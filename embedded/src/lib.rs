@@ -1,6 +1,6 @@
 //! The embedded default: one process holding the gateway (every handler), the in-process
-//! queue, the in-memory stores and a worker that runs tasks in the local Docker engine.
-//! `make run` starts it; the end-to-end tests start it on 127.0.0.1:0.
+//! queue, the in-memory stores and a worker that runs tasks in sandboxes (runc, or the
+//! local Docker engine). `make run` starts it; the end-to-end tests start it on 127.0.0.1:0.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -26,6 +26,23 @@ pub fn shared_gvisor_stack() -> SocketAddr {
     *ADDR.get_or_init(|| spawn_stack(Some("runsc")))
 }
 
+/// The same with every sandbox run by runc itself (`CODEBOX_SANDBOX_ENGINE=runc`).
+pub fn shared_runc_stack() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| spawn_stack(Some(RUNC_ENGINE)))
+}
+
+/// The same with every sandbox run by the Docker engine (`CODEBOX_SANDBOX_ENGINE=docker`).
+pub fn shared_docker_stack() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| spawn_stack(Some(DOCKER_ENGINE)))
+}
+
+/// Asks [`start_embedded_on`] for the runc engine rather than a runtime of Docker's.
+pub const RUNC_ENGINE: &str = "runc-engine";
+/// Asks [`start_embedded_on`] for the Docker engine with its default runtime.
+pub const DOCKER_ENGINE: &str = "docker-engine";
+
 fn spawn_stack(runtime: Option<&'static str>) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -55,11 +72,15 @@ pub async fn start_embedded() -> codebox_embedded::Running {
     start_embedded_on(None).await
 }
 
-/// As [`start_embedded`], with sandboxes on the OCI runtime given (`runsc`).
+/// As [`start_embedded`], with sandboxes on the OCI runtime given (`runsc`), or on the
+/// engine named ([`RUNC_ENGINE`], [`DOCKER_ENGINE`]).
 pub async fn start_embedded_on(runtime: Option<&str>) -> codebox_embedded::Running {
     let mut config = codebox_embedded::EmbeddedConfig::from_env().expect("embedded config");
-    if let Some(runtime) = runtime {
-        config.sandbox.runtime = Some(runtime.to_owned());
+    match runtime {
+        Some(RUNC_ENGINE) => config.sandbox.engine = codebox_worker::sandbox::EngineKind::Runc,
+        Some(DOCKER_ENGINE) => config.sandbox.engine = codebox_worker::sandbox::EngineKind::Docker,
+        Some(runtime) => config.sandbox.runtime = Some(runtime.to_owned()),
+        None => {}
     }
     config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.api.bcrypt_cost = 4;
@@ -342,7 +363,39 @@ fn count_containers(task_id: &str, running_only: bool) -> anyhow::Result<usize> 
     if !out.status.success() {
         bail!("docker ps failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+    Ok(String::from_utf8_lossy(&out.stdout).lines().count()
+        + runc_sandboxes_of(task_id, running_only)?)
+}
+
+/// Containers of the runc engine serving this task (the task is named in their bundle),
+/// or only those whose container runs. A bundle a dead worker left without its container
+/// is no sandbox (nothing of it runs or holds resources; the reaper removes it later).
+fn runc_sandboxes_of(task_id: &str, running_only: bool) -> anyhow::Result<usize> {
+    use codebox_worker::sandbox::oci;
+    if !std::path::Path::new(oci::RUNC_ROOT).exists() {
+        return Ok(0);
+    }
+    let serves = |bundle: &str| {
+        std::fs::read_to_string(std::path::Path::new(bundle).join(oci::TASK_FILE))
+            .is_ok_and(|t| t == task_id)
+    };
+    let out = std::process::Command::new("runc")
+        .args(["--root", oci::RUNC_ROOT, "list", "--format", "json"])
+        .output()
+        .context("running runc")?;
+    if !out.status.success() {
+        bail!("runc list failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    Ok(list
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|c| !running_only || c["status"] == "running")
+                .filter(|c| c["bundle"].as_str().is_some_and(serves))
+                .count()
+        })
+        .unwrap_or(0))
 }
 
 /// One Server-Sent Event as a client receives it.

@@ -500,6 +500,39 @@ pub async fn the_sandbox_is_locked_down(addr: SocketAddr) {
     assert!(n < 64, "{n} processes were forked: {r}");
 }
 
+/// What a program without capabilities must not reach even where the kernel would let an
+/// unprivileged process: a new namespace (a user namespace first: the way into most of the
+/// kernel's attack surface), a mount, the kernel's keyrings. Docker's default seccomp
+/// profile refuses them, and so does the runc engine's policy (`oci::seccomp`).
+pub async fn namespaces_mounts_and_keyrings_are_refused(addr: SocketAddr) {
+    let src = "import ctypes, errno, platform\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+        def res(r):\n    return 'ok' if r == 0 else errno.errorcode.get(ctypes.get_errno(), '?')\n\
+        keyctl = {'x86_64': 250, 'aarch64': 219}[platform.machine()]\n\
+        print('unshare', res(libc.unshare(0x10000000)))\n\
+        print('keyctl', res(libc.syscall(keyctl, 0, 0, 0)))\n\
+        print('mount', res(libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)))";
+    let r = client(addr).await.run(code("python", src)).await.unwrap();
+    assert_eq!(
+        r["stdout"], "unshare EPERM\nkeyctl EPERM\nmount EPERM\n",
+        "{r}"
+    );
+}
+
+/// The runc engine's own denials beyond Docker 20.10's default profile: io_uring (a kernel
+/// interface with a long record of exploits) and userfaultfd (a common exploit aid).
+pub async fn io_uring_and_userfaultfd_are_refused(addr: SocketAddr) {
+    let src = "import ctypes, errno, platform\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+        def res(r):\n    return 'ok' if r >= 0 else errno.errorcode.get(ctypes.get_errno(), '?')\n\
+        nr = {'x86_64': (425, 323), 'aarch64': (425, 282)}[platform.machine()]\n\
+        print('io_uring_setup', res(libc.syscall(nr[0], 1, 0)))\n\
+        print('userfaultfd', res(libc.syscall(nr[1], 0)))";
+    let r = client(addr).await.run(code("python", src)).await.unwrap();
+    assert_eq!(
+        r["stdout"], "io_uring_setup EPERM\nuserfaultfd EPERM\n",
+        "{r}"
+    );
+}
+
 pub async fn only_tmp_is_writable_and_the_user_is_not_root(addr: SocketAddr) {
     let src = "import os\nprint(os.getuid(), os.geteuid())\ntry:\n    open('/etc/owned', 'w')\n    print('wrote /etc')\nexcept OSError as e:\n    print('refused', e.errno)\nopen('/tmp/ok', 'w').write('fine')\nprint(open('/tmp/ok').read())";
     let r = client(addr).await.run(code("python", src)).await.unwrap();

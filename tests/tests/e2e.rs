@@ -1,5 +1,11 @@
-//! End to end against the embedded stack on 127.0.0.1:0 with the real Docker sandbox.
+//! End to end against the embedded stack on 127.0.0.1:0 with the runc engine (the default
+//! wherever the worker can run runc itself); `e2e_docker.rs` runs the same suite through
+//! the Docker engine, `e2e_gvisor.rs` on gVisor.
 
-codebox_tests::all_tests!(codebox_tests::shared_stack());
+codebox_tests::all_tests!(codebox_tests::shared_runc_stack());
 // One process: the worker's metrics are on the gateway's /metrics too.
-codebox_tests::suite!(codebox_tests::shared_stack(); metrics_include_the_workers);
+codebox_tests::suite!(codebox_tests::shared_runc_stack();
+    metrics_include_the_workers,
+    namespaces_mounts_and_keyrings_are_refused,
+    io_uring_and_userfaultfd_are_refused,
+);

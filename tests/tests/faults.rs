@@ -331,12 +331,19 @@ async fn metrics_are_off_the_api_port_with_metrics_addr() {
         .await
         .unwrap();
     assert_eq!(public.status(), 404);
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // A request is counted as its response ends, which a client may see first: look
+    // until the count is there (bounded).
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = match reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains("codebox_http_requests_total{route=\"/health\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         text.contains("codebox_http_requests_total{route=\"/health\""),
         "{text}"

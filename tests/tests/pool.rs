@@ -6,29 +6,48 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use codebox_tests::{Client, start_embedded};
+use codebox_tests::{Client, DOCKER_ENGINE, RUNC_ENGINE, start_embedded_on};
 use serde_json::json;
 
-/// Every container the sandbox labels, whatever its role.
-fn all_sandboxes() -> HashSet<String> {
-    let out = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--no-trunc", "--filter", "label=codebox.role"])
+#[derive(Clone, Copy)]
+enum Engine {
+    Docker,
+    Runc,
+}
+
+/// Every sandbox of the engine: containers the sandbox labels, whatever their role; on
+/// runc, its containers and their bundles.
+fn all_sandboxes(engine: Engine) -> HashSet<String> {
+    use codebox_worker::sandbox::oci;
+    let (program, args) = match engine {
+        Engine::Docker => (
+            "docker",
+            vec!["ps", "-aq", "--no-trunc", "--filter", "label=codebox.role"],
+        ),
+        Engine::Runc => ("runc", vec!["--root", oci::RUNC_ROOT, "list", "-q"]),
+    };
+    let out = std::process::Command::new(program)
+        .args(args)
         .output()
-        .expect("the docker CLI");
-    String::from_utf8_lossy(&out.stdout)
+        .expect("the engine's CLI");
+    let mut all: HashSet<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
-        .collect()
+        .collect();
+    if let (Engine::Runc, Ok(dir)) = (engine, std::fs::read_dir(oci::BUNDLES)) {
+        all.extend(
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned()),
+        );
+    }
+    all
 }
 
-/// Sandbox containers of this test's stack: those of a test binary before it may still be
-/// on their way out.
-fn sandboxes() -> HashSet<String> {
-    let foreign = FOREIGN.get().cloned().unwrap_or_default();
-    all_sandboxes().difference(&foreign).cloned().collect()
+/// Sandboxes of this test's stack: those of a test binary before it may still be on their
+/// way out.
+fn sandboxes(engine: Engine, foreign: &HashSet<String>) -> HashSet<String> {
+    all_sandboxes(engine).difference(foreign).cloned().collect()
 }
-
-static FOREIGN: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
 
 async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -39,11 +58,11 @@ async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 }
 
 /// Waits until the number of sandbox containers holds still for 1.5 s; returns it.
-async fn filled() -> usize {
+async fn filled(engine: Engine, foreign: &HashSet<String>) -> usize {
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut last, mut since) = (usize::MAX, Instant::now());
     loop {
-        let n = sandboxes().len();
+        let n = sandboxes(engine, foreign).len();
         if n != last {
             (last, since) = (n, Instant::now());
         } else if n > 0 && since.elapsed() > Duration::from_millis(1500) {
@@ -56,11 +75,25 @@ async fn filled() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_sandboxes_serve_one_step_each_and_leave_with_the_stack() {
-    let _ = FOREIGN.set(all_sandboxes());
-    let running = start_embedded().await;
+    warm_sandboxes(Engine::Docker).await;
+}
+
+/// The same on the runc engine: its containers and their bundles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_runc_sandboxes_serve_one_step_each_and_leave_with_the_stack() {
+    warm_sandboxes(Engine::Runc).await;
+}
+
+async fn warm_sandboxes(engine: Engine) {
+    let foreign = all_sandboxes(engine);
+    let sandboxes = || sandboxes(engine, &foreign);
+    let running = match engine {
+        Engine::Docker => start_embedded_on(Some(DOCKER_ENGINE)).await,
+        Engine::Runc => start_embedded_on(Some(RUNC_ENGINE)).await,
+    };
     // Both kept-warm sizes (the default run limit and the compile limit) fill up, to the
     // worker's concurrency each, and stay there.
-    let full = filled().await;
+    let full = filled(engine, &foreign).await;
     assert!(full >= 2, "{full}");
     let warm = sandboxes();
 

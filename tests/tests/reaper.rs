@@ -131,3 +131,59 @@ async fn the_reaper_removes_a_container_whose_removal_the_engine_failed() {
     sandbox.reap_stale(Duration::from_secs(90)).await.unwrap();
     assert!(!exists(&id), "the reaper left the dead container {id}");
 }
+
+/// On the runc engine, a container outlives its worker only when its `runc run` was killed
+/// too (runc deletes a container whose first process ended): it is left stopped, with its
+/// bundle. The reaper deletes both once they are 10 s old, and nothing running or young.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_deletes_a_runc_sandbox_whose_runc_was_killed() {
+    use codebox_worker::sandbox::{EngineKind, oci};
+    let config = SandboxConfig {
+        engine: EngineKind::Runc,
+        ..SandboxConfig::default()
+    };
+    let sandbox = DockerSandbox::connect(config.clone()).await.unwrap();
+    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let engine = std::sync::Arc::new(oci::Oci::open(&docker, &config).await.unwrap());
+    let state = |id: &str| {
+        let out = Command::new("runc")
+            .args(["--root", oci::RUNC_ROOT, "state", id])
+            .output()
+            .unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        state["status"].as_str().unwrap_or("gone").to_owned()
+    };
+    let left = engine.prepare(&config, 128).await.unwrap();
+    let alive = engine.prepare(&config, 128).await.unwrap();
+    let id = left.container.id().to_owned();
+    let bundle = std::path::Path::new(oci::BUNDLES).join(&id);
+    // The worker and its runc die: the agent sees its stdin close and ends, and nobody
+    // deletes the container.
+    let killed = Command::new("pkill")
+        .args(["-KILL", "-f", &format!("run --bundle .*{id}")])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "runc run of {id} not found");
+    drop(left);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while state(&id) != "stopped" {
+        assert!(std::time::Instant::now() < deadline, "{}", state(&id));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Young: kept.
+    sandbox.reap_stale(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(state(&id), "stopped");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let removed = sandbox.reap_stale(Duration::from_secs(5)).await.unwrap();
+    assert!(removed >= 1, "{removed}");
+    assert_eq!(state(&id), "gone", "the stopped sandbox is deleted");
+    assert!(!bundle.exists(), "and its bundle");
+    assert_eq!(
+        state(alive.container.id()),
+        "running",
+        "a live one is left alone"
+    );
+    let mut alive = alive;
+    alive.container.dispose().await;
+    assert_eq!(state(alive.container.id()), "gone");
+}

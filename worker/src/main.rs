@@ -1,6 +1,7 @@
 //! `codebox-worker`: the standalone worker of the compose and AWS profiles. It takes tasks
-//! from RabbitMQ or SQS, runs them in the local Docker engine and commits through the API
-//! with the worker credential; it holds no database credentials.
+//! from RabbitMQ or SQS, runs them in sandboxes (runc run by the worker, or the local
+//! Docker engine) and commits through the API with the worker credential; it holds no
+//! database credentials.
 //!
 //! `API_URL`, `WORKER_TOKEN` (required); `QUEUE` (rabbitmq | sqs), `MAX_DELIVERIES` (3,
 //! the broker's limit), `WORKER_CONCURRENCY` (4), `WORKER_METRICS_ADDR` (0.0.0.0:9100),

@@ -7,6 +7,7 @@
 //! `pool.rs` for the warm containers the steps are taken from.
 
 pub mod commands;
+pub mod oci;
 pub mod pool;
 mod signals;
 pub mod step;
@@ -28,8 +29,25 @@ use tokio_util::task::TaskTracker;
 use pool::Pool;
 use step::{Cap, InFile, Step, StepOutcome, StopReason};
 
+/// Which engine runs the sandboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// runc where the worker can run it (root, runc and the seccomp profile installed, the
+    /// image in Docker's overlay2 store, no other runtime asked for), else Docker.
+    Auto,
+    /// The Docker engine (and any runtime registered with it, e.g. gVisor's runsc).
+    Docker,
+    /// runc, run by the worker itself; Docker keeps the runner image.
+    Runc,
+}
+
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
+    pub engine: EngineKind,
+    /// The runc binary (runc engine).
+    pub runc: String,
+    /// Docker's default seccomp profile in its JSON format (runc engine).
+    pub seccomp_profile: String,
     pub image: String,
     /// OCI runtime (e.g. `runsc` for gVisor); the engine's default when `None`.
     pub runtime: Option<String>,
@@ -51,6 +69,9 @@ pub struct SandboxConfig {
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
+            engine: EngineKind::Auto,
+            runc: "runc".to_owned(),
+            seccomp_profile: "/usr/share/containers/seccomp.json".to_owned(),
             image: "codebox-runner:latest".to_owned(),
             runtime: None,
             cpus: 1.0,
@@ -69,12 +90,27 @@ impl Default for SandboxConfig {
 impl SandboxConfig {
     /// `CODEBOX_RUNNER_IMAGE`, `CODEBOX_SANDBOX_RUNTIME`, `CODEBOX_SANDBOX_CPUS` (1),
     /// `CODEBOX_SANDBOX_PIDS` (64), `CODEBOX_SANDBOX_TMPFS_MB` (64),
-    /// `CODEBOX_SANDBOX_POOL` (warm containers per memory size; the concurrency).
+    /// `CODEBOX_SANDBOX_POOL` (warm containers per memory size; the concurrency),
+    /// `CODEBOX_SANDBOX_ENGINE` (`docker`, `runc`), `CODEBOX_RUNC`, `CODEBOX_SECCOMP_PROFILE`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
+        let engine = match config::choice(
+            "CODEBOX_SANDBOX_ENGINE",
+            "auto",
+            &["auto", "docker", "runc"],
+        )?
+        .as_str()
+        {
+            "runc" => EngineKind::Runc,
+            "docker" => EngineKind::Docker,
+            _ => EngineKind::Auto,
+        };
         // Every setting has a range: 0 means "unlimited" to the engine for several of
         // them, which a typo must not reach.
         Ok(Self {
+            engine,
+            runc: config::var("CODEBOX_RUNC").unwrap_or(d.runc),
+            seccomp_profile: config::var("CODEBOX_SECCOMP_PROFILE").unwrap_or(d.seccomp_profile),
             image: config::var("CODEBOX_RUNNER_IMAGE").unwrap_or(d.image),
             runtime: config::var("CODEBOX_SANDBOX_RUNTIME"),
             cpus: config::parse_in("CODEBOX_SANDBOX_CPUS", d.cpus, 0.01..=64.0, "CPUs")?,
@@ -107,6 +143,7 @@ const RUNNING_LEFTOVER: Duration = Duration::from_secs(300);
 
 pub struct DockerSandbox {
     docker: Docker,
+    engine: step::Engine,
     config: SandboxConfig,
     pool: Arc<Pool>,
     /// Removals of used containers, done off the task's path.
@@ -135,14 +172,37 @@ impl DockerSandbox {
             codebox_core::domain::Limits::DEFAULT.memory_mb,
             languages::CompileLimits::STANDARD.memory_mb,
         ];
+        let engine = match config.engine {
+            EngineKind::Docker => step::Engine::Docker(docker.clone()),
+            EngineKind::Runc => {
+                step::Engine::Runc(Arc::new(oci::Oci::open(&docker, &config).await?))
+            }
+            // Another runtime (gVisor) is Docker's to run.
+            EngineKind::Auto if config.runtime.is_some() => step::Engine::Docker(docker.clone()),
+            EngineKind::Auto => match oci::Oci::open(&docker, &config).await {
+                Ok(oci) => step::Engine::Runc(Arc::new(oci)),
+                Err(e) => {
+                    tracing::info!(reason = %format!("{e:#}"), "sandboxes run through Docker: the runc engine is not available here");
+                    step::Engine::Docker(docker.clone())
+                }
+            },
+        };
+        tracing::info!(
+            engine = match engine {
+                step::Engine::Docker(_) => "docker",
+                step::Engine::Runc(_) => "runc",
+            },
+            "sandbox engine"
+        );
         let pool = Arc::new(Pool::new(
-            docker.clone(),
+            engine.clone(),
             config.clone(),
             config.pool.unwrap_or(0),
             &pinned,
         ));
         Ok(Self {
             docker,
+            engine,
             slots: Arc::new(tokio::sync::Semaphore::new(config.slots.max(1))),
             config,
             pool,
@@ -213,6 +273,9 @@ impl DockerSandbox {
                 protocol.as_deref().unwrap_or("none")
             );
         }
+        if let step::Engine::Runc(oci) = &self.engine {
+            oci.ping().await?;
+        }
         Ok(())
     }
 
@@ -224,6 +287,20 @@ impl DockerSandbox {
     /// removed.
     pub async fn reap_stale(&self, age: Duration) -> anyhow::Result<usize> {
         use bollard::query_parameters::ListContainersOptionsBuilder;
+        // The runc engine's leftovers, and below Docker's (a worker of either engine may
+        // have died on this host).
+        let mut runc_removed = 0;
+        if let step::Engine::Runc(oci) = &self.engine {
+            runc_removed = oci
+                .reap(age.min(NEVER_STARTED_LEFTOVER), age.max(RUNNING_LEFTOVER))
+                .await?;
+            if runc_removed > 0 {
+                tracing::warn!(
+                    removed = runc_removed,
+                    "removed stale runc sandboxes of a worker that died"
+                );
+            }
+        }
         let filters = std::collections::HashMap::from([(
             "label",
             vec![format!("{}=sandbox", step::ROLE_LABEL)],
@@ -292,7 +369,7 @@ impl DockerSandbox {
                 "removed stale sandbox containers of a worker that died"
             );
         }
-        Ok(removed)
+        Ok(removed + runc_removed)
     }
 
     /// Whether the engine tried to remove this container and gave up: it is dead with the
@@ -349,7 +426,7 @@ impl DockerSandbox {
             },
             progress: None,
         };
-        let out = step::run(&self.docker, &self.config, step, &CancellationToken::new()).await?;
+        let out = step::run(&self.engine, &self.config, step, &CancellationToken::new()).await?;
         if out.reason != StopReason::Exited || out.exit_code != Some(0) {
             anyhow::bail!(
                 "the version probe failed ({:?}, exit {:?}): {}",

@@ -12,7 +12,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
 use codebox_core::Error;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -20,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::SandboxConfig;
-use super::step::{self, Prepared};
+use super::step::{self, Engine, Prepared};
 
 /// Memory sizes kept warm at once, at most.
 const MAX_CLASSES: usize = 8;
@@ -46,7 +45,7 @@ struct State {
 }
 
 pub struct Pool {
-    docker: Docker,
+    engine: Engine,
     config: SandboxConfig,
     /// Warm containers per class.
     size: usize,
@@ -58,7 +57,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(docker: Docker, config: SandboxConfig, size: usize, pinned: &[u32]) -> Self {
+    pub fn new(engine: Engine, config: SandboxConfig, size: usize, pinned: &[u32]) -> Self {
         let max_age = MAX_AGE;
         let classes = pinned
             .iter()
@@ -73,7 +72,7 @@ impl Pool {
             })
             .collect();
         Self {
-            docker,
+            engine,
             config,
             size,
             max_age,
@@ -125,7 +124,7 @@ impl Pool {
             }
             None => {
                 metrics::counter!("codebox_sandbox_starts_total", "pool" => "cold").increment(1);
-                step::prepare(&self.docker, &self.config, memory_mb).await
+                step::prepare(&self.engine, &self.config, memory_mb).await
             }
         }
     }
@@ -194,7 +193,7 @@ impl Pool {
             while let Some(memory) = self.next_to_make() {
                 let pool = self.clone();
                 making.spawn(async move {
-                    let made = step::prepare(&pool.docker, &pool.config, memory).await;
+                    let made = step::prepare(&pool.engine, &pool.config, memory).await;
                     let ok = made.is_ok();
                     if let Err(e) = &made {
                         tracing::warn!(error = %e, "preparing a warm sandbox failed");

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -25,12 +26,13 @@ use codebox_core::bytes::Bytes;
 use codebox_core::domain::{TaskEvent, TaskId};
 use codebox_core::ports::Progress;
 use futures::{Stream, StreamExt};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::SandboxConfig;
 use super::commands::BOX_DIR;
+use super::oci::{self, Oci};
 
 pub use codebox_agent::Cap;
 
@@ -329,11 +331,65 @@ fn container_config(config: &SandboxConfig, memory_mb: u32) -> ContainerCreateBo
 type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 type Input = Pin<Box<dyn AsyncWrite + Send>>;
 
-/// A started container whose agent waits for its one job.
+/// What runs the sandboxes: the Docker engine, or runc driven by the worker itself.
+#[derive(Clone)]
+pub enum Engine {
+    Docker(Docker),
+    Runc(Arc<Oci>),
+}
+
+/// A sandbox of either engine, ended when dropped (see `Guard`).
+enum Handle {
+    Docker {
+        docker: Docker,
+        guard: Guard,
+        id: String,
+    },
+    Runc(RuncGuard),
+}
+
+/// Ends a runc sandbox when dropped, unless `dispose` ran.
+struct RuncGuard(Option<oci::Container>);
+
+impl RuncGuard {
+    async fn dispose(mut self) {
+        if let Some(mut c) = self.0.take() {
+            c.dispose().await;
+        }
+    }
+}
+
+impl Drop for RuncGuard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn(DROPPED.track_future(async move { c.dispose().await }));
+        }
+    }
+}
+
+impl Handle {
+    async fn dispose(self) {
+        match self {
+            Handle::Docker { guard, .. } => guard.dispose().await,
+            Handle::Runc(guard) => guard.dispose().await,
+        }
+    }
+
+    /// Whether the memory limit killed in the sandbox, asked of its engine.
+    async fn saw_oom(&self) -> Result<bool, Error> {
+        match self {
+            Handle::Docker { docker, id, .. } => engine_saw_oom(docker, id).await,
+            Handle::Runc(RuncGuard(Some(c))) => Ok(c.saw_oom().await),
+            Handle::Runc(RuncGuard(None)) => Ok(false),
+        }
+    }
+}
+
+/// A started sandbox whose agent waits for its one job.
 pub struct Prepared {
-    docker: Docker,
-    guard: Guard,
-    id: String,
+    handle: Handle,
     output: Output,
     input: Input,
     pub born: Instant,
@@ -341,8 +397,57 @@ pub struct Prepared {
     nproc: Option<u64>,
 }
 
-/// Creates, attaches and starts a sandbox container with `memory_mb` of memory.
+/// Starts a sandbox with `memory_mb` of memory on `engine`.
 pub async fn prepare(
+    engine: &Engine,
+    config: &SandboxConfig,
+    memory_mb: u32,
+) -> Result<Prepared, Error> {
+    match engine {
+        Engine::Docker(docker) => prepare_container(docker, config, memory_mb).await,
+        Engine::Runc(oci) => {
+            let started = oci.prepare(config, memory_mb).await?;
+            let output = futures::stream::select(
+                chunks(started.stdout, |message| LogOutput::StdOut {
+                    message: message.into(),
+                }),
+                chunks(started.stderr, |message| LogOutput::StdErr {
+                    message: message.into(),
+                }),
+            );
+            Ok(Prepared {
+                handle: Handle::Runc(RuncGuard(Some(started.container))),
+                output: Box::pin(output),
+                input: Box::pin(started.stdin),
+                born: Instant::now(),
+                nproc: None,
+            })
+        }
+    }
+}
+
+/// A pipe's bytes as they come, until it closes.
+fn chunks<R>(
+    reader: R,
+    wrap: fn(Vec<u8>) -> LogOutput,
+) -> impl Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send + 'static
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    futures::stream::unfold(reader, move |mut reader| async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(wrap(buf)), reader))
+            }
+        }
+    })
+}
+
+/// Creates, attaches and starts a sandbox container with `memory_mb` of memory.
+async fn prepare_container(
     docker: &Docker,
     config: &SandboxConfig,
     memory_mb: u32,
@@ -374,9 +479,11 @@ pub async fn prepare(
         .await
         .map_err(engine)?;
     Ok(Prepared {
-        docker: docker.clone(),
-        guard,
-        id: created.id,
+        handle: Handle::Docker {
+            docker: docker.clone(),
+            guard,
+            id: created.id,
+        },
         output: attached.output,
         input: attached.input,
         born: Instant::now(),
@@ -387,13 +494,13 @@ pub async fn prepare(
 }
 
 impl Prepared {
-    /// Ends the container unused.
+    /// Ends the sandbox unused.
     pub async fn discard(self) {
-        self.guard.dispose().await;
+        self.handle.dispose().await;
     }
 
     /// Runs the step to its end, a limit, or a cancel. Every process of the program is
-    /// dead when this returns; the container's removal is under way on `removals` (off
+    /// dead when this returns; the sandbox's removal is under way on `removals` (off
     /// the task's path; a shutdown waits for it).
     pub async fn run(
         self,
@@ -402,43 +509,49 @@ impl Prepared {
         removals: &TaskTracker,
     ) -> Result<StepOutcome, Error> {
         let Prepared {
-            docker,
-            guard,
-            id,
+            handle,
             output,
             input,
             nproc,
             ..
         } = self;
-        // The name tells which task a container serves (docker ps, the tests); a rename
-        // that fails costs nothing but that.
-        let rename = {
-            let (docker, id) = (docker.clone(), id.clone());
-            let name = format!("{NAME_PREFIX}{}-{}", step.task_id, &id[..12.min(id.len())]);
-            tokio::spawn(async move {
-                let options = RenameContainerOptionsBuilder::default().name(&name).build();
-                let _ = docker.rename_container(&id, options).await;
-            })
+        // The name tells which task a sandbox serves (docker ps, runc's bundle, the
+        // tests); a rename that fails costs nothing but that.
+        let named = match &handle {
+            Handle::Docker { docker, id, .. } => {
+                let (docker, id) = (docker.clone(), id.clone());
+                let name = format!("{NAME_PREFIX}{}-{}", step.task_id, &id[..12.min(id.len())]);
+                tokio::spawn(async move {
+                    let options = RenameContainerOptionsBuilder::default().name(&name).build();
+                    let _ = docker.rename_container(&id, options).await;
+                })
+            }
+            Handle::Runc(RuncGuard(c)) => {
+                if let Some(c) = c {
+                    c.serves(&step.task_id.to_string()).await;
+                }
+                tokio::spawn(async {})
+            }
         };
-        let outcome = drive(&docker, &id, output, input, step, nproc, cancel).await;
+        let outcome = drive(&handle, output, input, step, nproc, cancel).await;
         removals.spawn(async move {
-            let _ = rename.await;
-            guard.dispose().await;
+            let _ = named.await;
+            handle.dispose().await;
         });
         outcome
     }
 }
 
-/// Runs the step in a container prepared on the spot; the container is gone when this
+/// Runs the step in a sandbox prepared on the spot; the sandbox is gone when this
 /// returns.
 pub async fn run(
-    docker: &Docker,
+    engine: &Engine,
     config: &SandboxConfig,
     step: Step,
     cancel: &CancellationToken,
 ) -> Result<StepOutcome, Error> {
     let removals = TaskTracker::new();
-    let outcome = prepare(docker, config, step.memory_mb)
+    let outcome = prepare(engine, config, step.memory_mb)
         .await?
         .run(step, cancel, &removals)
         .await;
@@ -485,8 +598,7 @@ fn agent_failed(what: String) -> Error {
 }
 
 async fn drive(
-    docker: &Docker,
-    id: &str,
+    handle: &Handle,
     mut output: Output,
     mut input: Input,
     step: Step,
@@ -598,7 +710,7 @@ async fn drive(
                 // Where the agent cannot read the cgroup (gVisor), ask the engine about a
                 // SIGKILL the agent did not send.
                 None if report.signal == Some(9) && report.stop == Stop::Exited => {
-                    engine_saw_oom(docker, id).await?
+                    handle.saw_oom().await?
                 }
                 None => false,
             };
@@ -619,7 +731,7 @@ async fn drive(
         Ok(None) => {
             // The agent is gone without a report: killed with the container's memory (it
             // is one of its processes), or broken.
-            if engine_saw_oom(docker, id).await? {
+            if handle.saw_oom().await? {
                 return Ok(StepOutcome {
                     oom_killed: true,
                     signal: Some(9),

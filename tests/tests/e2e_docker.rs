@@ -1,0 +1,9 @@
+//! The whole end-to-end suite with every sandbox run by the Docker engine
+//! (`CODEBOX_SANDBOX_ENGINE=docker`, as in the compose profile and on AWS, where the worker
+//! is a container and reaches the engine through its socket).
+
+codebox_tests::all_tests!(codebox_tests::shared_docker_stack());
+codebox_tests::suite!(codebox_tests::shared_docker_stack();
+    metrics_include_the_workers,
+    namespaces_mounts_and_keyrings_are_refused,
+);

@@ -1,0 +1,938 @@
+//! The runc engine: the same single-use sandbox as the Docker engine's, run by the worker
+//! with the OCI runtime itself (`runc run`), without a daemon between them.
+//!
+//! Docker stays the image store: the runner image is built and loaded as before, and its
+//! filesystem (the overlay2 layers the engine keeps) is the read-only root of every
+//! sandbox. What Docker adds to each container's start — its API round trips, containerd,
+//! a shim process, network plumbing, bookkeeping for `docker ps` — is what the worker's
+//! throughput was spent on (dockerd and containerd took about half of both cores under
+//! load); `runc run` alone starts the same container, with the same protections, in a
+//! fraction of that.
+//!
+//! Each container: a bundle directory of its own (`config.json`, and the task it serves
+//! once it has one), the runner image's root read-only, a fresh tmpfs `/tmp`, uid 65534, no
+//! capabilities, no-new-privileges, Docker's default seccomp policy (from the containers-
+//! common profile, with the sandbox's own denials on top, see [`seccomp`]), Docker's masked
+//! and read-only `/proc` paths, new PID, network (loopback only), IPC, UTS and mount
+//! namespaces, memory (+ swap) / CPU / pids limits in a cgroup of its own. The agent is its
+//! first process, on the pipes of the `runc run` the worker spawned: stdin the job, stdout
+//! the frames.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use codebox_agent::AGENT_PATH;
+use codebox_core::Error;
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, ChildStderr, Command};
+use tokio::sync::watch;
+
+use super::SandboxConfig;
+
+/// Where this engine keeps runc's state: its own root, so `runc list` shows sandboxes only.
+pub const RUNC_ROOT: &str = "/run/codebox/runc";
+/// One bundle directory per sandbox.
+pub const BUNDLES: &str = "/run/codebox/bundles";
+/// Where a runner image made of several layers is mounted (read-only overlay).
+const ROOTFS: &str = "/run/codebox/rootfs";
+/// In a bundle: the task the sandbox serves, once it serves one.
+pub const TASK_FILE: &str = "task";
+/// Sandbox ids start with this.
+pub const ID_PREFIX: &str = "codebox-";
+
+/// Time a container gets to be created (its init started, waiting for the job).
+const CREATE_WAIT: Duration = Duration::from_secs(20);
+/// Time a killed container gets to end before its runc is killed and the state deleted.
+const END_WAIT: Duration = Duration::from_secs(10);
+/// Bytes of runc's messages kept for an error.
+const MESSAGES: usize = 4096;
+
+/// The engine: runc, the runner image's root, the seccomp policy.
+pub struct Oci {
+    runc: PathBuf,
+    rootfs: PathBuf,
+    seccomp: Value,
+    /// The kernel limits swap per cgroup (cgroup v1 `memory.memsw`): swap is set equal to
+    /// memory, so a program gets no swap beyond its memory limit.
+    swap: bool,
+}
+
+impl Oci {
+    /// Finds the runner image's root in the Docker engine's store (overlay2), mounting its
+    /// layers read-only when it has several, and reads the seccomp profile.
+    pub async fn open(docker: &bollard::Docker, config: &SandboxConfig) -> anyhow::Result<Self> {
+        if config.runtime.as_deref().is_some_and(|r| r != "runc") {
+            anyhow::bail!(
+                "the runc engine runs runc itself; for gVisor ({}) use CODEBOX_SANDBOX_ENGINE=docker",
+                config.runtime.as_deref().unwrap_or_default()
+            );
+        }
+        let runc = PathBuf::from(&config.runc);
+        let version = Command::new(&runc).arg("--version").output().await;
+        if !version.as_ref().is_ok_and(|o| o.status.success()) {
+            anyhow::bail!(
+                "runc ({}) does not run; install Debian's `runc` package (it comes with docker.io)",
+                runc.display()
+            );
+        }
+        let image = docker.inspect_image(&config.image).await.map_err(|_| {
+            anyhow::anyhow!(
+                "the runner image {} is missing; build it with `make runner-image`",
+                config.image
+            )
+        })?;
+        let id = image.id.unwrap_or_default();
+        let driver = image
+            .graph_driver
+            .ok_or_else(|| anyhow::anyhow!("the engine does not say where the runner image is"))?;
+        if driver.name != "overlay2" {
+            anyhow::bail!(
+                "the runc engine reads the runner image from Docker's overlay2 store; this engine uses {}",
+                driver.name
+            );
+        }
+        let data = &driver.data;
+        let mut layers: Vec<String> = data.get("UpperDir").cloned().into_iter().collect();
+        if let Some(lower) = data.get("LowerDir") {
+            layers.extend(lower.split(':').map(str::to_owned));
+        }
+        let rootfs = match layers.as_slice() {
+            [] => anyhow::bail!("the runner image {} has no layers", config.image),
+            // One layer (`docker import`): its directory, bound read-only by runc.
+            [one] => PathBuf::from(one),
+            many => mount_layers(&id, many).await?,
+        };
+        let profile = tokio::fs::read(&config.seccomp_profile).await.map_err(|e| {
+            anyhow::anyhow!(
+                "the seccomp profile {} cannot be read ({e}); install Debian's `golang-github-containers-common` (`make docker`) or set CODEBOX_SECCOMP_PROFILE",
+                config.seccomp_profile
+            )
+        })?;
+        let profile: Value = serde_json::from_slice(&profile)
+            .map_err(|e| anyhow::anyhow!("the seccomp profile is not JSON: {e}"))?;
+        let seccomp = seccomp::policy(&profile, &kernel_release())?;
+        for dir in [RUNC_ROOT, BUNDLES] {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        Ok(Self {
+            runc,
+            rootfs,
+            seccomp,
+            swap: Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
+        })
+    }
+
+    /// Readiness: runc runs and the image's root is there.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        if !self
+            .rootfs
+            .join(AGENT_PATH.trim_start_matches('/'))
+            .exists()
+        {
+            anyhow::bail!(
+                "the runner image's root {} is gone (the image was removed?); restart the worker after `make runner-image`",
+                self.rootfs.display()
+            );
+        }
+        Ok(())
+    }
+
+    fn runc(&self) -> Command {
+        let mut c = Command::new(&self.runc);
+        c.arg("--root").arg(RUNC_ROOT);
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+
+    /// Starts a sandbox with `memory_mb` of memory: its agent runs, waiting for the job.
+    pub async fn prepare(
+        self: &Arc<Self>,
+        config: &SandboxConfig,
+        memory_mb: u32,
+    ) -> Result<Started, Error> {
+        let id = format!("{ID_PREFIX}{}", uuid::Uuid::new_v4().simple());
+        let bundle = Path::new(BUNDLES).join(&id);
+        let spec = spec(config, self, &id, memory_mb);
+        let written = async {
+            tokio::fs::create_dir(&bundle).await?;
+            tokio::fs::write(bundle.join("config.json"), serde_json::to_vec(&spec)?).await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_dir_all(&bundle).await;
+            return Err(Error::Unavailable(format!("writing a sandbox bundle: {e}")));
+        }
+        let pid_file = bundle.join("pid");
+        let mut command = Command::new(&self.runc);
+        command
+            .arg("--root")
+            .arg(RUNC_ROOT)
+            .arg("run")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(&id)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut container = Container {
+            oci: self.clone(),
+            id,
+            bundle,
+            exit: None,
+            killed: false,
+            done: false,
+        };
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                container.dispose().await;
+                return Err(Error::Unavailable(format!("starting runc: {e}")));
+            }
+        };
+        let (Some(stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            container.dispose().await;
+            return Err(Error::Unavailable("runc's pipes are missing".into()));
+        };
+        let (tx, exit) = watch::channel(None);
+        tokio::spawn(wait_for(child, tx));
+        container.exit = Some(exit.clone());
+        // Created when runc has written the init's pid (it starts it right after).
+        let deadline = Instant::now() + CREATE_WAIT;
+        loop {
+            if tokio::fs::try_exists(&pid_file).await.unwrap_or(false) {
+                break;
+            }
+            if exit.borrow().is_some() || Instant::now() > deadline {
+                let said = messages(&mut stderr).await;
+                container.dispose().await;
+                return Err(Error::Unavailable(format!(
+                    "runc did not start a sandbox: {}",
+                    said.trim()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        Ok(Started {
+            container,
+            stdin,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Sandboxes of this engine a dead worker left: never started or ended ones older than
+    /// 10 s (runc deletes a container when its first process ends, unless runc itself was
+    /// killed), running ones older than `running_age` (stuck); bundles of no container
+    /// older than a minute. Returns how many containers it removed.
+    pub async fn reap(&self, idle_age: Duration, running_age: Duration) -> anyhow::Result<usize> {
+        let out = self
+            .runc()
+            .args(["list", "--format", "json"])
+            .stdout(Stdio::piped())
+            .output()
+            .await?;
+        if !out.status.success() {
+            anyhow::bail!("runc list failed");
+        }
+        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let now = chrono::Utc::now();
+        let mut removed = 0;
+        let mut live = std::collections::HashSet::new();
+        for c in list {
+            let (Some(id), Some(status)) = (c["id"].as_str(), c["status"].as_str()) else {
+                continue;
+            };
+            live.insert(id.to_owned());
+            let age = c["created"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| {
+                    (now - t.with_timezone(&chrono::Utc))
+                        .to_std()
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default();
+            let stale = match status {
+                "running" | "paused" => age > running_age,
+                _ => age > idle_age,
+            };
+            if stale && id.starts_with(ID_PREFIX) {
+                let _ = self.runc().args(["kill", id, "KILL"]).status().await;
+                let _ = self.runc().args(["delete", "--force", id]).status().await;
+                let _ = tokio::fs::remove_dir_all(Path::new(BUNDLES).join(id)).await;
+                removed += 1;
+            }
+        }
+        let mut bundles = tokio::fs::read_dir(BUNDLES).await?;
+        while let Some(entry) = bundles.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let old = entry
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|a| a > Duration::from_secs(60));
+            if old && !live.contains(&name) && name.starts_with(ID_PREFIX) {
+                let _ = tokio::fs::remove_dir_all(entry.path()).await;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// A sandbox just started, with the pipes to its agent.
+pub struct Started {
+    pub container: Container,
+    pub stdin: tokio::process::ChildStdin,
+    pub stdout: tokio::process::ChildStdout,
+    pub stderr: ChildStderr,
+}
+
+/// How the `runc run` of a sandbox ended: `Some(signal)` when its first process was killed.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    pub killed_by: Option<i32>,
+}
+
+async fn wait_for(mut child: Child, tx: watch::Sender<Option<Exit>>) {
+    let status = child.wait().await;
+    // runc answers a first process killed by a signal with 128 + the signal.
+    let killed_by = status
+        .ok()
+        .and_then(|s| s.code())
+        .filter(|c| *c > 128)
+        .map(|c| c - 128);
+    let _ = tx.send(Some(Exit { killed_by }));
+}
+
+async fn messages(stderr: &mut ChildStderr) -> String {
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        stderr.take(MESSAGES as u64).read_to_end(&mut buf),
+    )
+    .await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// One sandbox: ended and deleted by [`Container::dispose`].
+pub struct Container {
+    oci: Arc<Oci>,
+    id: String,
+    bundle: PathBuf,
+    exit: Option<watch::Receiver<Option<Exit>>>,
+    /// The worker killed it (its end says nothing of the program).
+    killed: bool,
+    done: bool,
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Records the task it serves, for `runc list` readers (the tests, an operator).
+    pub async fn serves(&self, task: &str) {
+        let _ = tokio::fs::write(self.bundle.join(TASK_FILE), task).await;
+    }
+
+    /// How it ended, waiting at most `wait` for it.
+    pub async fn ended(&self, wait: Duration) -> Option<Exit> {
+        let mut exit = self.exit.clone()?;
+        let ended = tokio::time::timeout(wait, exit.wait_for(Option::is_some)).await;
+        match ended {
+            Ok(Ok(e)) => *e,
+            _ => None,
+        }
+    }
+
+    /// Whether the memory limit killed its first process (the agent, gone without a
+    /// report): killed by SIGKILL, which nothing inside can send to it and the worker did
+    /// not.
+    pub async fn saw_oom(&self) -> bool {
+        !self.killed
+            && self
+                .ended(Duration::from_secs(2))
+                .await
+                .is_some_and(|e| e.killed_by == Some(9))
+    }
+
+    /// Kills it when it still runs, waits for its end, deletes what is left.
+    pub async fn dispose(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.killed = true;
+        let oci = self.oci.clone();
+        if self.exit.is_some() {
+            if self.ended(Duration::ZERO).await.is_none() {
+                let _ = oci.runc().args(["kill", &self.id, "KILL"]).status().await;
+            }
+            if self.ended(END_WAIT).await.is_none() {
+                tracing::warn!(
+                    container = self.id,
+                    "a killed sandbox did not end within 10 s; deleting it"
+                );
+            }
+        }
+        // runc deletes a container whose first process ended; this covers a runc that
+        // was itself killed or never got that far.
+        let _ = oci
+            .runc()
+            .args(["delete", "--force", &self.id])
+            .status()
+            .await;
+        if let Err(e) = tokio::fs::remove_dir_all(&self.bundle).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(container = self.id, error = %e, "removing a sandbox bundle failed");
+        }
+    }
+}
+
+async fn mount_layers(id: &str, layers: &[String]) -> anyhow::Result<PathBuf> {
+    let name = id.trim_start_matches("sha256:");
+    let target = Path::new(ROOTFS).join(&name[..name.len().min(24)]);
+    let mounts = tokio::fs::read_to_string("/proc/self/mounts").await?;
+    let target_str = target.to_string_lossy().into_owned();
+    if mounts
+        .lines()
+        .any(|l| l.split(' ').nth(1) == Some(target_str.as_str()))
+    {
+        return Ok(target);
+    }
+    tokio::fs::create_dir_all(&target).await?;
+    // No upper directory: the overlay itself is read-only.
+    let out = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o"])
+        .arg(format!("ro,lowerdir={}", layers.join(":")))
+        .arg(&target)
+        .output()
+        .await?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "mounting the runner image's layers failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(target)
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The OCI runtime spec of a sandbox: what Docker would give the same container (see
+/// `step::container_config`), written out.
+pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) -> Value {
+    let memory = i64::from(memory_mb) * 1024 * 1024;
+    let rlimit = |name: &str, value: i64| json!({"type": name, "hard": value, "soft": value});
+    let mut memory_limits = json!({"limit": memory});
+    if oci.swap {
+        memory_limits["swap"] = json!(memory);
+    }
+    let period: u64 = 100_000;
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 65534, "gid": 65534},
+            "args": [AGENT_PATH],
+            "env": [
+                "PATH=/usr/local/bin:/usr/bin:/bin",
+                "HOME=/tmp",
+                "TMPDIR=/tmp",
+                "LANG=C.UTF-8",
+                "PYTHONUNBUFFERED=1",
+            ],
+            "cwd": "/tmp",
+            "capabilities": {
+                "bounding": [], "effective": [], "inheritable": [], "permitted": [], "ambient": [],
+            },
+            "rlimits": [
+                rlimit("RLIMIT_FSIZE", config.file_size_mb * 1024 * 1024),
+                rlimit("RLIMIT_NOFILE", 256),
+                rlimit("RLIMIT_CORE", 0),
+            ],
+            "noNewPrivileges": true,
+            "oomScoreAdj": 0,
+        },
+        "root": {"path": oci.rootfs, "readonly": true},
+        "hostname": "sandbox",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+             "options": ["rw", "exec", "nosuid", "nodev", format!("size={}m", config.tmpfs_mb), "mode=1777"]},
+        ],
+        "linux": {
+            "cgroupsPath": format!("/codebox/{id}"),
+            "resources": {
+                "devices": [
+                    {"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+                ],
+                "memory": memory_limits,
+                "cpu": {"quota": (config.cpus * period as f64) as i64, "period": period},
+                "pids": {"limit": config.pids},
+            },
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+            ],
+            "maskedPaths": [
+                "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+                "/sys/firmware",
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+            ],
+            "seccomp": oci.seccomp,
+        },
+    })
+}
+
+/// The seccomp policy: Docker's default profile as containers-common ships it (the same
+/// format), resolved for this machine's architecture and kernel and for a process with no
+/// capabilities, with the sandbox's own denials on top.
+pub mod seccomp {
+    use serde_json::{Value, json};
+
+    /// Denied (EPERM) whatever the profile allows: what Docker's own default denies a
+    /// process without `CAP_SYS_ADMIN` (namespaces, mounts, keyrings, ...) and what a
+    /// program never needs and the kernel's attack surface grows with.
+    pub const DENIED: &[&str] = &[
+        "unshare",
+        "setns",
+        "mount",
+        "mount_setattr",
+        "umount",
+        "umount2",
+        "pivot_root",
+        "chroot",
+        "fsconfig",
+        "fsmount",
+        "fsopen",
+        "fspick",
+        "move_mount",
+        "open_tree",
+        "name_to_handle_at",
+        "open_by_handle_at",
+        "keyctl",
+        "add_key",
+        "request_key",
+        "quotactl",
+        "quotactl_fd",
+        "sethostname",
+        "setdomainname",
+        "syslog",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
+        "lookup_dcookie",
+        "kexec_load",
+        "kexec_file_load",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "acct",
+        "swapon",
+        "swapoff",
+        "reboot",
+    ];
+
+    /// `clone` flags that make namespaces: a `clone` with any of them is denied, as
+    /// Docker does for a process without `CAP_SYS_ADMIN`.
+    pub const NAMESPACE_FLAGS: u64 = 0x0002_0000 // CLONE_NEWNS
+        | 0x0200_0000 // CLONE_NEWCGROUP
+        | 0x0400_0000 // CLONE_NEWUTS
+        | 0x0800_0000 // CLONE_NEWIPC
+        | 0x1000_0000 // CLONE_NEWUSER
+        | 0x2000_0000 // CLONE_NEWPID
+        | 0x4000_0000; // CLONE_NEWNET
+
+    const EPERM: u64 = 1;
+    const ENOSYS: u64 = 38;
+
+    fn arch_names() -> (&'static str, &'static str) {
+        match std::env::consts::ARCH {
+            "aarch64" => ("SCMP_ARCH_AARCH64", "arm64"),
+            _ => ("SCMP_ARCH_X86_64", "amd64"),
+        }
+    }
+
+    fn strings(v: &Value) -> Vec<&str> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether kernel `release` (e.g. `6.1.0-18-amd64`) is at least `min` (`4.8`).
+    fn at_least(release: &str, min: &str) -> bool {
+        let parse = |s: &str| -> Vec<u64> {
+            s.split(['.', '-'])
+                .take(2)
+                .map(|p| p.parse().unwrap_or(0))
+                .collect()
+        };
+        parse(release) >= parse(min)
+    }
+
+    /// The OCI `linux.seccomp` of `profile` (Docker's format) on kernel `release`.
+    pub fn policy(profile: &Value, release: &str) -> anyhow::Result<Value> {
+        let (arch, goarch) = arch_names();
+        let mut architectures = vec![Value::from(arch)];
+        if let Some(map) = profile["archMap"].as_array() {
+            for entry in map {
+                if entry["architecture"] == arch {
+                    architectures.extend(
+                        strings(&entry["subArchitectures"])
+                            .into_iter()
+                            .map(Value::from),
+                    );
+                }
+            }
+        }
+        let rules = profile["syscalls"]
+            .as_array()
+            .ok_or_else(|| anyhow::anyhow!("the seccomp profile has no syscalls"))?;
+        let mut syscalls = Vec::new();
+        for rule in rules {
+            let includes = &rule["includes"];
+            let excludes = &rule["excludes"];
+            // For a process with capabilities only: the sandbox has none.
+            if !strings(&includes["caps"]).is_empty() {
+                continue;
+            }
+            let only = strings(&includes["arches"]);
+            if !only.is_empty() && !only.contains(&goarch) {
+                continue;
+            }
+            if strings(&excludes["arches"]).contains(&goarch) {
+                continue;
+            }
+            if let Some(min) = includes["minKernel"].as_str()
+                && !at_least(release, min)
+            {
+                continue;
+            }
+            let action = rule["action"].as_str().unwrap_or("SCMP_ACT_ERRNO");
+            let names: Vec<&str> = strings(&rule["names"])
+                .into_iter()
+                .filter(|n| !(DENIED.contains(n) || *n == "clone" || *n == "clone3"))
+                .collect();
+            if names.is_empty() {
+                continue;
+            }
+            let mut out = json!({"names": names, "action": action});
+            if let Some(args) = rule["args"].as_array().filter(|a| !a.is_empty()) {
+                out["args"] = Value::Array(args.clone());
+            }
+            if let Some(errno) = rule["errnoRet"].as_u64() {
+                out["errnoRet"] = json!(errno);
+            }
+            syscalls.push(out);
+        }
+        syscalls.push(json!({"names": DENIED, "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM}));
+        // A thread or a process, never a namespace (any other clone gets the default
+        // action's error).
+        syscalls.push(json!({
+            "names": ["clone"],
+            "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 0, "value": NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
+        }));
+        // clone3 passes its flags in memory, where a filter cannot look: "not implemented"
+        // makes the C library fall back to clone (as Docker does).
+        syscalls.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}));
+        let mut policy = json!({
+            "defaultAction": profile["defaultAction"].as_str().unwrap_or("SCMP_ACT_ERRNO"),
+            "architectures": architectures,
+            "syscalls": syscalls,
+        });
+        if let Some(errno) = profile["defaultErrnoRet"].as_u64() {
+            policy["defaultErrnoRet"] = json!(errno);
+        }
+        Ok(policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn oci(swap: bool) -> Oci {
+        Oci {
+            runc: PathBuf::from("runc"),
+            rootfs: PathBuf::from("/var/lib/docker/overlay2/x/diff"),
+            seccomp: json!({"defaultAction": "SCMP_ACT_ERRNO"}),
+            swap,
+        }
+    }
+
+    fn strings(v: &Value) -> Vec<&str> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect()
+    }
+
+    /// Every protection of a runc sandbox, pinned: removing any one of them from `spec`
+    /// turns this red (the end-to-end suite on this engine checks the kernel applies them).
+    #[test]
+    fn the_sandbox_spec_is_locked_down() {
+        let s = spec(&SandboxConfig::default(), &oci(true), "codebox-x", 128);
+        let p = &s["process"];
+        assert_eq!(strings(&p["args"]), [AGENT_PATH], "the agent is PID 1");
+        assert_eq!(p["user"]["uid"], 65534, "not root");
+        assert_eq!(p["user"]["gid"], 65534);
+        assert!(p["user"].get("additionalGids").is_none());
+        assert_eq!(p["terminal"], false);
+        assert_eq!(p["noNewPrivileges"], true);
+        for set in [
+            "bounding",
+            "effective",
+            "inheritable",
+            "permitted",
+            "ambient",
+        ] {
+            assert_eq!(p["capabilities"][set], json!([]), "no {set} capability");
+        }
+        assert!(strings(&p["env"]).iter().all(|e| {
+            ["PATH=", "HOME=", "TMPDIR=", "LANG=", "PYTHONUNBUFFERED="]
+                .iter()
+                .any(|k| e.starts_with(k))
+        }));
+        let rlimits: std::collections::HashMap<&str, (i64, i64)> = p["rlimits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["type"].as_str().unwrap(),
+                    (r["soft"].as_i64().unwrap(), r["hard"].as_i64().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(rlimits["RLIMIT_FSIZE"], (16 << 20, 16 << 20));
+        assert_eq!(rlimits["RLIMIT_NOFILE"], (256, 256));
+        assert_eq!(rlimits["RLIMIT_CORE"], (0, 0));
+        assert_eq!(s["root"]["readonly"], true, "read-only root");
+        let mounts = s["mounts"].as_array().unwrap();
+        for m in mounts {
+            let options = strings(&m["options"]);
+            assert!(
+                !options.contains(&"bind") && !options.contains(&"rbind") && m["type"] != "bind",
+                "no host path inside: {m}"
+            );
+            if m["destination"] != "/tmp" {
+                assert!(options.contains(&"nosuid"), "{m}");
+            }
+        }
+        let tmp = mounts.iter().find(|m| m["destination"] == "/tmp").unwrap();
+        assert_eq!(tmp["type"], "tmpfs");
+        let tmp = strings(&tmp["options"]);
+        assert!(tmp.contains(&"nosuid") && tmp.contains(&"nodev") && tmp.contains(&"size=64m"));
+        let sys: Vec<&Value> = mounts
+            .iter()
+            .filter(|m| m["destination"].as_str().unwrap().starts_with("/sys"))
+            .collect();
+        assert!(
+            sys.iter().all(|m| strings(&m["options"]).contains(&"ro")),
+            "/sys read-only"
+        );
+        let l = &s["linux"];
+        let namespaces: Vec<&str> = l["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                assert!(
+                    n.get("path").is_none(),
+                    "a namespace of its own, never joined: {n}"
+                );
+                n["type"].as_str().unwrap()
+            })
+            .collect();
+        for ns in ["pid", "network", "ipc", "uts", "mount"] {
+            assert!(namespaces.contains(&ns), "its own {ns} namespace");
+        }
+        assert!(!namespaces.contains(&"user"));
+        let r = &l["resources"];
+        assert_eq!(r["memory"]["limit"], 128 << 20);
+        assert_eq!(
+            r["memory"]["swap"], r["memory"]["limit"],
+            "no swap beyond memory"
+        );
+        assert_eq!(r["cpu"]["quota"], 100_000);
+        assert_eq!(r["cpu"]["period"], 100_000);
+        assert_eq!(r["pids"]["limit"], 64);
+        assert_eq!(
+            r["devices"][0],
+            json!({"allow": false, "access": "rwm"}),
+            "every device denied first"
+        );
+        assert!(
+            r["devices"].as_array().unwrap()[1..]
+                .iter()
+                .all(|d| d["type"] == "c")
+        );
+        for masked in [
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/timer_list",
+            "/sys/firmware",
+        ] {
+            assert!(
+                strings(&l["maskedPaths"]).contains(&masked),
+                "{masked} masked"
+            );
+        }
+        for ro in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"] {
+            assert!(strings(&l["readonlyPaths"]).contains(&ro), "{ro} read-only");
+        }
+        assert_eq!(
+            l["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO",
+            "seccomp applied"
+        );
+        assert_eq!(l["cgroupsPath"], "/codebox/codebox-x");
+        let no_swap = spec(&SandboxConfig::default(), &oci(false), "codebox-x", 128);
+        assert!(
+            no_swap["linux"]["resources"]["memory"]
+                .get("swap")
+                .is_none()
+        );
+    }
+
+    fn profile() -> Value {
+        json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 38,
+            "archMap": [
+                {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]},
+            ],
+            "syscalls": [
+                {"names": ["read", "write", "clone", "clone3", "unshare", "keyctl", "mount", "io_uring_setup"],
+                 "action": "SCMP_ACT_ALLOW", "args": [], "includes": {}, "excludes": {}},
+                {"names": ["bpf"], "action": "SCMP_ACT_ALLOW", "args": [],
+                 "includes": {"caps": ["CAP_SYS_ADMIN"]}, "excludes": {}},
+                {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "args": [],
+                 "includes": {"arches": ["amd64", "arm64"]}, "excludes": {}},
+                {"names": ["s390_runtime_instr"], "action": "SCMP_ACT_ALLOW", "args": [],
+                 "includes": {"arches": ["s390x"]}, "excludes": {}},
+                {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "args": null,
+                 "includes": {"minKernel": "99.0"}, "excludes": {}},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}],
+                 "includes": {}, "excludes": {}},
+                {"names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "args": [],
+                 "includes": {}, "excludes": {"caps": ["CAP_SYS_CHROOT"]}},
+            ],
+        })
+    }
+
+    fn rules_for<'a>(policy: &'a Value, name: &str) -> Vec<&'a Value> {
+        policy["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| strings(&r["names"]).contains(&name))
+            .collect()
+    }
+
+    #[test]
+    fn the_seccomp_policy_is_dockers_for_a_process_without_capabilities() {
+        let policy = seccomp::policy(&profile(), "6.1.0-18-amd64").unwrap();
+        assert_eq!(policy["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(policy["defaultErrnoRet"], 38);
+        if std::env::consts::ARCH == "x86_64" {
+            assert_eq!(
+                policy["architectures"],
+                json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+            );
+        }
+        let allowed = |name: &str| {
+            rules_for(&policy, name)
+                .iter()
+                .any(|r| r["action"] == "SCMP_ACT_ALLOW" && r.get("args").is_none())
+        };
+        assert!(allowed("read") && allowed("write") && allowed("arch_prctl"));
+        assert!(!allowed("bpf"), "a rule for CAP_SYS_ADMIN only");
+        assert!(!allowed("s390_runtime_instr"), "another architecture's");
+        assert!(!allowed("ptrace"), "a newer kernel's");
+        let personality = rules_for(&policy, "personality");
+        assert_eq!(personality.len(), 1);
+        assert_eq!(personality[0]["args"][0]["value"], 8, "conditions kept");
+        // The sandbox's own denials, whatever the profile allows.
+        for name in ["unshare", "keyctl", "mount", "io_uring_setup", "chroot"] {
+            let rules = rules_for(&policy, name);
+            assert_eq!(rules.len(), 1, "{name}: {rules:?}");
+            assert_eq!(rules[0]["action"], "SCMP_ACT_ERRNO", "{name}");
+            assert_eq!(rules[0]["errnoRet"], 1, "{name}: EPERM");
+        }
+        let clone = rules_for(&policy, "clone");
+        assert_eq!(clone.len(), 1);
+        assert_eq!(clone[0]["action"], "SCMP_ACT_ALLOW");
+        assert_eq!(
+            clone[0]["args"],
+            json!([{"index": 0, "value": seccomp::NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]),
+            "a clone making a namespace is not allowed"
+        );
+        assert_eq!(seccomp::NAMESPACE_FLAGS, 2_114_060_288, "Docker's mask");
+        let clone3 = rules_for(&policy, "clone3");
+        assert_eq!(clone3.len(), 1);
+        assert_eq!(clone3[0]["action"], "SCMP_ACT_ERRNO");
+        assert_eq!(
+            clone3[0]["errnoRet"], 38,
+            "ENOSYS: the C library falls back to clone"
+        );
+        let older = seccomp::policy(&profile(), "100.1.0").unwrap();
+        assert!(
+            rules_for(&older, "ptrace")
+                .iter()
+                .any(|r| r["action"] == "SCMP_ACT_ALLOW")
+        );
+        assert!(
+            seccomp::policy(&json!({}), "6.1").is_err(),
+            "no syscalls, no policy"
+        );
+    }
+}
