@@ -501,25 +501,32 @@ pub async fn the_sandbox_is_locked_down(addr: SocketAddr) {
 }
 
 /// What a program without capabilities must not reach even where the kernel would let an
-/// unprivileged process: a new namespace (a user namespace first: the way into most of the
-/// kernel's attack surface), a mount, the kernel's keyrings. Docker's default seccomp
-/// profile refuses them, and so does the runc engine's policy (`oci::seccomp`).
-pub async fn namespaces_mounts_and_keyrings_are_refused(addr: SocketAddr) {
-    let src = "import ctypes, errno, platform\nlibc = ctypes.CDLL(None, use_errno=True)\n\
-        def res(r):\n    return 'ok' if r == 0 else errno.errorcode.get(ctypes.get_errno(), '?')\n\
-        keyctl = {'x86_64': 250, 'aarch64': 219}[platform.machine()]\n\
+/// unprivileged process (this kernel lets it make user namespaces): a new namespace,
+/// through `unshare` or through `clone` with namespace flags (a user namespace first: the
+/// way into most of the kernel's attack surface), and the kernel's keyrings. Docker's
+/// default seccomp profile refuses them, and so does the runc engine's policy
+/// (`oci::seccomp`); the filter is on (`Seccomp: 2`).
+pub async fn namespaces_and_keyrings_are_refused(addr: SocketAddr) {
+    let src = "import ctypes, errno, os, platform\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+        def res(r):\n    return 'ok' if r >= 0 else errno.errorcode.get(ctypes.get_errno(), '?')\n\
+        keyctl, clone = {'x86_64': (250, 56), 'aarch64': (219, 220)}[platform.machine()]\n\
         print('unshare', res(libc.unshare(0x10000000)))\n\
         print('keyctl', res(libc.syscall(keyctl, 0, 0, 0)))\n\
-        print('mount', res(libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)))";
+        pid = libc.syscall(clone, 0x10000000 | 17, 0, 0, 0, 0)\n\
+        if pid == 0:\n    os._exit(0)\n\
+        if pid > 0:\n    os.waitpid(pid, 0)\n\
+        print('clone', 'ok' if pid > 0 else 'refused')\n\
+        print([l for l in open('/proc/self/status') if l.startswith('Seccomp:')][0].split()[1])";
     let r = client(addr).await.run(code("python", src)).await.unwrap();
     assert_eq!(
-        r["stdout"], "unshare EPERM\nkeyctl EPERM\nmount EPERM\n",
+        r["stdout"], "unshare EPERM\nkeyctl EPERM\nclone refused\n2\n",
         "{r}"
     );
 }
 
-/// The runc engine's own denials beyond Docker 20.10's default profile: io_uring (a kernel
-/// interface with a long record of exploits) and userfaultfd (a common exploit aid).
+/// The runc engine's own denial beyond Docker 20.10's default profile: io_uring (a kernel
+/// interface with a long record of exploits); and userfaultfd (a common exploit aid,
+/// which Docker's profile denies too).
 pub async fn io_uring_and_userfaultfd_are_refused(addr: SocketAddr) {
     let src = "import ctypes, errno, platform\nlibc = ctypes.CDLL(None, use_errno=True)\n\
         def res(r):\n    return 'ok' if r >= 0 else errno.errorcode.get(ctypes.get_errno(), '?')\n\

@@ -6,6 +6,6 @@ codebox_tests::all_tests!(codebox_tests::shared_runc_stack());
 // One process: the worker's metrics are on the gateway's /metrics too.
 codebox_tests::suite!(codebox_tests::shared_runc_stack();
     metrics_include_the_workers,
-    namespaces_mounts_and_keyrings_are_refused,
+    namespaces_and_keyrings_are_refused,
     io_uring_and_userfaultfd_are_refused,
 );

@@ -5,5 +5,5 @@
 codebox_tests::all_tests!(codebox_tests::shared_docker_stack());
 codebox_tests::suite!(codebox_tests::shared_docker_stack();
     metrics_include_the_workers,
-    namespaces_mounts_and_keyrings_are_refused,
+    namespaces_and_keyrings_are_refused,
 );

@@ -164,7 +164,13 @@ async fn the_reaper_deletes_a_runc_sandbox_whose_runc_was_killed() {
         .status()
         .unwrap();
     assert!(killed.success(), "runc run of {id} not found");
-    drop(left);
+    // Its worker is gone: nothing of it disposes of the sandbox, and the agent's stdin
+    // closes.
+    let oci::Started {
+        container, stdin, ..
+    } = left;
+    drop(stdin);
+    std::mem::forget(container);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while state(&id) != "stopped" {
         assert!(std::time::Instant::now() < deadline, "{}", state(&id));

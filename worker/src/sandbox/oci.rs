@@ -49,15 +49,22 @@ const CREATE_WAIT: Duration = Duration::from_secs(20);
 const END_WAIT: Duration = Duration::from_secs(10);
 /// Bytes of runc's messages kept for an error.
 const MESSAGES: usize = 4096;
+/// Time one runc command (kill, delete, list) gets.
+const RUNC_CALL: Duration = Duration::from_secs(10);
 
 /// The engine: runc, the runner image's root, the seccomp policy.
 pub struct Oci {
     runc: PathBuf,
     rootfs: PathBuf,
     seccomp: Value,
-    /// The kernel limits swap per cgroup (cgroup v1 `memory.memsw`): swap is set equal to
-    /// memory, so a program gets no swap beyond its memory limit.
+    /// The kernel limits swap per cgroup (cgroup v2, or v1 with `memory.memsw`): swap is set
+    /// equal to memory, so a program gets no swap beyond its memory limit.
     swap: bool,
+    /// cgroup v2: a cgroup namespace of its own, so `/sys/fs/cgroup` shows the sandbox's
+    /// cgroup alone (on v1 runc binds the sandbox's own cgroup directories there).
+    cgroup_ns: bool,
+    /// AppArmor profile, where the host enforces AppArmor (Docker's `docker-default`).
+    apparmor: Option<String>,
 }
 
 impl Oci {
@@ -70,6 +77,7 @@ impl Oci {
                 config.runtime.as_deref().unwrap_or_default()
             );
         }
+        same_as_dockers_default(docker).await?;
         let runc = PathBuf::from(&config.runc);
         let version = Command::new(&runc).arg("--version").output().await;
         if !version.as_ref().is_ok_and(|o| o.status.success()) {
@@ -114,6 +122,8 @@ impl Oci {
         let profile: Value = serde_json::from_slice(&profile)
             .map_err(|e| anyhow::anyhow!("the seccomp profile is not JSON: {e}"))?;
         let seccomp = seccomp::policy(&profile, &kernel_release())?;
+        let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let apparmor = apparmor_profile(docker).await?;
         for dir in [RUNC_ROOT, BUNDLES] {
             tokio::fs::create_dir_all(dir).await?;
         }
@@ -121,7 +131,10 @@ impl Oci {
             runc,
             rootfs,
             seccomp,
-            swap: Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
+            swap: unified
+                || Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
+            cgroup_ns: unified,
+            apparmor,
         })
     }
 
@@ -145,8 +158,15 @@ impl Oci {
         c.arg("--root").arg(RUNC_ROOT);
         c.stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
         c
+    }
+
+    /// Runs `runc <args>` to its end, at most [`RUNC_CALL`]; whether it succeeded.
+    async fn call(&self, args: &[&str]) -> bool {
+        let status = tokio::time::timeout(RUNC_CALL, self.runc().args(args).status()).await;
+        matches!(status, Ok(Ok(s)) if s.success())
     }
 
     /// Starts a sandbox with `memory_mb` of memory: its agent runs, waiting for the job.
@@ -186,6 +206,7 @@ impl Oci {
             id,
             bundle,
             exit: None,
+            stop: None,
             killed: false,
             done: false,
         };
@@ -203,8 +224,10 @@ impl Oci {
             return Err(Error::Unavailable("runc's pipes are missing".into()));
         };
         let (tx, exit) = watch::channel(None);
-        tokio::spawn(wait_for(child, tx));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(wait_for(child, tx, stopped));
         container.exit = Some(exit.clone());
+        container.stop = Some(stop);
         // Created when runc has written the init's pid (it starts it right after).
         let deadline = Instant::now() + CREATE_WAIT;
         loop {
@@ -234,16 +257,25 @@ impl Oci {
     /// killed), running ones older than `running_age` (stuck); bundles of no container
     /// older than a minute. Returns how many containers it removed.
     pub async fn reap(&self, idle_age: Duration, running_age: Duration) -> anyhow::Result<usize> {
-        let out = self
-            .runc()
-            .args(["list", "--format", "json"])
-            .stdout(Stdio::piped())
-            .output()
-            .await?;
+        let out = tokio::time::timeout(
+            RUNC_CALL,
+            self.runc()
+                .args(["list", "--format", "json"])
+                .stdout(Stdio::piped())
+                .output(),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("runc list did not answer within 10 s"))??;
         if !out.status.success() {
             anyhow::bail!("runc list failed");
         }
-        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        // `null` when there is none.
+        let list: Option<Vec<Value>> = serde_json::from_slice(&out.stdout)
+            .map_err(|e| anyhow::anyhow!("runc list answered no list: {e}"))?;
+        let list = list.unwrap_or_default();
+        // A container whose `runc run` still runs is its worker's to end, whatever its
+        // state: a step's container is "stopped" for a moment before runc deletes it.
+        let driven = tokio::task::spawn_blocking(runc_runs).await?;
         let now = chrono::Utc::now();
         let mut removed = 0;
         let mut live = std::collections::HashSet::new();
@@ -263,11 +295,11 @@ impl Oci {
                 .unwrap_or_default();
             let stale = match status {
                 "running" | "paused" => age > running_age,
-                _ => age > idle_age,
+                _ => age > idle_age && !driven.contains(id),
             };
             if stale && id.starts_with(ID_PREFIX) {
-                let _ = self.runc().args(["kill", id, "KILL"]).status().await;
-                let _ = self.runc().args(["delete", "--force", id]).status().await;
+                self.call(&["kill", id, "KILL"]).await;
+                self.call(&["delete", "--force", id]).await;
                 let _ = tokio::fs::remove_dir_all(Path::new(BUNDLES).join(id)).await;
                 removed += 1;
             }
@@ -304,8 +336,20 @@ pub struct Exit {
     pub killed_by: Option<i32>,
 }
 
-async fn wait_for(mut child: Child, tx: watch::Sender<Option<Exit>>) {
-    let status = child.wait().await;
+/// Waits for the `runc run` of a sandbox to end, or kills it when told to (or when its
+/// container is dropped).
+async fn wait_for(
+    mut child: Child,
+    tx: watch::Sender<Option<Exit>>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = stop => {
+            let _ = child.start_kill();
+            child.wait().await
+        }
+    };
     // runc answers a first process killed by a signal with 128 + the signal.
     let killed_by = status
         .ok()
@@ -331,9 +375,37 @@ pub struct Container {
     id: String,
     bundle: PathBuf,
     exit: Option<watch::Receiver<Option<Exit>>>,
+    /// Kills its `runc run` (the last resort of `dispose`; dropping it does the same).
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// The worker killed it (its end says nothing of the program).
     killed: bool,
     done: bool,
+}
+
+impl Drop for Container {
+    /// A container dropped before `dispose` (a preparation cut short): disposed of in the
+    /// background.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let rest = Container {
+            oci: self.oci.clone(),
+            id: std::mem::take(&mut self.id),
+            bundle: std::mem::take(&mut self.bundle),
+            exit: self.exit.take(),
+            stop: self.stop.take(),
+            killed: self.killed,
+            done: false,
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let mut rest = rest;
+                rest.dispose().await;
+            });
+        }
+    }
 }
 
 impl Container {
@@ -377,27 +449,95 @@ impl Container {
         let oci = self.oci.clone();
         if self.exit.is_some() {
             if self.ended(Duration::ZERO).await.is_none() {
-                let _ = oci.runc().args(["kill", &self.id, "KILL"]).status().await;
+                oci.call(&["kill", &self.id, "KILL"]).await;
             }
             if self.ended(END_WAIT).await.is_none() {
                 tracing::warn!(
                     container = self.id,
-                    "a killed sandbox did not end within 10 s; deleting it"
+                    "a killed sandbox did not end within 10 s; killing its runc and deleting it"
                 );
             }
         }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
         // runc deletes a container whose first process ended; this covers a runc that
         // was itself killed or never got that far.
-        let _ = oci
-            .runc()
-            .args(["delete", "--force", &self.id])
-            .status()
-            .await;
+        oci.call(&["delete", "--force", &self.id]).await;
         if let Err(e) = tokio::fs::remove_dir_all(&self.bundle).await
             && e.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(container = self.id, error = %e, "removing a sandbox bundle failed");
         }
+    }
+}
+
+/// The sandbox ids of every `runc run` process on the host.
+fn runc_runs() -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return ids;
+    };
+    for entry in procs.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.contains(&b"run".as_slice())
+            && let Some(id) = args.iter().rev().find(|a| !a.is_empty())
+            && id.starts_with(ID_PREFIX.as_bytes())
+        {
+            ids.insert(String::from_utf8_lossy(id).into_owned());
+        }
+    }
+    ids
+}
+
+/// What the engine's daemon adds to every container that this engine would not: another
+/// default runtime (gVisor), user-namespace remapping, SELinux labels, a seccomp profile
+/// of the operator's. Where any is set, sandboxes stay with Docker.
+async fn same_as_dockers_default(docker: &bollard::Docker) -> anyhow::Result<()> {
+    let info = docker.info().await?;
+    let runtime = info.default_runtime.unwrap_or_else(|| "runc".to_owned());
+    if runtime != "runc" {
+        anyhow::bail!("the engine's default runtime is {runtime}, not runc");
+    }
+    for option in info.security_options.unwrap_or_default() {
+        let name = option
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("name="))
+            .unwrap_or_default();
+        let custom_seccomp = name == "seccomp" && !option.contains("profile=default");
+        if matches!(name, "userns" | "selinux" | "rootless") || custom_seccomp {
+            anyhow::bail!("the engine applies {option}, which this engine does not");
+        }
+    }
+    Ok(())
+}
+
+/// Docker's AppArmor profile where the host enforces AppArmor: it must be loaded (Docker
+/// loads it when it starts), or the sandboxes stay with Docker.
+async fn apparmor_profile(docker: &bollard::Docker) -> anyhow::Result<Option<String>> {
+    let enabled = tokio::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .await
+        .is_ok_and(|v| v.trim() == "Y");
+    if !enabled {
+        return Ok(None);
+    }
+    let apparmor_in_docker = docker
+        .info()
+        .await?
+        .security_options
+        .unwrap_or_default()
+        .iter()
+        .any(|o| o.contains("name=apparmor"));
+    let loaded = tokio::fs::read_to_string("/sys/kernel/security/apparmor/profiles")
+        .await
+        .unwrap_or_default();
+    if apparmor_in_docker && loaded.lines().any(|l| l.starts_with("docker-default ")) {
+        Ok(Some("docker-default".to_owned()))
+    } else {
+        anyhow::bail!("AppArmor is enforced here and Docker's docker-default profile is not loaded")
     }
 }
 
@@ -446,7 +586,17 @@ pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) 
         memory_limits["swap"] = json!(memory);
     }
     let period: u64 = 100_000;
-    json!({
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "network"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    if oci.cgroup_ns {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
@@ -509,9 +659,7 @@ pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) 
                 "cpu": {"quota": (config.cpus * period as f64) as i64, "period": period},
                 "pids": {"limit": config.pids},
             },
-            "namespaces": [
-                {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-            ],
+            "namespaces": namespaces,
             "maskedPaths": [
                 "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
@@ -522,7 +670,11 @@ pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) 
             ],
             "seccomp": oci.seccomp,
         },
-    })
+    });
+    if let Some(profile) = &oci.apparmor {
+        spec["process"]["apparmorProfile"] = json!(profile);
+    }
+    spec
 }
 
 /// The seccomp policy: Docker's default profile as containers-common ships it (the same
@@ -590,10 +742,11 @@ pub mod seccomp {
     const EPERM: u64 = 1;
     const ENOSYS: u64 = 38;
 
-    fn arch_names() -> (&'static str, &'static str) {
+    fn arch_names() -> anyhow::Result<(&'static str, &'static str)> {
         match std::env::consts::ARCH {
-            "aarch64" => ("SCMP_ARCH_AARCH64", "arm64"),
-            _ => ("SCMP_ARCH_X86_64", "amd64"),
+            "aarch64" => Ok(("SCMP_ARCH_AARCH64", "arm64")),
+            "x86_64" => Ok(("SCMP_ARCH_X86_64", "amd64")),
+            other => anyhow::bail!("no seccomp policy for {other} (x86_64 and aarch64 only)"),
         }
     }
 
@@ -616,7 +769,7 @@ pub mod seccomp {
 
     /// The OCI `linux.seccomp` of `profile` (Docker's format) on kernel `release`.
     pub fn policy(profile: &Value, release: &str) -> anyhow::Result<Value> {
-        let (arch, goarch) = arch_names();
+        let (arch, goarch) = arch_names()?;
         let mut architectures = vec![Value::from(arch)];
         if let Some(map) = profile["archMap"].as_array() {
             for entry in map {
@@ -703,6 +856,8 @@ mod tests {
             rootfs: PathBuf::from("/var/lib/docker/overlay2/x/diff"),
             seccomp: json!({"defaultAction": "SCMP_ACT_ERRNO"}),
             swap,
+            cgroup_ns: false,
+            apparmor: None,
         }
     }
 
@@ -809,25 +964,58 @@ mod tests {
             json!({"allow": false, "access": "rwm"}),
             "every device denied first"
         );
-        assert!(
-            r["devices"].as_array().unwrap()[1..]
-                .iter()
-                .all(|d| d["type"] == "c")
+        let allowed: Vec<(i64, Option<i64>)> = r["devices"].as_array().unwrap()[1..]
+            .iter()
+            .map(|d| {
+                assert_eq!(d["type"], "c", "character devices only: {d}");
+                (d["major"].as_i64().unwrap(), d["minor"].as_i64())
+            })
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                (1, Some(3)), // null
+                (1, Some(5)), // zero
+                (1, Some(7)), // full
+                (1, Some(8)), // random
+                (1, Some(9)), // urandom
+                (5, Some(0)), // tty
+                (5, Some(2)), // ptmx
+                (136, None),  // its own pts
+            ],
+            "the standard devices and nothing else"
         );
-        for masked in [
-            "/proc/kcore",
-            "/proc/keys",
-            "/proc/timer_list",
-            "/sys/firmware",
-        ] {
-            assert!(
-                strings(&l["maskedPaths"]).contains(&masked),
-                "{masked} masked"
-            );
-        }
-        for ro in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"] {
-            assert!(strings(&l["readonlyPaths"]).contains(&ro), "{ro} read-only");
-        }
+        assert_eq!(
+            strings(&l["maskedPaths"]),
+            [
+                "/proc/asound",
+                "/proc/acpi",
+                "/proc/kcore",
+                "/proc/keys",
+                "/proc/latency_stats",
+                "/proc/timer_list",
+                "/proc/timer_stats",
+                "/proc/sched_debug",
+                "/proc/scsi",
+                "/sys/firmware",
+            ],
+            "Docker's masked paths"
+        );
+        assert_eq!(
+            strings(&l["readonlyPaths"]),
+            [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger"
+            ],
+            "Docker's read-only paths"
+        );
+        assert!(
+            p.get("apparmorProfile").is_none(),
+            "none where the host has none"
+        );
         assert_eq!(
             l["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO",
             "seccomp applied"
@@ -839,6 +1027,20 @@ mod tests {
                 .get("swap")
                 .is_none()
         );
+        // On cgroup v2 a cgroup namespace of its own; under AppArmor, Docker's profile.
+        let v2 = Oci {
+            cgroup_ns: true,
+            apparmor: Some("docker-default".into()),
+            ..oci(true)
+        };
+        let s = spec(&SandboxConfig::default(), &v2, "codebox-x", 128);
+        assert!(
+            s["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"type": "cgroup"}))
+        );
+        assert_eq!(s["process"]["apparmorProfile"], "docker-default");
     }
 
     fn profile() -> Value {
