@@ -37,6 +37,10 @@ pub struct ApiConfig {
     /// AWS stack sets 3 000 000 so a request always fits a Lambda invocation): larger
     /// ones are uploaded through `POST /task/upload`.
     pub inline_image_max: usize,
+    /// Where clients reach the API (`PUBLIC_URL`, e.g. `https://code.example.com`): the
+    /// base of the upload URLs it hands out. Unset, the request's own `Host` (and
+    /// `X-Forwarded-Proto`) tell it.
+    pub public_url: Option<String>,
 }
 
 /// Which stores and queue the API uses.
@@ -243,8 +247,36 @@ impl ApiConfig {
                 1..=codebox_core::png::MAX_BYTES,
                 "bytes",
             )?,
+            public_url: public_url(config::var("PUBLIC_URL"))?,
         })
     }
+}
+
+/// `PUBLIC_URL`: `http(s)://host[:port][/prefix]`, no query or fragment; kept without a
+/// trailing `/`.
+pub fn public_url(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let url = value.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        let host = r.split('/').next().unwrap_or_default();
+        !host.is_empty()
+            && !r.contains(['?', '#', ' ', '@'])
+            && axum::http::uri::Authority::try_from(host).is_ok()
+    });
+    if !ok {
+        return Err(ConfigError {
+            var: "PUBLIC_URL".into(),
+            problem: format!(
+                "{value:?} is not a URL like https://code.example.com (scheme, host, optional port and path)"
+            ),
+        });
+    }
+    Ok(Some(url.to_owned()))
 }
 
 /// `NAME` itself, or the secret `NAME_ARN` names in Secrets Manager.
@@ -430,6 +462,7 @@ impl AppState {
         let mut state = AppState::new(accounts, tasks, limits, config.cors_origins.clone());
         state.large_responses = Some(backends.blobs.clone());
         state.events_max = config.events_max;
+        state.public_url = config.public_url.clone();
         Ok(state)
     }
 

@@ -24,6 +24,8 @@ pub struct AppState {
     pub events_max: std::time::Duration,
     /// When the stored language listing was last read.
     pub languages_read: Arc<parking_lot::Mutex<Option<std::time::Instant>>>,
+    /// Where clients reach the API (`PUBLIC_URL`); `None`: as each request says.
+    pub public_url: Option<String>,
 }
 
 /// How long an event stream follows its task by default: longer than any task runs.
@@ -45,6 +47,7 @@ impl AppState {
             large_responses: None,
             events_max: EVENTS_MAX,
             languages_read: Arc::default(),
+            public_url: None,
         }
     }
 

@@ -33,6 +33,7 @@ fn config(ttl: i64) -> ApiConfig {
         cors_origins: vec![],
         events_max: codebox_functions::state::EVENTS_MAX,
         inline_image_max: codebox_core::png::MAX_BYTES,
+        public_url: None,
     }
 }
 
@@ -1536,6 +1537,65 @@ async fn an_upload_url_takes_exactly_the_png_it_was_granted_for() {
             .starts_with("http://localhost/task/upload/"),
         "{g}"
     );
+}
+
+/// With `PUBLIC_URL`, upload URLs name the deployment's public address, whatever `Host`
+/// a request came with (a proxy in front, or a client sending someone else's host).
+#[tokio::test]
+async fn upload_urls_name_the_public_url_when_one_is_set() {
+    let backends = Backends::memory();
+    let app = router(
+        AppState::build(
+            &ApiConfig {
+                public_url: Some("https://code.example.com/api".into()),
+                ..config(3600)
+            },
+            &backends,
+        )
+        .unwrap(),
+    );
+    let token = login_as(&app, "xavier").await;
+    let mut request = req(
+        "POST",
+        "/task/upload",
+        Some(&token),
+        Some(json!({"size": 100})),
+    );
+    request
+        .headers_mut()
+        .insert(header::HOST, "attacker.example".parse().unwrap());
+    let r = send(&app, request).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let url = r.json()["upload_url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with("https://code.example.com/api/task/upload/"),
+        "{url}"
+    );
+}
+
+#[test]
+fn public_url_must_be_a_base_url() {
+    use codebox_functions::config::public_url;
+    assert_eq!(public_url(None).unwrap(), None);
+    assert_eq!(
+        public_url(Some("https://code.example.com/".into())).unwrap(),
+        Some("https://code.example.com".into())
+    );
+    assert_eq!(
+        public_url(Some("http://127.0.0.1:8080/api".into())).unwrap(),
+        Some("http://127.0.0.1:8080/api".into())
+    );
+    for bad in [
+        "code.example.com",
+        "ftp://code.example.com",
+        "https://",
+        "https://code.example.com/?x=1",
+        "https://user@code.example.com",
+        "https://code example.com",
+    ] {
+        let e = public_url(Some(bad.into())).unwrap_err();
+        assert_eq!(e.var, "PUBLIC_URL", "{bad}");
+    }
 }
 
 /// A deployment whose requests must stay small (AWS) refuses a larger inline PNG with 413

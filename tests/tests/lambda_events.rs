@@ -33,6 +33,7 @@ fn config(jwt_secret: SecretString, backend: Backend) -> ApiConfig {
         cors_origins: vec![],
         events_max: codebox_functions::state::EVENTS_MAX,
         inline_image_max: codebox_core::png::MAX_BYTES,
+        public_url: None,
     }
 }
 

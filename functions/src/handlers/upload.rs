@@ -88,7 +88,11 @@ pub async fn grant(
         Some(presigned) => (presigned.url, presigned.headers),
         None => {
             let grant = state.accounts.grant_upload(&key, size, expires_at)?;
-            let url = format!("{}/task/upload/{grant}", origin(&headers));
+            let base = match &state.public_url {
+                Some(url) => url.clone(),
+                None => origin(&headers),
+            };
+            let url = format!("{base}/task/upload/{grant}");
             let signed = vec![
                 (header::CONTENT_TYPE.to_string(), PNG.to_owned()),
                 (header::CONTENT_LENGTH.to_string(), size.to_string()),
@@ -110,7 +114,7 @@ pub async fn grant(
 }
 
 /// `scheme://host` the client called, as far as the request tells (a proxy in front
-/// sets `X-Forwarded-Proto`).
+/// sets `X-Forwarded-Proto`); `PUBLIC_URL` says it for sure.
 fn origin(headers: &HeaderMap) -> String {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let host = text(header::HOST.as_str()).unwrap_or("localhost");
