@@ -390,20 +390,19 @@ impl Drop for Container {
             return;
         }
         self.done = true;
-        let rest = Container {
+        // Marked done: should the runtime drop this future unrun (it is shutting down),
+        // the drop ends here, and dropping the stop handle still kills the `runc run`.
+        let mut rest = Container {
             oci: self.oci.clone(),
             id: std::mem::take(&mut self.id),
             bundle: std::mem::take(&mut self.bundle),
             exit: self.exit.take(),
             stop: self.stop.take(),
             killed: self.killed,
-            done: false,
+            done: true,
         };
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let mut rest = rest;
-                rest.dispose().await;
-            });
+            handle.spawn(async move { rest.release().await });
         }
     }
 }
@@ -445,6 +444,10 @@ impl Container {
             return;
         }
         self.done = true;
+        self.release().await;
+    }
+
+    async fn release(&mut self) {
         self.killed = true;
         let oci = self.oci.clone();
         if self.exit.is_some() {
@@ -1041,6 +1044,30 @@ mod tests {
                 .contains(&json!({"type": "cgroup"}))
         );
         assert_eq!(s["process"]["apparmorProfile"], "docker-default");
+    }
+
+    /// A container dropped where no runtime runs its disposal (a worker shutting down):
+    /// the drop ends, once (it once recursed until the stack overflowed).
+    #[test]
+    fn a_container_dropped_without_a_runtime_is_let_go() {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let container = Container {
+            oci: Arc::new(oci(true)),
+            id: "codebox-dropped".into(),
+            bundle: PathBuf::from("/nonexistent/codebox-dropped"),
+            exit: None,
+            stop: Some(stop),
+            killed: false,
+            done: false,
+        };
+        drop(container);
+        assert!(
+            matches!(
+                stopped.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+            ),
+            "its runc run is told to end"
+        );
     }
 
     fn profile() -> Value {
