@@ -29,12 +29,23 @@ fn unavailable(e: redis::RedisError) -> Error {
     }
 }
 
+/// How long a Redis reply and a (re)connection may take. The client's defaults (0.5 s and
+/// 1 s) turn a moment of CPU starvation on a busy host — the gateway's own task polled
+/// late, or Redis scheduled late — into a 503 for a request that would have passed;
+/// a slow reply should make a request slower, not fail it. A Redis that is really gone
+/// still fails fast: its connection is refused.
+fn manager_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(std::time::Duration::from_secs(5)))
+        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
+}
+
 impl RedisSessionStore {
     /// Connects with automatic reconnection; keys are `<prefix>session:<jti>`.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client =
             redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
-        let conn = ConnectionManager::new(client)
+        let conn = ConnectionManager::new_with_config(client, manager_config())
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
         Ok(Self {
@@ -163,7 +174,7 @@ impl RedisEventBus {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client =
             redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
-        let conn = ConnectionManager::new(client.clone())
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config())
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
         let bus = Self {
