@@ -78,4 +78,45 @@ impl BlobStore for FsBlobStore {
             Err(e) => Err(io(e, &path)),
         }
     }
+
+    async fn delete_older_than(
+        &self,
+        prefix: &str,
+        before: codebox_core::time::Timestamp,
+    ) -> Result<Option<usize>, Error> {
+        let dir = self.path(prefix.trim_end_matches('/'))?;
+        let before = std::time::SystemTime::from(before);
+        let deleted = tokio::task::spawn_blocking(move || delete_files_before(&dir, before))
+            .await
+            .map_err(|e| Error::Backend(e.into()))??;
+        Ok(Some(deleted))
+    }
+}
+
+/// Deletes the files under `dir` (not the one being written aside: they are renamed in
+/// place within moments) modified before `before`, and the directories left empty.
+fn delete_files_before(dir: &Path, before: std::time::SystemTime) -> Result<usize, Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(e, dir)),
+    };
+    let mut deleted = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| io(e, dir))?;
+        let path = entry.path();
+        let meta = entry.metadata().map_err(|e| io(e, &path))?;
+        if meta.is_dir() {
+            deleted += delete_files_before(&path, before)?;
+            // Only when empty; a blob written meanwhile keeps it.
+            let _ = std::fs::remove_dir(&path);
+        } else if meta.modified().is_ok_and(|m| m < before) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e, &path)),
+            }
+        }
+    }
+    Ok(deleted)
 }

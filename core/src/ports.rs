@@ -217,6 +217,12 @@ pub trait BlobStore: Send + Sync {
         }
     }
 
+    /// Deletes the blobs under `prefix` last written before `before`; how many, or `None`
+    /// where the store expires them by itself (S3's lifecycle rules).
+    async fn delete_older_than(&self, _prefix: &str, _before: Timestamp) -> Result<Option<usize>> {
+        Ok(None)
+    }
+
     /// Readiness: the store answers (a read of a key nobody writes).
     async fn ping(&self) -> Result<()> {
         self.get("health/ping").await.map(|_| ())

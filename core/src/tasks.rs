@@ -231,9 +231,15 @@ pub struct TaskService {
 /// How long an upload URL of `POST /task/upload` works.
 pub const UPLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// Where `owner`'s uploads are kept (on AWS for a day, by the bucket's lifecycle).
+/// Where uploads are kept: a day (on AWS by the bucket's lifecycle, elsewhere by
+/// [`TaskService::expire_uploads`]); an image task copies its upload when it is submitted.
+pub const UPLOADS: &str = "uploads/";
+/// How long an upload is kept.
+pub const UPLOAD_KEPT: chrono::Duration = chrono::Duration::days(1);
+
+/// Where `owner`'s uploads are kept.
 pub fn upload_prefix(owner: UserId) -> String {
-    format!("uploads/{owner}/")
+    format!("{UPLOADS}{owner}/")
 }
 
 /// A new upload's key.
@@ -422,6 +428,38 @@ impl TaskService {
             self.tasks.mark_published(task.id).await?;
         }
         Ok(published)
+    }
+
+    /// Deletes uploads written more than `kept` ago, where the blob store does not expire
+    /// them by itself; how many.
+    pub async fn expire_uploads(&self, kept: chrono::Duration) -> Result<usize> {
+        let deleted = self
+            .blobs
+            .delete_older_than(UPLOADS, time::now() - kept)
+            .await?
+            .unwrap_or(0);
+        if deleted > 0 {
+            tracing::info!(deleted, "expired uploads deleted");
+        }
+        Ok(deleted)
+    }
+
+    /// Runs [`TaskService::expire_uploads`] for [`UPLOAD_KEPT`] now and every `every`
+    /// until `stop`.
+    pub async fn expire_uploads_forever(
+        &self,
+        every: std::time::Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            if let Err(e) = self.expire_uploads(UPLOAD_KEPT).await {
+                tracing::warn!(error = %e, "deleting expired uploads failed; trying again later");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
     }
 
     /// The checked PNG `owner` uploaded at `key`.
@@ -1344,10 +1382,9 @@ mod tests {
         }
     }
 
-    /// A task from an upload gets a checked copy of its own; only the uploader's own,
-    /// existing, PNG, not-too-large upload is taken.
-    #[tokio::test]
-    async fn an_image_task_takes_its_owners_upload() {
+    /// A service, and an image task its owner submitted from an upload: the upload's key,
+    /// the PNG and the task's spec.
+    async fn submitted_from_an_upload() -> (TaskService, Uuid, String, Vec<u8>, ImageSpec) {
         let (svc, _queue) = service();
         let owner = Uuid::new_v4();
         let png = base64::engine::general_purpose::STANDARD
@@ -1359,9 +1396,41 @@ mod tests {
             .submit(owner, image_from(Some(&key), None), None)
             .await
             .unwrap();
-        let TaskSpec::Image(spec) = &submitted.task.spec else {
+        let TaskSpec::Image(spec) = submitted.task.spec else {
             panic!("an image task")
         };
+        (svc, owner, key, png, spec)
+    }
+
+    /// Uploads are deleted once older than they are kept; a task's own copy of one is not.
+    #[tokio::test]
+    async fn expired_uploads_are_deleted_and_task_inputs_kept() {
+        let (svc, _owner, key, png, spec) = submitted_from_an_upload().await;
+        assert_eq!(svc.expire_uploads(UPLOAD_KEPT).await.unwrap(), 0, "young");
+        assert!(svc.blobs.get(&key).await.unwrap().is_some());
+        assert_eq!(
+            svc.expire_uploads(chrono::Duration::seconds(-5))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            svc.blobs.get(&key).await.unwrap(),
+            None,
+            "the upload is gone"
+        );
+        assert_eq!(
+            svc.blobs.get(&spec.input_key).await.unwrap(),
+            Some(png),
+            "the task's copy stays"
+        );
+    }
+
+    /// A task from an upload gets a checked copy of its own; only the uploader's own,
+    /// existing, PNG, not-too-large upload is taken.
+    #[tokio::test]
+    async fn an_image_task_takes_its_owners_upload() {
+        let (svc, owner, key, png, spec) = submitted_from_an_upload().await;
         assert!(spec.input_key.starts_with("input/"), "{}", spec.input_key);
         assert_eq!(
             svc.blobs.get(&spec.input_key).await.unwrap(),

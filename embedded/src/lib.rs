@@ -134,6 +134,15 @@ pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {} (CODEBOX_ADDR)", config.addr))?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    // Uploads older than a day leave memory.
+    {
+        let (tasks, stop) = (state.tasks.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            tasks
+                .expire_uploads_forever(std::time::Duration::from_secs(3600), stop)
+                .await
+        });
+    }
     let server = {
         let shutdown = shutdown.clone();
         let app = router(state.clone());

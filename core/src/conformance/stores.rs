@@ -102,6 +102,33 @@ pub async fn blob_store(store: &dyn BlobStore) {
     store.put(&key, Vec::new()).await.unwrap();
     assert_eq!(store.get_at_most(&key, 9).await.unwrap(), Some(Vec::new()));
     store.delete(&key).await.unwrap();
+
+    // Expiry by age under a prefix (where the store does not expire blobs itself).
+    let prefix = format!("conformance-{}/", Uuid::new_v4().simple());
+    let old = format!("{prefix}a/{}.png", Uuid::new_v4());
+    let other = format!("conformance/{}.png", Uuid::new_v4());
+    store.put(&old, vec![1]).await.unwrap();
+    store.put(&other, vec![2]).await.unwrap();
+    let earlier = crate::time::now() - chrono::Duration::hours(1);
+    if let Some(n) = store.delete_older_than(&prefix, earlier).await.unwrap() {
+        assert_eq!(n, 0, "nothing under the prefix is an hour old");
+        assert_eq!(store.get(&old).await.unwrap(), Some(vec![1]));
+        let later = crate::time::now() + chrono::Duration::seconds(5);
+        let n = store.delete_older_than(&prefix, later).await.unwrap();
+        assert_eq!(n, Some(1));
+        assert_eq!(store.get(&old).await.unwrap(), None, "expired");
+        assert_eq!(
+            store.get(&other).await.unwrap(),
+            Some(vec![2]),
+            "outside the prefix: kept"
+        );
+        assert_eq!(
+            store.delete_older_than(&prefix, later).await.unwrap(),
+            Some(0)
+        );
+    }
+    store.delete(&old).await.unwrap();
+    store.delete(&other).await.unwrap();
 }
 
 fn code_task(owner: Uuid) -> Task {

@@ -40,6 +40,15 @@ async fn run() -> anyhow::Result<()> {
                 .await
         });
     }
+    // Uploads older than a day, where the blob store keeps them until told (files).
+    {
+        let (tasks, stop) = (state.tasks.clone(), stop.clone());
+        tokio::spawn(async move {
+            tasks
+                .expire_uploads_forever(std::time::Duration::from_secs(3600), stop)
+                .await
+        });
+    }
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (GATEWAY_ADDR): {e}"))?;
