@@ -77,7 +77,8 @@ impl Oci {
                 config.runtime.as_deref().unwrap_or_default()
             );
         }
-        same_as_dockers_default(docker).await?;
+        let info = docker.info().await?;
+        same_as_dockers_default(&info)?;
         let runc = PathBuf::from(&config.runc);
         let version = Command::new(&runc).arg("--version").output().await;
         if !version.as_ref().is_ok_and(|o| o.status.success()) {
@@ -123,7 +124,7 @@ impl Oci {
             .map_err(|e| anyhow::anyhow!("the seccomp profile is not JSON: {e}"))?;
         let seccomp = seccomp::policy(&profile, &kernel_release())?;
         let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-        let apparmor = apparmor_profile(docker).await?;
+        let apparmor = apparmor_profile(&info).await?;
         for dir in [RUNC_ROOT, BUNDLES] {
             tokio::fs::create_dir_all(dir).await?;
         }
@@ -402,7 +403,8 @@ impl Drop for Container {
             done: true,
         };
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move { rest.release().await });
+            // Tracked: a worker's shutdown waits for it (`step::settle_dropped`).
+            handle.spawn(super::step::DROPPED.track_future(async move { rest.release().await }));
         }
     }
 }
@@ -412,9 +414,13 @@ impl Container {
         &self.id
     }
 
-    /// Records the task it serves, for `runc list` readers (the tests, an operator).
-    pub async fn serves(&self, task: &str) {
-        let _ = tokio::fs::write(self.bundle.join(TASK_FILE), task).await;
+    /// Records the task it serves, for `runc list` readers (the tests, an operator), off
+    /// the step's path.
+    pub fn serves(&self, task: codebox_core::domain::TaskId) -> tokio::task::JoinHandle<()> {
+        let path = self.bundle.join(TASK_FILE);
+        tokio::spawn(async move {
+            let _ = tokio::fs::write(path, task.to_string()).await;
+        })
     }
 
     /// How it ended, waiting at most `wait` for it.
@@ -499,13 +505,12 @@ fn runc_runs() -> std::collections::HashSet<String> {
 /// What the engine's daemon adds to every container that this engine would not: another
 /// default runtime (gVisor), user-namespace remapping, SELinux labels, a seccomp profile
 /// of the operator's. Where any is set, sandboxes stay with Docker.
-async fn same_as_dockers_default(docker: &bollard::Docker) -> anyhow::Result<()> {
-    let info = docker.info().await?;
-    let runtime = info.default_runtime.unwrap_or_else(|| "runc".to_owned());
+fn same_as_dockers_default(info: &bollard::models::SystemInfo) -> anyhow::Result<()> {
+    let runtime = info.default_runtime.as_deref().unwrap_or("runc");
     if runtime != "runc" {
         anyhow::bail!("the engine's default runtime is {runtime}, not runc");
     }
-    for option in info.security_options.unwrap_or_default() {
+    for option in info.security_options.iter().flatten() {
         let name = option
             .split(',')
             .find_map(|kv| kv.strip_prefix("name="))
@@ -520,19 +525,17 @@ async fn same_as_dockers_default(docker: &bollard::Docker) -> anyhow::Result<()>
 
 /// Docker's AppArmor profile where the host enforces AppArmor: it must be loaded (Docker
 /// loads it when it starts), or the sandboxes stay with Docker.
-async fn apparmor_profile(docker: &bollard::Docker) -> anyhow::Result<Option<String>> {
+async fn apparmor_profile(info: &bollard::models::SystemInfo) -> anyhow::Result<Option<String>> {
     let enabled = tokio::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .await
         .is_ok_and(|v| v.trim() == "Y");
     if !enabled {
         return Ok(None);
     }
-    let apparmor_in_docker = docker
-        .info()
-        .await?
+    let apparmor_in_docker = info
         .security_options
-        .unwrap_or_default()
         .iter()
+        .flatten()
         .any(|o| o.contains("name=apparmor"));
     let loaded = tokio::fs::read_to_string("/sys/kernel/security/apparmor/profiles")
         .await

@@ -142,7 +142,8 @@ impl Guard {
 /// Disposals begun by a drop (a step or a preparation cut short, e.g. by a cancel): a
 /// worker's shutdown waits for these too ([`settle_dropped`]), so none is lost when the
 /// process ends right after.
-static DROPPED: std::sync::LazyLock<TaskTracker> = std::sync::LazyLock::new(TaskTracker::new);
+pub(crate) static DROPPED: std::sync::LazyLock<TaskTracker> =
+    std::sync::LazyLock::new(TaskTracker::new);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -345,35 +346,15 @@ enum Handle {
         guard: Guard,
         id: String,
     },
-    Runc(RuncGuard),
-}
-
-/// Ends a runc sandbox when dropped, unless `dispose` ran.
-struct RuncGuard(Option<oci::Container>);
-
-impl RuncGuard {
-    async fn dispose(mut self) {
-        if let Some(mut c) = self.0.take() {
-            c.dispose().await;
-        }
-    }
-}
-
-impl Drop for RuncGuard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take()
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            handle.spawn(DROPPED.track_future(async move { c.dispose().await }));
-        }
-    }
+    /// Ended when dropped too (its own `Drop`).
+    Runc(oci::Container),
 }
 
 impl Handle {
     async fn dispose(self) {
         match self {
             Handle::Docker { guard, .. } => guard.dispose().await,
-            Handle::Runc(guard) => guard.dispose().await,
+            Handle::Runc(mut container) => container.dispose().await,
         }
     }
 
@@ -381,8 +362,7 @@ impl Handle {
     async fn saw_oom(&self) -> Result<bool, Error> {
         match self {
             Handle::Docker { docker, id, .. } => engine_saw_oom(docker, id).await,
-            Handle::Runc(RuncGuard(Some(c))) => Ok(c.saw_oom().await),
-            Handle::Runc(RuncGuard(None)) => Ok(false),
+            Handle::Runc(c) => Ok(c.saw_oom().await),
         }
     }
 }
@@ -416,7 +396,7 @@ pub async fn prepare(
                 }),
             );
             Ok(Prepared {
-                handle: Handle::Runc(RuncGuard(Some(started.container))),
+                handle: Handle::Runc(started.container),
                 output: Box::pin(output),
                 input: Box::pin(started.stdin),
                 born: Instant::now(),
@@ -526,12 +506,7 @@ impl Prepared {
                     let _ = docker.rename_container(&id, options).await;
                 })
             }
-            Handle::Runc(RuncGuard(c)) => {
-                if let Some(c) = c {
-                    c.serves(&step.task_id.to_string()).await;
-                }
-                tokio::spawn(async {})
-            }
+            Handle::Runc(c) => c.serves(step.task_id),
         };
         let outcome = drive(&handle, output, input, step, nproc, cancel).await;
         removals.spawn(async move {
