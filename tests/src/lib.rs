@@ -379,13 +379,23 @@ fn runc_sandboxes_of(task_id: &str, running_only: bool) -> anyhow::Result<usize>
         std::fs::read_to_string(std::path::Path::new(bundle).join(oci::TASK_FILE))
             .is_ok_and(|t| t == task_id)
     };
-    let out = std::process::Command::new("runc")
-        .args(["--root", oci::RUNC_ROOT, "list", "--format", "json"])
-        .output()
-        .context("running runc")?;
-    if !out.status.success() {
-        bail!("runc list failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    // runc lists by reading each container's state, and fails when one is deleted as it
+    // reads: a few tries.
+    let mut tries = 0;
+    let out = loop {
+        let out = std::process::Command::new("runc")
+            .args(["--root", oci::RUNC_ROOT, "list", "--format", "json"])
+            .output()
+            .context("running runc")?;
+        tries += 1;
+        if out.status.success() {
+            break out;
+        }
+        if tries == 5 {
+            bail!("runc list failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     let list: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     Ok(list
         .as_array()

@@ -542,10 +542,16 @@ fn sandbox_containers_but_phantoms(skip_phantoms: bool) -> usize {
     // The runc engine's: its containers end with their worker.
     let root = codebox_worker::sandbox::oci::RUNC_ROOT;
     if std::path::Path::new(root).exists() {
-        let out = Command::new("runc")
-            .args(["--root", root, "list", "-q"])
-            .output()
-            .unwrap();
+        // A failed list (a container deleted as runc read it) is listed again.
+        let out = (0..5)
+            .map(|_| {
+                Command::new("runc")
+                    .args(["--root", root, "list", "-q"])
+                    .output()
+                    .unwrap()
+            })
+            .find(|o| o.status.success())
+            .expect("runc list succeeds within 5 tries");
         for id in String::from_utf8_lossy(&out.stdout).lines() {
             eprintln!("runc sandbox: {id}");
             count += 1;

@@ -258,18 +258,28 @@ impl Oci {
     /// killed), running ones older than `running_age` (stuck); bundles of no container
     /// older than a minute. Returns how many containers it removed.
     pub async fn reap(&self, idle_age: Duration, running_age: Duration) -> anyhow::Result<usize> {
-        let out = tokio::time::timeout(
-            RUNC_CALL,
-            self.runc()
-                .args(["list", "--format", "json"])
-                .stdout(Stdio::piped())
-                .output(),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("runc list did not answer within 10 s"))??;
-        if !out.status.success() {
-            anyhow::bail!("runc list failed");
-        }
+        // runc lists by reading each container's state, and fails when one is deleted
+        // as it reads: a few tries.
+        let mut tries = 0;
+        let out = loop {
+            let out = tokio::time::timeout(
+                RUNC_CALL,
+                self.runc()
+                    .args(["list", "--format", "json"])
+                    .stdout(Stdio::piped())
+                    .output(),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("runc list did not answer within 10 s"))??;
+            tries += 1;
+            if out.status.success() {
+                break out;
+            }
+            if tries == 5 {
+                anyhow::bail!("runc list failed 5 times");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         // `null` when there is none.
         let list: Option<Vec<Value>> = serde_json::from_slice(&out.stdout)
             .map_err(|e| anyhow::anyhow!("runc list answered no list: {e}"))?;
