@@ -17,6 +17,10 @@ run: docker runner-image
 
 ## Everything: formatting, lints, unit, handler, conformance (real PostgreSQL, Redis,
 ## RabbitMQ), sandbox and end-to-end tests.
+# Each suite its own sandbox state directory: two suites on one host (or a suite beside
+# `make run`) never reap each other's sandboxes.
+SUITE_RUN_DIR := $(or $(CODEBOX_RUN_DIR),/run/codebox/suite-$(shell date +%s%N))
+test: export CODEBOX_RUN_DIR := $(SUITE_RUN_DIR)
 test: docker gvisor runner-image services tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings

@@ -26,7 +26,8 @@ if [ "$left" -ne 0 ]; then
 fi
 # The runc engine's containers end with their worker too (the agent sees its stdin close,
 # and runc deletes a container whose first process ended).
-runc_root=/run/codebox/runc
+run_dir=${CODEBOX_RUN_DIR:-/run/codebox}
+runc_root=$run_dir/runc
 if [ -d "$runc_root" ]; then
   for _ in $(seq 1 20); do
     [ "$(runc --root "$runc_root" list -q | wc -l)" -eq 0 ] && break
@@ -37,5 +38,9 @@ if [ -d "$runc_root" ]; then
     runc --root "$runc_root" list >&2
     exit 1
   fi
+fi
+# A suite's own run directory (make test gives each its own) goes with it.
+if [ "$run_dir" != /run/codebox ] && [ -d "$run_dir" ]; then
+  rm -rf "$run_dir"
 fi
 echo "check-leftovers: no sandbox container left behind"

@@ -365,8 +365,12 @@ impl TaskStore for PostgresStore {
             "UPDATE tasks SET status = $2, \
                started_at = COALESCE($3, started_at), \
                finished_at = COALESCE($4, finished_at), \
-               result = COALESCE($5, result) \
-             WHERE id = $1 AND status = ANY($6) RETURNING {SUMMARY_COLUMNS}"
+               result = COALESCE($5, result), \
+               lease_until = COALESCE($7, lease_until) \
+             WHERE id = $1 AND status = ANY($6) \
+               AND ($8::timestamptz IS NULL OR status <> 'running' \
+                    OR lease_until IS NULL OR lease_until < $8) \
+             RETURNING {SUMMARY_COLUMNS}"
         ))
         .bind(id)
         .bind(t.to.as_str())
@@ -374,6 +378,8 @@ impl TaskStore for PostgresStore {
         .bind(t.finished_at)
         .bind(t.result.as_ref().map(Json))
         .bind(&from)
+        .bind(t.lease_until)
+        .bind(t.lease_lapsed_by)
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;

@@ -518,6 +518,15 @@ impl TaskSummary {
     }
 }
 
+/// How long a started task stays with the worker that started it unless renewed: a
+/// redelivery of its message (a broker restart, a consumer that lost its channel) is not
+/// run again while the lease holds, so only a dead worker's task runs twice.
+pub const RUN_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+
+/// How often a worker renews the leases of the tasks it runs (a sixth of [`RUN_LEASE`]:
+/// an API outage of several renewals does not lose one).
+pub const RUN_LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A change of status, applied only if the task's current status is one of `from`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
@@ -526,16 +535,47 @@ pub struct Transition {
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub result: Option<TaskResult>,
+    /// The run's lease, written when the change applies.
+    pub lease_until: Option<Timestamp>,
+    /// When set, a `running` task matches only if its lease (if any) ended before this
+    /// time: a start takes over only a lapsed run.
+    pub lease_lapsed_by: Option<Timestamp>,
 }
 
 impl Transition {
+    /// Queued → running, or a running task whose lease lapsed (its worker died) →
+    /// running again; either way with a fresh lease.
     pub fn start(at: Timestamp) -> Self {
         Self {
-            from: vec![TaskStatus::Queued],
+            from: vec![TaskStatus::Queued, TaskStatus::Running],
             to: TaskStatus::Running,
             started_at: Some(at),
             finished_at: None,
             result: None,
+            lease_until: Some(at + RUN_LEASE),
+            lease_lapsed_by: Some(at),
+        }
+    }
+
+    /// A running task's lease, extended by its worker.
+    pub fn renew(at: Timestamp) -> Self {
+        Self {
+            from: vec![TaskStatus::Running],
+            to: TaskStatus::Running,
+            started_at: None,
+            finished_at: None,
+            result: None,
+            lease_until: Some(at + RUN_LEASE),
+            lease_lapsed_by: None,
+        }
+    }
+
+    /// A running task's lease, given up by its worker (the message goes back to the
+    /// queue): it ended before `at`, so the next start takes the task at once.
+    pub fn release(at: Timestamp) -> Self {
+        Self {
+            lease_until: Some(at - chrono::Duration::seconds(1)),
+            ..Self::renew(at)
         }
     }
 
@@ -546,8 +586,22 @@ impl Transition {
             started_at: None,
             finished_at: Some(at),
             result: Some(result),
+            lease_until: None,
+            lease_lapsed_by: None,
         }
     }
+}
+
+/// What a worker that asks to start a task is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StartDecision {
+    /// Run it: this worker holds its lease now.
+    Run,
+    /// Do not: it is cancelled, finished or gone.
+    Skip,
+    /// Another worker runs it and renews its lease: keep the message and ask again.
+    Leased,
 }
 
 /// Whether a conditional status change was applied; either way, the task's summary as it

@@ -379,8 +379,14 @@ pub trait Sandbox: Send + Sync {
 /// friends over HTTP, or the task service directly in the embedded profile).
 #[async_trait]
 pub trait TaskControl: Send + Sync {
-    /// Marks the task running. Returns `false` when it must not run (cancelled or finished).
-    async fn start(&self, id: TaskId) -> Result<bool>;
+    /// Marks the task running with a lease for this worker: `Skip` when it must not run
+    /// (cancelled, finished or gone), `Leased` while another worker runs it.
+    async fn start(&self, id: TaskId) -> Result<crate::domain::StartDecision>;
+    /// Extends the leases of these running tasks (see [`crate::domain::RUN_LEASE`]); the
+    /// worker renews all of its tasks in one call.
+    async fn renew(&self, ids: &[TaskId]) -> Result<()>;
+    /// Gives up this worker's lease on a task whose message goes back to the queue.
+    async fn release(&self, id: TaskId) -> Result<()>;
     /// Which of these running tasks were cancelled meanwhile (a task gone counts as
     /// cancelled: nobody waits for its outcome): the worker's cancel watch asks once for
     /// all its tasks. No default: each implementation answers in one round trip.

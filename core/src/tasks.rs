@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{
-    CodeSpec, Commit, Compare, CompareMode, Compiler, Filter, ImageResult, ImageSpec, Limits, Task,
-    TaskEvent, TaskId, TaskKind, TaskMessage, TaskResult, TaskSpec, TaskStatus, TaskSummary,
-    TestCase, Transition, TransitionOutcome, UserId, Verdict,
+    CodeSpec, Commit, Compare, CompareMode, Compiler, Filter, ImageResult, ImageSpec, Limits,
+    StartDecision, Task, TaskEvent, TaskId, TaskKind, TaskMessage, TaskResult, TaskSpec,
+    TaskStatus, TaskSummary, TestCase, Transition, TransitionOutcome, UserId, Verdict,
 };
 use crate::error::{Error, Result};
 use crate::languages;
@@ -571,6 +571,8 @@ impl TaskService {
                 Verdict::Cancelled,
                 None,
             )),
+            lease_until: None,
+            lease_lapsed_by: None,
         };
         match self.tasks.transition(id, &transition).await? {
             TransitionOutcome::Applied(t) => {
@@ -640,7 +642,7 @@ impl TaskService {
 
 #[async_trait]
 impl TaskControl for TaskService {
-    async fn start(&self, id: TaskId) -> Result<bool> {
+    async fn start(&self, id: TaskId) -> Result<StartDecision> {
         match self
             .tasks
             .transition(id, &Transition::start(time::now()))
@@ -648,13 +650,27 @@ impl TaskControl for TaskService {
         {
             Ok(TransitionOutcome::Applied(_)) => {
                 self.announce(id, TaskStatus::Running).await;
-                Ok(true)
+                Ok(StartDecision::Run)
             }
-            // A redelivery of a task that was already running (its worker died): run again.
-            Ok(TransitionOutcome::Rejected(t)) => Ok(t.status == TaskStatus::Running),
-            Err(Error::NotFound(_)) => Ok(false),
+            // Running with its lease held: another worker runs it right now.
+            Ok(TransitionOutcome::Rejected(t)) if t.status == TaskStatus::Running => {
+                Ok(StartDecision::Leased)
+            }
+            Ok(TransitionOutcome::Rejected(_)) | Err(Error::NotFound(_)) => Ok(StartDecision::Skip),
             Err(e) => Err(e),
         }
+    }
+
+    async fn renew(&self, ids: &[TaskId]) -> Result<()> {
+        let renewal = Transition::renew(time::now());
+        for &id in ids {
+            self.lease(id, &renewal).await?;
+        }
+        Ok(())
+    }
+
+    async fn release(&self, id: TaskId) -> Result<()> {
+        self.lease(id, &Transition::release(time::now())).await
     }
 
     async fn ping(&self) -> Result<()> {
@@ -679,6 +695,16 @@ impl TaskControl for TaskService {
 
     async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<()> {
         self.events.publish(id, &events).await
+    }
+}
+
+impl TaskService {
+    /// A lease change; a task finished, cancelled or gone meanwhile has none to change.
+    async fn lease(&self, id: TaskId, change: &Transition) -> Result<()> {
+        match self.tasks.transition(id, change).await {
+            Ok(_) | Err(Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -1766,7 +1792,7 @@ mod tests {
         let (svc, _q) = service();
         let owner = Uuid::new_v4();
         let t = svc.submit(owner, code("python"), None).await.unwrap().task;
-        assert!(svc.start(t.id).await.unwrap());
+        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Run);
         svc.cancel(owner, t.id).await.unwrap();
         assert_eq!(svc.cancelled_among(&[t.id]).await.unwrap(), vec![t.id]);
         let commit = Commit {
@@ -1781,7 +1807,33 @@ mod tests {
             svc.cancel(owner, t.id).await,
             Err(Error::Conflict(_))
         ));
-        assert!(!svc.start(t.id).await.unwrap());
+        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Skip);
+    }
+
+    /// A redelivered message of a task another worker runs is not run again while that
+    /// worker holds the lease; a lease given up (the message went back) frees it at once.
+    #[tokio::test]
+    async fn a_running_task_s_lease_keeps_a_second_start_out_until_released() {
+        let (svc, _q) = service();
+        let owner = Uuid::new_v4();
+        let t = svc.submit(owner, code("python"), None).await.unwrap().task;
+        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Run);
+        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Leased);
+        svc.renew(&[t.id, Uuid::new_v4()]).await.unwrap();
+        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Leased);
+        svc.release(t.id).await.unwrap();
+        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Run);
+        let commit = Commit {
+            task_id: t.id,
+            status: TaskStatus::Completed,
+            result: TaskResult::Code(crate::domain::CodeResult::empty(Verdict::Ok)),
+        };
+        svc.commit(&commit).await.unwrap();
+        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Skip);
+        assert_eq!(
+            svc.start(Uuid::new_v4()).await.unwrap(),
+            StartDecision::Skip
+        );
     }
 
     #[tokio::test]

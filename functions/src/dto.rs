@@ -339,13 +339,29 @@ pub struct CancelledResponse {
     pub cancelled: Vec<Uuid>,
 }
 
+/// A worker's leases on its running tasks: renewed, or given up (`release`) when their
+/// messages go back to the queue.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    /// 1–256 task ids.
+    #[schema(min_items = 1, max_items = 256)]
+    pub task_ids: Vec<Uuid>,
+    #[serde(default)]
+    pub release: bool,
+}
+
 /// The most task ids one `POST /commit/cancelled` asks about.
 pub const MAX_WATCHED: usize = 256;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StartResponse {
-    /// Whether the worker should run the task (false: cancelled or finished meanwhile).
+    /// Whether the worker should run the task (false: cancelled or finished meanwhile,
+    /// or running on another worker).
     pub run: bool,
+    /// Another worker runs the task and holds its lease: keep the message and ask again.
+    #[serde(default)]
+    pub leased: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -32,6 +32,7 @@ use crate::handlers;
         handlers::commit::commit,
         handlers::commit::start,
         handlers::commit::cancelled,
+        handlers::commit::lease,
         handlers::commit::events,
         handlers::commit::status,
         handlers::commit::ping,

@@ -372,7 +372,8 @@ fn count_containers(task_id: &str, running_only: bool) -> anyhow::Result<usize> 
 /// is no sandbox (nothing of it runs or holds resources; the reaper removes it later).
 fn runc_sandboxes_of(task_id: &str, running_only: bool) -> anyhow::Result<usize> {
     use codebox_worker::sandbox::oci;
-    if !std::path::Path::new(oci::RUNC_ROOT).exists() {
+    let root = oci::runc_root();
+    if !root.exists() {
         return Ok(0);
     }
     let serves = |bundle: &str| {
@@ -384,7 +385,9 @@ fn runc_sandboxes_of(task_id: &str, running_only: bool) -> anyhow::Result<usize>
     let mut tries = 0;
     let out = loop {
         let out = std::process::Command::new("runc")
-            .args(["--root", oci::RUNC_ROOT, "list", "--format", "json"])
+            .arg("--root")
+            .arg(&root)
+            .args(["list", "--format", "json"])
             .output()
             .context("running runc")?;
         tries += 1;

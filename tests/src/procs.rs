@@ -540,13 +540,15 @@ fn sandbox_containers_but_phantoms(skip_phantoms: bool) -> usize {
         count += 1;
     }
     // The runc engine's: its containers end with their worker.
-    let root = codebox_worker::sandbox::oci::RUNC_ROOT;
-    if std::path::Path::new(root).exists() {
+    let root = codebox_worker::sandbox::oci::runc_root();
+    if root.exists() {
         // A failed list (a container deleted as runc read it) is listed again.
         let out = (0..5)
             .map(|_| {
                 Command::new("runc")
-                    .args(["--root", root, "list", "-q"])
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["list", "-q"])
                     .output()
                     .unwrap()
             })

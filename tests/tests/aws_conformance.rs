@@ -200,7 +200,10 @@ async fn a_commit_reads_no_blob() {
     );
     let since = codebox_core::time::now() - chrono::Duration::hours(24);
     store.create(&task, None, since).await.unwrap();
-    assert!(service.start(task.id).await.unwrap());
+    assert_eq!(
+        service.start(task.id).await.unwrap(),
+        codebox_core::domain::StartDecision::Run
+    );
     let result = TaskResult::Code(CodeResult {
         stdout: vec![b'x'; 1024 * 1024].into(),
         ..CodeResult::empty(Verdict::Ok)

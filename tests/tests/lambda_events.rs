@@ -237,7 +237,10 @@ async fn a_result_too_big_for_lambda_is_a_redirect_to_its_presigned_copy_on_aws(
         let (status, _, body) = call(&create, req).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         let id: uuid::Uuid = body["id"].as_str().unwrap().parse().unwrap();
-        assert!(state.tasks.start(id).await.unwrap());
+        assert_eq!(
+            state.tasks.start(id).await.unwrap(),
+            codebox_core::domain::StartDecision::Run
+        );
         let result = CodeResult {
             stdout: vec![b'x'; bytes].into(),
             ..CodeResult::empty(Verdict::Ok)
@@ -383,7 +386,10 @@ async fn an_image_too_big_for_lambda_goes_up_and_comes_back_through_s3_on_aws() 
             .as_deref(),
         Some(png.as_slice())
     );
-    assert!(state.tasks.start(id).await.unwrap());
+    assert_eq!(
+        state.tasks.start(id).await.unwrap(),
+        codebox_core::domain::StartDecision::Run
+    );
     let output_key = codebox_core::tasks::output_key(id);
     state
         .tasks

@@ -19,12 +19,13 @@ enum Engine {
 /// runc, its containers and their bundles.
 fn all_sandboxes(engine: Engine) -> HashSet<String> {
     use codebox_worker::sandbox::oci;
+    let root = oci::runc_root().to_string_lossy().into_owned();
     let (program, args) = match engine {
         Engine::Docker => (
             "docker",
             vec!["ps", "-aq", "--no-trunc", "--filter", "label=codebox.role"],
         ),
-        Engine::Runc => ("runc", vec!["--root", oci::RUNC_ROOT, "list", "-q"]),
+        Engine::Runc => ("runc", vec!["--root", root.as_str(), "list", "-q"]),
     };
     let out = std::process::Command::new(program)
         .args(args)
@@ -34,7 +35,7 @@ fn all_sandboxes(engine: Engine) -> HashSet<String> {
         .lines()
         .map(str::to_owned)
         .collect();
-    if let (Engine::Runc, Ok(dir)) = (engine, std::fs::read_dir(oci::BUNDLES)) {
+    if let (Engine::Runc, Ok(dir)) = (engine, std::fs::read_dir(oci::bundles())) {
         all.extend(
             dir.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned()),

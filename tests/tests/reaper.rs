@@ -147,7 +147,9 @@ async fn the_reaper_deletes_a_runc_sandbox_whose_runc_was_killed() {
     let engine = std::sync::Arc::new(oci::Oci::open(&docker, &config).await.unwrap());
     let state = |id: &str| {
         let out = Command::new("runc")
-            .args(["--root", oci::RUNC_ROOT, "state", id])
+            .arg("--root")
+            .arg(oci::runc_root())
+            .args(["state", id])
             .output()
             .unwrap();
         let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -156,7 +158,7 @@ async fn the_reaper_deletes_a_runc_sandbox_whose_runc_was_killed() {
     let left = engine.prepare(&config, 128).await.unwrap();
     let alive = engine.prepare(&config, 128).await.unwrap();
     let id = left.container.id().to_owned();
-    let bundle = std::path::Path::new(oci::BUNDLES).join(&id);
+    let bundle = oci::bundles().join(&id);
     // The worker and its runc die: the agent sees its stdin close and ends, and nobody
     // deletes the container.
     let killed = Command::new("pkill")

@@ -1,5 +1,7 @@
-//! The consumer loop: receive a message, mark the task running, run it (code in the
-//! sandbox, images in a child process under limits), commit the outcome, and only then ack.
+//! The consumer loop: receive a message, mark the task running under this worker's lease,
+//! run it (code in the sandbox, images in a child process under limits), commit the
+//! outcome, and only then ack. A message that comes back while its task runs elsewhere
+//! (a broker restart) waits for that run instead of running it twice.
 //!
 //! Two kinds of failure are told apart. An *outage* (the API, its store, the container
 //! engine or the blob store does not answer, and its readiness probe fails too) is not
@@ -15,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use codebox_core::domain::{
-    Commit, ImageResult, ImageSpec, TaskEvent, TaskId, TaskMessage, TaskResult, TaskSpec,
-    TaskStatus, Verdict,
+    Commit, ImageResult, ImageSpec, RUN_LEASE_RENEWAL, StartDecision, TaskEvent, TaskId,
+    TaskMessage, TaskResult, TaskSpec, TaskStatus, Verdict,
 };
 use codebox_core::ports::{
     BlobStore, Delivery, Progress, QueueConsumer, Sandbox, SandboxJob, Settle, TaskControl,
@@ -38,6 +40,8 @@ const PROGRESS_WINDOW: Duration = Duration::from_millis(50);
 const PROGRESS_BYTES: usize = 256 * 1024;
 /// How long the end of a run waits for its last events to reach the API.
 const PROGRESS_FLUSH: Duration = Duration::from_secs(2);
+/// How often a task running on another worker is looked at again.
+const LEASE_RECHECK: Duration = Duration::from_secs(1);
 
 /// Sends a running task's live events to the API, gathered for [`PROGRESS_WINDOW`]
 /// with adjacent output of one stream merged, until the sandbox drops its sender.
@@ -198,11 +202,13 @@ impl CancelWatch {
         }
     }
 
-    /// Polls until no task is watched any more.
+    /// Polls until no task is watched any more, renewing the watched tasks' leases every
+    /// [`RUN_LEASE_RENEWAL`].
     async fn poll(&self, control: Arc<dyn TaskControl>, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut renewed = Instant::now();
         loop {
             tick.tick().await;
             let ids: Vec<TaskId> = match self.inner.lock() {
@@ -215,6 +221,15 @@ impl CancelWatch {
                 }
                 Err(_) => return,
             };
+            if renewed.elapsed() >= RUN_LEASE_RENEWAL {
+                renewed = Instant::now();
+                match control.renew(&ids).await {
+                    Ok(()) => metrics::counter!("codebox_lease_renewals_total").increment(1),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewing the running tasks' leases failed")
+                    }
+                }
+            }
             match control.cancelled_among(&ids).await {
                 Ok(cancelled) => {
                     let Ok(w) = self.inner.lock() else { return };
@@ -542,19 +557,31 @@ impl Worker {
             return Ok(true);
         }
         let id = message.task_id;
-        let control = &self.control;
-        let started = self
-            .hold(
-                "the API",
-                HOLD_TRIES,
-                || control.start(id),
-                || control.ping(),
-            )
-            .await?;
-        if !started {
-            tracing::info!("task is cancelled or finished; skipping");
+        if !self.take_lease(id).await? {
             return Ok(false);
         }
+        // Watched for a cancel, and its lease renewed, until its outcome is stored.
+        let watched = self
+            .watch
+            .watch(id, self.control.clone(), self.config.cancel_poll);
+        let done = self.run_and_commit(message, watched.token.clone()).await;
+        drop(watched);
+        if let Err(e) = &done {
+            // The message goes back: its next delivery need not wait for this lease.
+            if let Err(release) = self.control.release(id).await {
+                tracing::warn!(error = %e, release = %release,
+                    "could not release the lease; the next delivery waits for it to lapse");
+            }
+        }
+        done.map(|()| true)
+    }
+
+    /// Runs a started task and stores its outcome.
+    async fn run_and_commit(
+        &self,
+        message: &TaskMessage,
+        cancel: CancellationToken,
+    ) -> Result<(), Error> {
         let (status, result) = match &message.spec {
             TaskSpec::Code(spec) => {
                 let (progress, forwarder) = if self.config.live_events {
@@ -572,7 +599,7 @@ impl Worker {
                     progress,
                 };
                 let started = Instant::now();
-                let result = self.run_watched(&job).await;
+                let result = self.run_sandboxed(&job, cancel).await;
                 drop(job);
                 if let Some(mut forwarder) = forwarder {
                     // The last output reaches listeners before the status that ends it;
@@ -608,8 +635,46 @@ impl Worker {
             status,
             result,
         })
-        .await?;
-        Ok(true)
+        .await
+    }
+
+    /// Starts the task under this worker's lease: `false` when it is not to be run. A task
+    /// another worker runs (its message came back after a broker restart, say) is waited
+    /// for, the delivery kept, until it ends (`false`) or its lease lapses because that
+    /// worker died (`true`: this one takes it over).
+    async fn take_lease(&self, id: TaskId) -> Result<bool, Error> {
+        let control = &self.control;
+        let mut logged = false;
+        loop {
+            let decision = self
+                .hold(
+                    "the API",
+                    HOLD_TRIES,
+                    || control.start(id),
+                    || control.ping(),
+                )
+                .await?;
+            match decision {
+                StartDecision::Run => return Ok(true),
+                StartDecision::Skip => {
+                    tracing::info!("task is cancelled or finished; skipping");
+                    return Ok(false);
+                }
+                StartDecision::Leased => {
+                    if !logged {
+                        tracing::info!("task runs on another worker; waiting for its end");
+                        metrics::counter!("codebox_leased_elsewhere_total").increment(1);
+                        logged = true;
+                    }
+                    tokio::select! {
+                        _ = self.stopping.cancelled() => {
+                            return Err(Error::Unavailable(STOPPING.into()));
+                        }
+                        _ = tokio::time::sleep(jitter(LEASE_RECHECK)) => {}
+                    }
+                }
+            }
+        }
     }
 
     /// Stores an outcome through outages. An outcome the API refuses as invalid would be
@@ -652,27 +717,20 @@ impl Worker {
         .await
     }
 
-    /// The sandbox run, watched for a cancel (with every other running task of this
-    /// worker: one call per poll for all of them).
-    async fn run_watched(
+    /// The sandbox run, stopped when `cancel` fires.
+    async fn run_sandboxed(
         &self,
         job: &SandboxJob,
+        cancel: CancellationToken,
     ) -> Result<codebox_core::domain::CodeResult, Error> {
-        let watched = self
-            .watch
-            .watch(job.task_id, self.control.clone(), self.config.cancel_poll);
-        let cancel = watched.token.clone();
         let sandbox = &self.sandbox;
-        let result = self
-            .hold(
-                "the container engine",
-                HOLD_TRIES,
-                || sandbox.run(job, cancel.clone()),
-                || sandbox.ping(),
-            )
-            .await;
-        drop(watched);
-        result
+        self.hold(
+            "the container engine",
+            HOLD_TRIES,
+            || sandbox.run(job, cancel.clone()),
+            || sandbox.ping(),
+        )
+        .await
     }
 
     async fn run_image(

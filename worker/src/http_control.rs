@@ -1,4 +1,5 @@
 //! The worker's view of the API over HTTP, with the worker credential: `POST /commit/start`,
+//! `POST /commit/lease`,
 //! `GET /commit/{id}` (cancel watch) and `POST /commit`. The worker holds no store
 //! credentials at all.
 
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use codebox_core::Error;
-use codebox_core::domain::{Commit, TaskEvent, TaskId};
+use codebox_core::domain::{Commit, StartDecision, TaskEvent, TaskId};
 use codebox_core::ports::{BlobStore, TaskControl};
 use serde::Deserialize;
 
@@ -25,6 +26,8 @@ pub const COMMIT_SPILL_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Deserialize)]
 struct StartResponse {
     run: bool,
+    #[serde(default)]
+    leased: bool,
 }
 
 fn unreachable(e: reqwest::Error) -> Error {
@@ -50,6 +53,25 @@ impl HttpTaskControl {
     pub fn spilling_to(mut self, blobs: Arc<dyn BlobStore>, bytes: usize) -> Self {
         self.spill = Some((blobs, bytes));
         self
+    }
+
+    /// `POST`s `body` to the API's `path` with the worker credential; a non-success
+    /// answer is an error (see [`Self::check`]).
+    async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, Error> {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        Self::check(req.send().await.map_err(unreachable)?).await
     }
 
     /// A non-success answer as a domain error: 5xx is worth a retry, 4xx is not.
@@ -78,18 +100,18 @@ impl HttpTaskControl {
 
 #[async_trait]
 impl TaskControl for HttpTaskControl {
-    async fn start(&self, id: TaskId) -> Result<bool, Error> {
-        let res = self
-            .http
-            .post(format!("{}/commit/start", self.base))
-            .bearer_auth(&self.token)
-            .json(&serde_json::json!({ "task_id": id }))
-            .send()
-            .await
-            .map_err(unreachable)?;
-        match Self::check(res).await {
-            Ok(res) => Ok(res.json::<StartResponse>().await.map_err(unreachable)?.run),
-            Err(Error::NotFound(_)) => Ok(false),
+    async fn start(&self, id: TaskId) -> Result<StartDecision, Error> {
+        let body = serde_json::json!({ "task_id": id });
+        match self.post("/commit/start", &body, None).await {
+            Ok(res) => {
+                let answer: StartResponse = res.json().await.map_err(unreachable)?;
+                Ok(match (answer.run, answer.leased) {
+                    (true, _) => StartDecision::Run,
+                    (false, true) => StartDecision::Leased,
+                    (false, false) => StartDecision::Skip,
+                })
+            }
+            Err(Error::NotFound(_)) => Ok(StartDecision::Skip),
             Err(e) => Err(e),
         }
     }
@@ -103,30 +125,42 @@ impl TaskControl for HttpTaskControl {
         // The API answers for at most 256 ids at once.
         for chunk in ids.chunks(256) {
             let res = self
-                .http
-                .post(format!("{}/commit/cancelled", self.base))
-                .bearer_auth(&self.token)
-                .json(&serde_json::json!({ "task_ids": chunk }))
-                .send()
-                .await
-                .map_err(unreachable)?;
-            let found: Cancelled = Self::check(res).await?.json().await.map_err(unreachable)?;
+                .post(
+                    "/commit/cancelled",
+                    &serde_json::json!({ "task_ids": chunk }),
+                    None,
+                )
+                .await?;
+            let found: Cancelled = res.json().await.map_err(unreachable)?;
             cancelled.extend(found.cancelled);
         }
         Ok(cancelled)
     }
 
-    async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<(), Error> {
-        let res = self
-            .http
-            .post(format!("{}/commit/events", self.base))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(5))
-            .json(&serde_json::json!({ "task_id": id, "events": events }))
-            .send()
+    async fn renew(&self, ids: &[TaskId]) -> Result<(), Error> {
+        for chunk in ids.chunks(256) {
+            self.post(
+                "/commit/lease",
+                &serde_json::json!({ "task_ids": chunk }),
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn release(&self, id: TaskId) -> Result<(), Error> {
+        let body = serde_json::json!({ "task_ids": [id], "release": true });
+        self.post("/commit/lease", &body, Some(Duration::from_secs(5)))
             .await
-            .map_err(unreachable)?;
-        Self::check(res).await.map(|_| ())
+            .map(|_| ())
+    }
+
+    async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<(), Error> {
+        let body = serde_json::json!({ "task_id": id, "events": events });
+        self.post("/commit/events", &body, Some(Duration::from_secs(5)))
+            .await
+            .map(|_| ())
     }
 
     async fn ping(&self) -> Result<(), Error> {

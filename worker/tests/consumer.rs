@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use base64::Engine;
 use codebox_core::Error;
 use codebox_core::domain::TaskKind;
-use codebox_core::domain::{CodeResult, Commit, TaskId, TaskResult, TaskStatus, Verdict};
+use codebox_core::domain::{
+    CodeResult, Commit, StartDecision, TaskId, TaskResult, TaskStatus, Verdict,
+};
 use codebox_core::memory::{MemoryBlobStore, MemoryQueue, MemoryTaskStore};
 use codebox_core::ports::{
     BlobStore, Delivery, QueueConsumer, Sandbox, SandboxJob, Settle, TaskControl,
@@ -105,9 +107,17 @@ impl TaskControl for FlakyControl {
     async fn ping(&self) -> Result<(), Error> {
         self.check()
     }
-    async fn start(&self, id: TaskId) -> Result<bool, Error> {
+    async fn start(&self, id: TaskId) -> Result<StartDecision, Error> {
         self.check()?;
         self.inner.start(id).await
+    }
+    async fn renew(&self, ids: &[TaskId]) -> Result<(), Error> {
+        self.check()?;
+        self.inner.renew(ids).await
+    }
+    async fn release(&self, id: TaskId) -> Result<(), Error> {
+        self.check()?;
+        self.inner.release(id).await
     }
     async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, Error> {
         self.check()?;
@@ -279,6 +289,39 @@ async fn runs_commits_then_acks() {
     assert_eq!(code_result(&t.result).stdout, "hello\n");
     assert!(r.queue.is_empty());
     assert_eq!(r.worker.process_one().await.unwrap(), Outcome::Empty);
+}
+
+/// A message that comes back while another worker runs its task (a broker restart hands
+/// back every unsettled delivery) is held, not run: when that worker stores the outcome,
+/// the message is acked and the program ran once.
+#[tokio::test]
+async fn a_message_of_a_task_running_elsewhere_waits_for_it_and_never_runs_twice() {
+    let r = rig(Script::Hello, 0);
+    let id = submit_code(&r).await;
+    assert_eq!(r.service.start(id).await.unwrap(), StartDecision::Run);
+    let worker = r.worker.clone();
+    let handled = tokio::spawn(async move { worker.process_one().await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!handled.is_finished(), "it waits while the lease holds");
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 0);
+    TaskControl::commit(
+        &r.service,
+        &Commit {
+            task_id: id,
+            status: TaskStatus::Completed,
+            result: TaskResult::Code(CodeResult::empty(Verdict::Ok)),
+        },
+    )
+    .await
+    .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), handled)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome, Outcome::Processed);
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 0, "never run here");
+    assert!(r.queue.is_empty(), "the message was acked");
 }
 
 #[tokio::test]

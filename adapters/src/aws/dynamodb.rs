@@ -787,6 +787,19 @@ impl TaskStore for DynamoStore {
             set.push("finished_at_ms = :fa".into());
             update = update.expression_attribute_values(":fa", n(ms(&at)));
         }
+        if let Some(at) = t.lease_until {
+            set.push("lease_until_ms = :lu".into());
+            update = update.expression_attribute_values(":lu", n(ms(&at)));
+        }
+        let mut lease = String::new();
+        if let Some(by) = t.lease_lapsed_by {
+            lease = " AND (#s <> :running OR attribute_not_exists(lease_until_ms) \
+                     OR lease_until_ms < :lb)"
+                .into();
+            update = update
+                .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
+                .expression_attribute_values(":lb", n(ms(&by)));
+        }
         let mut blob = None;
         if let Some(result) = &t.result {
             let (how, value, key) = self
@@ -813,7 +826,7 @@ impl TaskStore for DynamoStore {
         let out = update
             .update_expression(expression)
             .condition_expression(format!(
-                "attribute_exists(id) AND #s IN ({})",
+                "attribute_exists(id) AND #s IN ({}){lease}",
                 from.join(", ")
             ))
             .send()

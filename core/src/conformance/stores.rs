@@ -2,8 +2,8 @@ use chrono::Duration;
 use uuid::Uuid;
 
 use crate::domain::{
-    CodeResult, CodeSpec, Limits, Session, Task, TaskResult, TaskSpec, TaskStatus, Transition,
-    TransitionOutcome, User, Verdict,
+    CodeResult, CodeSpec, Limits, RUN_LEASE, Session, Task, TaskResult, TaskSpec, TaskStatus,
+    Transition, TransitionOutcome, User, Verdict,
 };
 use crate::error::Error;
 use crate::ports::{BlobStore, Created, SessionStore, TaskStore, UserStore};
@@ -151,6 +151,7 @@ pub async fn task_store(store: &dyn TaskStore) {
     idempotency(store).await;
     listing(store).await;
     transitions(store).await;
+    leases(store).await;
     delete(store).await;
     largest(store).await;
     any_bytes(store).await;
@@ -363,6 +364,80 @@ async fn transitions(store: &dyn TaskStore) {
     assert!(matches!(
         store.transition(Uuid::new_v4(), &late).await,
         Err(Error::NotFound(_))
+    ));
+}
+
+/// A start takes a lease: while it holds (or is renewed), another start is refused; once
+/// it lapsed (its worker died), a start takes the task over.
+async fn leases(store: &dyn TaskStore) {
+    let since = time::now() - Duration::hours(24);
+    let task = code_task(Uuid::new_v4());
+    store.create(&task, None, since).await.unwrap();
+    let t0 = time::now();
+    let applied = |o| matches!(o, TransitionOutcome::Applied(_));
+    assert!(applied(
+        store
+            .transition(task.id, &Transition::start(t0))
+            .await
+            .unwrap()
+    ));
+    let within = t0 + RUN_LEASE - Duration::seconds(1);
+    assert!(
+        !applied(
+            store
+                .transition(task.id, &Transition::start(within))
+                .await
+                .unwrap()
+        ),
+        "a start MUST NOT take a task whose lease holds"
+    );
+    // Renewed just before it lapses: the old deadline no longer frees it.
+    assert!(applied(
+        store
+            .transition(task.id, &Transition::renew(within))
+            .await
+            .unwrap()
+    ));
+    let past_first = t0 + RUN_LEASE + Duration::seconds(1);
+    assert!(
+        !applied(
+            store
+                .transition(task.id, &Transition::start(past_first))
+                .await
+                .unwrap()
+        ),
+        "a renewed lease MUST hold past the first deadline"
+    );
+    let lapsed = within + RUN_LEASE + Duration::seconds(1);
+    let TransitionOutcome::Applied(t) = store
+        .transition(task.id, &Transition::start(lapsed))
+        .await
+        .unwrap()
+    else {
+        panic!("a start MUST take over a task whose lease lapsed");
+    };
+    assert_eq!(t.status, TaskStatus::Running);
+    assert_eq!(t.started_at, Some(lapsed));
+    // A finished task is not renewed.
+    let done = Transition::finish(
+        TaskStatus::Completed,
+        TaskResult::Code(CodeResult::empty(Verdict::Ok)),
+        lapsed,
+    );
+    assert!(applied(store.transition(task.id, &done).await.unwrap()));
+    let TransitionOutcome::Rejected(t) = store
+        .transition(task.id, &Transition::renew(lapsed))
+        .await
+        .unwrap()
+    else {
+        panic!("a renewal MUST NOT touch a finished task");
+    };
+    assert_eq!(t.status, TaskStatus::Completed);
+    assert!(!applied(
+        store
+            .transition(task.id, &Transition::start(lapsed + RUN_LEASE * 2))
+            .await
+            .unwrap()
     ));
 }
 

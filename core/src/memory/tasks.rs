@@ -3,7 +3,7 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use crate::domain::{Task, TaskId, TaskSummary, Transition, TransitionOutcome, UserId};
+use crate::domain::{Task, TaskId, TaskStatus, TaskSummary, Transition, TransitionOutcome, UserId};
 use crate::error::{Error, Result};
 use crate::ports::{Created, Page, TaskStore};
 use crate::time::Timestamp;
@@ -22,6 +22,8 @@ struct Inner {
     keys: HashMap<(UserId, String), (TaskId, Timestamp)>,
     /// The outbox: tasks stored whose message is not known to be in the queue.
     unpublished: BTreeSet<(i64, TaskId)>,
+    /// Running tasks' leases: until when their worker holds them.
+    leases: HashMap<TaskId, Timestamp>,
 }
 
 /// The list cursor: the position of the last item of a page, `<created_ms>.<id>`. Every
@@ -115,12 +117,22 @@ impl TaskStore for MemoryTaskStore {
 
     async fn transition(&self, id: TaskId, transition: &Transition) -> Result<TransitionOutcome> {
         let mut inner = self.inner.write();
-        let task = inner
-            .tasks
+        let Inner { tasks, leases, .. } = &mut *inner;
+        let task = tasks
             .get_mut(&id)
             .ok_or_else(|| Error::NotFound(format!("task {id} not found")))?;
-        if !transition.from.contains(&task.status) {
+        let lease_held = match (transition.lease_lapsed_by, leases.get(&id)) {
+            (Some(by), Some(until)) => task.status == TaskStatus::Running && *until >= by,
+            _ => false,
+        };
+        if !transition.from.contains(&task.status) || lease_held {
             return Ok(TransitionOutcome::Rejected(task.summary()));
+        }
+        if let Some(until) = transition.lease_until {
+            leases.insert(id, until);
+        }
+        if transition.to.is_finished() {
+            leases.remove(&id);
         }
         task.status = transition.to;
         if let Some(at) = transition.started_at {
@@ -142,6 +154,7 @@ impl TaskStore for MemoryTaskStore {
                 index.remove(&(task.created_at.timestamp_millis(), id));
             }
             inner.keys.retain(|_, (t, _)| *t != id);
+            inner.leases.remove(&id);
             inner
                 .unpublished
                 .remove(&(task.created_at.timestamp_millis(), id));

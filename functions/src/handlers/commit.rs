@@ -1,5 +1,6 @@
 //! The worker's routes, authorised by the worker credential only: `POST /commit` stores
-//! an outcome; `POST /commit/start` marks a task running; `GET /commit/{id}` tells a
+//! an outcome; `POST /commit/start` marks a task running under a lease that
+//! `POST /commit/lease` renews; `GET /commit/{id}` tells a
 //! worker whether the task it runs was cancelled; `GET /commit/ping` is the worker's
 //! readiness probe (its credential and the store), which tells an outage from a task's
 //! own failure.
@@ -8,13 +9,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use codebox_core::domain::{Commit, TaskEvent, TaskId};
+use codebox_core::domain::{Commit, StartDecision, TaskEvent, TaskId};
 use codebox_core::languages::Language;
 use codebox_core::ports::TaskControl;
 
 use crate::dto::{
-    CancelledRequest, CancelledResponse, CommitAccepted, CommitBody, MAX_PROGRESS_EVENTS,
-    MAX_WATCHED, ProgressRequest, StartRequest, StartResponse,
+    CancelledRequest, CancelledResponse, CommitAccepted, CommitBody, LeaseRequest,
+    MAX_PROGRESS_EVENTS, MAX_WATCHED, ProgressRequest, StartRequest, StartResponse,
 };
 use crate::extract::{Json, JsonObject, Path, Worker};
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -100,8 +101,44 @@ pub async fn start(
     _worker: Worker,
     JsonObject(body): JsonObject<StartRequest>,
 ) -> ApiResult<axum::Json<StartResponse>> {
-    let run = state.tasks.start(body.task_id).await?;
-    Ok(axum::Json(StartResponse { run }))
+    let decision = TaskControl::start(&state.tasks, body.task_id).await?;
+    Ok(axum::Json(StartResponse {
+        run: decision == StartDecision::Run,
+        leased: decision == StartDecision::Leased,
+    }))
+}
+
+#[utoipa::path(post, path = "/commit/lease", tag = "worker", request_body = LeaseRequest,
+    security(("worker" = [])),
+    responses(
+        (status = 204, description = "The running ones among the tasks keep their worker's lease, or lose it with `release`"),
+        (status = 400, description = "No ids, or more than 256", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A user's token", body = Problem, content_type = "application/problem+json")))]
+pub async fn lease(
+    State(state): State<AppState>,
+    _worker: Worker,
+    JsonObject(body): JsonObject<LeaseRequest>,
+) -> ApiResult<StatusCode> {
+    check_watched(&body.task_ids)?;
+    if body.release {
+        for &id in &body.task_ids {
+            TaskControl::release(&state.tasks, id).await?;
+        }
+    } else {
+        TaskControl::renew(&state.tasks, &body.task_ids).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn check_watched(ids: &[TaskId]) -> Result<(), ApiError> {
+    if ids.is_empty() || ids.len() > MAX_WATCHED {
+        return Err(ApiError::bad_request(format!(
+            "task_ids holds 1–{MAX_WATCHED} ids, not {}",
+            ids.len()
+        )));
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/commit/{id}", tag = "worker", security(("worker" = [])),
@@ -133,12 +170,7 @@ pub async fn cancelled(
     _worker: Worker,
     JsonObject(body): JsonObject<CancelledRequest>,
 ) -> ApiResult<axum::Json<CancelledResponse>> {
-    if body.task_ids.is_empty() || body.task_ids.len() > MAX_WATCHED {
-        return Err(ApiError::bad_request(format!(
-            "task_ids holds 1–{MAX_WATCHED} ids, not {}",
-            body.task_ids.len()
-        )));
-    }
+    check_watched(&body.task_ids)?;
     let cancelled = TaskControl::cancelled_among(&state.tasks, &body.task_ids).await?;
     Ok(axum::Json(CancelledResponse { cancelled }))
 }
@@ -226,6 +258,7 @@ pub fn router(state: AppState) -> Router {
             .route("/commit", post(commit))
             .route("/commit/start", post(start))
             .route("/commit/cancelled", post(cancelled))
+            .route("/commit/lease", post(lease))
             .route("/commit/events", post(events))
             .route("/commit/ping", get(ping))
             .route("/commit/{id}", get(status))

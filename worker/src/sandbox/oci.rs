@@ -32,10 +32,25 @@ use tokio::sync::watch;
 
 use super::SandboxConfig;
 
-/// Where this engine keeps runc's state: its own root, so `runc list` shows sandboxes only.
-pub const RUNC_ROOT: &str = "/run/codebox/runc";
-/// One bundle directory per sandbox.
-pub const BUNDLES: &str = "/run/codebox/bundles";
+/// The deployment's own directory (`CODEBOX_RUN_DIR`, default `/run/codebox`): runc's
+/// state in `runc/` (its own root, so `runc list` shows this deployment's sandboxes only)
+/// and one bundle per sandbox in `bundles/`. Two deployments on one host (two test suites,
+/// say) give two directories, so neither's reaper touches the other's sandboxes.
+pub fn run_dir() -> PathBuf {
+    std::env::var_os("CODEBOX_RUN_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from("/run/codebox"), PathBuf::from)
+}
+
+/// runc's state directory (`--root`) of this deployment.
+pub fn runc_root() -> PathBuf {
+    run_dir().join("runc")
+}
+
+/// This deployment's sandbox bundles.
+pub fn bundles() -> PathBuf {
+    run_dir().join("bundles")
+}
 /// Where a runner image made of several layers is mounted (read-only overlay).
 const ROOTFS: &str = "/run/codebox/rootfs";
 /// In a bundle: the task the sandbox serves, once it serves one.
@@ -125,7 +140,7 @@ impl Oci {
         let seccomp = seccomp::policy(&profile, &kernel_release())?;
         let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let apparmor = apparmor_profile(&info).await?;
-        for dir in [RUNC_ROOT, BUNDLES] {
+        for dir in [runc_root(), bundles()] {
             tokio::fs::create_dir_all(dir).await?;
         }
         Ok(Self {
@@ -156,7 +171,7 @@ impl Oci {
 
     fn runc(&self) -> Command {
         let mut c = Command::new(&self.runc);
-        c.arg("--root").arg(RUNC_ROOT);
+        c.arg("--root").arg(runc_root());
         c.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -177,7 +192,7 @@ impl Oci {
         memory_mb: u32,
     ) -> Result<Started, Error> {
         let id = format!("{ID_PREFIX}{}", uuid::Uuid::new_v4().simple());
-        let bundle = Path::new(BUNDLES).join(&id);
+        let bundle = bundles().join(&id);
         let spec = spec(config, self, &id, memory_mb);
         let written = async {
             tokio::fs::create_dir(&bundle).await?;
@@ -192,7 +207,7 @@ impl Oci {
         let mut command = Command::new(&self.runc);
         command
             .arg("--root")
-            .arg(RUNC_ROOT)
+            .arg(runc_root())
             .arg("run")
             .arg("--bundle")
             .arg(&bundle)
@@ -311,12 +326,12 @@ impl Oci {
             if stale && id.starts_with(ID_PREFIX) {
                 self.call(&["kill", id, "KILL"]).await;
                 self.call(&["delete", "--force", id]).await;
-                let _ = tokio::fs::remove_dir_all(Path::new(BUNDLES).join(id)).await;
+                let _ = tokio::fs::remove_dir_all(bundles().join(id)).await;
                 removed += 1;
             }
         }
-        let mut bundles = tokio::fs::read_dir(BUNDLES).await?;
-        while let Some(entry) = bundles.next_entry().await? {
+        let mut dir = tokio::fs::read_dir(bundles()).await?;
+        while let Some(entry) = dir.next_entry().await? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let old = entry
                 .metadata()
