@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use codebox_core::Error;
 use codebox_core::domain::{
-    Task, TaskId, TaskKind, TaskResult, TaskSpec, TaskStatus, TaskSummary, Transition,
-    TransitionOutcome, User, UserId,
+    LeaseCondition, Task, TaskId, TaskKind, TaskResult, TaskSpec, TaskStatus, TaskSummary,
+    Transition, TransitionOutcome, User, UserId,
 };
 use codebox_core::memory::tasks::{decode_cursor, encode_cursor};
 use codebox_core::ports::{Created, Page, TaskStore, UserStore};
@@ -361,15 +361,23 @@ impl TaskStore for PostgresStore {
 
     async fn transition(&self, id: TaskId, t: &Transition) -> Result<TransitionOutcome, Error> {
         let from: Vec<&str> = t.from.iter().map(|s| s.as_str()).collect();
+        let (mode, at, holder) = match t.lease_condition {
+            LeaseCondition::Any => ("any", None, None),
+            LeaseCondition::FreeAt { holder, at } => ("free", Some(at), Some(holder)),
+            LeaseCondition::HeldBy(holder) => ("held", None, Some(holder)),
+        };
         let row = sqlx::query(&format!(
             "UPDATE tasks SET status = $2, \
                started_at = COALESCE($3, started_at), \
                finished_at = COALESCE($4, finished_at), \
                result = COALESCE($5, result), \
-               lease_until = COALESCE($7, lease_until) \
-             WHERE id = $1 AND status = ANY($6) \
-               AND ($8::timestamptz IS NULL OR status <> 'running' \
-                    OR lease_until IS NULL OR lease_until < $8) \
+               lease_holder = COALESCE($7, lease_holder), \
+               lease_until = COALESCE($8, lease_until) \
+             WHERE id = $1 AND status = ANY($6) AND CASE $9::text \
+               WHEN 'free' THEN status <> 'running' OR lease_until IS NULL \
+                 OR lease_until < $10::timestamptz OR lease_holder = $11::uuid \
+               WHEN 'held' THEN COALESCE(lease_holder = $11::uuid, false) \
+               ELSE true END \
              RETURNING {SUMMARY_COLUMNS}"
         ))
         .bind(id)
@@ -378,8 +386,11 @@ impl TaskStore for PostgresStore {
         .bind(t.finished_at)
         .bind(t.result.as_ref().map(Json))
         .bind(&from)
-        .bind(t.lease_until)
-        .bind(t.lease_lapsed_by)
+        .bind(t.lease.map(|l| l.holder))
+        .bind(t.lease.map(|l| l.until))
+        .bind(mode)
+        .bind(at)
+        .bind(holder)
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;

@@ -527,7 +527,31 @@ pub const RUN_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 /// an API outage of several renewals does not lose one).
 pub const RUN_LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A change of status, applied only if the task's current status is one of `from`.
+/// Who runs a task: one delivery of its message (each gets its own id, so a second
+/// delivery to the same worker is told apart from a retried call of the first).
+pub type LeaseId = Uuid;
+
+/// A run's lease as a change writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: LeaseId,
+    pub until: Timestamp,
+}
+
+/// Which lease a change may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseCondition {
+    /// Any: the change is about the status alone.
+    Any,
+    /// A `running` task only if its lease is `holder`'s, or none, or ended before `at`
+    /// (a start: it takes over a dead worker's run, never a live one's).
+    FreeAt { holder: LeaseId, at: Timestamp },
+    /// Only `holder`'s lease (a renewal or a release by the run that holds it).
+    HeldBy(LeaseId),
+}
+
+/// A change of status, applied only if the task's current status is one of `from` and
+/// its lease meets `lease_condition`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     pub from: Vec<TaskStatus>,
@@ -536,46 +560,53 @@ pub struct Transition {
     pub finished_at: Option<Timestamp>,
     pub result: Option<TaskResult>,
     /// The run's lease, written when the change applies.
-    pub lease_until: Option<Timestamp>,
-    /// When set, a `running` task matches only if its lease (if any) ended before this
-    /// time: a start takes over only a lapsed run.
-    pub lease_lapsed_by: Option<Timestamp>,
+    pub lease: Option<Lease>,
+    pub lease_condition: LeaseCondition,
 }
 
 impl Transition {
-    /// Queued → running, or a running task whose lease lapsed (its worker died) →
-    /// running again; either way with a fresh lease.
-    pub fn start(at: Timestamp) -> Self {
+    /// Queued → running, or a running task whose lease lapsed (its worker died) or is
+    /// already `holder`'s (a retried call) → running; either way with `holder`'s lease.
+    pub fn start(holder: LeaseId, at: Timestamp) -> Self {
         Self {
             from: vec![TaskStatus::Queued, TaskStatus::Running],
             to: TaskStatus::Running,
             started_at: Some(at),
             finished_at: None,
             result: None,
-            lease_until: Some(at + RUN_LEASE),
-            lease_lapsed_by: Some(at),
+            lease: Some(Lease {
+                holder,
+                until: at + RUN_LEASE,
+            }),
+            lease_condition: LeaseCondition::FreeAt { holder, at },
         }
     }
 
-    /// A running task's lease, extended by its worker.
-    pub fn renew(at: Timestamp) -> Self {
+    /// `holder`'s lease on a running task, extended.
+    pub fn renew(holder: LeaseId, at: Timestamp) -> Self {
         Self {
             from: vec![TaskStatus::Running],
             to: TaskStatus::Running,
             started_at: None,
             finished_at: None,
             result: None,
-            lease_until: Some(at + RUN_LEASE),
-            lease_lapsed_by: None,
+            lease: Some(Lease {
+                holder,
+                until: at + RUN_LEASE,
+            }),
+            lease_condition: LeaseCondition::HeldBy(holder),
         }
     }
 
-    /// A running task's lease, given up by its worker (the message goes back to the
-    /// queue): it ended before `at`, so the next start takes the task at once.
-    pub fn release(at: Timestamp) -> Self {
+    /// `holder`'s lease, given up (its message goes back to the queue): it ended before
+    /// `at`, so the next start takes the task at once.
+    pub fn release(holder: LeaseId, at: Timestamp) -> Self {
         Self {
-            lease_until: Some(at - chrono::Duration::seconds(1)),
-            ..Self::renew(at)
+            lease: Some(Lease {
+                holder,
+                until: at - chrono::Duration::seconds(1),
+            }),
+            ..Self::renew(holder, at)
         }
     }
 
@@ -586,8 +617,8 @@ impl Transition {
             started_at: None,
             finished_at: Some(at),
             result: Some(result),
-            lease_until: None,
-            lease_lapsed_by: None,
+            lease: None,
+            lease_condition: LeaseCondition::Any,
         }
     }
 }

@@ -379,14 +379,19 @@ pub trait Sandbox: Send + Sync {
 /// friends over HTTP, or the task service directly in the embedded profile).
 #[async_trait]
 pub trait TaskControl: Send + Sync {
-    /// Marks the task running with a lease for this worker: `Skip` when it must not run
-    /// (cancelled, finished or gone), `Leased` while another worker runs it.
-    async fn start(&self, id: TaskId) -> Result<crate::domain::StartDecision>;
-    /// Extends the leases of these running tasks (see [`crate::domain::RUN_LEASE`]); the
-    /// worker renews all of its tasks in one call.
-    async fn renew(&self, ids: &[TaskId]) -> Result<()>;
-    /// Gives up this worker's lease on a task whose message goes back to the queue.
-    async fn release(&self, id: TaskId) -> Result<()>;
+    /// Marks the task running under `holder`'s lease (one id per delivery of its message):
+    /// `Skip` when it must not run (cancelled, finished or gone), `Leased` while another
+    /// run holds a live lease on it. Asking again with the same holder is harmless.
+    async fn start(
+        &self,
+        id: TaskId,
+        holder: crate::domain::LeaseId,
+    ) -> Result<crate::domain::StartDecision>;
+    /// Extends these leases (see [`crate::domain::RUN_LEASE`]); a worker renews all of its
+    /// runs in one call. A lease no longer held (the task ended) is left alone.
+    async fn renew(&self, leases: &[(TaskId, crate::domain::LeaseId)]) -> Result<()>;
+    /// Gives up `holder`'s lease on a task whose message goes back to the queue.
+    async fn release(&self, id: TaskId, holder: crate::domain::LeaseId) -> Result<()>;
     /// Which of these running tasks were cancelled meanwhile (a task gone counts as
     /// cancelled: nobody waits for its outcome): the worker's cancel watch asks once for
     /// all its tasks. No default: each implementation answers in one round trip.

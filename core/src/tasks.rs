@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{
-    CodeSpec, Commit, Compare, CompareMode, Compiler, Filter, ImageResult, ImageSpec, Limits,
-    StartDecision, Task, TaskEvent, TaskId, TaskKind, TaskMessage, TaskResult, TaskSpec,
-    TaskStatus, TaskSummary, TestCase, Transition, TransitionOutcome, UserId, Verdict,
+    CodeSpec, Commit, Compare, CompareMode, Compiler, Filter, ImageResult, ImageSpec,
+    LeaseCondition, LeaseId, Limits, StartDecision, Task, TaskEvent, TaskId, TaskKind, TaskMessage,
+    TaskResult, TaskSpec, TaskStatus, TaskSummary, TestCase, Transition, TransitionOutcome, UserId,
+    Verdict,
 };
 use crate::error::{Error, Result};
 use crate::languages;
@@ -571,8 +572,8 @@ impl TaskService {
                 Verdict::Cancelled,
                 None,
             )),
-            lease_until: None,
-            lease_lapsed_by: None,
+            lease: None,
+            lease_condition: LeaseCondition::Any,
         };
         match self.tasks.transition(id, &transition).await? {
             TransitionOutcome::Applied(t) => {
@@ -642,17 +643,17 @@ impl TaskService {
 
 #[async_trait]
 impl TaskControl for TaskService {
-    async fn start(&self, id: TaskId) -> Result<StartDecision> {
+    async fn start(&self, id: TaskId, holder: LeaseId) -> Result<StartDecision> {
         match self
             .tasks
-            .transition(id, &Transition::start(time::now()))
+            .transition(id, &Transition::start(holder, time::now()))
             .await
         {
             Ok(TransitionOutcome::Applied(_)) => {
                 self.announce(id, TaskStatus::Running).await;
                 Ok(StartDecision::Run)
             }
-            // Running with its lease held: another worker runs it right now.
+            // Running under another run's live lease.
             Ok(TransitionOutcome::Rejected(t)) if t.status == TaskStatus::Running => {
                 Ok(StartDecision::Leased)
             }
@@ -661,16 +662,17 @@ impl TaskControl for TaskService {
         }
     }
 
-    async fn renew(&self, ids: &[TaskId]) -> Result<()> {
-        let renewal = Transition::renew(time::now());
-        for &id in ids {
-            self.lease(id, &renewal).await?;
+    async fn renew(&self, leases: &[(TaskId, LeaseId)]) -> Result<()> {
+        let now = time::now();
+        for &(id, holder) in leases {
+            self.lease(id, &Transition::renew(holder, now)).await?;
         }
         Ok(())
     }
 
-    async fn release(&self, id: TaskId) -> Result<()> {
-        self.lease(id, &Transition::release(time::now())).await
+    async fn release(&self, id: TaskId, holder: LeaseId) -> Result<()> {
+        self.lease(id, &Transition::release(holder, time::now()))
+            .await
     }
 
     async fn ping(&self) -> Result<()> {
@@ -1792,7 +1794,10 @@ mod tests {
         let (svc, _q) = service();
         let owner = Uuid::new_v4();
         let t = svc.submit(owner, code("python"), None).await.unwrap().task;
-        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Run);
+        assert_eq!(
+            svc.start(t.id, Uuid::new_v4()).await.unwrap(),
+            StartDecision::Run
+        );
         svc.cancel(owner, t.id).await.unwrap();
         assert_eq!(svc.cancelled_among(&[t.id]).await.unwrap(), vec![t.id]);
         let commit = Commit {
@@ -1807,7 +1812,10 @@ mod tests {
             svc.cancel(owner, t.id).await,
             Err(Error::Conflict(_))
         ));
-        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Skip);
+        assert_eq!(
+            svc.start(t.id, Uuid::new_v4()).await.unwrap(),
+            StartDecision::Skip
+        );
     }
 
     /// A redelivered message of a task another worker runs is not run again while that
@@ -1817,21 +1825,35 @@ mod tests {
         let (svc, _q) = service();
         let owner = Uuid::new_v4();
         let t = svc.submit(owner, code("python"), None).await.unwrap().task;
-        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Run);
-        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Leased);
-        svc.renew(&[t.id, Uuid::new_v4()]).await.unwrap();
-        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Leased);
-        svc.release(t.id).await.unwrap();
-        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Run);
+        let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(svc.start(t.id, first).await.unwrap(), StartDecision::Run);
+        // The same run asking again (its answer was lost) is still told to run.
+        assert_eq!(svc.start(t.id, first).await.unwrap(), StartDecision::Run);
+        assert_eq!(
+            svc.start(t.id, second).await.unwrap(),
+            StartDecision::Leased
+        );
+        svc.renew(&[(t.id, first), (Uuid::new_v4(), first)])
+            .await
+            .unwrap();
+        // Only the holder gives its lease up.
+        svc.release(t.id, second).await.unwrap();
+        assert_eq!(
+            svc.start(t.id, second).await.unwrap(),
+            StartDecision::Leased
+        );
+        svc.release(t.id, first).await.unwrap();
+        assert_eq!(svc.start(t.id, second).await.unwrap(), StartDecision::Run);
+        assert_eq!(svc.start(t.id, first).await.unwrap(), StartDecision::Leased);
         let commit = Commit {
             task_id: t.id,
             status: TaskStatus::Completed,
             result: TaskResult::Code(crate::domain::CodeResult::empty(Verdict::Ok)),
         };
         svc.commit(&commit).await.unwrap();
-        assert_eq!(svc.start(t.id).await.unwrap(), StartDecision::Skip);
+        assert_eq!(svc.start(t.id, second).await.unwrap(), StartDecision::Skip);
         assert_eq!(
-            svc.start(Uuid::new_v4()).await.unwrap(),
+            svc.start(Uuid::new_v4(), first).await.unwrap(),
             StartDecision::Skip
         );
     }

@@ -308,6 +308,10 @@ pub struct CommitAccepted {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StartRequest {
     pub task_id: Uuid,
+    /// The run asking: one id per delivery of the task's message, the same when the call
+    /// is retried. Absent: a run of its own.
+    #[serde(default)]
+    pub lease: Option<Uuid>,
 }
 
 /// A running task's live events from its worker, for the task's event streams.
@@ -344,11 +348,19 @@ pub struct CancelledResponse {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseRequest {
-    /// 1–256 task ids.
+    /// 1–256 leases.
     #[schema(min_items = 1, max_items = 256)]
-    pub task_ids: Vec<Uuid>,
+    pub leases: Vec<LeaseRef>,
     #[serde(default)]
     pub release: bool,
+}
+
+/// One run's lease on a task: the `lease` its `POST /commit/start` named.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRef {
+    pub task_id: Uuid,
+    pub lease: Uuid,
 }
 
 /// The most task ids one `POST /commit/cancelled` asks about.

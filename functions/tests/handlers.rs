@@ -715,6 +715,66 @@ async fn workers_ask_which_of_their_tasks_were_cancelled_in_one_call() {
     .problem(StatusCode::FORBIDDEN);
 }
 
+/// A worker's start names its run's lease: another run's start is told the task is
+/// leased (not to run it, to keep its message); the holder renews or gives it up.
+#[tokio::test]
+async fn a_start_takes_a_lease_that_only_its_holder_renews_or_gives_up() {
+    let app = app();
+    let token = login_as(&app, "lena").await;
+    let id = submit(&app, &token).await;
+    let (first, second) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let start_as = |lease: uuid::Uuid| {
+        let app = app.clone();
+        let id = id.clone();
+        async move {
+            let body = json!({"task_id": id, "lease": lease});
+            let r = send(&app, req("POST", "/commit/start", Some(WORKER), Some(body))).await;
+            assert_eq!(r.status, StatusCode::OK);
+            (r.json()["run"].clone(), r.json()["leased"].clone())
+        }
+    };
+    assert_eq!(start_as(first).await, (json!(true), json!(false)));
+    assert_eq!(
+        start_as(first).await,
+        (json!(true), json!(false)),
+        "retried"
+    );
+    assert_eq!(start_as(second).await, (json!(false), json!(true)));
+    let lease = |lease: uuid::Uuid, release: bool| json!({"leases": [{"task_id": id, "lease": lease}], "release": release});
+    for body in [lease(first, false), lease(second, true)] {
+        let r = send(&app, req("POST", "/commit/lease", Some(WORKER), Some(body))).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+    }
+    assert_eq!(
+        start_as(second).await,
+        (json!(false), json!(true)),
+        "not its lease"
+    );
+    let body = lease(first, true);
+    send(&app, req("POST", "/commit/lease", Some(WORKER), Some(body))).await;
+    assert_eq!(
+        start_as(second).await,
+        (json!(true), json!(false)),
+        "given up"
+    );
+    for bad in [json!({"leases": []}), json!({"task_ids": [id]})] {
+        send(&app, req("POST", "/commit/lease", Some(WORKER), Some(bad)))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+    }
+    send(
+        &app,
+        req(
+            "POST",
+            "/commit/lease",
+            Some(&token),
+            Some(lease(second, false)),
+        ),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+}
+
 #[tokio::test]
 async fn cancel_queued_and_finished_tasks() {
     let app = app();

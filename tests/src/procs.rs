@@ -66,21 +66,72 @@ pub struct Profile {
     pub gateway_port: u16,
     /// The AWS profile's resources on moto.
     pub aws: Option<crate::aws::StandIn>,
+    /// The compose profile's database, its own (dropped with the profile).
+    _database: Option<Database>,
+}
+
+/// A PostgreSQL database of one profile: a deployment has a database of its own, so no
+/// other test's tasks (a conformance suite's outbox, a killed gateway's half-made
+/// submissions) reach this profile's outbox sweeper and queue.
+struct Database {
+    admin_url: String,
+    name: String,
+}
+
+impl Database {
+    fn create(admin_url: &str, name: &str) -> Self {
+        psql(admin_url, &format!("CREATE DATABASE {name}"));
+        Self {
+            admin_url: admin_url.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The URL of this database on the server `admin_url` names.
+    fn url(&self) -> String {
+        let (server, _) = self
+            .admin_url
+            .rsplit_once('/')
+            .expect("a PostgreSQL URL ends with its database");
+        format!("{server}/{}", self.name)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        psql(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args([url, "-qAtc", sql])
+        .output()
+        .expect("psql (PostgreSQL's client, from `bash scripts/services.sh up`)");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Profile {
     pub fn new() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let gateway_port = free_port();
+        let database = Database::create(
+            &env_or(
+                "CODEBOX_TEST_POSTGRES_URL",
+                "postgres://codebox@127.0.0.1:55432/codebox",
+            ),
+            &format!("codebox_{id}"),
+        );
         let env = [
             ("BACKEND", "local".to_owned()),
-            (
-                "DATABASE_URL",
-                env_or(
-                    "CODEBOX_TEST_POSTGRES_URL",
-                    "postgres://codebox@127.0.0.1:55432/codebox",
-                ),
-            ),
+            ("DATABASE_URL", database.url()),
             (
                 "REDIS_URL",
                 env_or("CODEBOX_TEST_REDIS_URL", "redis://127.0.0.1:56379"),
@@ -123,6 +174,7 @@ impl Profile {
             worker_env: Vec::new(),
             gateway_port,
             aws: None,
+            _database: Some(database),
         }
     }
 
@@ -160,6 +212,7 @@ impl Profile {
             ],
             gateway_port,
             aws: Some(aws),
+            _database: None,
         }
     }
 

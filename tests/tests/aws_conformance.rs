@@ -201,7 +201,7 @@ async fn a_commit_reads_no_blob() {
     let since = codebox_core::time::now() - chrono::Duration::hours(24);
     store.create(&task, None, since).await.unwrap();
     assert_eq!(
-        service.start(task.id).await.unwrap(),
+        service.start(task.id, uuid::Uuid::new_v4()).await.unwrap(),
         codebox_core::domain::StartDecision::Run
     );
     let result = TaskResult::Code(CodeResult {

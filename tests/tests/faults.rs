@@ -228,7 +228,8 @@ async fn sigterm_mid_task_finishes_the_task_and_leaves_no_container() {
 
 /// A thousand tasks while the gateway is killed and restarted, each worker is stopped and
 /// replaced, and the broker restarts: every task completes with its own output, each ran
-/// exactly once, and no sandbox is left.
+/// exactly once (the run's lease keeps a redelivered message from running it again), and
+/// no sandbox is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_tasks_survive_gateway_worker_and_broker_restarts() {
     let _serial = SERIAL.lock().await;
@@ -273,12 +274,12 @@ async fn a_thousand_tasks_survive_gateway_worker_and_broker_restarts() {
         .map(|l| tasks_run(l))
         .sum();
     // Delivery is at least once: a message in flight when the broker stops comes back
-    // after its restart. That is at most what the workers held then (2 × prefetch 4);
-    // the gateway's and the workers' restarts make no task run twice.
-    assert!(
-        (N as u64..=N as u64 + 8).contains(&runs),
-        "{runs} runs of {N} tasks"
-    );
+    // after its restart. A start takes a lease, so such a message waits for the run
+    // under way instead of running its task again: only a dead worker's task runs twice,
+    // and none died here. (The profile's database is its own: no other test's outbox
+    // reaches this gateway's sweeper, which once queued 14 tasks of the store's
+    // conformance suite here.)
+    assert_eq!(runs, N as u64, "{runs} runs of {N} tasks");
     assert_eq!(
         sandbox_containers_after_reaping().await,
         0,

@@ -238,7 +238,7 @@ async fn a_result_too_big_for_lambda_is_a_redirect_to_its_presigned_copy_on_aws(
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         let id: uuid::Uuid = body["id"].as_str().unwrap().parse().unwrap();
         assert_eq!(
-            state.tasks.start(id).await.unwrap(),
+            state.tasks.start(id, uuid::Uuid::new_v4()).await.unwrap(),
             codebox_core::domain::StartDecision::Run
         );
         let result = CodeResult {
@@ -387,7 +387,7 @@ async fn an_image_too_big_for_lambda_goes_up_and_comes_back_through_s3_on_aws() 
         Some(png.as_slice())
     );
     assert_eq!(
-        state.tasks.start(id).await.unwrap(),
+        state.tasks.start(id, uuid::Uuid::new_v4()).await.unwrap(),
         codebox_core::domain::StartDecision::Run
     );
     let output_key = codebox_core::tasks::output_key(id);

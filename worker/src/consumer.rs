@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use codebox_core::domain::{
-    Commit, ImageResult, ImageSpec, RUN_LEASE_RENEWAL, StartDecision, TaskEvent, TaskId,
+    Commit, ImageResult, ImageSpec, LeaseId, RUN_LEASE_RENEWAL, StartDecision, TaskEvent, TaskId,
     TaskMessage, TaskResult, TaskSpec, TaskStatus, Verdict,
 };
 use codebox_core::ports::{
@@ -162,7 +162,8 @@ struct CancelWatch {
 
 #[derive(Default)]
 struct Watched {
-    tokens: std::collections::HashMap<TaskId, CancellationToken>,
+    /// Each watched task's cancel token and the lease its run holds.
+    tokens: std::collections::HashMap<TaskId, (CancellationToken, LeaseId)>,
     polling: bool,
 }
 
@@ -182,11 +183,17 @@ impl Drop for WatchGuard {
 }
 
 impl CancelWatch {
-    fn watch(&self, id: TaskId, control: Arc<dyn TaskControl>, every: Duration) -> WatchGuard {
+    fn watch(
+        &self,
+        id: TaskId,
+        holder: LeaseId,
+        control: Arc<dyn TaskControl>,
+        every: Duration,
+    ) -> WatchGuard {
         let token = CancellationToken::new();
         let start = match self.inner.lock() {
             Ok(mut w) => {
-                w.tokens.insert(id, token.clone());
+                w.tokens.insert(id, (token.clone(), holder));
                 !std::mem::replace(&mut w.polling, true)
             }
             Err(_) => false,
@@ -211,19 +218,20 @@ impl CancelWatch {
         let mut renewed = Instant::now();
         loop {
             tick.tick().await;
-            let ids: Vec<TaskId> = match self.inner.lock() {
+            let leases: Vec<(TaskId, LeaseId)> = match self.inner.lock() {
                 Ok(mut w) => {
                     if w.tokens.is_empty() {
                         w.polling = false;
                         return;
                     }
-                    w.tokens.keys().copied().collect()
+                    w.tokens.iter().map(|(id, (_, l))| (*id, *l)).collect()
                 }
                 Err(_) => return,
             };
+            let ids: Vec<TaskId> = leases.iter().map(|(id, _)| *id).collect();
             if renewed.elapsed() >= RUN_LEASE_RENEWAL {
                 renewed = Instant::now();
-                match control.renew(&ids).await {
+                match control.renew(&leases).await {
                     Ok(()) => metrics::counter!("codebox_lease_renewals_total").increment(1),
                     Err(e) => {
                         tracing::warn!(error = %e, "renewing the running tasks' leases failed")
@@ -234,7 +242,7 @@ impl CancelWatch {
                 Ok(cancelled) => {
                     let Ok(w) = self.inner.lock() else { return };
                     for id in cancelled {
-                        if let Some(token) = w.tokens.get(&id) {
+                        if let Some((token, _)) = w.tokens.get(&id) {
                             tracing::info!(task_id = %id, "cancelled while running; stopping it");
                             token.cancel();
                         }
@@ -557,18 +565,20 @@ impl Worker {
             return Ok(true);
         }
         let id = message.task_id;
-        if !self.take_lease(id).await? {
+        // This delivery's run: its lease is told apart from another delivery's.
+        let holder = uuid::Uuid::new_v4();
+        if !self.take_lease(id, holder).await? {
             return Ok(false);
         }
         // Watched for a cancel, and its lease renewed, until its outcome is stored.
         let watched = self
             .watch
-            .watch(id, self.control.clone(), self.config.cancel_poll);
+            .watch(id, holder, self.control.clone(), self.config.cancel_poll);
         let done = self.run_and_commit(message, watched.token.clone()).await;
         drop(watched);
         if let Err(e) = &done {
             // The message goes back: its next delivery need not wait for this lease.
-            if let Err(release) = self.control.release(id).await {
+            if let Err(release) = self.control.release(id, holder).await {
                 tracing::warn!(error = %e, release = %release,
                     "could not release the lease; the next delivery waits for it to lapse");
             }
@@ -642,7 +652,7 @@ impl Worker {
     /// another worker runs (its message came back after a broker restart, say) is waited
     /// for, the delivery kept, until it ends (`false`) or its lease lapses because that
     /// worker died (`true`: this one takes it over).
-    async fn take_lease(&self, id: TaskId) -> Result<bool, Error> {
+    async fn take_lease(&self, id: TaskId, holder: LeaseId) -> Result<bool, Error> {
         let control = &self.control;
         let mut logged = false;
         loop {
@@ -650,7 +660,7 @@ impl Worker {
                 .hold(
                     "the API",
                     HOLD_TRIES,
-                    || control.start(id),
+                    || control.start(id, holder),
                     || control.ping(),
                 )
                 .await?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use codebox_core::Error;
-use codebox_core::domain::{Commit, StartDecision, TaskEvent, TaskId};
+use codebox_core::domain::{Commit, LeaseId, StartDecision, TaskEvent, TaskId};
 use codebox_core::ports::{BlobStore, TaskControl};
 use serde::Deserialize;
 
@@ -100,8 +100,8 @@ impl HttpTaskControl {
 
 #[async_trait]
 impl TaskControl for HttpTaskControl {
-    async fn start(&self, id: TaskId) -> Result<StartDecision, Error> {
-        let body = serde_json::json!({ "task_id": id });
+    async fn start(&self, id: TaskId, holder: LeaseId) -> Result<StartDecision, Error> {
+        let body = serde_json::json!({ "task_id": id, "lease": holder });
         match self.post("/commit/start", &body, None).await {
             Ok(res) => {
                 let answer: StartResponse = res.json().await.map_err(unreachable)?;
@@ -137,11 +137,15 @@ impl TaskControl for HttpTaskControl {
         Ok(cancelled)
     }
 
-    async fn renew(&self, ids: &[TaskId]) -> Result<(), Error> {
-        for chunk in ids.chunks(256) {
+    async fn renew(&self, leases: &[(TaskId, LeaseId)]) -> Result<(), Error> {
+        for chunk in leases.chunks(256) {
+            let leases: Vec<_> = chunk
+                .iter()
+                .map(|(id, holder)| serde_json::json!({ "task_id": id, "lease": holder }))
+                .collect();
             self.post(
                 "/commit/lease",
-                &serde_json::json!({ "task_ids": chunk }),
+                &serde_json::json!({ "leases": leases }),
                 None,
             )
             .await?;
@@ -149,8 +153,11 @@ impl TaskControl for HttpTaskControl {
         Ok(())
     }
 
-    async fn release(&self, id: TaskId) -> Result<(), Error> {
-        let body = serde_json::json!({ "task_ids": [id], "release": true });
+    async fn release(&self, id: TaskId, holder: LeaseId) -> Result<(), Error> {
+        let body = serde_json::json!({
+            "leases": [{ "task_id": id, "lease": holder }],
+            "release": true,
+        });
         self.post("/commit/lease", &body, Some(Duration::from_secs(5)))
             .await
             .map(|_| ())

@@ -11,7 +11,7 @@ use base64::Engine;
 use codebox_core::Error;
 use codebox_core::domain::TaskKind;
 use codebox_core::domain::{
-    CodeResult, Commit, StartDecision, TaskId, TaskResult, TaskStatus, Verdict,
+    CodeResult, Commit, LeaseId, StartDecision, TaskId, TaskResult, TaskStatus, Verdict,
 };
 use codebox_core::memory::{MemoryBlobStore, MemoryQueue, MemoryTaskStore};
 use codebox_core::ports::{
@@ -107,17 +107,17 @@ impl TaskControl for FlakyControl {
     async fn ping(&self) -> Result<(), Error> {
         self.check()
     }
-    async fn start(&self, id: TaskId) -> Result<StartDecision, Error> {
+    async fn start(&self, id: TaskId, holder: LeaseId) -> Result<StartDecision, Error> {
         self.check()?;
-        self.inner.start(id).await
+        self.inner.start(id, holder).await
     }
-    async fn renew(&self, ids: &[TaskId]) -> Result<(), Error> {
+    async fn renew(&self, leases: &[(TaskId, LeaseId)]) -> Result<(), Error> {
         self.check()?;
-        self.inner.renew(ids).await
+        self.inner.renew(leases).await
     }
-    async fn release(&self, id: TaskId) -> Result<(), Error> {
+    async fn release(&self, id: TaskId, holder: LeaseId) -> Result<(), Error> {
         self.check()?;
-        self.inner.release(id).await
+        self.inner.release(id, holder).await
     }
     async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, Error> {
         self.check()?;
@@ -298,7 +298,10 @@ async fn runs_commits_then_acks() {
 async fn a_message_of_a_task_running_elsewhere_waits_for_it_and_never_runs_twice() {
     let r = rig(Script::Hello, 0);
     let id = submit_code(&r).await;
-    assert_eq!(r.service.start(id).await.unwrap(), StartDecision::Run);
+    assert_eq!(
+        r.service.start(id, Uuid::new_v4()).await.unwrap(),
+        StartDecision::Run
+    );
     let worker = r.worker.clone();
     let handled = tokio::spawn(async move { worker.process_one().await });
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use chrono::{TimeZone, Utc};
 use codebox_core::Error;
 use codebox_core::domain::{
-    Session, Task, TaskId, TaskKind, TaskResult, TaskSpec, TaskStatus, TaskSummary, Transition,
-    TransitionOutcome, User, UserId,
+    LeaseCondition, Session, Task, TaskId, TaskKind, TaskResult, TaskSpec, TaskStatus, TaskSummary,
+    Transition, TransitionOutcome, User, UserId,
 };
 use codebox_core::memory::tasks::{decode_cursor, encode_cursor};
 use codebox_core::ports::{
@@ -787,19 +787,27 @@ impl TaskStore for DynamoStore {
             set.push("finished_at_ms = :fa".into());
             update = update.expression_attribute_values(":fa", n(ms(&at)));
         }
-        if let Some(at) = t.lease_until {
-            set.push("lease_until_ms = :lu".into());
-            update = update.expression_attribute_values(":lu", n(ms(&at)));
-        }
-        let mut lease = String::new();
-        if let Some(by) = t.lease_lapsed_by {
-            lease = " AND (#s <> :running OR attribute_not_exists(lease_until_ms) \
-                     OR lease_until_ms < :lb)"
-                .into();
+        if let Some(lease) = t.lease {
+            set.push("lease_holder = :lh, lease_until_ms = :lu".into());
             update = update
-                .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
-                .expression_attribute_values(":lb", n(ms(&by)));
+                .expression_attribute_values(":lh", s(lease.holder.to_string()))
+                .expression_attribute_values(":lu", n(ms(&lease.until)));
         }
+        let lease = match t.lease_condition {
+            LeaseCondition::Any => "",
+            LeaseCondition::FreeAt { holder, at } => {
+                update = update
+                    .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
+                    .expression_attribute_values(":at", n(ms(&at)))
+                    .expression_attribute_values(":holder", s(holder.to_string()));
+                " AND (#s <> :running OR attribute_not_exists(lease_until_ms) \
+                 OR lease_until_ms < :at OR lease_holder = :holder)"
+            }
+            LeaseCondition::HeldBy(holder) => {
+                update = update.expression_attribute_values(":holder", s(holder.to_string()));
+                " AND lease_holder = :holder"
+            }
+        };
         let mut blob = None;
         if let Some(result) = &t.result {
             let (how, value, key) = self

@@ -306,7 +306,7 @@ async fn transitions(store: &dyn TaskStore) {
 
     let started = time::now();
     let TransitionOutcome::Applied(t) = store
-        .transition(task.id, &Transition::start(started))
+        .transition(task.id, &Transition::start(Uuid::new_v4(), started))
         .await
         .unwrap()
     else {
@@ -316,7 +316,7 @@ async fn transitions(store: &dyn TaskStore) {
     assert_eq!(t.started_at, Some(started));
 
     let TransitionOutcome::Rejected(t) = store
-        .transition(task.id, &Transition::start(time::now()))
+        .transition(task.id, &Transition::start(Uuid::new_v4(), time::now()))
         .await
         .unwrap()
     else {
@@ -367,50 +367,44 @@ async fn transitions(store: &dyn TaskStore) {
     ));
 }
 
-/// A start takes a lease: while it holds (or is renewed), another start is refused; once
-/// it lapsed (its worker died), a start takes the task over.
+/// A start takes a lease: while it holds (or is renewed), another run's start is refused
+/// and the holder's own is not; once it lapsed (its worker died) or was given up, a start
+/// takes the task over. Only the holder renews or gives it up.
 async fn leases(store: &dyn TaskStore) {
     let since = time::now() - Duration::hours(24);
     let task = code_task(Uuid::new_v4());
     store.create(&task, None, since).await.unwrap();
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
     let t0 = time::now();
-    let applied = |o| matches!(o, TransitionOutcome::Applied(_));
-    assert!(applied(
-        store
-            .transition(task.id, &Transition::start(t0))
-            .await
-            .unwrap()
-    ));
+    let applies = |t: Transition| async move {
+        matches!(
+            store.transition(task.id, &t).await.unwrap(),
+            TransitionOutcome::Applied(_)
+        )
+    };
+    assert!(applies(Transition::start(first, t0)).await);
     let within = t0 + RUN_LEASE - Duration::seconds(1);
     assert!(
-        !applied(
-            store
-                .transition(task.id, &Transition::start(within))
-                .await
-                .unwrap()
-        ),
-        "a start MUST NOT take a task whose lease holds"
+        !applies(Transition::start(second, within)).await,
+        "a start MUST NOT take a task another run's lease holds"
     );
-    // Renewed just before it lapses: the old deadline no longer frees it.
-    assert!(applied(
-        store
-            .transition(task.id, &Transition::renew(within))
-            .await
-            .unwrap()
-    ));
-    let past_first = t0 + RUN_LEASE + Duration::seconds(1);
     assert!(
-        !applied(
-            store
-                .transition(task.id, &Transition::start(past_first))
-                .await
-                .unwrap()
-        ),
+        applies(Transition::start(first, within)).await,
+        "the holder's own start again MUST apply"
+    );
+    assert!(
+        !applies(Transition::renew(second, within)).await,
+        "only the holder MUST renew"
+    );
+    assert!(applies(Transition::renew(first, within)).await);
+    let past_first = within + RUN_LEASE - Duration::seconds(1);
+    assert!(
+        !applies(Transition::start(second, past_first)).await,
         "a renewed lease MUST hold past the first deadline"
     );
     let lapsed = within + RUN_LEASE + Duration::seconds(1);
     let TransitionOutcome::Applied(t) = store
-        .transition(task.id, &Transition::start(lapsed))
+        .transition(task.id, &Transition::start(second, lapsed))
         .await
         .unwrap()
     else {
@@ -418,27 +412,31 @@ async fn leases(store: &dyn TaskStore) {
     };
     assert_eq!(t.status, TaskStatus::Running);
     assert_eq!(t.started_at, Some(lapsed));
-    // A finished task is not renewed.
+    assert!(
+        !applies(Transition::release(first, lapsed)).await,
+        "only the holder MUST give a lease up"
+    );
+    assert!(!applies(Transition::start(first, lapsed)).await);
+    assert!(applies(Transition::release(second, lapsed)).await);
+    assert!(
+        applies(Transition::start(first, lapsed)).await,
+        "a lease given up MUST free the task at once"
+    );
     let done = Transition::finish(
         TaskStatus::Completed,
         TaskResult::Code(CodeResult::empty(Verdict::Ok)),
         lapsed,
     );
-    assert!(applied(store.transition(task.id, &done).await.unwrap()));
-    let TransitionOutcome::Rejected(t) = store
-        .transition(task.id, &Transition::renew(lapsed))
-        .await
-        .unwrap()
-    else {
-        panic!("a renewal MUST NOT touch a finished task");
-    };
-    assert_eq!(t.status, TaskStatus::Completed);
-    assert!(!applied(
-        store
-            .transition(task.id, &Transition::start(lapsed + RUN_LEASE * 2))
-            .await
-            .unwrap()
-    ));
+    assert!(applies(done).await);
+    assert!(
+        !applies(Transition::renew(first, lapsed)).await,
+        "a renewal MUST NOT touch a finished task"
+    );
+    assert!(!applies(Transition::start(second, lapsed + RUN_LEASE * 2)).await);
+    assert_eq!(
+        store.summary(task.id).await.unwrap().unwrap().status,
+        TaskStatus::Completed
+    );
 }
 
 async fn delete(store: &dyn TaskStore) {
@@ -477,7 +475,7 @@ async fn active_count(store: &dyn TaskStore) {
         .await
         .unwrap();
     store
-        .transition(ids[0], &Transition::start(time::now()))
+        .transition(ids[0], &Transition::start(Uuid::new_v4(), time::now()))
         .await
         .unwrap();
     for id in &ids[1..3] {
@@ -515,7 +513,7 @@ async fn any_bytes(store: &dyn TaskStore) {
     store.create(&task, None, since).await.unwrap();
     assert_eq!(store.get(task.id).await.unwrap(), Some(task.clone()));
     store
-        .transition(task.id, &Transition::start(time::now()))
+        .transition(task.id, &Transition::start(Uuid::new_v4(), time::now()))
         .await
         .unwrap();
     let result = TaskResult::Code(CodeResult {
@@ -550,7 +548,7 @@ async fn largest(store: &dyn TaskStore) {
     store.create(&task, None, since).await.unwrap();
     assert_eq!(store.get(task.id).await.unwrap(), Some(task.clone()));
     store
-        .transition(task.id, &Transition::start(time::now()))
+        .transition(task.id, &Transition::start(Uuid::new_v4(), time::now()))
         .await
         .unwrap();
     let result = TaskResult::Code(CodeResult {

@@ -3,7 +3,10 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use crate::domain::{Task, TaskId, TaskStatus, TaskSummary, Transition, TransitionOutcome, UserId};
+use crate::domain::{
+    Lease, LeaseCondition, Task, TaskId, TaskStatus, TaskSummary, Transition, TransitionOutcome,
+    UserId,
+};
 use crate::error::{Error, Result};
 use crate::ports::{Created, Page, TaskStore};
 use crate::time::Timestamp;
@@ -22,8 +25,8 @@ struct Inner {
     keys: HashMap<(UserId, String), (TaskId, Timestamp)>,
     /// The outbox: tasks stored whose message is not known to be in the queue.
     unpublished: BTreeSet<(i64, TaskId)>,
-    /// Running tasks' leases: until when their worker holds them.
-    leases: HashMap<TaskId, Timestamp>,
+    /// Running tasks' leases: who holds them, until when.
+    leases: HashMap<TaskId, Lease>,
 }
 
 /// The list cursor: the position of the last item of a page, `<created_ms>.<id>`. Every
@@ -121,15 +124,20 @@ impl TaskStore for MemoryTaskStore {
         let task = tasks
             .get_mut(&id)
             .ok_or_else(|| Error::NotFound(format!("task {id} not found")))?;
-        let lease_held = match (transition.lease_lapsed_by, leases.get(&id)) {
-            (Some(by), Some(until)) => task.status == TaskStatus::Running && *until >= by,
-            _ => false,
+        let current = leases.get(&id);
+        let lease_ok = match transition.lease_condition {
+            LeaseCondition::Any => true,
+            LeaseCondition::FreeAt { holder, at } => {
+                task.status != TaskStatus::Running
+                    || current.is_none_or(|l| l.until < at || l.holder == holder)
+            }
+            LeaseCondition::HeldBy(holder) => current.is_some_and(|l| l.holder == holder),
         };
-        if !transition.from.contains(&task.status) || lease_held {
+        if !transition.from.contains(&task.status) || !lease_ok {
             return Ok(TransitionOutcome::Rejected(task.summary()));
         }
-        if let Some(until) = transition.lease_until {
-            leases.insert(id, until);
+        if let Some(lease) = transition.lease {
+            leases.insert(id, lease);
         }
         if transition.to.is_finished() {
             leases.remove(&id);

@@ -101,7 +101,8 @@ pub async fn start(
     _worker: Worker,
     JsonObject(body): JsonObject<StartRequest>,
 ) -> ApiResult<axum::Json<StartResponse>> {
-    let decision = TaskControl::start(&state.tasks, body.task_id).await?;
+    let lease = body.lease.unwrap_or_else(uuid::Uuid::new_v4);
+    let decision = TaskControl::start(&state.tasks, body.task_id, lease).await?;
     Ok(axum::Json(StartResponse {
         run: decision == StartDecision::Run,
         leased: decision == StartDecision::Leased,
@@ -112,7 +113,7 @@ pub async fn start(
     security(("worker" = [])),
     responses(
         (status = 204, description = "The running ones among the tasks keep their worker's lease, or lose it with `release`"),
-        (status = 400, description = "No ids, or more than 256", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No leases, or more than 256", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A user's token", body = Problem, content_type = "application/problem+json")))]
 pub async fn lease(
@@ -120,22 +121,22 @@ pub async fn lease(
     _worker: Worker,
     JsonObject(body): JsonObject<LeaseRequest>,
 ) -> ApiResult<StatusCode> {
-    check_watched(&body.task_ids)?;
+    check_count("leases", body.leases.len())?;
     if body.release {
-        for &id in &body.task_ids {
-            TaskControl::release(&state.tasks, id).await?;
+        for l in &body.leases {
+            TaskControl::release(&state.tasks, l.task_id, l.lease).await?;
         }
     } else {
-        TaskControl::renew(&state.tasks, &body.task_ids).await?;
+        let leases: Vec<_> = body.leases.iter().map(|l| (l.task_id, l.lease)).collect();
+        TaskControl::renew(&state.tasks, &leases).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn check_watched(ids: &[TaskId]) -> Result<(), ApiError> {
-    if ids.is_empty() || ids.len() > MAX_WATCHED {
+fn check_count(what: &str, n: usize) -> Result<(), ApiError> {
+    if n == 0 || n > MAX_WATCHED {
         return Err(ApiError::bad_request(format!(
-            "task_ids holds 1–{MAX_WATCHED} ids, not {}",
-            ids.len()
+            "{what} holds 1–{MAX_WATCHED} items, not {n}"
         )));
     }
     Ok(())
@@ -170,7 +171,7 @@ pub async fn cancelled(
     _worker: Worker,
     JsonObject(body): JsonObject<CancelledRequest>,
 ) -> ApiResult<axum::Json<CancelledResponse>> {
-    check_watched(&body.task_ids)?;
+    check_count("task_ids", body.task_ids.len())?;
     let cancelled = TaskControl::cancelled_among(&state.tasks, &body.task_ids).await?;
     Ok(axum::Json(CancelledResponse { cancelled }))
 }
