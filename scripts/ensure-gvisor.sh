@@ -5,13 +5,23 @@
 # Idempotent; as a normal user it only checks and says what is missing.
 set -euo pipefail
 
-has_runtime() { docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; }
+# runsc's arguments: no network stack of its own (the sandbox has none anyway). Not
+# `--oci-seccomp`: this runsc ignores a rule's errno (every refusal is EPERM), so the C
+# library would not fall back from clone3 and no thread could start; the Sentry is the
+# kernel the program sees, and it implements none of the families the policy refuses
+# (its netlink is its own, not the host's).
+ARGS='["--network=none"]'
+
+has_runtime() {
+  docker info --format '{{json .Runtimes}}' 2>/dev/null |
+    python3 -c 'import json,sys; r=json.load(sys.stdin).get("runsc") or {}; sys.exit(0 if r.get("runtimeArgs", r.get("Args")) == json.loads(sys.argv[1]) else 1)' "$ARGS"
+}
 
 if has_runtime; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "ensure-gvisor: the engine has no runsc runtime; as root: apt-get install runsc and register it in /etc/docker/daemon.json" >&2
+  echo "ensure-gvisor: the engine has no runsc runtime with the arguments $ARGS; as root: apt-get install runsc and register it in /etc/docker/daemon.json" >&2
   exit 1
 fi
 if ! command -v runsc >/dev/null 2>&1; then
@@ -20,15 +30,14 @@ if ! command -v runsc >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runsc >/dev/null
 fi
 mkdir -p /etc/docker
-python3 - "$(command -v runsc)" <<'PY'
+python3 - "$(command -v runsc)" "$ARGS" <<'PY'
 import json, os, sys
 path = "/etc/docker/daemon.json"
 config = {}
 if os.path.exists(path) and os.path.getsize(path) > 0:
     with open(path) as f:
         config = json.load(f)
-# The sandbox has no network anyway; runsc's own stack stays off too.
-config.setdefault("runtimes", {})["runsc"] = {"path": sys.argv[1], "runtimeArgs": ["--network=none"]}
+config.setdefault("runtimes", {})["runsc"] = {"path": sys.argv[1], "runtimeArgs": json.loads(sys.argv[2])}
 with open(path + ".tmp", "w") as f:
     json.dump(config, f, indent=2)
 os.replace(path + ".tmp", path)

@@ -524,6 +524,106 @@ pub async fn namespaces_and_keyrings_are_refused(addr: SocketAddr) {
     );
 }
 
+/// A C program that opens a socket of each family (and `socketpair`), `AF_VSOCK` also
+/// with high bits set (the kernel reads an `int`: a filter comparing fewer bits than it
+/// sees would let it by), and on x86-64 tries `socketcall(SYS_SOCKET, AF_VSOCK)` through
+/// the 32-bit entry (`int $0x80`) in a child, which may be killed for it (what comes back
+/// counts only if it is a socket).
+const SOCKET_PROBE: &str = r#"#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void try(const char *name, long family) {
+    long fd = syscall(SYS_socket, family, SOCK_STREAM, 0);
+    if (fd < 0) fd = syscall(SYS_socket, family, SOCK_DGRAM, 0);
+    if (fd < 0) fd = syscall(SYS_socket, family, SOCK_RAW, 0);
+    printf("%s %s\n", name, fd >= 0 ? "open" : "refused");
+}
+int main(void) {
+    try("vsock", 40); try("alg", 38); try("packet", 17); try("key", 15);
+    try("netlink", 16); try("vsock+high", (1L << 32) | 40);
+    try("unix", 1); try("inet", 2); try("inet6", 10);
+    int sv[2];
+    printf("pair %s\n", socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 ? "open" : "refused");
+    printf("vsock pair %s\n", socketpair(40, SOCK_STREAM, 0, sv) == 0 ? "open" : "refused");
+#if defined(__x86_64__)
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsigned int *args = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+        if (args == MAP_FAILED) _exit(2);
+        args[0] = 40; args[1] = SOCK_STREAM; args[2] = 0;
+        long ret;
+        __asm__ volatile("int $0x80" : "=a"(ret) : "a"(102), "b"(1), "c"(args) : "memory");
+        struct stat st;
+        _exit(ret >= 0 && fstat((int)ret, &st) == 0 && S_ISSOCK(st.st_mode) ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    printf("int80 %s\n", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "open" : "refused");
+#else
+    printf("int80 refused\n");
+#endif
+    return 0;
+}
+"#;
+
+/// What [`SOCKET_PROBE`] prints where only local and IP sockets open; `netlink` is what
+/// it says of netlink.
+fn socket_probe_output(netlink: &str) -> String {
+    format!(
+        "vsock refused\nalg refused\npacket refused\nkey refused\nnetlink {netlink}\n\
+         vsock+high refused\nunix open\ninet open\ninet6 open\npair open\nvsock pair refused\n\
+         int80 refused\n"
+    )
+}
+
+/// "No network" means no way out of the sandbox at all: on a virtual machine `AF_VSOCK`
+/// reaches the hypervisor's host, and `AF_ALG`, `AF_PACKET`, `AF_KEY` and netlink are kernel
+/// surface no program needs. On the host's kernel (runc, Docker) the seccomp policy lets
+/// only local and IP sockets open (IP inside a namespace with loopback alone), and no
+/// 32-bit entry gets around it.
+pub async fn only_local_and_ip_sockets_open(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(code("c", SOCKET_PROBE))
+        .await
+        .unwrap();
+    assert_eq!(r["stdout"], socket_probe_output("refused"), "{r}");
+}
+
+/// On gVisor the program's kernel is the Sentry: it implements none of those families and
+/// no 32-bit entry; its netlink (routes of the sandbox's own loopback) is its own, never
+/// the host's.
+pub async fn gvisor_opens_no_socket_to_the_host(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(code("c", SOCKET_PROBE))
+        .await
+        .unwrap();
+    assert_eq!(r["stdout"], socket_probe_output("open"), "{r}");
+}
+
+/// Under host memory pressure the kernel's first victim is a program, never the worker or
+/// the database beside it.
+pub async fn the_program_is_the_first_the_kernel_kills(addr: SocketAddr) {
+    let r = client(addr)
+        .await
+        .run(code(
+            "python",
+            "print(open('/proc/self/oom_score_adj').read().strip())",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r["stdout"], "1000\n", "{r}");
+}
+
 /// The runc engine's own denial beyond Docker 20.10's default profile: io_uring (a kernel
 /// interface with a long record of exploits); and userfaultfd (a common exploit aid,
 /// which Docker's profile denies too).

@@ -8,4 +8,6 @@ codebox_tests::suite!(codebox_tests::shared_runc_stack();
     metrics_include_the_workers,
     namespaces_and_keyrings_are_refused,
     io_uring_and_userfaultfd_are_refused,
+    the_program_is_the_first_the_kernel_kills,
+    only_local_and_ip_sockets_open,
 );

@@ -9,6 +9,7 @@
 pub mod commands;
 pub mod oci;
 pub mod pool;
+pub mod seccomp;
 mod signals;
 pub mod step;
 
@@ -29,6 +30,10 @@ use tokio_util::task::TaskTracker;
 use pool::Pool;
 use step::{Cap, InFile, Step, StepOutcome, StopReason};
 
+/// Every sandbox's `oom_score_adj`: under host memory pressure the kernel kills a
+/// program before the worker, the database or anything else on the host.
+pub const OOM_SCORE_ADJ: i64 = 1000;
+
 /// Which engine runs the sandboxes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
@@ -46,8 +51,11 @@ pub struct SandboxConfig {
     pub engine: EngineKind,
     /// The runc binary (runc engine).
     pub runc: String,
-    /// Docker's default seccomp profile in its JSON format (runc engine).
+    /// Docker's default seccomp profile in its JSON format: the sandboxes' policy is made
+    /// from it (see [`seccomp`]).
     pub seccomp_profile: String,
+    /// That policy, made once at start ([`DockerSandbox::connect`]) for every engine.
+    pub seccomp: Option<Arc<serde_json::Value>>,
     pub image: String,
     /// OCI runtime (e.g. `runsc` for gVisor); the engine's default when `None`.
     pub runtime: Option<String>,
@@ -72,6 +80,7 @@ impl Default for SandboxConfig {
             engine: EngineKind::Auto,
             runc: "runc".to_owned(),
             seccomp_profile: "/usr/share/containers/seccomp.json".to_owned(),
+            seccomp: None,
             image: "codebox-runner:latest".to_owned(),
             runtime: None,
             cpus: 1.0,
@@ -111,6 +120,7 @@ impl SandboxConfig {
             engine,
             runc: config::var("CODEBOX_RUNC").unwrap_or(d.runc),
             seccomp_profile: config::var("CODEBOX_SECCOMP_PROFILE").unwrap_or(d.seccomp_profile),
+            seccomp: None,
             image: config::var("CODEBOX_RUNNER_IMAGE").unwrap_or(d.image),
             runtime: config::var("CODEBOX_SANDBOX_RUNTIME"),
             cpus: config::parse_in("CODEBOX_SANDBOX_CPUS", d.cpus, 0.01..=64.0, "CPUs")?,
@@ -155,7 +165,9 @@ pub struct DockerSandbox {
 impl DockerSandbox {
     /// Connects to the local engine (`DOCKER_HOST` or /var/run/docker.sock) and agrees on
     /// an API version.
-    pub async fn connect(config: SandboxConfig) -> anyhow::Result<Self> {
+    pub async fn connect(mut config: SandboxConfig) -> anyhow::Result<Self> {
+        // One policy for every engine; a worker without it runs no sandbox.
+        config.seccomp = Some(Arc::new(seccomp::load(&config.seccomp_profile).await?));
         let docker = Docker::connect_with_local_defaults()
             .map_err(|e| {
                 anyhow::anyhow!(

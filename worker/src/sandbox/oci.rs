@@ -12,7 +12,7 @@
 //! Each container: a bundle directory of its own (`config.json`, and the task it serves
 //! once it has one), the runner image's root read-only, a fresh tmpfs `/tmp`, uid 65534, no
 //! capabilities, no-new-privileges, Docker's default seccomp policy (from the containers-
-//! common profile, with the sandbox's own denials on top, see [`seccomp`]), Docker's masked
+//! common profile, with the sandbox's own denials on top, see [`super::seccomp`]), Docker's masked
 //! and read-only `/proc` paths, new PID, network (loopback only), IPC, UTS and mount
 //! namespaces, memory (+ swap) / CPU / pids limits in a cgroup of its own. The agent is its
 //! first process, on the pipes of the `runc run` the worker spawned: stdin the job, stdout
@@ -129,15 +129,11 @@ impl Oci {
             [one] => PathBuf::from(one),
             many => mount_layers(&id, many).await?,
         };
-        let profile = tokio::fs::read(&config.seccomp_profile).await.map_err(|e| {
-            anyhow::anyhow!(
-                "the seccomp profile {} cannot be read ({e}); install Debian's `golang-github-containers-common` (`make docker`) or set CODEBOX_SECCOMP_PROFILE",
-                config.seccomp_profile
-            )
-        })?;
-        let profile: Value = serde_json::from_slice(&profile)
-            .map_err(|e| anyhow::anyhow!("the seccomp profile is not JSON: {e}"))?;
-        let seccomp = seccomp::policy(&profile, &kernel_release())?;
+        let seccomp = config
+            .seccomp
+            .as_deref()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no seccomp policy was made for the sandboxes"))?;
         let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let apparmor = apparmor_profile(&info).await?;
         for dir in [runc_root(), bundles()] {
@@ -600,13 +596,6 @@ async fn mount_layers(id: &str, layers: &[String]) -> anyhow::Result<PathBuf> {
     Ok(target)
 }
 
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-}
-
 /// The OCI runtime spec of a sandbox: what Docker would give the same container (see
 /// `step::container_config`), written out.
 pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) -> Value {
@@ -650,7 +639,7 @@ pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) 
                 rlimit("RLIMIT_CORE", 0),
             ],
             "noNewPrivileges": true,
-            "oomScoreAdj": 0,
+            "oomScoreAdj": super::OOM_SCORE_ADJ,
         },
         "root": {"path": oci.rootfs, "readonly": true},
         "hostname": "sandbox",
@@ -708,174 +697,6 @@ pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) 
     spec
 }
 
-/// The seccomp policy: Docker's default profile as containers-common ships it (the same
-/// format), resolved for this machine's architecture and kernel and for a process with no
-/// capabilities, with the sandbox's own denials on top.
-pub mod seccomp {
-    use serde_json::{Value, json};
-
-    /// Denied (EPERM) whatever the profile allows: what Docker's own default denies a
-    /// process without `CAP_SYS_ADMIN` (namespaces, mounts, keyrings, ...) and what a
-    /// program never needs and the kernel's attack surface grows with.
-    pub const DENIED: &[&str] = &[
-        "unshare",
-        "setns",
-        "mount",
-        "mount_setattr",
-        "umount",
-        "umount2",
-        "pivot_root",
-        "chroot",
-        "fsconfig",
-        "fsmount",
-        "fsopen",
-        "fspick",
-        "move_mount",
-        "open_tree",
-        "name_to_handle_at",
-        "open_by_handle_at",
-        "keyctl",
-        "add_key",
-        "request_key",
-        "quotactl",
-        "quotactl_fd",
-        "sethostname",
-        "setdomainname",
-        "syslog",
-        "bpf",
-        "perf_event_open",
-        "userfaultfd",
-        "io_uring_setup",
-        "io_uring_enter",
-        "io_uring_register",
-        "lookup_dcookie",
-        "kexec_load",
-        "kexec_file_load",
-        "init_module",
-        "finit_module",
-        "delete_module",
-        "acct",
-        "swapon",
-        "swapoff",
-        "reboot",
-    ];
-
-    /// `clone` flags that make namespaces: a `clone` with any of them is denied, as
-    /// Docker does for a process without `CAP_SYS_ADMIN`.
-    pub const NAMESPACE_FLAGS: u64 = 0x0002_0000 // CLONE_NEWNS
-        | 0x0200_0000 // CLONE_NEWCGROUP
-        | 0x0400_0000 // CLONE_NEWUTS
-        | 0x0800_0000 // CLONE_NEWIPC
-        | 0x1000_0000 // CLONE_NEWUSER
-        | 0x2000_0000 // CLONE_NEWPID
-        | 0x4000_0000; // CLONE_NEWNET
-
-    const EPERM: u64 = 1;
-    const ENOSYS: u64 = 38;
-
-    fn arch_names() -> anyhow::Result<(&'static str, &'static str)> {
-        match std::env::consts::ARCH {
-            "aarch64" => Ok(("SCMP_ARCH_AARCH64", "arm64")),
-            "x86_64" => Ok(("SCMP_ARCH_X86_64", "amd64")),
-            other => anyhow::bail!("no seccomp policy for {other} (x86_64 and aarch64 only)"),
-        }
-    }
-
-    fn strings(v: &Value) -> Vec<&str> {
-        v.as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
-    }
-
-    /// Whether kernel `release` (e.g. `6.1.0-18-amd64`) is at least `min` (`4.8`).
-    fn at_least(release: &str, min: &str) -> bool {
-        let parse = |s: &str| -> Vec<u64> {
-            s.split(['.', '-'])
-                .take(2)
-                .map(|p| p.parse().unwrap_or(0))
-                .collect()
-        };
-        parse(release) >= parse(min)
-    }
-
-    /// The OCI `linux.seccomp` of `profile` (Docker's format) on kernel `release`.
-    pub fn policy(profile: &Value, release: &str) -> anyhow::Result<Value> {
-        let (arch, goarch) = arch_names()?;
-        let mut architectures = vec![Value::from(arch)];
-        if let Some(map) = profile["archMap"].as_array() {
-            for entry in map {
-                if entry["architecture"] == arch {
-                    architectures.extend(
-                        strings(&entry["subArchitectures"])
-                            .into_iter()
-                            .map(Value::from),
-                    );
-                }
-            }
-        }
-        let rules = profile["syscalls"]
-            .as_array()
-            .ok_or_else(|| anyhow::anyhow!("the seccomp profile has no syscalls"))?;
-        let mut syscalls = Vec::new();
-        for rule in rules {
-            let includes = &rule["includes"];
-            let excludes = &rule["excludes"];
-            // For a process with capabilities only: the sandbox has none.
-            if !strings(&includes["caps"]).is_empty() {
-                continue;
-            }
-            let only = strings(&includes["arches"]);
-            if !only.is_empty() && !only.contains(&goarch) {
-                continue;
-            }
-            if strings(&excludes["arches"]).contains(&goarch) {
-                continue;
-            }
-            if let Some(min) = includes["minKernel"].as_str()
-                && !at_least(release, min)
-            {
-                continue;
-            }
-            let action = rule["action"].as_str().unwrap_or("SCMP_ACT_ERRNO");
-            let names: Vec<&str> = strings(&rule["names"])
-                .into_iter()
-                .filter(|n| !(DENIED.contains(n) || *n == "clone" || *n == "clone3"))
-                .collect();
-            if names.is_empty() {
-                continue;
-            }
-            let mut out = json!({"names": names, "action": action});
-            if let Some(args) = rule["args"].as_array().filter(|a| !a.is_empty()) {
-                out["args"] = Value::Array(args.clone());
-            }
-            if let Some(errno) = rule["errnoRet"].as_u64() {
-                out["errnoRet"] = json!(errno);
-            }
-            syscalls.push(out);
-        }
-        syscalls.push(json!({"names": DENIED, "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM}));
-        // A thread or a process, never a namespace (any other clone gets the default
-        // action's error).
-        syscalls.push(json!({
-            "names": ["clone"],
-            "action": "SCMP_ACT_ALLOW",
-            "args": [{"index": 0, "value": NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
-        }));
-        // clone3 passes its flags in memory, where a filter cannot look: "not implemented"
-        // makes the C library fall back to clone (as Docker does).
-        syscalls.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}));
-        let mut policy = json!({
-            "defaultAction": profile["defaultAction"].as_str().unwrap_or("SCMP_ACT_ERRNO"),
-            "architectures": architectures,
-            "syscalls": syscalls,
-        });
-        if let Some(errno) = profile["defaultErrnoRet"].as_u64() {
-            policy["defaultErrnoRet"] = json!(errno);
-        }
-        Ok(policy)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -912,6 +733,7 @@ mod tests {
         assert!(p["user"].get("additionalGids").is_none());
         assert_eq!(p["terminal"], false);
         assert_eq!(p["noNewPrivileges"], true);
+        assert_eq!(p["oomScoreAdj"], 1000, "the first the kernel kills");
         for set in [
             "bounding",
             "effective",
@@ -1095,101 +917,6 @@ mod tests {
                 Err(tokio::sync::oneshot::error::TryRecvError::Closed)
             ),
             "its runc run is told to end"
-        );
-    }
-
-    fn profile() -> Value {
-        json!({
-            "defaultAction": "SCMP_ACT_ERRNO",
-            "defaultErrnoRet": 38,
-            "archMap": [
-                {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
-                {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]},
-            ],
-            "syscalls": [
-                {"names": ["read", "write", "clone", "clone3", "unshare", "keyctl", "mount", "io_uring_setup"],
-                 "action": "SCMP_ACT_ALLOW", "args": [], "includes": {}, "excludes": {}},
-                {"names": ["bpf"], "action": "SCMP_ACT_ALLOW", "args": [],
-                 "includes": {"caps": ["CAP_SYS_ADMIN"]}, "excludes": {}},
-                {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "args": [],
-                 "includes": {"arches": ["amd64", "arm64"]}, "excludes": {}},
-                {"names": ["s390_runtime_instr"], "action": "SCMP_ACT_ALLOW", "args": [],
-                 "includes": {"arches": ["s390x"]}, "excludes": {}},
-                {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "args": null,
-                 "includes": {"minKernel": "99.0"}, "excludes": {}},
-                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
-                 "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}],
-                 "includes": {}, "excludes": {}},
-                {"names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "args": [],
-                 "includes": {}, "excludes": {"caps": ["CAP_SYS_CHROOT"]}},
-            ],
-        })
-    }
-
-    fn rules_for<'a>(policy: &'a Value, name: &str) -> Vec<&'a Value> {
-        policy["syscalls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| strings(&r["names"]).contains(&name))
-            .collect()
-    }
-
-    #[test]
-    fn the_seccomp_policy_is_dockers_for_a_process_without_capabilities() {
-        let policy = seccomp::policy(&profile(), "6.1.0-18-amd64").unwrap();
-        assert_eq!(policy["defaultAction"], "SCMP_ACT_ERRNO");
-        assert_eq!(policy["defaultErrnoRet"], 38);
-        if std::env::consts::ARCH == "x86_64" {
-            assert_eq!(
-                policy["architectures"],
-                json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
-            );
-        }
-        let allowed = |name: &str| {
-            rules_for(&policy, name)
-                .iter()
-                .any(|r| r["action"] == "SCMP_ACT_ALLOW" && r.get("args").is_none())
-        };
-        assert!(allowed("read") && allowed("write") && allowed("arch_prctl"));
-        assert!(!allowed("bpf"), "a rule for CAP_SYS_ADMIN only");
-        assert!(!allowed("s390_runtime_instr"), "another architecture's");
-        assert!(!allowed("ptrace"), "a newer kernel's");
-        let personality = rules_for(&policy, "personality");
-        assert_eq!(personality.len(), 1);
-        assert_eq!(personality[0]["args"][0]["value"], 8, "conditions kept");
-        // The sandbox's own denials, whatever the profile allows.
-        for name in ["unshare", "keyctl", "mount", "io_uring_setup", "chroot"] {
-            let rules = rules_for(&policy, name);
-            assert_eq!(rules.len(), 1, "{name}: {rules:?}");
-            assert_eq!(rules[0]["action"], "SCMP_ACT_ERRNO", "{name}");
-            assert_eq!(rules[0]["errnoRet"], 1, "{name}: EPERM");
-        }
-        let clone = rules_for(&policy, "clone");
-        assert_eq!(clone.len(), 1);
-        assert_eq!(clone[0]["action"], "SCMP_ACT_ALLOW");
-        assert_eq!(
-            clone[0]["args"],
-            json!([{"index": 0, "value": seccomp::NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]),
-            "a clone making a namespace is not allowed"
-        );
-        assert_eq!(seccomp::NAMESPACE_FLAGS, 2_114_060_288, "Docker's mask");
-        let clone3 = rules_for(&policy, "clone3");
-        assert_eq!(clone3.len(), 1);
-        assert_eq!(clone3[0]["action"], "SCMP_ACT_ERRNO");
-        assert_eq!(
-            clone3[0]["errnoRet"], 38,
-            "ENOSYS: the C library falls back to clone"
-        );
-        let older = seccomp::policy(&profile(), "100.1.0").unwrap();
-        assert!(
-            rules_for(&older, "ptrace")
-                .iter()
-                .any(|r| r["action"] == "SCMP_ACT_ALLOW")
-        );
-        assert!(
-            seccomp::policy(&json!({}), "6.1").is_err(),
-            "no syscalls, no policy"
         );
     }
 }

@@ -257,6 +257,16 @@ impl SandboxConfig {
     }
 }
 
+/// No new privileges, and the sandboxes' seccomp policy (the runc engine's too) as the
+/// container's profile.
+fn security_options(config: &SandboxConfig) -> Vec<String> {
+    let mut options = vec!["no-new-privileges".to_owned()];
+    if let Some(policy) = &config.seccomp {
+        options.push(format!("seccomp={policy}"));
+    }
+    options
+}
+
 fn container_config(config: &SandboxConfig, memory_mb: u32) -> ContainerCreateBody {
     let memory = i64::from(memory_mb) * 1024 * 1024;
     let ulimit = |name: &str, value: i64| ResourcesUlimits {
@@ -298,8 +308,9 @@ fn container_config(config: &SandboxConfig, memory_mb: u32) -> ContainerCreateBo
                 format!("rw,exec,nosuid,nodev,size={}m,mode=1777", config.tmpfs_mb),
             )])),
             cap_drop: Some(vec!["ALL".to_owned()]),
-            security_opt: Some(vec!["no-new-privileges".to_owned()]),
+            security_opt: Some(security_options(config)),
             privileged: Some(false),
+            oom_score_adj: Some(super::OOM_SCORE_ADJ),
             memory: Some(memory),
             memory_swap: Some(memory),
             nano_cpus: Some((config.cpus * 1e9) as i64),
@@ -810,9 +821,27 @@ mod tests {
         assert_eq!(h.network_mode.as_deref(), Some("none"));
         assert_eq!(h.readonly_rootfs, Some(true));
         assert_eq!(h.privileged, Some(false));
+        assert_eq!(h.oom_score_adj, Some(1000));
         assert_eq!(h.cap_drop, Some(vec!["ALL".to_owned()]));
         assert!(h.cap_add.is_none());
         assert_eq!(h.security_opt, Some(vec!["no-new-privileges".to_owned()]));
+        let policy = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []});
+        let with_policy = SandboxConfig {
+            seccomp: Some(std::sync::Arc::new(policy.clone())),
+            ..SandboxConfig::default()
+        };
+        let opts = container_config(&with_policy, 128)
+            .host_config
+            .unwrap()
+            .security_opt
+            .unwrap();
+        assert_eq!(opts[0], "no-new-privileges");
+        let profile = opts[1].strip_prefix("seccomp=").expect("a seccomp profile");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(profile).unwrap(),
+            policy,
+            "the same policy as the runc engine's"
+        );
         assert_eq!(h.memory, Some(128 * 1024 * 1024));
         assert_eq!(h.memory_swap, h.memory, "no swap beyond the memory limit");
         assert_eq!(h.nano_cpus, Some(1_000_000_000));
