@@ -145,6 +145,10 @@ pub struct Limits {
     pub memory_mb: u32,
     /// Output kept per stream (stdout, stderr), in KiB.
     pub output_kb: u32,
+    /// The program's stack (`RLIMIT_STACK`), in MiB: deep recursion is a program's right
+    /// up to it (Judge0's default `stack_limit` is 64 000 KB).
+    #[serde(default = "Limits::default_stack_mb")]
+    pub stack_mb: u32,
 }
 
 impl Limits {
@@ -152,17 +156,24 @@ impl Limits {
         time_ms: 5_000,
         memory_mb: 256,
         output_kb: 64,
+        stack_mb: 64,
     };
     pub const MAX: Limits = Limits {
         time_ms: 20_000,
         memory_mb: 1024,
         output_kb: 1024,
+        stack_mb: 1024,
     };
     pub const MIN: Limits = Limits {
         time_ms: 1,
         memory_mb: 16,
         output_kb: 1,
+        stack_mb: 1,
     };
+
+    fn default_stack_mb() -> u32 {
+        Self::DEFAULT.stack_mb
+    }
 }
 
 impl Default for Limits {
@@ -598,12 +609,13 @@ impl Transition {
         }
     }
 
-    /// `holder`'s lease, given up (its message goes back to the queue): it ended before
-    /// `at`, so the next start takes the task at once.
+    /// `holder`'s lease, given up (its message goes back to the queue): held by nobody
+    /// (the nil id, which no run has) and ended before `at`, so the next start takes the
+    /// task at once and a renewal of `holder`'s still in flight finds nothing to renew.
     pub fn release(holder: LeaseId, at: Timestamp) -> Self {
         Self {
             lease: Some(Lease {
-                holder,
+                holder: LeaseId::nil(),
                 until: at - chrono::Duration::seconds(1),
             }),
             ..Self::renew(holder, at)

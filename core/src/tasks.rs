@@ -145,6 +145,10 @@ pub struct LimitsRequest {
     #[schema(minimum = 1, maximum = 1024)]
     #[serde(default, deserialize_with = "whole_number")]
     pub output_kb: Option<u32>,
+    /// The program's stack, 1–1024, default 64.
+    #[schema(minimum = 1, maximum = 1024)]
+    #[serde(default, deserialize_with = "whole_number")]
+    pub stack_mb: Option<u32>,
 }
 
 /// A whole number as JSON may write it: `3000` or `3000.0` (JSON Schema's `integer`
@@ -664,10 +668,14 @@ impl TaskControl for TaskService {
 
     async fn renew(&self, leases: &[(TaskId, LeaseId)]) -> Result<()> {
         let now = time::now();
+        let mut failed = None;
+        // Every lease is tried: one store error costs that lease's renewal alone.
         for &(id, holder) in leases {
-            self.lease(id, &Transition::renew(holder, now)).await?;
+            if let Err(e) = self.lease(id, &Transition::renew(holder, now)).await {
+                failed.get_or_insert(e);
+            }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     async fn release(&self, id: TaskId, holder: LeaseId) -> Result<()> {
@@ -947,6 +955,7 @@ fn check_code(spec: &CodeSpec) -> Result<()> {
         time_ms: Some(l.time_ms),
         memory_mb: Some(l.memory_mb),
         output_kb: Some(l.output_kb),
+        stack_mb: Some(l.stack_mb),
     })?;
     Ok(())
 }
@@ -1026,6 +1035,13 @@ fn validate_limits(req: LimitsRequest) -> Result<Limits> {
             lo.output_kb,
             d.output_kb,
             hi.output_kb,
+        )?,
+        stack_mb: pick(
+            "stack_mb",
+            req.stack_mb,
+            lo.stack_mb,
+            d.stack_mb,
+            hi.stack_mb,
         )?,
     })
 }

@@ -740,6 +740,24 @@ async fn a_start_takes_a_lease_that_only_its_holder_renews_or_gives_up() {
         "retried"
     );
     assert_eq!(start_as(second).await, (json!(false), json!(true)));
+    // A worker from before leases names none: told to run a running task, as it was.
+    let legacy = send(
+        &app,
+        req(
+            "POST",
+            "/commit/start",
+            Some(WORKER),
+            Some(json!({"task_id": id})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            legacy.json()["run"].clone(),
+            legacy.json()["leased"].clone()
+        ),
+        (json!(true), json!(false))
+    );
     let lease = |lease: uuid::Uuid, release: bool| json!({"leases": [{"task_id": id, "lease": lease}], "release": release});
     for body in [lease(first, false), lease(second, true)] {
         let r = send(&app, req("POST", "/commit/lease", Some(WORKER), Some(body))).await;

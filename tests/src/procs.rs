@@ -80,42 +80,50 @@ struct Database {
 
 impl Database {
     fn create(admin_url: &str, name: &str) -> Self {
-        psql(admin_url, &format!("CREATE DATABASE {name}"));
+        if let Err(e) = psql(admin_url, &format!("CREATE DATABASE {name}")) {
+            panic!("a database for the test: {e}");
+        }
         Self {
             admin_url: admin_url.to_owned(),
             name: name.to_owned(),
         }
     }
 
-    /// The URL of this database on the server `admin_url` names.
+    /// The URL of this database on the server `admin_url` names (its query kept).
     fn url(&self) -> String {
-        let (server, _) = self
+        let (server, rest) = self
             .admin_url
             .rsplit_once('/')
             .expect("a PostgreSQL URL ends with its database");
-        format!("{server}/{}", self.name)
+        let query = rest.find('?').map_or("", |i| &rest[i..]);
+        format!("{server}/{}{query}", self.name)
     }
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
-        psql(
+        // Never a panic here (a test already failing would abort and lose its message).
+        if let Err(e) = psql(
             &self.admin_url,
             &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
+        ) {
+            eprintln!("the test database {} stays: {e}", self.name);
+        }
     }
 }
 
-fn psql(url: &str, sql: &str) {
+fn psql(url: &str, sql: &str) -> Result<(), String> {
     let out = std::process::Command::new("psql")
         .args([url, "-qAtc", sql])
         .output()
-        .expect("psql (PostgreSQL's client, from `bash scripts/services.sh up`)");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .map_err(|e| {
+            format!("psql (PostgreSQL's client, from `bash scripts/services.sh up`): {e}")
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{sql}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
 }
 
 impl Profile {
@@ -371,9 +379,10 @@ impl Default for Profile {
 
 /// A gateway and one worker as processes, for one test.
 pub struct ProcessStack {
-    pub profile: Profile,
-    _gateway: Proc,
     _worker: Proc,
+    _gateway: Proc,
+    /// Dropped last: its database outlives the processes that use it.
+    pub profile: Profile,
 }
 
 impl ProcessStack {

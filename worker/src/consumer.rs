@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use codebox_core::domain::{
-    Commit, ImageResult, ImageSpec, LeaseId, RUN_LEASE_RENEWAL, StartDecision, TaskEvent, TaskId,
-    TaskMessage, TaskResult, TaskSpec, TaskStatus, Verdict,
+    Commit, ImageResult, ImageSpec, LeaseId, StartDecision, TaskEvent, TaskId, TaskMessage,
+    TaskResult, TaskSpec, TaskStatus, Verdict,
 };
 use codebox_core::ports::{
     BlobStore, Delivery, Progress, QueueConsumer, Sandbox, SandboxJob, Settle, TaskControl,
@@ -27,6 +27,8 @@ use codebox_core::{Error, time};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+use crate::run_watch::RunWatch;
 
 /// Tries of a call that fails while its dependency answers, before it counts.
 const HOLD_TRIES: u32 = 2;
@@ -149,109 +151,7 @@ pub struct Worker {
     outage: Arc<Outage>,
     stopping: CancellationToken,
     runs: Arc<std::sync::atomic::AtomicU64>,
-    watch: CancelWatch,
-}
-
-/// The cancel watch: the running tasks of this worker, checked together every
-/// `cancel_poll` with one [`TaskControl::cancelled_among`] call, whatever their number
-/// (on AWS each call is a Lambda invocation). The poll runs only while a task does.
-#[derive(Clone, Default)]
-struct CancelWatch {
-    inner: Arc<std::sync::Mutex<Watched>>,
-}
-
-#[derive(Default)]
-struct Watched {
-    /// Each watched task's cancel token and the lease its run holds.
-    tokens: std::collections::HashMap<TaskId, (CancellationToken, LeaseId)>,
-    polling: bool,
-}
-
-/// One task under the watch, until dropped.
-struct WatchGuard {
-    watch: CancelWatch,
-    id: TaskId,
-    token: CancellationToken,
-}
-
-impl Drop for WatchGuard {
-    fn drop(&mut self) {
-        if let Ok(mut w) = self.watch.inner.lock() {
-            w.tokens.remove(&self.id);
-        }
-    }
-}
-
-impl CancelWatch {
-    fn watch(
-        &self,
-        id: TaskId,
-        holder: LeaseId,
-        control: Arc<dyn TaskControl>,
-        every: Duration,
-    ) -> WatchGuard {
-        let token = CancellationToken::new();
-        let start = match self.inner.lock() {
-            Ok(mut w) => {
-                w.tokens.insert(id, (token.clone(), holder));
-                !std::mem::replace(&mut w.polling, true)
-            }
-            Err(_) => false,
-        };
-        if start {
-            let watch = self.clone();
-            tokio::spawn(async move { watch.poll(control, every).await });
-        }
-        WatchGuard {
-            watch: self.clone(),
-            id,
-            token,
-        }
-    }
-
-    /// Polls until no task is watched any more, renewing the watched tasks' leases every
-    /// [`RUN_LEASE_RENEWAL`].
-    async fn poll(&self, control: Arc<dyn TaskControl>, every: Duration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        let mut renewed = Instant::now();
-        loop {
-            tick.tick().await;
-            let leases: Vec<(TaskId, LeaseId)> = match self.inner.lock() {
-                Ok(mut w) => {
-                    if w.tokens.is_empty() {
-                        w.polling = false;
-                        return;
-                    }
-                    w.tokens.iter().map(|(id, (_, l))| (*id, *l)).collect()
-                }
-                Err(_) => return,
-            };
-            let ids: Vec<TaskId> = leases.iter().map(|(id, _)| *id).collect();
-            if renewed.elapsed() >= RUN_LEASE_RENEWAL {
-                renewed = Instant::now();
-                match control.renew(&leases).await {
-                    Ok(()) => metrics::counter!("codebox_lease_renewals_total").increment(1),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "renewing the running tasks' leases failed")
-                    }
-                }
-            }
-            match control.cancelled_among(&ids).await {
-                Ok(cancelled) => {
-                    let Ok(w) = self.inner.lock() else { return };
-                    for id in cancelled {
-                        if let Some((token, _)) = w.tokens.get(&id) {
-                            tracing::info!(task_id = %id, "cancelled while running; stopping it");
-                            token.cancel();
-                        }
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "cancel check failed"),
-            }
-        }
-    }
+    watch: RunWatch,
 }
 
 /// Deliveries held through an outage. While any is held, no new message is taken.
@@ -320,7 +220,7 @@ impl Worker {
             outage: Arc::new(Outage::default()),
             stopping: CancellationToken::new(),
             runs: Arc::default(),
-            watch: CancelWatch::default(),
+            watch: RunWatch::default(),
         }
     }
 

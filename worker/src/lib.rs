@@ -5,4 +5,5 @@
 pub mod consumer;
 pub mod filters;
 pub mod http_control;
+mod run_watch;
 pub mod sandbox;

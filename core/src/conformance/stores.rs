@@ -419,6 +419,10 @@ async fn leases(store: &dyn TaskStore) {
     assert!(!applies(Transition::start(first, lapsed)).await);
     assert!(applies(Transition::release(second, lapsed)).await);
     assert!(
+        !applies(Transition::renew(second, lapsed)).await,
+        "a lease given up MUST NOT come back by a late renewal"
+    );
+    assert!(
         applies(Transition::start(first, lapsed)).await,
         "a lease given up MUST free the task at once"
     );

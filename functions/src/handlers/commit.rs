@@ -103,9 +103,12 @@ pub async fn start(
 ) -> ApiResult<axum::Json<StartResponse>> {
     let lease = body.lease.unwrap_or_else(uuid::Uuid::new_v4);
     let decision = TaskControl::start(&state.tasks, body.task_id, lease).await?;
+    // A worker from before leases names none and knows only `run`: it is told to run a
+    // task that is running, as it always was (a `false` would have it ack the message).
+    let legacy = body.lease.is_none();
     Ok(axum::Json(StartResponse {
-        run: decision == StartDecision::Run,
-        leased: decision == StartDecision::Leased,
+        run: decision == StartDecision::Run || (legacy && decision == StartDecision::Leased),
+        leased: decision == StartDecision::Leased && !legacy,
     }))
 }
 

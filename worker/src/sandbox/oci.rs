@@ -129,11 +129,10 @@ impl Oci {
             [one] => PathBuf::from(one),
             many => mount_layers(&id, many).await?,
         };
-        let seccomp = config
-            .seccomp
-            .as_deref()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no seccomp policy was made for the sandboxes"))?;
+        let seccomp = match config.seccomp.as_deref() {
+            Some(policy) => policy.clone(),
+            None => super::seccomp::load(&config.seccomp_profile).await?,
+        };
         let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let apparmor = apparmor_profile(&info).await?;
         for dir in [runc_root(), bundles()] {
