@@ -47,6 +47,9 @@ pub struct Job {
     /// limit cannot bound the program (gVisor: there it bounds the Sentry's host threads).
     #[serde(default)]
     pub nproc: Option<u64>,
+    /// `RLIMIT_STACK` of the program (its main thread's stack); the container's when absent.
+    #[serde(default)]
+    pub stack_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -345,6 +348,7 @@ mod tests {
                 kill: false,
             },
             nproc: None,
+            stack_bytes: None,
         }
     }
 

@@ -4,7 +4,8 @@
 //! runs the program with stdout and stderr on pipes it owns, forwarding every byte inside
 //! a frame. When the program ends it kills whatever the program left behind, reaps it,
 //! and reports the exact facts: exit code or signal, CPU time and peak memory of all the
-//! program's processes, wall time from its start. It never runs a second job.
+//! program's processes (from the container's cgroup, which no program can shrink), wall
+//! time from its start. It never runs a second job.
 //!
 //! It makes itself non-dumpable first: the program runs under the same uid, and would
 //! otherwise be able to ptrace the agent or open `/proc/1/fd/1` to forge frames.
@@ -21,10 +22,11 @@ use std::time::{Duration, Instant};
 
 use codebox_agent::{Cap, Frame, Job, ProtocolError, Report, Stop, parse_key, read_job};
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::sys::resource::{Resource, UsageWho, getrusage, setrlimit};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, pipe2};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -162,20 +164,61 @@ fn run<W: Write>(
         setrlimit(Resource::RLIMIT_NPROC, n, n)
             .map_err(|e| ProtocolError(format!("setting the process limit: {e}")))?;
     }
+    // Every thread the agent needs exists before the program starts: a program that
+    // fills the pids limit at once cannot keep the agent from watching it.
+    let (tx, rx) = mpsc::channel();
+    let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| ProtocolError(format!("making the stdout pipe: {e}")))?;
+    let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| ProtocolError(format!("making the stderr pipe: {e}")))?;
+    let mut open_streams = 0;
+    for (pipe, stream, cap) in [
+        (out_read, Stream::Out, job.stdout),
+        (err_read, Stream::Err, job.stderr),
+    ] {
+        open_streams += 1;
+        let tx = tx.clone();
+        thread::Builder::new()
+            .spawn(move || forward(Box::new(File::from(pipe)), stream, cap, &tx))
+            .map_err(err("starting an output thread"))?;
+    }
+    let (program_tx, program_rx) = mpsc::channel::<Pid>();
+    {
+        let tx = tx.clone();
+        thread::Builder::new()
+            .spawn(move || {
+                if let Ok(pid) = program_rx.recv() {
+                    reap(pid, &tx);
+                }
+            })
+            .map_err(err("starting the reaper thread"))?;
+    }
+    drop(tx);
+    // The stack limit is the run's own (deep recursion is a program's right up to it);
+    // set last, for the program alone to inherit.
+    if let Some(bytes) = job.stack_bytes {
+        setrlimit(Resource::RLIMIT_STACK, bytes, bytes)
+            .map_err(|e| ProtocolError(format!("setting the stack limit: {e}")))?;
+    }
     let oom_before = oom_kills();
+    let cpu_before = cgroup_cpu_us();
     let mut command = Command::new(&job.argv[0]);
     command
         .args(&job.argv[1..])
         .current_dir(dir)
         .stdin(Stdio::from(stdin))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(out_write))
+        .stderr(Stdio::from(err_write))
         .process_group(0);
     out.send(&Frame::Started).map_err(err("writing a frame"))?;
     let started = Instant::now();
-    let mut child = match command.spawn() {
+    let spawned = command.spawn();
+    // The write ends live in the program alone now: its end is the streams' end.
+    drop(command);
+    let child = match spawned {
         Ok(child) => child,
         Err(e) => {
+            drop(program_tx);
             // As a shell would: the command cannot run, exit status 127.
             let message = format!("codebox: cannot run {}: {e}\n", job.argv[0]);
             let stderr_bytes = message.len() as u64;
@@ -196,28 +239,9 @@ fn run<W: Write>(
         }
     };
     let pid = Pid::from_raw(child.id() as i32);
-    let (tx, rx) = mpsc::channel();
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|s| (Box::new(s) as Box<dyn Read + Send>, Stream::Out, job.stdout)),
-        child
-            .stderr
-            .take()
-            .map(|s| (Box::new(s) as Box<dyn Read + Send>, Stream::Err, job.stderr)),
-    ];
-    let mut open_streams = 0;
-    for (pipe, stream, cap) in readers.into_iter().flatten() {
-        open_streams += 1;
-        let tx = tx.clone();
-        thread::spawn(move || forward(pipe, stream, cap, &tx));
-    }
-    {
-        let tx = tx.clone();
-        thread::spawn(move || reap(pid, &tx));
-    }
-    drop(tx);
+    program_tx
+        .send(pid)
+        .map_err(|_| ProtocolError("the reaper thread is gone".into()))?;
 
     let deadline = started + Duration::from_millis(job.wall_ms);
     let mut stop = Stop::Exited;
@@ -288,13 +312,24 @@ fn run<W: Write>(
         (Some(before), Some(after)) => Some(after > before),
         _ => None,
     };
+    // The container's cgroup counts every process of the run, whatever became of it: a
+    // child reaped by the kernel (SIGCHLD ignored) never reaches the agent's rusage, and
+    // the program cannot shrink what the cgroup recorded. rusage stands in where the
+    // cgroup is not readable, and as a floor.
+    let rusage_cpu = micros(usage.user_time()) + micros(usage.system_time());
+    let cpu_us = match (cpu_before, cgroup_cpu_us()) {
+        (Some(before), Some(after)) => after.saturating_sub(before).max(rusage_cpu),
+        _ => rusage_cpu,
+    };
+    let rusage_kb = usage.max_rss().max(0) as u64;
+    let memory_kb = cgroup_peak_kb().map_or(rusage_kb, |peak| peak.max(rusage_kb));
     Ok(Report {
         stop,
         exit_code,
         signal,
         wall_us: at.duration_since(started).as_micros() as u64,
-        cpu_us: micros(usage.user_time()) + micros(usage.system_time()),
-        memory_kb: usage.max_rss().max(0) as u64,
+        cpu_us,
+        memory_kb,
         truncated,
         stdout_bytes,
         stderr_bytes,
@@ -378,4 +413,37 @@ fn oom_kills() -> Option<u64> {
         }
     }
     None
+}
+
+/// CPU time of every process the container's cgroup has held, in µs (cgroup v2's
+/// `cpu.stat`, or v1's `cpuacct.usage` in ns).
+fn cgroup_cpu_us() -> Option<u64> {
+    if let Ok(text) = fs::read_to_string("/sys/fs/cgroup/cpu.stat") {
+        return text.lines().find_map(|l| {
+            l.strip_prefix("usage_usec ")
+                .and_then(|n| n.trim().parse().ok())
+        });
+    }
+    [
+        "/sys/fs/cgroup/cpuacct/cpuacct.usage",
+        "/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage",
+    ]
+    .iter()
+    .find_map(|path| fs::read_to_string(path).ok())
+    .and_then(|ns| ns.trim().parse::<u64>().ok())
+    .map(|ns| ns / 1000)
+}
+
+/// The container's memory high-water mark in KiB (cgroup v2's `memory.peak`, or v1's
+/// `memory.max_usage_in_bytes`): what its processes and their files in `/tmp` held at
+/// most at once.
+fn cgroup_peak_kb() -> Option<u64> {
+    [
+        "/sys/fs/cgroup/memory.peak",
+        "/sys/fs/cgroup/memory/memory.max_usage_in_bytes",
+    ]
+    .iter()
+    .find_map(|path| fs::read_to_string(path).ok())
+    .and_then(|bytes| bytes.trim().parse::<u64>().ok())
+    .map(|bytes| bytes / 1024)
 }

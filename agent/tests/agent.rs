@@ -43,6 +43,7 @@ fn job(argv: &[&str]) -> Job {
             kill: true,
         },
         nproc: None,
+        stack_bytes: None,
     }
 }
 

@@ -291,6 +291,57 @@ pub async fn a_run_reports_exact_facts(addr: SocketAddr) {
     assert!(r["time_ms"].as_u64().unwrap() < 250, "{r}");
 }
 
+/// The facts count every process of the run, even those the program hides: two children
+/// with `SIGCHLD` ignored (the kernel reaps them, so they never reach a parent's rusage)
+/// each burn a second of CPU and touch 150 MB. The cgroup saw all of it. (On the host's
+/// kernel: gVisor shows the sandbox no cgroup, and its facts are still the Sentry's rusage.)
+pub async fn hidden_children_count_in_the_facts(addr: SocketAddr) {
+    let src = "import os, signal, time\n\
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+        for _ in range(2):\n\
+        \x20   if os.fork() == 0:\n\
+        \x20       b = bytearray(150 * 1024 * 1024)\n\
+        \x20       for i in range(0, len(b), 4096):\n\
+        \x20           b[i] = 1\n\
+        \x20       t = time.process_time()\n\
+        \x20       while time.process_time() - t < 1.0:\n\
+        \x20           pass\n\
+        \x20       os._exit(0)\n\
+        # SIGCHLD ignored: wait blocks until every child is gone, then has no status.\n\
+        try:\n\
+        \x20   os.waitpid(-1, 0)\n\
+        except ChildProcessError:\n\
+        \x20   pass\n\
+        print('done')";
+    let r = client(addr)
+        .await
+        .run(json!({"language": "python", "code": src,
+            "limits": {"time_ms": 20_000, "memory_mb": 512}}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], "done\n", "{r}");
+    assert!(r["cpu_time_ms"].as_u64().unwrap() >= 1_500, "{r}");
+    assert!(r["memory_kb"].as_u64().unwrap() >= 140_000, "{r}");
+}
+
+/// Recursion 400 000 deep (about 40 MB of stack) fits the default stack of 64 MiB, as on
+/// Judge0; `limits.stack_mb` sets it, and a program over it dies of SIGSEGV.
+pub async fn deep_recursion_fits_the_default_stack(addr: SocketAddr) {
+    let src = "#include <cstdio>\n\
+        int depth(int n) { volatile char pad[64]; pad[0] = n & 1; if (n == 0) return 0; return depth(n - 1) + pad[0]; }\n\
+        int main() { std::printf(\"%d\\n\", depth(400000)); }\n";
+    let c = client(addr).await;
+    let r = c.run(code("cpp", src)).await.unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], "200000\n", "{r}");
+    let r = c
+        .run(json!({"language": "cpp", "code": src, "limits": {"stack_mb": 8}}))
+        .await
+        .unwrap();
+    assert_eq!(r["signal"], "SIGSEGV", "{r}");
+}
+
 /// Every byte the program writes travels inside a frame of the agent's: bytes that look
 /// like the agent's own report come back as plain output, and the real verdict stands. A
 /// program that reaches the agent's own stdout (`/proc/1/fd/1`: refused on runc, where
@@ -998,6 +1049,7 @@ macro_rules! all_tests {
             any_bytes_a_program_writes_are_its_result,
             non_zero_exit_is_a_runtime_error,
             a_run_reports_exact_facts,
+            deep_recursion_fits_the_default_stack,
             a_program_cannot_forge_the_agents_report,
             a_programs_daemons_die_with_it,
             tasks_never_share_a_network_namespace,

@@ -10,4 +10,5 @@ codebox_tests::suite!(codebox_tests::shared_runc_stack();
     io_uring_and_userfaultfd_are_refused,
     the_program_is_the_first_the_kernel_kills,
     only_local_and_ip_sockets_open,
+    hidden_children_count_in_the_facts,
 );

@@ -8,4 +8,5 @@ codebox_tests::suite!(codebox_tests::shared_docker_stack();
     namespaces_and_keyrings_are_refused,
     the_program_is_the_first_the_kernel_kills,
     only_local_and_ip_sockets_open,
+    hidden_children_count_in_the_facts,
 );

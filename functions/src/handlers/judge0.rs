@@ -154,6 +154,8 @@ pub struct SubmissionRequest {
     /// KB, up to 1048576 (1 GiB); rounded up to whole MiB, at least 16 MiB.
     #[schema(minimum = 0.0, maximum = 1048576.0)]
     pub memory_limit: Option<f64>,
+    /// KB, up to 1048576 (1 GiB); rounded up to whole MiB, at least 1 MiB.
+    #[schema(minimum = 0.0, maximum = 1048576.0)]
     pub stack_limit: Option<f64>,
     pub max_processes_and_or_threads: Option<f64>,
     pub enable_per_process_and_thread_time_limit: Option<bool>,
@@ -296,6 +298,17 @@ fn unprocessable(detail: impl Into<String>) -> ApiError {
 }
 
 /// The codebox task a Judge0 submission asks for.
+/// A Judge0 limit in KB (0–1048576) as whole MiB, rounded up, at least `min`.
+fn whole_mib(name: &str, kb: Option<f64>, min: u32) -> Result<Option<u32>, ApiError> {
+    match kb {
+        None => Ok(None),
+        Some(kb) if kb.is_finite() && (0.0..=1_048_576.0).contains(&kb) => {
+            Ok(Some(((kb / 1024.0).ceil() as u32).max(min)))
+        }
+        Some(kb) => Err(unprocessable(format!("{name} {kb} KB is not 0 to 1048576"))),
+    }
+}
+
 fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequest, ApiError> {
     let text = |name: &str, v: Option<String>| -> Result<Option<String>, ApiError> {
         match v {
@@ -348,17 +361,8 @@ fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequest, ApiErr
             )));
         }
     };
-    let memory_mb = match req.memory_limit {
-        None => None,
-        Some(kb) if kb.is_finite() && (0.0..=1_048_576.0).contains(&kb) => {
-            Some(((kb / 1024.0).ceil() as u32).max(Limits::MIN.memory_mb))
-        }
-        Some(kb) => {
-            return Err(unprocessable(format!(
-                "memory_limit {kb} KB is not 0 to 1048576"
-            )));
-        }
-    };
+    let memory_mb = whole_mib("memory_limit", req.memory_limit, Limits::MIN.memory_mb)?;
+    let stack_mb = whole_mib("stack_limit", req.stack_limit, Limits::MIN.stack_mb)?;
     let args = match req.command_line_arguments.as_deref() {
         None | Some("") => None,
         Some(line) => Some(
@@ -373,6 +377,7 @@ fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequest, ApiErr
         time_ms,
         memory_mb,
         output_kb: None,
+        stack_mb,
     };
     let mut task = SubmitRequest {
         language: Some(def.id.to_owned()),
@@ -623,7 +628,7 @@ fn submission(state: &AppState, task: &Task, base64: bool) -> Map<String, Value>
             json!(seconds(Some(u64::from(limits.time_ms)))),
         ),
         ("memory_limit", json!(u64::from(limits.memory_mb) * 1024)),
-        ("stack_limit", json!(u64::from(limits.memory_mb) * 1024)),
+        ("stack_limit", json!(u64::from(limits.stack_mb) * 1024)),
         ("max_processes_and_or_threads", json!(64)),
         ("enable_per_process_and_thread_time_limit", json!(false)),
         ("enable_per_process_and_thread_memory_limit", json!(false)),
@@ -719,8 +724,8 @@ pub async fn config_info() -> axum::Json<Value> {
         "max_wall_time_limit": f64::from(max.time_ms) / 1000.0,
         "memory_limit": d.memory_mb * 1024,
         "max_memory_limit": max.memory_mb * 1024,
-        "stack_limit": d.memory_mb * 1024,
-        "max_stack_limit": max.memory_mb * 1024,
+        "stack_limit": d.stack_mb * 1024,
+        "max_stack_limit": max.stack_mb * 1024,
         "max_processes_and_or_threads": 64,
         "max_max_processes_and_or_threads": 64,
         "enable_per_process_and_thread_time_limit": false,
@@ -1034,6 +1039,7 @@ mod tests {
         r.command_line_arguments = Some("a 'b c'".into());
         r.memory_limit = Some(128_000.0);
         r.cpu_time_limit = Some(2.5);
+        r.stack_limit = Some(64_000.0);
         let t = to_task(r, true).unwrap();
         assert_eq!(t.code.as_deref(), Some("print(2)"));
         let tests = t.tests.unwrap();
@@ -1042,6 +1048,11 @@ mod tests {
         assert_eq!(tests[0].args, Some(vec!["a".to_owned(), "b c".to_owned()]));
         let limits = t.limits.unwrap();
         assert_eq!((limits.time_ms, limits.memory_mb), (Some(2500), Some(125)));
+        assert_eq!(
+            limits.stack_mb,
+            Some(63),
+            "64 000 KB, rounded up to whole MiB"
+        );
     }
 
     #[test]
@@ -1056,6 +1067,7 @@ mod tests {
             Box::new(|r| r.redirect_stderr_to_stdout = Some(true)),
             Box::new(|r| r.cpu_time_limit = Some(30.0)),
             Box::new(|r| r.memory_limit = Some(-1.0)),
+            Box::new(|r| r.stack_limit = Some(2_000_000.0)),
             Box::new(|r| r.command_line_arguments = Some("'unclosed".into())),
         ];
         for spoil in cases {

@@ -428,6 +428,7 @@ impl DockerSandbox {
             stdin: vec![],
             wall: Duration::from_secs(30),
             memory_mb: 256,
+            stack_mb: None,
             stdout: Cap {
                 bytes: 4096,
                 kill: false,
@@ -477,6 +478,7 @@ impl DockerSandbox {
             stdin: vec![],
             wall: Duration::from_secs(limits.time_s),
             memory_mb: limits.memory_mb,
+            stack_mb: None,
             stdout: Cap {
                 bytes: c.max_binary_bytes as u64,
                 kill: true,
@@ -631,6 +633,7 @@ fn run_step(
         stdin: stdin.as_bytes().to_vec(),
         wall: Duration::from_millis(u64::from(spec.limits.time_ms)),
         memory_mb: spec.limits.memory_mb,
+        stack_mb: Some(spec.limits.stack_mb),
         stdout: Cap {
             bytes: output_cap,
             kill: true,

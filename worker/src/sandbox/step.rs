@@ -66,6 +66,8 @@ pub struct Step {
     pub stdin: Vec<u8>,
     pub wall: Duration,
     pub memory_mb: u32,
+    /// The program's stack limit (`RLIMIT_STACK`); the container's default when `None`.
+    pub stack_mb: Option<u32>,
     pub stdout: Cap,
     pub stderr: Cap,
     /// Where the output goes as it is made (live events), besides the outcome.
@@ -573,6 +575,7 @@ fn job_of(step: &Step, key: &[u8; 32], nproc: Option<u64>) -> Result<Vec<u8>, Er
         stdout: step.stdout,
         stderr: step.stderr,
         nproc,
+        stack_bytes: step.stack_mb.map(|mb| u64::from(mb) * 1024 * 1024),
     };
     let files: Vec<&[u8]> = step.files.iter().map(|f| f.bytes.as_slice()).collect();
     encode_job(&job, &files, &step.stdin)
