@@ -92,6 +92,9 @@ pub struct RunArgs {
     /// Memory limit: 256M, 1G (a bare number is MiB)
     #[arg(long, short, value_name = "SIZE", value_parser = parse_memory_mb)]
     pub memory_limit: Option<u64>,
+    /// Stack limit of the program: 64M, 512M (a bare number is MiB; default 64M)
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_mb)]
+    pub stack_limit: Option<u64>,
     /// The compiler of a C or C++ program
     #[arg(long, value_enum)]
     pub compiler: Option<Compiler>,

@@ -183,6 +183,9 @@ async fn run(api: &Api, args: RunArgs, json: bool) -> Result<u8> {
     if let Some(m) = args.memory_limit {
         limits.insert("memory_mb".into(), json!(m));
     }
+    if let Some(m) = args.stack_limit {
+        limits.insert("stack_mb".into(), json!(m));
+    }
     if !limits.is_empty() {
         body.insert("limits".into(), Value::Object(limits));
     }

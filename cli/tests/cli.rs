@@ -285,6 +285,18 @@ async fn the_exit_status_is_the_program_s() {
     run.exits(124);
     assert!(run.stderr.contains("time_limit"), "{run:#?}");
 
+    // Deep recursion (about 40 MB of stack): within the default stack, and past a stack
+    // limit made small.
+    home.file(
+        "deep.cpp",
+        "#include <cstdio>\nint depth(int n) { volatile char pad[64]; pad[0] = n & 1; if (n == 0) return 0; return depth(n - 1) + pad[0]; }\nint main() { std::printf(\"%d\\n\", depth(400000)); }\n",
+    );
+    let run = cli.run(&["run", "deep.cpp"]).await;
+    run.exits(0);
+    assert_eq!(run.stdout, "200000\n", "{run:#?}");
+    let run = cli.run(&["run", "deep.cpp", "--stack-limit", "8M"]).await;
+    run.exits(128 + 11);
+
     // The language from --lang when the extension does not tell it.
     home.file("script", "echo from bash\n");
     cli.run(&["run", "script"]).await.one_line_failure(2);

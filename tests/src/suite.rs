@@ -675,6 +675,26 @@ pub async fn the_program_is_the_first_the_kernel_kills(addr: SocketAddr) {
     assert_eq!(r["stdout"], "1000\n", "{r}");
 }
 
+/// What the host's kernel says of its devices, interrupts and power is not the
+/// program's to read: moby's current masked paths on every engine (Debian 12's Docker 20.10
+/// shows `/proc/interrupts`).
+pub async fn host_interrupts_and_power_are_masked(addr: SocketAddr) {
+    let src = "import os\n\
+        for p in ['/proc/interrupts', '/proc/kcore', '/proc/keys', '/sys/firmware', '/sys/devices/virtual/powercap']:\n\
+        \x20   if os.path.isdir(p):\n\
+        \x20       print(p, len(os.listdir(p)))\n\
+        \x20   elif os.path.exists(p):\n\
+        \x20       print(p, len(open(p, 'rb').read()))\n\
+        \x20   else:\n\
+        \x20       print(p, 0)";
+    let r = client(addr).await.run(code("python", src)).await.unwrap();
+    assert_eq!(
+        r["stdout"],
+        "/proc/interrupts 0\n/proc/kcore 0\n/proc/keys 0\n/sys/firmware 0\n/sys/devices/virtual/powercap 0\n",
+        "{r}"
+    );
+}
+
 /// The runc engine's own denial beyond Docker 20.10's default profile: io_uring (a kernel
 /// interface with a long record of exploits); and userfaultfd (a common exploit aid,
 /// which Docker's profile denies too).

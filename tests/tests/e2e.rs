@@ -11,4 +11,55 @@ codebox_tests::suite!(codebox_tests::shared_runc_stack();
     the_program_is_the_first_the_kernel_kills,
     only_local_and_ip_sockets_open,
     hidden_children_count_in_the_facts,
+    host_interrupts_and_power_are_masked,
 );
+
+/// runc runs with an environment of the worker's making (`PATH` alone): none of the
+/// worker's variables (its credentials among them) reach runc or what runc starts. The
+/// warm sandboxes' `runc run` processes are looked at; this test process has many
+/// variables (cargo's) that a copied environment would carry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runc_gets_no_variable_of_the_worker() {
+    let addr = codebox_tests::shared_runc_stack();
+    codebox_tests::Client::new_user(addr)
+        .await
+        .unwrap()
+        .run(serde_json::json!({"language": "python", "code": "print(1)"}))
+        .await
+        .unwrap();
+    let root = codebox_worker::sandbox::oci::runc_root();
+    let root = root.to_string_lossy();
+    let mut seen = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let ours = args.first().is_some_and(|a| a.ends_with("runc"))
+            && args.iter().any(|a| a == "run")
+            && args.iter().any(|a| *a == *root);
+        if !ours {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let names: Vec<String> = environ
+            .split(|b| *b == 0)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                String::from_utf8_lossy(v)
+                    .split('=')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(names, ["PATH"], "runc's environment: {names:?}");
+        seen += 1;
+    }
+    assert!(seen > 0, "no runc run of the warm pool was found");
+}

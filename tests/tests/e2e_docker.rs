@@ -9,4 +9,5 @@ codebox_tests::suite!(codebox_tests::shared_docker_stack();
     the_program_is_the_first_the_kernel_kills,
     only_local_and_ip_sockets_open,
     hidden_children_count_in_the_facts,
+    host_interrupts_and_power_are_masked,
 );

@@ -9,6 +9,7 @@
 pub mod commands;
 pub mod oci;
 pub mod pool;
+pub mod proc_paths;
 pub mod seccomp;
 mod signals;
 pub mod step;
@@ -505,6 +506,9 @@ impl DockerSandbox {
             (StopReason::Interfered, _) => {
                 "the compile step's sandbox channel was written to from inside".to_owned()
             }
+            (StopReason::AgentLost, _) => {
+                "the compile step's sandbox agent stopped without a report".to_owned()
+            }
             (StopReason::OutputLimit, _) => format!(
                 "the compiled program is larger than {} MiB",
                 c.max_binary_bytes / (1024 * 1024)
@@ -531,7 +535,7 @@ fn verdict_of(out: &StepOutcome) -> (Verdict, Option<i32>, Option<String>) {
     });
     match out.reason {
         StopReason::Cancelled => (Verdict::Cancelled, None, None),
-        StopReason::Interfered => (Verdict::RuntimeError, None, None),
+        StopReason::Interfered | StopReason::AgentLost => (Verdict::RuntimeError, None, None),
         StopReason::TimeLimit => (Verdict::TimeLimit, None, signal),
         StopReason::OutputLimit => (Verdict::OutputLimit, None, signal),
         // Facts from the agent: an exit code is an exit code (137 included), a signal is
@@ -669,13 +673,20 @@ impl RunOutcome {
     fn of(out: StepOutcome) -> Self {
         let (verdict, exit_code, signal) = verdict_of(&out);
         let mut stderr = out.stderr;
-        if out.reason == StopReason::Interfered {
+        let note: &[u8] = match out.reason {
+            StopReason::Interfered => {
+                b"codebox: the program wrote into the sandbox agent's channel; its run is void\n"
+            }
+            StopReason::AgentLost => {
+                b"codebox: the sandbox's agent stopped during the run, with no report of it\n"
+            }
+            _ => b"",
+        };
+        if !note.is_empty() {
             if !stderr.is_empty() && !stderr.ends_with(b"\n") {
                 stderr.push(b'\n');
             }
-            stderr.extend_from_slice(
-                b"codebox: the program wrote into the sandbox agent's channel; its run is void\n",
-            );
+            stderr.extend_from_slice(note);
         }
         Self {
             verdict,
@@ -818,5 +829,33 @@ fn judged_result(
         ),
         total: Some(total as u32),
         tests: Some(tests),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An agent gone without a report after the program started is the run's verdict
+    /// (with a line saying so), not a platform failure that would be retried and end
+    /// `failed`; a run void for writing into the agent's channel likewise.
+    #[test]
+    fn a_run_whose_agent_stopped_is_a_runtime_error_with_a_note() {
+        for (reason, note) in [
+            (StopReason::AgentLost, "agent stopped during the run"),
+            (StopReason::Interfered, "its run is void"),
+        ] {
+            let out = RunOutcome::of(StepOutcome {
+                reason,
+                stderr: b"partial".to_vec(),
+                ..StepOutcome::cancelled()
+            });
+            assert_eq!(out.verdict, Verdict::RuntimeError);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(
+                stderr.starts_with("partial\ncodebox: ") && stderr.contains(note),
+                "{stderr}"
+            );
+        }
     }
 }

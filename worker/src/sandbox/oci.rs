@@ -64,6 +64,8 @@ const CREATE_WAIT: Duration = Duration::from_secs(20);
 const END_WAIT: Duration = Duration::from_secs(10);
 /// Bytes of runc's messages kept for an error.
 const MESSAGES: usize = 4096;
+/// The one variable runc is given.
+const RUNC_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Time one runc command (kill, delete, list) gets.
 const RUNC_CALL: Duration = Duration::from_secs(10);
 
@@ -165,12 +167,20 @@ impl Oci {
     }
 
     fn runc(&self) -> Command {
-        let mut c = Command::new(&self.runc);
+        let mut c = self.bare_runc();
         c.arg("--root").arg(runc_root());
         c.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
+        c
+    }
+
+    /// runc with an environment of its own making: nothing of the worker's (its
+    /// credentials, its settings) reaches runc or what runc starts.
+    fn bare_runc(&self) -> Command {
+        let mut c = Command::new(&self.runc);
+        c.env_clear().env("PATH", RUNC_PATH);
         c
     }
 
@@ -199,7 +209,7 @@ impl Oci {
             return Err(Error::Unavailable(format!("writing a sandbox bundle: {e}")));
         }
         let pid_file = bundle.join("pid");
-        let mut command = Command::new(&self.runc);
+        let mut command = self.bare_runc();
         command
             .arg("--root")
             .arg(runc_root())
@@ -679,14 +689,8 @@ pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) 
                 "pids": {"limit": config.pids},
             },
             "namespaces": namespaces,
-            "maskedPaths": [
-                "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-                "/sys/firmware",
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-            ],
+            "maskedPaths": super::proc_paths::masked(),
+            "readonlyPaths": super::proc_paths::readonly(),
             "seccomp": oci.seccomp,
         },
     });
@@ -839,19 +843,8 @@ mod tests {
         );
         assert_eq!(
             strings(&l["maskedPaths"]),
-            [
-                "/proc/asound",
-                "/proc/acpi",
-                "/proc/kcore",
-                "/proc/keys",
-                "/proc/latency_stats",
-                "/proc/timer_list",
-                "/proc/timer_stats",
-                "/proc/sched_debug",
-                "/proc/scsi",
-                "/sys/firmware",
-            ],
-            "Docker's masked paths"
+            super::super::proc_paths::masked(),
+            "moby's masked paths"
         );
         assert_eq!(
             strings(&l["readonlyPaths"]),

@@ -86,6 +86,10 @@ pub enum StopReason {
     /// Bytes that are not the agent's arrived on its channel: the program reached the
     /// agent's stdout (possible on gVisor) and its run is void.
     Interfered,
+    /// The agent ended without a report after the program had started (and no memory
+    /// limit killed it): the run's own doing as far as anyone can tell, so its verdict,
+    /// not a platform failure to retry.
+    AgentLost,
 }
 
 #[derive(Debug)]
@@ -313,6 +317,8 @@ fn container_config(config: &SandboxConfig, memory_mb: u32) -> ContainerCreateBo
             security_opt: Some(security_options(config)),
             privileged: Some(false),
             oom_score_adj: Some(super::OOM_SCORE_ADJ),
+            masked_paths: Some(super::proc_paths::masked()),
+            readonly_paths: Some(super::proc_paths::readonly()),
             memory: Some(memory),
             memory_swap: Some(memory),
             nano_cpus: Some((config.cpus * 1e9) as i64),
@@ -729,10 +735,16 @@ async fn drive(
                     ..stopped(StopReason::Exited)
                 });
             }
-            Err(agent_failed(format!(
-                "stopped without a report: {}",
-                String::from_utf8_lossy(&agent_stderr).trim()
-            )))
+            let why = String::from_utf8_lossy(&agent_stderr).trim().to_owned();
+            if started.is_some() {
+                tracing::warn!(agent = %why, "a sandbox agent stopped during the run without a report");
+                return Ok(StepOutcome {
+                    stdout,
+                    stderr,
+                    ..stopped(StopReason::AgentLost)
+                });
+            }
+            Err(agent_failed(format!("stopped without a report: {why}")))
         }
     }
 }
@@ -825,6 +837,8 @@ mod tests {
         assert_eq!(h.readonly_rootfs, Some(true));
         assert_eq!(h.privileged, Some(false));
         assert_eq!(h.oom_score_adj, Some(1000));
+        assert_eq!(h.masked_paths, Some(super::super::proc_paths::masked()));
+        assert_eq!(h.readonly_paths, Some(super::super::proc_paths::readonly()));
         assert_eq!(h.cap_drop, Some(vec!["ALL".to_owned()]));
         assert!(h.cap_add.is_none());
         assert_eq!(h.security_opt, Some(vec!["no-new-privileges".to_owned()]));
