@@ -86,9 +86,9 @@ pub enum StopReason {
     /// Bytes that are not the agent's arrived on its channel: the program reached the
     /// agent's stdout (possible on gVisor) and its run is void.
     Interfered,
-    /// The agent ended without a report after the program had started (and no memory
-    /// limit killed it): the run's own doing as far as anyone can tell, so its verdict,
-    /// not a platform failure to retry.
+    /// The agent ended without a report after the program had started, and the engine
+    /// can tell no memory limit killed it (runc): the run's own doing as far as anyone
+    /// can tell, so its verdict, not a platform failure to retry.
     AgentLost,
 }
 
@@ -378,6 +378,14 @@ impl Handle {
     }
 
     /// Whether the memory limit killed in the sandbox, asked of its engine.
+    /// Whether [`Self::saw_oom`]'s `false` is certain. runc sees how the agent ended (a
+    /// SIGKILL only the memory limit can send); Docker's auto-removed container can be
+    /// gone before its OOM flag is read (seen on gVisor), so there an agent gone without a
+    /// report stays a platform failure, retried, rather than a verdict that may be wrong.
+    fn tells_oom_apart(&self) -> bool {
+        matches!(self, Handle::Runc(_))
+    }
+
     async fn saw_oom(&self) -> Result<bool, Error> {
         match self {
             Handle::Docker { docker, id, .. } => engine_saw_oom(docker, id).await,
@@ -736,7 +744,7 @@ async fn drive(
                 });
             }
             let why = String::from_utf8_lossy(&agent_stderr).trim().to_owned();
-            if started.is_some() {
+            if started.is_some() && handle.tells_oom_apart() {
                 tracing::warn!(agent = %why, "a sandbox agent stopped during the run without a report");
                 return Ok(StepOutcome {
                     stdout,
