@@ -711,6 +711,48 @@ pub async fn io_uring_and_userfaultfd_are_refused(addr: SocketAddr) {
     );
 }
 
+/// The kernel keeps some quotas per user (inotify instances: 128 here), and every
+/// sandbox has a uid of its own: a task holding every inotify instance it can get leaves
+/// a concurrent task of another user the five it asks for. (With one uid for all
+/// sandboxes the second task got none.)
+pub async fn a_task_cannot_take_another_tasks_kernel_quota(addr: SocketAddr) {
+    let hog = "import ctypes, errno, time\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+        held = []\n\
+        while len(held) < 1000:\n\
+        \x20   fd = libc.inotify_init1(0)\n\
+        \x20   if fd < 0:\n\
+        \x20       break\n\
+        \x20   held.append(fd)\n\
+        print(len(held), errno.errorcode.get(ctypes.get_errno(), '?'), flush=True)\n\
+        time.sleep(12)";
+    let other = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+        fds = [libc.inotify_init1(0) for _ in range(5)]\n\
+        print(sum(1 for fd in fds if fd >= 0))";
+    let (a, b) = (client(addr).await, client(addr).await);
+    let hog_id = a
+        .submit(&json!({"language": "python", "code": hog, "limits": {"time_ms": 20_000}}))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.status(&hog_id).await.unwrap()["status"] != "running" {
+        assert!(Instant::now() < deadline, "the first task never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // It takes what it can within milliseconds of its start.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r = b.run(code("python", other)).await.unwrap();
+    assert_eq!(
+        a.status(&hog_id).await.unwrap()["status"],
+        "running",
+        "the first task still holds its instances"
+    );
+    assert_eq!(r["stdout"], "5\n", "the second task's own instances: {r}");
+    let held = a.wait(&hog_id, Duration::from_secs(30)).await.unwrap();
+    let line = held["stdout"].as_str().unwrap();
+    let count: usize = line.split(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 5, "the first task held {line}");
+}
+
 pub async fn only_tmp_is_writable_and_the_user_is_not_root(addr: SocketAddr) {
     let src = "import os\nprint(os.getuid(), os.geteuid())\ntry:\n    open('/etc/owned', 'w')\n    print('wrote /etc')\nexcept OSError as e:\n    print('refused', e.errno)\nopen('/tmp/ok', 'w').write('fine')\nprint(open('/tmp/ok').read())";
     let r = client(addr).await.run(code("python", src)).await.unwrap();
@@ -1081,6 +1123,7 @@ macro_rules! all_tests {
             network_is_unreachable,
             the_sandbox_is_locked_down,
             only_tmp_is_writable_and_the_user_is_not_root,
+            a_task_cannot_take_another_tasks_kernel_quota,
             the_workers_environment_is_not_visible,
             cancel_kills_a_running_task,
             languages_report_real_versions,

@@ -16,6 +16,9 @@ fn settings_out_of_range_stop_the_worker_with_one_line() {
         ("WORKER_CONCURRENCY", "0"),
         ("WORKER_CONCURRENCY", "1000"),
         ("MAX_DELIVERIES", "0"),
+        ("CODEBOX_SANDBOX_UIDS", "0-70000"),
+        ("CODEBOX_SANDBOX_UIDS", "60000-70000"),
+        ("CODEBOX_SANDBOX_UIDS", "3000000"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_codebox-worker"))
             .env_clear()

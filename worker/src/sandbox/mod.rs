@@ -7,6 +7,7 @@
 //! `pool.rs` for the warm containers the steps are taken from.
 
 pub mod commands;
+pub mod identity;
 pub mod oci;
 pub mod pool;
 pub mod proc_paths;
@@ -73,6 +74,8 @@ pub struct SandboxConfig {
     /// Steps run at once (the worker's concurrency): a judged task runs its tests on the
     /// slots other tasks leave free.
     pub slots: usize,
+    /// The uids (and gids) the sandboxes run as, one per live sandbox.
+    pub identities: Arc<identity::Identities>,
 }
 
 impl Default for SandboxConfig {
@@ -93,6 +96,7 @@ impl Default for SandboxConfig {
             reap_after: Duration::from_secs(90),
             pool: None,
             slots: 1,
+            identities: identity::Identities::new(identity::DEFAULT_RANGE),
         }
     }
 }
@@ -101,7 +105,8 @@ impl SandboxConfig {
     /// `CODEBOX_RUNNER_IMAGE`, `CODEBOX_SANDBOX_RUNTIME`, `CODEBOX_SANDBOX_CPUS` (1),
     /// `CODEBOX_SANDBOX_PIDS` (64), `CODEBOX_SANDBOX_TMPFS_MB` (64),
     /// `CODEBOX_SANDBOX_POOL` (warm containers per memory size; the concurrency),
-    /// `CODEBOX_SANDBOX_ENGINE` (`docker`, `runc`), `CODEBOX_RUNC`, `CODEBOX_SECCOMP_PROFILE`.
+    /// `CODEBOX_SANDBOX_ENGINE` (`docker`, `runc`), `CODEBOX_RUNC`, `CODEBOX_SECCOMP_PROFILE`,
+    /// `CODEBOX_SANDBOX_UIDS` (see [`identity`]).
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         let engine = match config::choice(
@@ -142,6 +147,7 @@ impl SandboxConfig {
                 )?),
                 None => None,
             },
+            identities: identity::Identities::from_env()?,
             ..d
         })
     }

@@ -10,7 +10,7 @@
 //! fraction of that.
 //!
 //! Each container: a bundle directory of its own (`config.json`, and the task it serves
-//! once it has one), the runner image's root read-only, a fresh tmpfs `/tmp`, uid 65534, no
+//! once it has one), the runner image's root read-only, a fresh tmpfs `/tmp`, a uid of its own, no
 //! capabilities, no-new-privileges, Docker's default seccomp policy (from the containers-
 //! common profile, with the sandbox's own denials on top, see [`super::seccomp`]), Docker's masked
 //! and read-only `/proc` paths, new PID, network (loopback only), IPC, UTS and mount
@@ -196,9 +196,10 @@ impl Oci {
         config: &SandboxConfig,
         memory_mb: u32,
     ) -> Result<Started, Error> {
+        let identity = config.identities.take()?;
         let id = format!("{ID_PREFIX}{}", uuid::Uuid::new_v4().simple());
         let bundle = bundles().join(&id);
-        let spec = spec(config, self, &id, memory_mb);
+        let spec = spec(config, self, &id, memory_mb, identity.uid());
         let written = async {
             tokio::fs::create_dir(&bundle).await?;
             tokio::fs::write(bundle.join("config.json"), serde_json::to_vec(&spec)?).await
@@ -230,6 +231,7 @@ impl Oci {
             stop: None,
             killed: false,
             done: false,
+            identity: Some(identity),
         };
         let mut child = match command.spawn() {
             Ok(child) => child,
@@ -411,6 +413,8 @@ pub struct Container {
     /// The worker killed it (its end says nothing of the program).
     killed: bool,
     done: bool,
+    /// Its uid, given back once it is gone.
+    identity: Option<super::identity::Identity>,
 }
 
 impl Drop for Container {
@@ -431,6 +435,7 @@ impl Drop for Container {
             stop: self.stop.take(),
             killed: self.killed,
             done: true,
+            identity: self.identity.take(),
         };
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             // Tracked: a worker's shutdown waits for it (`step::settle_dropped`).
@@ -507,6 +512,13 @@ impl Container {
             && e.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(container = self.id, error = %e, "removing a sandbox bundle failed");
+        }
+        // Gone, or as gone as it can be made: a process that outlived its `runc run` and
+        // every kill would still hold the uid, so a container that did not end keeps it.
+        if self.ended(Duration::ZERO).await.is_some() || self.exit.is_none() {
+            self.identity = None;
+        } else if let Some(identity) = self.identity.take() {
+            std::mem::forget(identity);
         }
     }
 }
@@ -607,7 +619,7 @@ async fn mount_layers(id: &str, layers: &[String]) -> anyhow::Result<PathBuf> {
 
 /// The OCI runtime spec of a sandbox: what Docker would give the same container (see
 /// `step::container_config`), written out.
-pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) -> Value {
+pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32, uid: u32) -> Value {
     let memory = i64::from(memory_mb) * 1024 * 1024;
     let rlimit = |name: &str, value: i64| json!({"type": name, "hard": value, "soft": value});
     let mut memory_limits = json!({"limit": memory});
@@ -629,7 +641,7 @@ pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32) 
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
-            "user": {"uid": 65534, "gid": 65534},
+            "user": {"uid": uid, "gid": uid},
             "args": [AGENT_PATH],
             "env": [
                 "PATH=/usr/local/bin:/usr/bin:/bin",
@@ -728,11 +740,17 @@ mod tests {
     /// turns this red (the end-to-end suite on this engine checks the kernel applies them).
     #[test]
     fn the_sandbox_spec_is_locked_down() {
-        let s = spec(&SandboxConfig::default(), &oci(true), "codebox-x", 128);
+        let s = spec(
+            &SandboxConfig::default(),
+            &oci(true),
+            "codebox-x",
+            128,
+            2_000_123,
+        );
         let p = &s["process"];
         assert_eq!(strings(&p["args"]), [AGENT_PATH], "the agent is PID 1");
-        assert_eq!(p["user"]["uid"], 65534, "not root");
-        assert_eq!(p["user"]["gid"], 65534);
+        assert_eq!(p["user"]["uid"], 2_000_123, "its own identity, not root");
+        assert_eq!(p["user"]["gid"], 2_000_123);
         assert!(p["user"].get("additionalGids").is_none());
         assert_eq!(p["terminal"], false);
         assert_eq!(p["noNewPrivileges"], true);
@@ -866,7 +884,13 @@ mod tests {
             "seccomp applied"
         );
         assert_eq!(l["cgroupsPath"], "/codebox/codebox-x");
-        let no_swap = spec(&SandboxConfig::default(), &oci(false), "codebox-x", 128);
+        let no_swap = spec(
+            &SandboxConfig::default(),
+            &oci(false),
+            "codebox-x",
+            128,
+            2_000_123,
+        );
         assert!(
             no_swap["linux"]["resources"]["memory"]
                 .get("swap")
@@ -878,7 +902,7 @@ mod tests {
             apparmor: Some("docker-default".into()),
             ..oci(true)
         };
-        let s = spec(&SandboxConfig::default(), &v2, "codebox-x", 128);
+        let s = spec(&SandboxConfig::default(), &v2, "codebox-x", 128, 2_000_123);
         assert!(
             s["linux"]["namespaces"]
                 .as_array()
@@ -901,6 +925,7 @@ mod tests {
             stop: Some(stop),
             killed: false,
             done: false,
+            identity: None,
         };
         drop(container);
         assert!(

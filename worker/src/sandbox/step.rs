@@ -135,6 +135,8 @@ struct Guard {
     docker: Docker,
     id: Option<String>,
     started: bool,
+    /// The container's uid, given back once it is gone.
+    identity: Option<super::identity::Identity>,
 }
 
 impl Guard {
@@ -142,6 +144,7 @@ impl Guard {
         if let Some(id) = self.id.take() {
             dispose(&self.docker, &id, self.started).await;
         }
+        self.identity = None;
     }
 }
 
@@ -155,10 +158,12 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let (docker, started) = (self.docker.clone(), self.started);
+            let identity = self.identity.take();
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(
-                    DROPPED.track_future(async move { dispose(&docker, &id, started).await }),
-                );
+                handle.spawn(DROPPED.track_future(async move {
+                    dispose(&docker, &id, started).await;
+                    drop(identity);
+                }));
             }
         }
     }
@@ -273,7 +278,7 @@ fn security_options(config: &SandboxConfig) -> Vec<String> {
     options
 }
 
-fn container_config(config: &SandboxConfig, memory_mb: u32) -> ContainerCreateBody {
+fn container_config(config: &SandboxConfig, memory_mb: u32, uid: u32) -> ContainerCreateBody {
     let memory = i64::from(memory_mb) * 1024 * 1024;
     let ulimit = |name: &str, value: i64| ResourcesUlimits {
         name: Some(name.to_owned()),
@@ -293,7 +298,7 @@ fn container_config(config: &SandboxConfig, memory_mb: u32) -> ContainerCreateBo
             "LANG=C.UTF-8".to_owned(),
             "PYTHONUNBUFFERED=1".to_owned(),
         ]),
-        user: Some("65534:65534".to_owned()),
+        user: Some(format!("{uid}:{uid}")),
         working_dir: Some("/tmp".to_owned()),
         labels: Some(HashMap::from([
             (ROLE_LABEL.to_owned(), "sandbox".to_owned()),
@@ -459,14 +464,16 @@ async fn prepare_container(
     config: &SandboxConfig,
     memory_mb: u32,
 ) -> Result<Prepared, Error> {
+    let identity = config.identities.take()?;
     let created = docker
-        .create_container(None, container_config(config, memory_mb))
+        .create_container(None, container_config(config, memory_mb, identity.uid()))
         .await
         .map_err(engine)?;
     let mut guard = Guard {
         docker: docker.clone(),
         id: Some(created.id.clone()),
         started: false,
+        identity: Some(identity),
     };
     let attach = AttachContainerOptionsBuilder::default()
         .stdin(true)
@@ -826,13 +833,17 @@ mod tests {
             runtime: Some("runsc".into()),
             ..SandboxConfig::default()
         };
-        let c = container_config(&config, 128);
+        let c = container_config(&config, 128, 2_000_123);
         assert_eq!(
             c.entrypoint,
             Some(vec![AGENT_PATH.to_owned()]),
             "the agent is PID 1"
         );
-        assert_eq!(c.user.as_deref(), Some("65534:65534"), "not root");
+        assert_eq!(
+            c.user.as_deref(),
+            Some("2000123:2000123"),
+            "its own identity, not root"
+        );
         assert_eq!(c.network_disabled, Some(true));
         let env = c.env.unwrap();
         assert!(env.iter().all(|e| {
@@ -855,7 +866,7 @@ mod tests {
             seccomp: Some(std::sync::Arc::new(policy.clone())),
             ..SandboxConfig::default()
         };
-        let opts = container_config(&with_policy, 128)
+        let opts = container_config(&with_policy, 128, 2_000_123)
             .host_config
             .unwrap()
             .security_opt
@@ -875,7 +886,7 @@ mod tests {
             Some(GVISOR_HOST_PIDS),
             "on gVisor the Sentry's threads; the program gets RLIMIT_NPROC"
         );
-        let runc = container_config(&SandboxConfig::default(), 128);
+        let runc = container_config(&SandboxConfig::default(), 128, 2_000_123);
         assert_eq!(runc.host_config.unwrap().pids_limit, Some(64));
         let tmpfs = h.tmpfs.unwrap();
         assert_eq!(tmpfs.len(), 1);

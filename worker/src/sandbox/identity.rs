@@ -1,0 +1,216 @@
+//! A distinct identity (uid = gid) for every live sandbox, from a range reserved for
+//! codebox, as IOI's isolate gives each box its own uid.
+//!
+//! The kernel keeps several quotas per user, not per container: inotify instances and
+//! watches, pipe buffer pages, POSIX message queue bytes, pending signals, `RLIMIT_NPROC`.
+//! Sandboxes sharing one uid (in the host's user namespace) share each of them, so one
+//! tenant holding every inotify instance leaves another none. With an identity each, a
+//! program can only exhaust its own. An identity goes back to the range only once its
+//! sandbox is gone (its processes ended), and nothing the program wrote outlives the
+//! sandbox (its only writable places are its own tmpfs mounts), so the next sandbox that
+//! takes it inherits nothing.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex};
+
+use codebox_core::Error;
+use codebox_core::config::{self, ConfigError};
+
+/// The default range: 65 536 ids far above any distribution's users and the usual
+/// subordinate ranges (`/etc/subuid` starts at 100 000).
+pub const DEFAULT_RANGE: RangeInclusive<u32> = 2_000_000..=2_065_535;
+/// Fewer ids than this cannot serve a worker's slots and warm pool.
+const MIN_IDS: u32 = 1024;
+
+/// The ids a worker gives its sandboxes, each to one live sandbox at a time.
+pub struct Identities {
+    range: RangeInclusive<u32>,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Where the next search starts: ids are handed out in turn, so an id just given back
+    /// is the last to be given again.
+    next: u32,
+    taken: HashSet<u32>,
+}
+
+impl fmt::Debug for Identities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identities({:?})", self.range)
+    }
+}
+
+impl Identities {
+    /// A range that starts its turn at a place of its own, so two workers sharing a host
+    /// (each should have a range of its own: `CODEBOX_SANDBOX_UIDS`) rarely meet.
+    pub fn new(range: RangeInclusive<u32>) -> Arc<Self> {
+        let span = range.end() - range.start() + 1;
+        let offset = (uuid::Uuid::new_v4().as_u128() % u128::from(span.max(1))) as u32;
+        Arc::new(Self {
+            state: Mutex::new(State {
+                next: range.start() + offset,
+                taken: HashSet::new(),
+            }),
+            range,
+        })
+    }
+
+    /// `CODEBOX_SANDBOX_UIDS` (`first-last`, default 2000000-2065535): ids of no user of
+    /// the host, not root, not 65534 (`nobody`), at least 1 024 of them.
+    pub fn from_env() -> Result<Arc<Self>, ConfigError> {
+        const VAR: &str = "CODEBOX_SANDBOX_UIDS";
+        match config::var(VAR) {
+            None => Ok(Self::new(DEFAULT_RANGE)),
+            Some(v) => parse_range(&v)
+                .map(Self::new)
+                .map_err(|problem| ConfigError {
+                    var: VAR.to_owned(),
+                    problem: format!("{problem} (e.g. 2000000-2065535)"),
+                }),
+        }
+    }
+
+    /// An id no other live sandbox of this worker has.
+    pub fn take(self: &Arc<Self>) -> Result<Identity, Error> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| Error::Unavailable("the sandbox identities' lock is poisoned".into()))?;
+        let (first, last) = (*self.range.start(), *self.range.end());
+        let span = u64::from(last - first) + 1;
+        if state.taken.len() as u64 >= span {
+            return Err(Error::Unavailable(
+                "every sandbox identity of this worker is in use".into(),
+            ));
+        }
+        let mut id = state.next;
+        while state.taken.contains(&id) {
+            id = if id == last { first } else { id + 1 };
+        }
+        state.taken.insert(id);
+        state.next = if id == last { first } else { id + 1 };
+        Ok(Identity {
+            id,
+            owner: self.clone(),
+        })
+    }
+
+    fn give_back(&self, id: u32) {
+        if let Ok(mut state) = self.state.lock() {
+            state.taken.remove(&id);
+        }
+    }
+
+    #[cfg(test)]
+    fn in_use(&self) -> usize {
+        self.state.lock().map(|s| s.taken.len()).unwrap_or(0)
+    }
+}
+
+fn parse_range(v: &str) -> Result<RangeInclusive<u32>, String> {
+    let (first, last) = v
+        .trim()
+        .split_once('-')
+        .ok_or_else(|| format!("{v:?} is not a range first-last"))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{s:?} is not a uid"))
+    };
+    let (first, last) = (number(first)?, number(last)?);
+    if first < 1000 {
+        return Err(format!(
+            "{first} is among the host's system ids; start at 1000 or above"
+        ));
+    }
+    // 4294967295 is (uid_t)-1, which means "no change" to the kernel.
+    if last == u32::MAX {
+        return Err("4294967295 is not a valid uid".into());
+    }
+    if last < first || last - first + 1 < MIN_IDS {
+        return Err(format!("{first}-{last} holds fewer than {MIN_IDS} ids"));
+    }
+    if (first..=last).contains(&65534) {
+        return Err("the range holds 65534 (nobody), which the host's own processes use".into());
+    }
+    Ok(first..=last)
+}
+
+/// A sandbox's uid and gid, given back when dropped (after its sandbox is gone).
+pub struct Identity {
+    id: u32,
+    owner: Arc<Identities>,
+}
+
+impl Identity {
+    pub fn uid(&self) -> u32 {
+        self.id
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identity({})", self.id)
+    }
+}
+
+impl Drop for Identity {
+    fn drop(&mut self) {
+        self.owner.give_back(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn live_sandboxes_never_share_an_id() {
+        let ids = Identities::new(5000..=6023);
+        let held: Vec<Identity> = (0..1024).map(|_| ids.take().unwrap()).collect();
+        let distinct: HashSet<u32> = held.iter().map(Identity::uid).collect();
+        assert_eq!(distinct.len(), 1024);
+        assert!(distinct.iter().all(|id| (5000..=6023).contains(id)));
+        assert!(
+            matches!(ids.take(), Err(Error::Unavailable(_))),
+            "a full range refuses"
+        );
+        let back = held[17].uid();
+        drop(held);
+        assert_eq!(ids.in_use(), 0, "every id went back");
+        // Handed out in turn: the next one follows the last given.
+        let next = ids.take().unwrap();
+        assert_ne!(next.uid(), back);
+    }
+
+    #[test]
+    fn an_id_given_back_is_the_last_to_be_given_again() {
+        let ids = Identities::new(5000..=6023);
+        let first = ids.take().unwrap().uid();
+        for _ in 0..1022 {
+            assert_ne!(ids.take().unwrap().uid(), first);
+        }
+    }
+
+    #[test]
+    fn the_range_is_checked() {
+        assert_eq!(parse_range("2000000-2065535"), Ok(2_000_000..=2_065_535));
+        for bad in [
+            "",
+            "2000000",
+            "a-b",
+            "0-70000",
+            "999-5000",
+            "60000-70000",
+            "3000000-3000010",
+            "3000000-2000000",
+            "4294960000-4294967295",
+        ] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+    }
+}
