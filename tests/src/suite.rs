@@ -342,6 +342,33 @@ pub async fn deep_recursion_fits_the_default_stack(addr: SocketAddr) {
     assert_eq!(r["signal"], "SIGSEGV", "{r}");
 }
 
+/// A compiled program must fit its run: it is written to the run's `/tmp`, whose pages
+/// count against the run's memory. A 15.5 MiB program (a big initialised array) runs under
+/// 256 MiB; under 16 MiB it is the task's compile error saying why, not a run whose
+/// sandbox is killed while taking it (without the bound: `memory_limit` at 0 ms on runc).
+pub async fn a_compiled_program_must_fit_its_run(addr: SocketAddr) {
+    // Indexed by argc, so the compiler keeps the whole array in the binary.
+    let src = "#include <stdio.h>\nstatic char big[31 << 19] = {7, 5};\n\
+        int main(int argc, char **argv) { (void)argv; printf(\"%d\\n\", big[argc] + big[(31 << 19) - argc]); return 0; }\n";
+    let c = client(addr).await;
+    let r = c
+        .run(json!({"language": "c", "code": src, "limits": {"memory_mb": 256}}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], "5\n", "{r}");
+    let r = c
+        .run(json!({"language": "c", "code": src, "limits": {"memory_mb": 16}}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "compile_error", "{r}");
+    let said = r["compile_output"].as_str().unwrap();
+    assert!(
+        said.contains("larger than 12288 KiB") && said.contains("16 MiB"),
+        "{said}"
+    );
+}
+
 /// Every byte the program writes travels inside a frame of the agent's: bytes that look
 /// like the agent's own report come back as plain output, and the real verdict stands. A
 /// program that reaches the agent's own stdout (`/proc/1/fd/1`: refused on runc, where
@@ -753,6 +780,18 @@ pub async fn a_task_cannot_take_another_tasks_kernel_quota(addr: SocketAddr) {
     assert!(count >= 5, "the first task held {line}");
 }
 
+/// The runner image's root is read-only, `nosuid` and `nodev` in the sandbox: neither a
+/// set-uid bit nor a device node in the image takes effect (runc engine: the worker
+/// mounts that root, and every sandbox's root keeps its flags).
+pub async fn the_root_is_nosuid_and_nodev(addr: SocketAddr) {
+    let src = "for line in open('/proc/self/mountinfo'):\n\
+        \x20   f = line.split()\n\
+        \x20   if f[4] == '/':\n\
+        \x20       print(sorted(set(f[5].split(',')) & {'ro', 'nosuid', 'nodev'}))";
+    let r = client(addr).await.run(code("python", src)).await.unwrap();
+    assert_eq!(r["stdout"], "['nodev', 'nosuid', 'ro']\n", "{r}");
+}
+
 pub async fn only_tmp_is_writable_and_the_user_is_not_root(addr: SocketAddr) {
     let src = "import os\nprint(os.getuid(), os.geteuid())\ntry:\n    open('/etc/owned', 'w')\n    print('wrote /etc')\nexcept OSError as e:\n    print('refused', e.errno)\nopen('/tmp/ok', 'w').write('fine')\nprint(open('/tmp/ok').read())";
     let r = client(addr).await.run(code("python", src)).await.unwrap();
@@ -1112,6 +1151,7 @@ macro_rules! all_tests {
             non_zero_exit_is_a_runtime_error,
             a_run_reports_exact_facts,
             deep_recursion_fits_the_default_stack,
+            a_compiled_program_must_fit_its_run,
             a_program_cannot_forge_the_agents_report,
             a_programs_daemons_die_with_it,
             tasks_never_share_a_network_namespace,

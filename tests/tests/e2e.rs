@@ -12,6 +12,7 @@ codebox_tests::suite!(codebox_tests::shared_runc_stack();
     only_local_and_ip_sockets_open,
     hidden_children_count_in_the_facts,
     host_interrupts_and_power_are_masked,
+    the_root_is_nosuid_and_nodev,
 );
 
 /// runc runs with an environment of the worker's making (`PATH` alone): none of the

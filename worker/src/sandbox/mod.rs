@@ -11,6 +11,7 @@ pub mod identity;
 pub mod oci;
 pub mod pool;
 pub mod proc_paths;
+mod runc_version;
 pub mod seccomp;
 mod signals;
 pub mod step;
@@ -469,6 +470,7 @@ impl DockerSandbox {
     ) -> Result<Result<Vec<u8>, CodeResult>, Error> {
         let c = &self.config;
         let limits = plan.compile_limits;
+        let artifact_cap = artifact_cap(c, job.spec.limits.memory_mb);
         // The compiler's messages go to stderr; on success what it built (the artifact)
         // comes back on stdout.
         let mut shell = vec![
@@ -487,7 +489,7 @@ impl DockerSandbox {
             memory_mb: limits.memory_mb,
             stack_mb: None,
             stdout: Cap {
-                bytes: c.max_binary_bytes as u64,
+                bytes: artifact_cap,
                 kill: true,
             },
             stderr: Cap {
@@ -516,8 +518,10 @@ impl DockerSandbox {
                 "the compile step's sandbox agent stopped without a report".to_owned()
             }
             (StopReason::OutputLimit, _) => format!(
-                "the compiled program is larger than {} MiB",
-                c.max_binary_bytes / (1024 * 1024)
+                "the compiled program is larger than {} KiB, what its run can take (the run's memory limit of {} MiB less 4 MiB for the sandbox, at most {} MiB)",
+                artifact_cap / 1024,
+                job.spec.limits.memory_mb,
+                c.tmpfs_bytes_for_artifact() / (1024 * 1024),
             ),
         };
         if !failure.is_empty() {
@@ -530,6 +534,30 @@ impl DockerSandbox {
             compile_output: Some(messages.into()),
             ..CodeResult::empty(Verdict::CompileError)
         }))
+    }
+}
+
+/// Memory of a run the agent may need besides the program's file in `/tmp`.
+const AGENT_ROOM: u64 = 4 * 1024 * 1024;
+
+/// The largest compiled program the run step takes: the agent writes it to the run's
+/// `/tmp`, a tmpfs whose pages count against the run's memory, so at most the run's
+/// memory limit less the agent's room (a program that then has too little left ends with
+/// its own `memory_limit`), within what the tmpfs and the file size limit hold. A larger
+/// one is the task's compile error, not a sandbox killed while it is being filled (a
+/// platform failure, retried into `failed`).
+fn artifact_cap(config: &SandboxConfig, run_memory_mb: u32) -> u64 {
+    let memory = (u64::from(run_memory_mb) * 1024 * 1024).saturating_sub(AGENT_ROOM);
+    memory.min(config.tmpfs_bytes_for_artifact() as u64)
+}
+
+impl SandboxConfig {
+    /// `/tmp`'s size less 1 MiB of room, the file size limit (the compiler writes the
+    /// program, the agent writes it again in the run) and the worker's bound.
+    fn tmpfs_bytes_for_artifact(&self) -> usize {
+        let tmpfs = (self.tmpfs_mb as usize).saturating_sub(1) * 1024 * 1024;
+        let file = usize::try_from(self.file_size_mb).unwrap_or(0) * 1024 * 1024;
+        tmpfs.min(file).min(self.max_binary_bytes)
     }
 }
 

@@ -97,13 +97,14 @@ impl Oci {
         let info = docker.info().await?;
         same_as_dockers_default(&info)?;
         let runc = PathBuf::from(&config.runc);
-        let version = Command::new(&runc).arg("--version").output().await;
-        if !version.as_ref().is_ok_and(|o| o.status.success()) {
-            anyhow::bail!(
+        let version = match Command::new(&runc).arg("--version").output().await {
+            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+            _ => anyhow::bail!(
                 "runc ({}) does not run; install Debian's `runc` package (it comes with docker.io)",
                 runc.display()
-            );
-        }
+            ),
+        };
+        super::runc_version::check(&version).map_err(anyhow::Error::msg)?;
         let image = docker.inspect_image(&config.image).await.map_err(|_| {
             anyhow::anyhow!(
                 "the runner image {} is missing; build it with `make runner-image`",
@@ -125,12 +126,10 @@ impl Oci {
         if let Some(lower) = data.get("LowerDir") {
             layers.extend(lower.split(':').map(str::to_owned));
         }
-        let rootfs = match layers.as_slice() {
-            [] => anyhow::bail!("the runner image {} has no layers", config.image),
-            // One layer (`docker import`): its directory, bound read-only by runc.
-            [one] => PathBuf::from(one),
-            many => mount_layers(&id, many).await?,
-        };
+        if layers.is_empty() {
+            anyhow::bail!("the runner image {} has no layers", config.image);
+        }
+        let rootfs = mount_root(&id, &layers).await?;
         let seccomp = match config.seccomp.as_deref() {
             Some(policy) => policy.clone(),
             None => super::seccomp::load(&config.seccomp_profile).await?,
@@ -589,32 +588,65 @@ async fn apparmor_profile(info: &bollard::models::SystemInfo) -> anyhow::Result<
     }
 }
 
-async fn mount_layers(id: &str, layers: &[String]) -> anyhow::Result<PathBuf> {
+/// The flags of the runner image's root on the host, which every sandbox's root keeps
+/// (runc binds it): read-only, and neither set-uid bits nor device nodes in the image
+/// take effect.
+const ROOT_FLAGS: [&str; 3] = ["ro", "nosuid", "nodev"];
+
+/// Mounts the runner image's root for the sandboxes: its layers as one read-only overlay,
+/// or its one layer bound, with [`ROOT_FLAGS`]. A root mounted before (by an older worker,
+/// without some flag) is remounted with them.
+async fn mount_root(id: &str, layers: &[String]) -> anyhow::Result<PathBuf> {
     let name = id.trim_start_matches("sha256:");
     let target = Path::new(ROOTFS).join(&name[..name.len().min(24)]);
-    let mounts = tokio::fs::read_to_string("/proc/self/mounts").await?;
     let target_str = target.to_string_lossy().into_owned();
-    if mounts
+    let mounts = tokio::fs::read_to_string("/proc/self/mounts").await?;
+    // The last mount on the target is the one a sandbox would bind.
+    let existing = mounts
         .lines()
-        .any(|l| l.split(' ').nth(1) == Some(target_str.as_str()))
-    {
-        return Ok(target);
+        .rfind(|l| l.split(' ').nth(1) == Some(target_str.as_str()))
+        .map(|l| l.split(' ').nth(3).unwrap_or_default().to_owned());
+    let flags = ROOT_FLAGS.join(",");
+    match existing {
+        Some(options) => {
+            let has = |flag: &str| options.split(',').any(|o| o == flag);
+            if !ROOT_FLAGS.iter().all(|f| has(f)) {
+                let remount = if options.contains("lowerdir=") {
+                    format!("remount,{flags}")
+                } else {
+                    format!("remount,bind,{flags}")
+                };
+                mount(&["-o", &remount, &target_str]).await?;
+            }
+        }
+        None => {
+            tokio::fs::create_dir_all(&target).await?;
+            match layers {
+                [one] => {
+                    mount(&["--bind", one, &target_str]).await?;
+                    mount(&["-o", &format!("remount,bind,{flags}"), &target_str]).await?;
+                }
+                // No upper directory: the overlay itself is read-only.
+                many => {
+                    let options = format!("{flags},lowerdir={}", many.join(":"));
+                    mount(&["-t", "overlay", "overlay", "-o", &options, &target_str]).await?;
+                }
+            }
+        }
     }
-    tokio::fs::create_dir_all(&target).await?;
-    // No upper directory: the overlay itself is read-only.
-    let out = Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o"])
-        .arg(format!("ro,lowerdir={}", layers.join(":")))
-        .arg(&target)
-        .output()
-        .await?;
+    Ok(target)
+}
+
+async fn mount(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("mount").args(args).output().await?;
     if !out.status.success() {
         anyhow::bail!(
-            "mounting the runner image's layers failed: {}",
+            "mounting the runner image's root failed (mount {}): {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(target)
+    Ok(())
 }
 
 /// The OCI runtime spec of a sandbox: what Docker would give the same container (see
@@ -662,7 +694,9 @@ pub(crate) fn spec(config: &SandboxConfig, oci: &Oci, id: &str, memory_mb: u32, 
             "noNewPrivileges": true,
             "oomScoreAdj": super::OOM_SCORE_ADJ,
         },
-        "root": {"path": oci.rootfs, "readonly": true},
+        // Read-only, nosuid and nodev by the host mount of the root ([`mount_root`]), which
+        // runc's bind keeps; runc's own read-only remount would clear nosuid and nodev.
+        "root": {"path": oci.rootfs, "readonly": false},
         "hostname": "sandbox",
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc",
@@ -783,7 +817,12 @@ mod tests {
         assert_eq!(rlimits["RLIMIT_FSIZE"], (16 << 20, 16 << 20));
         assert_eq!(rlimits["RLIMIT_NOFILE"], (256, 256));
         assert_eq!(rlimits["RLIMIT_CORE"], (0, 0));
-        assert_eq!(s["root"]["readonly"], true, "read-only root");
+        // The host mount makes it read-only, nosuid and nodev; runc's remount would clear
+        // the last two (the end-to-end probe reads the flags in the sandbox).
+        assert_eq!(
+            s["root"]["readonly"], false,
+            "no remount of the root by runc"
+        );
         let mounts = s["mounts"].as_array().unwrap();
         for m in mounts {
             let options = strings(&m["options"]);
