@@ -1,0 +1,18 @@
+//! Tasks: what a client sends (`request`), how it is checked (`validate`), the service
+//! users and workers call (`service`), the outbox and its sweeper (`outbox`), and PNG
+//! uploads (`uploads`).
+
+mod outbox;
+mod request;
+mod service;
+mod uploads;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use outbox::{SWEEP_AFTER, SWEEP_BATCH};
+pub use request::*;
+pub use service::*;
+pub use uploads::{UPLOAD_KEPT, UPLOAD_TTL, UPLOADS, upload_key, upload_prefix};
+pub use validate::check_spec;

@@ -1,0 +1,434 @@
+//! A request checked into a task spec, and a spec checked again where it arrives (the
+//! worker trusts no message): every bound of the API in one place.
+
+use base64::Engine;
+use uuid::Uuid;
+
+use super::request::*;
+use crate::domain::{
+    CodeSpec, Compare, CompareMode, Filter, ImageSpec, Limits, TaskKind, TaskSpec, TestCase,
+};
+use crate::error::{Error, Result};
+use crate::languages;
+use crate::png;
+
+/// Where an image task's PNG comes from.
+pub(super) enum ImageInput {
+    Inline(Vec<u8>),
+    Uploaded(String),
+}
+
+pub(super) fn validate_idempotency_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY
+        && key.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        )))
+    }
+}
+
+/// Turns a request into a spec, and for images also returns where the PNG comes from
+/// (inline ones decoded and checked).
+pub(super) fn validate(
+    req: SubmitRequest,
+    inline_max: usize,
+) -> Result<(TaskSpec, Option<ImageInput>)> {
+    match req.kind.unwrap_or(TaskKind::Code) {
+        TaskKind::Code => {
+            if req.image_base64.is_some() || req.image_key.is_some() || req.filter.is_some() {
+                return Err(Error::Invalid(
+                    "image_base64, image_key and filter belong to image tasks".into(),
+                ));
+            }
+            Ok((TaskSpec::Code(validate_code(req)?), None))
+        }
+        TaskKind::Image => {
+            if req.language.is_some()
+                || req.code.is_some()
+                || req.stdin.is_some()
+                || req.args.is_some()
+                || req.compiler.is_some()
+                || req.limits.is_some()
+                || req.tests.is_some()
+                || req.compare.is_some()
+                || req.stop_on_failure.is_some()
+            {
+                return Err(Error::Invalid(
+                    "language, code, stdin, args, compiler, limits, tests, compare and stop_on_failure belong to code tasks".into(),
+                ));
+            }
+            let (spec, input) = validate_image(req, inline_max)?;
+            Ok((TaskSpec::Image(spec), Some(input)))
+        }
+    }
+}
+
+pub(super) fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
+    let language = req.language.ok_or_else(|| {
+        Error::Invalid(format!("language is required: one of {}", languages::ids()))
+    })?;
+    let def = languages::find(&language).ok_or_else(|| {
+        Error::Invalid(format!(
+            "unknown language {language:?}: one of {}",
+            languages::ids()
+        ))
+    })?;
+    let compilers = def.compilers();
+    let compiler = match (req.compiler, compilers.first()) {
+        (None, default) => default.copied(),
+        (Some(c), Some(_)) if compilers.contains(&c) => Some(c),
+        (Some(c), Some(_)) => {
+            return Err(Error::Invalid(format!(
+                "compiler {} is not available for {language}",
+                c.as_str()
+            )));
+        }
+        (Some(_), None) => {
+            return Err(Error::Invalid(format!(
+                "{language} has no choice of compiler; leave compiler out"
+            )));
+        }
+    };
+    let code = req
+        .code
+        .ok_or_else(|| Error::Invalid("code is required".into()))?;
+    let (tests, compare, stop_on_failure) = match req.tests {
+        Some(tests) => {
+            if req.stdin.is_some() || req.args.is_some() {
+                return Err(Error::Invalid(
+                    "with tests, stdin and args belong to each test".into(),
+                ));
+            }
+            if tests.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "tests must have 1 to {MAX_TESTS} items"
+                )));
+            }
+            let tests = tests
+                .into_iter()
+                .map(|t| TestCase {
+                    stdin: crate::bytes::Bytes::from(t.stdin.unwrap_or_default()),
+                    expected_stdout: crate::bytes::Bytes::from(
+                        t.expected_stdout.unwrap_or_default(),
+                    ),
+                    args: t.args.unwrap_or_default(),
+                })
+                .collect();
+            let c = req.compare.flatten().unwrap_or_default();
+            let compare = Compare {
+                mode: c.mode.unwrap_or_default(),
+                abs_tol: c.abs_tol,
+                rel_tol: c.rel_tol,
+            };
+            (
+                tests,
+                compare,
+                req.stop_on_failure.flatten().unwrap_or(false),
+            )
+        }
+        None => {
+            if req.compare.is_some() || req.stop_on_failure.is_some() {
+                return Err(Error::Invalid(
+                    "compare and stop_on_failure go with tests".into(),
+                ));
+            }
+            (Vec::new(), Compare::default(), false)
+        }
+    };
+    let spec = CodeSpec {
+        language,
+        compiler,
+        code,
+        stdin: crate::bytes::Bytes::from(req.stdin.unwrap_or_default()),
+        args: req.args.unwrap_or_default(),
+        limits: validate_limits(req.limits.unwrap_or_default())?,
+        tests,
+        compare,
+        stop_on_failure,
+    };
+    check_code(&spec)?;
+    Ok(spec)
+}
+
+/// Bounds of a judged spec: how many tests, each test's sizes and arguments, tolerances
+/// that are numbers and only where they apply.
+pub(super) fn check_tests(spec: &CodeSpec) -> Result<()> {
+    if spec.tests.len() > MAX_TESTS {
+        return Err(Error::Invalid(format!(
+            "tests must have 1 to {MAX_TESTS} items, not {}",
+            spec.tests.len()
+        )));
+    }
+    if spec.is_judged() && (!spec.stdin.is_empty() || !spec.args.is_empty()) {
+        return Err(Error::Invalid(
+            "with tests, stdin and args belong to each test".into(),
+        ));
+    }
+    for (i, t) in spec.tests.iter().enumerate() {
+        if t.stdin.len() > MAX_STDIN_BYTES {
+            return Err(Error::Invalid(format!(
+                "tests[{i}].stdin is {} bytes; at most {MAX_STDIN_BYTES} are accepted",
+                t.stdin.len()
+            )));
+        }
+        if t.expected_stdout.len() > MAX_EXPECTED_BYTES {
+            return Err(Error::Invalid(format!(
+                "tests[{i}].expected_stdout is {} bytes; at most {MAX_EXPECTED_BYTES} are accepted",
+                t.expected_stdout.len()
+            )));
+        }
+        check_args(&t.args, &format!("tests[{i}].args"))?;
+    }
+    let c = spec.compare;
+    for (name, tol) in [("abs_tol", c.abs_tol), ("rel_tol", c.rel_tol)] {
+        match tol {
+            None => {}
+            Some(_) if c.mode != CompareMode::Tokens => {
+                return Err(Error::Invalid(format!(
+                    "compare.{name} applies to mode tokens only"
+                )));
+            }
+            Some(t) if !(t.is_finite() && t >= 0.0) => {
+                return Err(Error::Invalid(format!(
+                    "compare.{name} must be a number of at least 0"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if !spec.is_judged() && (!c.is_default() || spec.stop_on_failure) {
+        return Err(Error::Invalid(
+            "compare and stop_on_failure go with tests".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn check_args(args: &[String], what: &str) -> Result<()> {
+    if args.len() > MAX_ARGS
+        || args
+            .iter()
+            .any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0'))
+    {
+        return Err(Error::Invalid(format!(
+            "{what}: at most {MAX_ARGS} of at most {MAX_ARG_BYTES} bytes each, without NUL"
+        )));
+    }
+    Ok(())
+}
+
+/// The bounds of a code spec, checked where it is made and again by the worker, which
+/// trusts no message: a queue is not a trust boundary.
+pub(super) fn check_code(spec: &CodeSpec) -> Result<()> {
+    if spec.code.len() > MAX_CODE_BYTES {
+        return Err(Error::Invalid(format!(
+            "code is {} bytes; at most {MAX_CODE_BYTES} are accepted",
+            spec.code.len()
+        )));
+    }
+    if spec.code.contains('\0') {
+        // No compiler or interpreter takes it as source; binary input belongs in stdin.
+        return Err(Error::Invalid(
+            "code must not contain NUL characters".into(),
+        ));
+    }
+    if spec.stdin.len() > MAX_STDIN_BYTES {
+        return Err(Error::Invalid(format!(
+            "stdin is {} bytes; at most {MAX_STDIN_BYTES} are accepted",
+            spec.stdin.len()
+        )));
+    }
+    check_args(&spec.args, "args")?;
+    check_tests(spec)?;
+    let l = spec.limits;
+    validate_limits(LimitsRequest {
+        time_ms: Some(l.time_ms),
+        memory_mb: Some(l.memory_mb),
+        output_kb: Some(l.output_kb),
+        stack_mb: Some(l.stack_mb),
+    })?;
+    Ok(())
+}
+
+/// Re-checks a spec from a queue message against every bound the API applies, so a
+/// forged or corrupted message cannot ask for more (`memory_mb: 0` would mean unlimited
+/// to the container engine).
+///
+/// # Errors
+/// `Invalid`, naming the first bound the spec breaks.
+pub fn check_spec(spec: &TaskSpec) -> Result<()> {
+    match spec {
+        TaskSpec::Code(spec) => {
+            let def = languages::find(&spec.language)
+                .ok_or_else(|| Error::Invalid(format!("unknown language {:?}", spec.language)))?;
+            let compiler_ok = match spec.compiler {
+                None => def.compilers().is_empty(),
+                Some(c) => def.compilers().contains(&c),
+            };
+            if !compiler_ok {
+                return Err(Error::Invalid(format!(
+                    "compiler {:?} does not fit {}",
+                    spec.compiler.map(|c| c.as_str()),
+                    spec.language
+                )));
+            }
+            check_code(spec)
+        }
+        TaskSpec::Image(spec) => {
+            let key_ok = spec
+                .input_key
+                .strip_prefix("input/")
+                .and_then(|k| k.strip_suffix(".png"))
+                .is_some_and(|id| Uuid::parse_str(id).is_ok());
+            if !key_ok {
+                return Err(Error::Invalid(format!(
+                    "input key {:?} is not one the API makes",
+                    spec.input_key
+                )));
+            }
+            match spec.filter {
+                Filter::Sharpen { sigma } | Filter::Blur { sigma }
+                    if !SIGMA_RANGE.contains(&sigma) =>
+                {
+                    Err(Error::Invalid(format!("sigma {sigma} is out of range")))
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+pub(super) fn validate_limits(req: LimitsRequest) -> Result<Limits> {
+    let pick = |name: &str, value: Option<u32>, min: u32, default: u32, max: u32| {
+        let v = value.unwrap_or(default);
+        if (min..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(Error::Invalid(format!(
+                "limits.{name} must be {min} to {max}, got {v}"
+            )))
+        }
+    };
+    let (d, lo, hi) = (Limits::DEFAULT, Limits::MIN, Limits::MAX);
+    Ok(Limits {
+        time_ms: pick("time_ms", req.time_ms, lo.time_ms, d.time_ms, hi.time_ms)?,
+        memory_mb: pick(
+            "memory_mb",
+            req.memory_mb,
+            lo.memory_mb,
+            d.memory_mb,
+            hi.memory_mb,
+        )?,
+        output_kb: pick(
+            "output_kb",
+            req.output_kb,
+            lo.output_kb,
+            d.output_kb,
+            hi.output_kb,
+        )?,
+        stack_mb: pick(
+            "stack_mb",
+            req.stack_mb,
+            lo.stack_mb,
+            d.stack_mb,
+            hi.stack_mb,
+        )?,
+    })
+}
+
+pub(super) fn validate_image(
+    req: SubmitRequest,
+    inline_max: usize,
+) -> Result<(ImageSpec, ImageInput)> {
+    let input = match (req.image_base64, req.image_key) {
+        (Some(b64), None) => ImageInput::Inline(inline_png(&b64, inline_max)?),
+        (None, Some(key)) => ImageInput::Uploaded(key),
+        (Some(_), Some(_)) => {
+            return Err(Error::Invalid(
+                "an image task takes image_base64 or image_key, not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(Error::Invalid(
+                "image_base64 or image_key is required for image tasks".into(),
+            ));
+        }
+    };
+    let filter = req
+        .filter
+        .ok_or_else(|| Error::Invalid("filter is required for image tasks".into()))?;
+    let params = filter.parameters.unwrap_or_default();
+    let sigma = || {
+        let s = params.sigma.flatten().unwrap_or(1.0);
+        if SIGMA_REQUEST_RANGE.contains(&s) {
+            #[allow(clippy::cast_possible_truncation)] // in range, so it fits
+            Ok(s as f32)
+        } else {
+            Err(Error::Invalid(format!(
+                "filter.parameters.sigma must be {} to {}",
+                SIGMA_RANGE.start(),
+                SIGMA_RANGE.end()
+            )))
+        }
+    };
+    let no_params = |name: &str| {
+        if params.sigma.is_some() {
+            Err(Error::Invalid(format!("filter {name} takes no parameters")))
+        } else {
+            Ok(())
+        }
+    };
+    let filter = match filter.name.as_str() {
+        "sharpen" => Filter::Sharpen { sigma: sigma()? },
+        "blur" => Filter::Blur { sigma: sigma()? },
+        "negative" => {
+            no_params("negative")?;
+            Filter::Negative
+        }
+        "flipx" => {
+            no_params("flipx")?;
+            Filter::Flipx
+        }
+        other => {
+            return Err(Error::Invalid(format!(
+                "unknown filter {other:?}: one of sharpen, blur, negative, flipx"
+            )));
+        }
+    };
+    let spec = ImageSpec {
+        input_key: format!("input/{}.png", Uuid::new_v4()),
+        filter,
+    };
+    Ok((spec, input))
+}
+
+/// An inline PNG, decoded and checked.
+pub(super) fn inline_png(b64: &str, max: usize) -> Result<Vec<u8>> {
+    // Refuse before decoding anything larger than the limit can produce.
+    let too_large = || {
+        let detail = format!("the image is larger than {max} bytes");
+        if max < png::MAX_BYTES {
+            // Within the platform's limit, over this deployment's inline one.
+            Error::TooLarge(format!(
+                "{detail}, the most a request carries here: upload it first (POST /task/upload) and send its image_key"
+            ))
+        } else {
+            Error::Invalid(detail)
+        }
+    };
+    if b64.len() / 4 * 3 > max + 3 {
+        return Err(too_large());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| Error::Invalid("image_base64 is not valid base64".into()))?;
+    if bytes.len() > max && max < png::MAX_BYTES {
+        return Err(too_large());
+    }
+    png::check(&bytes)?;
+    Ok(bytes)
+}
