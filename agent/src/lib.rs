@@ -20,7 +20,7 @@ use sha2::Sha256;
 pub const AGENT_PATH: &str = "/usr/local/bin/codebox-agent";
 /// The image label that names the protocol its agent speaks.
 pub const PROTOCOL_LABEL: &str = "codebox.agent.protocol";
-pub const PROTOCOL: &str = "2";
+pub const PROTOCOL: &str = "3";
 pub const MAGIC: &[u8; 4] = b"CBX1";
 /// Bounds on what either side accepts.
 pub const MAX_HEADER: usize = 1024 * 1024;
@@ -50,6 +50,11 @@ pub struct Job {
     /// `RLIMIT_STACK` of the program (its main thread's stack); the container's when absent.
     #[serde(default)]
     pub stack_bytes: Option<u64>,
+    /// CPU time of every process of the run together (the container's cgroup), past which
+    /// the agent kills them all and the run's stop is `TimeLimit`; `wall_ms` alone when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,6 +354,7 @@ mod tests {
             },
             nproc: None,
             stack_bytes: None,
+            cpu_ms: None,
         }
     }
 

@@ -30,6 +30,9 @@ use nix::unistd::{Pid, pipe2};
 
 const CHUNK: usize = 64 * 1024;
 
+/// How often the run's CPU time is read while a CPU limit applies.
+const CPU_POLL: Duration = Duration::from_millis(10);
+
 fn main() -> ExitCode {
     let mut out = io::stdout().lock();
     // No `?` before this: nothing else runs while the agent is dumpable.
@@ -200,8 +203,19 @@ fn run<W: Write>(
         setrlimit(Resource::RLIMIT_STACK, bytes, bytes)
             .map_err(|e| ProtocolError(format!("setting the stack limit: {e}")))?;
     }
+    if let Some(ms) = job.cpu_ms {
+        // A backstop per process where the cgroup cannot be read (gVisor): a second past
+        // the limit brings SIGXCPU, one more SIGKILL. The agent's own few milliseconds
+        // count against it too, far inside that second.
+        let soft = ms.div_ceil(1000) + 1;
+        setrlimit(Resource::RLIMIT_CPU, soft, soft + 1)
+            .map_err(|e| ProtocolError(format!("setting the CPU limit: {e}")))?;
+    }
     let oom_before = oom_kills();
     let cpu_before = cgroup_cpu_us();
+    // The run's CPU time is watched in the cgroup, which counts every process of it.
+    let cpu_limit_us = job.cpu_ms.map(|ms| ms.saturating_mul(1000));
+    let watch_cpu = cpu_limit_us.is_some();
     let mut command = Command::new(&job.argv[0]);
     command
         .args(&job.argv[1..])
@@ -251,6 +265,9 @@ fn run<W: Write>(
     let (mut stdout_bytes, mut stderr_bytes) = (0u64, 0u64);
     while !(all_gone && open_streams == 0) {
         let wait = match ended {
+            None if watch_cpu => deadline
+                .saturating_duration_since(Instant::now())
+                .min(CPU_POLL),
             None => deadline.saturating_duration_since(Instant::now()),
             // Stragglers are being killed; look again now and then.
             Some(_) => Duration::from_millis(100),
@@ -284,6 +301,19 @@ fn run<W: Write>(
                 }
             }
             Ok(Event::AllGone) => all_gone = true,
+            Err(mpsc::RecvTimeoutError::Timeout)
+                if watch_cpu && ended.is_none() && Instant::now() < deadline =>
+            {
+                let used = match (cpu_before, cgroup_cpu_us()) {
+                    (Some(before), Some(now)) => now.saturating_sub(before),
+                    // No cgroup of its own to read (gVisor): the run's live processes.
+                    _ => tree_cpu_us(pid),
+                };
+                if cpu_limit_us.is_some_and(|limit| used >= limit) && stop == Stop::Exited {
+                    stop = Stop::TimeLimit;
+                    kill_all(pid);
+                }
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if ended.is_none() && stop == Stop::Exited {
                     stop = Stop::TimeLimit;
@@ -321,6 +351,11 @@ fn run<W: Write>(
         (Some(before), Some(after)) => after.saturating_sub(before).max(rusage_cpu),
         _ => rusage_cpu,
     };
+    // Over the CPU limit is a time limit however the run ended: killed by the agent's
+    // watch, by the backstop's SIGXCPU, or by itself just past it.
+    if stop == Stop::Exited && cpu_limit_us.is_some_and(|limit| cpu_us >= limit) {
+        stop = Stop::TimeLimit;
+    }
     let rusage_kb = usage.max_rss().max(0) as u64;
     let memory_kb = cgroup_peak_kb().map_or(rusage_kb, |peak| peak.max(rusage_kb));
     Ok(Report {
@@ -396,8 +431,20 @@ fn kill_all(program: Pid) {
     }
 }
 
+/// Whether `/sys/fs/cgroup` is the run's own: the agent is the first process of its
+/// container there (every engine starts it so). Run by hand on a host, as its tests run
+/// it, the cgroup it would read is the host's, shared with everything else (a run once
+/// "used" half a second of the host's CPU and 24 GB of its memory): then the facts come
+/// from rusage alone.
+fn own_cgroup() -> bool {
+    std::process::id() == 1
+}
+
 /// How many processes the container's memory cgroup has killed (cgroup v2 or v1).
 fn oom_kills() -> Option<u64> {
+    if !own_cgroup() {
+        return None;
+    }
     for path in [
         "/sys/fs/cgroup/memory.events",
         "/sys/fs/cgroup/memory/memory.oom_control",
@@ -418,6 +465,9 @@ fn oom_kills() -> Option<u64> {
 /// CPU time of every process the container's cgroup has held, in µs (cgroup v2's
 /// `cpu.stat`, or v1's `cpuacct.usage` in ns).
 fn cgroup_cpu_us() -> Option<u64> {
+    if !own_cgroup() {
+        return None;
+    }
     if let Ok(text) = fs::read_to_string("/sys/fs/cgroup/cpu.stat") {
         return text.lines().find_map(|l| {
             l.strip_prefix("usage_usec ")
@@ -434,10 +484,52 @@ fn cgroup_cpu_us() -> Option<u64> {
     .map(|ns| ns / 1000)
 }
 
+/// `/proc`'s clock tick, fixed by the kernel's ABI (`USER_HZ`).
+const USER_HZ: u64 = 100;
+
+/// CPU time of the run's live processes and of the children they waited for, in µs, from
+/// `/proc` (where no cgroup of the sandbox's own can be read): as the sandbox's first
+/// process, every other process is the run's; run by hand, those of the program's
+/// process group.
+fn tree_cpu_us(program: Pid) -> u64 {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    let everyone = own_cgroup();
+    let mut ticks = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // After the command's closing parenthesis: state, ppid, pgrp, …, utime (14th
+        // field of the line), stime, cutime, cstime.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        if !everyone && number(2) != Some(program.as_raw() as u64) {
+            continue;
+        }
+        ticks += (11..=14).filter_map(number).sum::<u64>();
+    }
+    ticks * (1_000_000 / USER_HZ)
+}
+
 /// The container's memory high-water mark in KiB (cgroup v2's `memory.peak`, or v1's
 /// `memory.max_usage_in_bytes`): what its processes and their files in `/tmp` held at
 /// most at once.
 fn cgroup_peak_kb() -> Option<u64> {
+    if !own_cgroup() {
+        return None;
+    }
     [
         "/sys/fs/cgroup/memory.peak",
         "/sys/fs/cgroup/memory/memory.max_usage_in_bytes",

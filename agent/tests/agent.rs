@@ -44,6 +44,7 @@ fn job(argv: &[&str]) -> Job {
         },
         nproc: None,
         stack_bytes: None,
+        cpu_ms: None,
     }
 }
 
@@ -135,6 +136,25 @@ fn cpu_time_counts_work_not_waiting() {
     assert!(busy.report.cpu_us > 100_000, "{:?}", busy.report);
     assert!(idle.report.cpu_us < 100_000, "{:?}", idle.report);
     assert!(idle.report.wall_us >= 500_000, "{:?}", idle.report);
+}
+
+/// Over a CPU limit the run is a time limit; waiting costs none of it. Outside a
+/// container (as here) the cgroup is not the run's own, and the per-process backstop
+/// (`RLIMIT_CPU`, a second past the limit) ends a busy loop.
+#[test]
+fn a_cpu_limit_ends_work_not_waiting() {
+    let limited = |argv: &[&str]| {
+        let mut j = job(argv);
+        j.cpu_ms = Some(300);
+        j.wall_ms = 10_000;
+        run_with(&j, &[], b"").report
+    };
+    let busy = limited(&["sh", "-c", "while :; do :; done"]);
+    assert_eq!(busy.stop, Stop::TimeLimit, "{busy:?}");
+    assert!(busy.wall_us < 5_000_000, "{busy:?}");
+    let idle = limited(&["sleep", "1"]);
+    assert_eq!(idle.stop, Stop::Exited, "{idle:?}");
+    assert_eq!(idle.exit_code, Some(0), "{idle:?}");
 }
 
 #[test]

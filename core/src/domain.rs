@@ -149,6 +149,11 @@ pub struct Limits {
     /// up to it (Judge0's default `stack_limit` is 64 000 KB).
     #[serde(default = "Limits::default_stack_mb")]
     pub stack_mb: u32,
+    /// CPU time of the run step (every process of it together), in milliseconds: over it
+    /// the run ends with `time_limit`, as when it passes `time_ms` of wall-clock time.
+    /// Only the wall-clock limit applies when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u32>,
 }
 
 impl Limits {
@@ -157,18 +162,21 @@ impl Limits {
         memory_mb: 256,
         output_kb: 64,
         stack_mb: 64,
+        cpu_ms: None,
     };
     pub const MAX: Limits = Limits {
         time_ms: 20_000,
         memory_mb: 1024,
         output_kb: 1024,
         stack_mb: 1024,
+        cpu_ms: Some(20_000),
     };
     pub const MIN: Limits = Limits {
         time_ms: 1,
         memory_mb: 16,
         output_kb: 1,
         stack_mb: 1,
+        cpu_ms: Some(1),
     };
 
     fn default_stack_mb() -> u32 {
@@ -225,6 +233,12 @@ pub struct CodeSpec {
     /// Stop at the first test that does not pass (the rest are `skipped`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stop_on_failure: bool,
+    /// Words given to the compiler before the source file (compiled languages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compiler_options: Vec<String>,
+    /// The program's stderr goes to its stdout, in the order written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merge_stderr: bool,
 }
 
 impl CodeSpec {

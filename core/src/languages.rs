@@ -236,10 +236,13 @@ pub const LANGUAGES: &[LanguageDef] = &[
         name: "Java",
         // As on Judge0: the class is `Main`.
         source: "Main.java",
+        // The source file is the script's argument, so compiler options go before it.
         build: Build::Compiler(&[
             "sh",
             "-c",
-            "javac -encoding UTF-8 -J-XX:+UseSerialGC Main.java && exec jar -J-XX:+UseSerialGC cf main.jar *.class",
+            "javac -encoding UTF-8 -J-XX:+UseSerialGC \"$@\" && exec jar -J-XX:+UseSerialGC cf main.jar *.class",
+            "sh",
+            "Main.java",
         ]),
         artifact: "main.jar",
         // The JVM in a sandbox: one GC thread, and a heap of up to 60 % of the task's
@@ -483,17 +486,30 @@ fn argv(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
 
+/// A compile command with the task's compiler options placed before the source file (where
+/// the options of `gcc <options> main.c` go), or at the end where the command does not
+/// name it. Each option is one argument: no shell reads them.
+fn with_options(cmd: &[&str], source: &str, options: &[String]) -> Vec<String> {
+    let mut words = argv(cmd);
+    let at = words
+        .iter()
+        .position(|w| w == source)
+        .unwrap_or(words.len());
+    words.splice(at..at, options.iter().cloned());
+    words
+}
+
 /// How `spec`'s language is compiled and run inside the runner image; `None` for a
 /// language (or compiler) this build does not know (an old worker, a new API).
 pub fn plan(spec: &CodeSpec) -> Option<Plan> {
     let def = find(&spec.language)?;
     let compile = match def.build {
         Build::Source => None,
-        Build::Compiler(cmd) => Some(argv(cmd)),
+        Build::Compiler(cmd) => Some(with_options(cmd, def.source, &spec.compiler_options)),
         Build::Choice(list) => {
             let chosen = spec.compiler.or_else(|| list.first().map(|(c, _)| *c))?;
             let (_, cmd) = list.iter().find(|(c, _)| *c == chosen)?;
-            Some(argv(cmd))
+            Some(with_options(cmd, def.source, &spec.compiler_options))
         }
     };
     Some(Plan {
@@ -553,6 +569,38 @@ mod tests {
         assert_eq!(by_judge0(71).map(|(l, _)| l.id), Some("python"));
         assert_eq!(by_judge0(46).map(|(l, _)| l.id), Some("bash"));
         assert_eq!(by_judge0(9999).map(|(l, _)| l.id), None);
+    }
+
+    /// Compiler options land in every compiled language's command, before its source
+    /// file, each as one argument.
+    #[test]
+    fn compiler_options_go_before_the_source_file() {
+        let options = vec!["-DX=a b".to_owned(), "-O0".to_owned()];
+        for l in LANGUAGES.iter().filter(|l| l.compiled()) {
+            let spec = CodeSpec {
+                language: l.id.to_owned(),
+                compiler_options: options.clone(),
+                ..CodeSpec::default()
+            };
+            let compile = plan(&spec).and_then(|p| p.compile).unwrap_or_default();
+            let at = compile
+                .iter()
+                .position(|w| w == "-DX=a b")
+                .unwrap_or_else(|| panic!("{}: {compile:?}", l.id));
+            assert_eq!(compile[at + 1], "-O0", "{}", l.id);
+            assert_eq!(compile[at + 2], l.source, "{}: {compile:?}", l.id);
+        }
+        let c = CodeSpec {
+            language: "c".into(),
+            compiler_options: options,
+            ..CodeSpec::default()
+        };
+        assert_eq!(
+            plan(&c).and_then(|p| p.compile).unwrap_or_default(),
+            [
+                "gcc", "-O2", "-std=c17", "-o", "main", "-DX=a b", "-O0", "main.c", "-lm"
+            ]
+        );
     }
 }
 

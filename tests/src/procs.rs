@@ -283,9 +283,12 @@ impl Profile {
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             )
             .env("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}"))
-            .envs(extra.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+            // What each task's delivery did (taken, leased elsewhere, handed back) is in
+            // the log, for a count that comes out wrong.
+            .env("RUST_LOG", "warn,codebox_worker=info")
+            .envs(extra.iter().copied());
+        let file = std::fs::File::create(&log).unwrap();
+        cmd.stdout(file.try_clone().unwrap()).stderr(file);
         let p = Proc(cmd.spawn().unwrap());
         wait_for(Duration::from_secs(30), || async {
             reqwest::get(format!("http://127.0.0.1:{port}/metrics"))

@@ -369,6 +369,70 @@ pub async fn a_compiled_program_must_fit_its_run(addr: SocketAddr) {
     );
 }
 
+/// `merge_stderr`: one stream, in the order the program wrote.
+pub async fn merged_stderr_keeps_the_order(addr: SocketAddr) {
+    let src = "import sys\nfor i in range(3):\n    print('out', i, flush=True)\n    print('err', i, file=sys.stderr, flush=True)";
+    let r = client(addr)
+        .await
+        .run(json!({"language": "python", "code": src, "merge_stderr": true}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(
+        r["stdout"], "out 0\nerr 0\nout 1\nerr 1\nout 2\nerr 2\n",
+        "{r}"
+    );
+    assert_eq!(r["stderr"], "", "{r}");
+}
+
+/// `compiler_options` reach the compiler as words (quoted ones kept whole, no shell), and
+/// belong to compiled languages.
+pub async fn compiler_options_reach_the_compiler(addr: SocketAddr) {
+    let src = "#include <stdio.h>\nint main(void){printf(\"%d %s\\n\", VALUE, NAME);return 0;}\n";
+    let c = client(addr).await;
+    let r = c
+        .run(json!({"language": "c", "code": src,
+            "compiler_options": "-DVALUE=42 '-DNAME=\"a b; echo x\"'"}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], "42 a b; echo x\n", "{r}");
+    let refused = c
+        .http
+        .post(c.url("/task"))
+        .bearer_auth(&c.token)
+        .json(&json!({"language": "python", "code": "print(1)", "compiler_options": "-O2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+}
+
+/// `limits.cpu_ms` counts CPU time, not waiting: a program that sleeps past it is fine,
+/// one that computes past it ends with `time_limit` long before its wall limit.
+pub async fn a_cpu_limit_counts_work_not_waiting(addr: SocketAddr) {
+    let c = client(addr).await;
+    let sleeper = c
+        .run(
+            json!({"language": "python", "code": "import time\ntime.sleep(1.5)\nprint('rested')",
+            "limits": {"cpu_ms": 500, "time_ms": 5000}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sleeper["verdict"], "ok", "{sleeper}");
+    assert_eq!(sleeper["stdout"], "rested\n", "{sleeper}");
+    let busy = c
+        .run(
+            json!({"language": "python", "code": "while True:\n    pass",
+            "limits": {"cpu_ms": 500, "time_ms": 10000}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(busy["verdict"], "time_limit", "{busy}");
+    assert!(busy["time_ms"].as_u64().unwrap() < 4000, "{busy}");
+    assert!(busy["cpu_time_ms"].as_u64().unwrap() >= 500, "{busy}");
+}
+
 /// Every byte the program writes travels inside a frame of the agent's: bytes that look
 /// like the agent's own report come back as plain output, and the real verdict stands. A
 /// program that reaches the agent's own stdout (`/proc/1/fd/1`: refused on runc, where
@@ -1152,6 +1216,9 @@ macro_rules! all_tests {
             a_run_reports_exact_facts,
             deep_recursion_fits_the_default_stack,
             a_compiled_program_must_fit_its_run,
+            merged_stderr_keeps_the_order,
+            compiler_options_reach_the_compiler,
+            a_cpu_limit_counts_work_not_waiting,
             a_program_cannot_forge_the_agents_report,
             a_programs_daemons_die_with_it,
             tasks_never_share_a_network_namespace,

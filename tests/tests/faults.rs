@@ -279,7 +279,12 @@ async fn a_thousand_tasks_survive_gateway_worker_and_broker_restarts() {
     // and none died here. (The profile's database is its own: no other test's outbox
     // reaches this gateway's sweeper, which once queued 14 tasks of the store's
     // conformance suite here.)
-    assert_eq!(runs, N as u64, "{runs} runs of {N} tasks");
+    assert_eq!(
+        runs,
+        N as u64,
+        "{runs} runs of {N} tasks; what the workers said of leases and hand-backs:\n{}",
+        notable_lines(&[&log1, &log2, &log3, &log4])
+    );
     assert_eq!(
         sandbox_containers_after_reaping().await,
         0,
@@ -384,4 +389,30 @@ async fn an_outcome_too_big_for_one_request_goes_through_the_blob_store() {
     let left = std::path::Path::new(dir).join("results").join(&id);
     let files = std::fs::read_dir(&left).map(|d| d.count()).unwrap_or(0);
     assert_eq!(files, 0, "spilled outcome blobs left in {}", left.display());
+}
+
+/// The lines of the workers' logs that tell why a task could run twice.
+fn notable_lines(logs: &[&std::path::Path]) -> String {
+    let mut said = Vec::new();
+    for log in logs {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        said.extend(
+            text.lines()
+                .filter(|l| {
+                    [
+                        "WARN",
+                        "ERROR",
+                        "handing",
+                        "lease",
+                        "another worker",
+                        "skipping",
+                    ]
+                    .iter()
+                    .any(|w| l.contains(w))
+                })
+                .take(200)
+                .map(|l| format!("{}: {l}", log.display())),
+        );
+    }
+    said.join("\n")
 }

@@ -185,6 +185,16 @@ impl Drop for HoldGuard<'_> {
 /// Why a held call gave up.
 const STOPPING: &str = "the worker is stopping";
 
+/// What a hold does when the worker is told to stop.
+#[derive(Clone, Copy)]
+enum OnStop {
+    /// Give up: the delivery goes back for another worker (nothing has run yet).
+    HandBack,
+    /// Keep trying: an outcome in hand is stored (a message handed back would run its
+    /// task again), or the process is killed.
+    KeepTrying,
+}
+
 /// What one step of the loop did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -321,6 +331,7 @@ impl Worker {
         tries: u32,
         mut op: Op,
         probe: Probe,
+        on_stop: OnStop,
     ) -> Result<T, Error>
     where
         Op: FnMut() -> OpFut,
@@ -359,8 +370,13 @@ impl Worker {
                     }
                 }
             }
+            let stopped = match on_stop {
+                OnStop::HandBack => self.stopping.clone(),
+                // A token nobody cancels: the outcome is stored or the process killed.
+                OnStop::KeepTrying => CancellationToken::new(),
+            };
             tokio::select! {
-                _ = self.stopping.cancelled() => return Err(Error::Unavailable(STOPPING.into())),
+                _ = stopped.cancelled() => return Err(Error::Unavailable(STOPPING.into())),
                 _ = tokio::time::sleep(jitter(pause)) => {}
             }
             pause = (pause * 2).min(longest);
@@ -562,6 +578,7 @@ impl Worker {
                     HOLD_TRIES,
                     || control.start(id, holder),
                     || control.ping(),
+                    OnStop::HandBack,
                 )
                 .await?;
             match decision {
@@ -601,6 +618,7 @@ impl Worker {
                 COMMIT_TRIES,
                 || control.commit(&commit),
                 || control.ping(),
+                OnStop::KeepTrying,
             )
             .await;
         let reason = match stored {
@@ -623,6 +641,7 @@ impl Worker {
             COMMIT_TRIES,
             || control.commit(&failed),
             || control.ping(),
+            OnStop::KeepTrying,
         )
         .await
     }
@@ -639,6 +658,7 @@ impl Worker {
             HOLD_TRIES,
             || sandbox.run(job, cancel.clone()),
             || sandbox.ping(),
+            OnStop::HandBack,
         )
         .await
     }
@@ -655,6 +675,7 @@ impl Worker {
                 HOLD_TRIES,
                 || blobs.get(&spec.input_key),
                 || blobs.ping(),
+                OnStop::HandBack,
             )
             .await?
             .ok_or_else(|| {
@@ -680,6 +701,8 @@ impl Worker {
                     HOLD_TRIES,
                     || blobs.put(&key, png.clone()),
                     || blobs.ping(),
+                    // The filter has run: its output is kept, as a commit is.
+                    OnStop::KeepTrying,
                 )
                 .await?;
                 Ok((

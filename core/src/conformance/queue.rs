@@ -40,6 +40,7 @@ fn message() -> TaskMessage {
                 rel_tol: None,
             },
             stop_on_failure: true,
+            ..Default::default()
         }),
         enqueued_at: time::now(),
     }

@@ -14,6 +14,7 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub const MAX_LIST_LIMIT: usize = 100;
 pub const MAX_TESTS: usize = 64;
 pub const MAX_EXPECTED_BYTES: usize = 1024 * 1024;
+pub const MAX_COMPILER_OPTIONS: usize = 512;
 pub const SIGMA_RANGE: std::ops::RangeInclusive<f32> = 0.1..=50.0;
 /// [`SIGMA_RANGE`] as a request writes it (`0.1_f32` widened is above `0.1`).
 pub(super) const SIGMA_REQUEST_RANGE: std::ops::RangeInclusive<f64> = 0.1..=50.0;
@@ -53,6 +54,12 @@ pub struct SubmitRequest {
     /// With `tests` only (null there = false): stop at the first test that fails.
     #[serde(default, deserialize_with = "present")]
     pub stop_on_failure: Option<Option<bool>>,
+    /// Compiled languages: options for the compiler, split as a shell splits words (no
+    /// shell runs them), at most 512 characters; placed before the source file.
+    #[schema(example = "-DDEBUG -O0")]
+    pub compiler_options: Option<String>,
+    /// The program's stderr goes to its stdout, in the order written.
+    pub merge_stderr: Option<bool>,
 }
 
 /// A field that may be left out but, when given, is not null.
@@ -132,6 +139,11 @@ pub struct LimitsRequest {
     #[schema(minimum = 1, maximum = 1024)]
     #[serde(default, deserialize_with = "whole_number")]
     pub stack_mb: Option<u32>,
+    /// CPU time of the run (all its processes), 1–20000; only `time_ms` applies when
+    /// absent.
+    #[schema(minimum = 1, maximum = 20000)]
+    #[serde(default, deserialize_with = "whole_number")]
+    pub cpu_ms: Option<u32>,
 }
 
 /// A whole number as JSON may write it: `3000` or `3000.0` (JSON Schema's `integer`

@@ -56,9 +56,11 @@ pub(super) fn validate(
                 || req.tests.is_some()
                 || req.compare.is_some()
                 || req.stop_on_failure.is_some()
+                || req.compiler_options.is_some()
+                || req.merge_stderr.is_some()
             {
                 return Err(Error::Invalid(
-                    "language, code, stdin, args, compiler, limits, tests, compare and stop_on_failure belong to code tasks".into(),
+                    "language, code, stdin, args, compiler, compiler_options, merge_stderr, limits, tests, compare and stop_on_failure belong to code tasks".into(),
                 ));
             }
             let (spec, input) = validate_image(req, inline_max)?;
@@ -149,6 +151,8 @@ pub(super) fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
         tests,
         compare,
         stop_on_failure,
+        compiler_options: compiler_words(req.compiler_options)?,
+        merge_stderr: req.merge_stderr.unwrap_or(false),
     };
     check_code(&spec)?;
     Ok(spec)
@@ -250,7 +254,9 @@ pub(super) fn check_code(spec: &CodeSpec) -> Result<()> {
         memory_mb: Some(l.memory_mb),
         output_kb: Some(l.output_kb),
         stack_mb: Some(l.stack_mb),
+        cpu_ms: l.cpu_ms,
     })?;
+    check_compiler_options(spec)?;
     Ok(())
 }
 
@@ -302,6 +308,41 @@ pub fn check_spec(spec: &TaskSpec) -> Result<()> {
     }
 }
 
+/// Compiler options: for compiled languages only, bounded as the request's string was
+/// (its words, each no longer than it, no NUL).
+fn check_compiler_options(spec: &CodeSpec) -> Result<()> {
+    let words = &spec.compiler_options;
+    if words.is_empty() {
+        return Ok(());
+    }
+    if !languages::find(&spec.language).is_some_and(|l| l.compiled()) {
+        return Err(Error::Invalid(format!(
+            "compiler_options are for compiled languages; {} is not one",
+            spec.language
+        )));
+    }
+    let length: usize = words.iter().map(|w| w.len() + 1).sum();
+    if length > MAX_COMPILER_OPTIONS + 1 || words.iter().any(|w| w.contains('\0')) {
+        return Err(Error::Invalid(format!(
+            "compiler_options must be at most {MAX_COMPILER_OPTIONS} characters, without NUL"
+        )));
+    }
+    Ok(())
+}
+
+/// `compiler_options` as the words the compiler gets.
+fn compiler_words(options: Option<String>) -> Result<Vec<String>> {
+    let Some(line) = options else {
+        return Ok(Vec::new());
+    };
+    if line.chars().count() > MAX_COMPILER_OPTIONS {
+        return Err(Error::Invalid(format!(
+            "compiler_options must be at most {MAX_COMPILER_OPTIONS} characters"
+        )));
+    }
+    shell_words::split(&line).map_err(|e| Error::Invalid(format!("compiler_options: {e}")))
+}
+
 pub(super) fn validate_limits(req: LimitsRequest) -> Result<Limits> {
     let pick = |name: &str, value: Option<u32>, min: u32, default: u32, max: u32| {
         let v = value.unwrap_or(default);
@@ -337,6 +378,10 @@ pub(super) fn validate_limits(req: LimitsRequest) -> Result<Limits> {
             d.stack_mb,
             hi.stack_mb,
         )?,
+        cpu_ms: match req.cpu_ms {
+            None => None,
+            Some(v) => Some(pick("cpu_ms", Some(v), 1, v, 20_000)?),
+        },
     })
 }
 

@@ -378,6 +378,7 @@ fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequest, ApiErr
         memory_mb,
         output_kb: None,
         stack_mb,
+        cpu_ms: None,
     };
     let mut task = SubmitRequest {
         language: Some(def.id.to_owned()),

@@ -435,6 +435,7 @@ impl DockerSandbox {
             files: vec![],
             stdin: vec![],
             wall: Duration::from_secs(30),
+            cpu: None,
             memory_mb: 256,
             stack_mb: None,
             stdout: Cap {
@@ -486,6 +487,7 @@ impl DockerSandbox {
             files: vec![source],
             stdin: vec![],
             wall: Duration::from_secs(limits.time_s),
+            cpu: None,
             memory_mb: limits.memory_mb,
             stack_mb: None,
             stdout: Cap {
@@ -662,11 +664,25 @@ fn run_step(
 ) -> Step {
     let spec = &job.spec;
     let output_cap = u64::from(spec.limits.output_kb) * 1024;
-    let mut argv = run.to_vec();
+    let mut argv = if spec.merge_stderr {
+        // One pipe for both streams, so their bytes stay in the order written; the shell
+        // replaces itself with the program.
+        ["sh", "-c", "exec \"$@\" 2>&1", "sh"]
+            .iter()
+            .map(|w| (*w).to_owned())
+            .chain(run.iter().cloned())
+            .collect()
+    } else {
+        run.to_vec()
+    };
     argv.extend(args.iter().cloned());
     Step {
         task_id: job.task_id,
         argv,
+        cpu: spec
+            .limits
+            .cpu_ms
+            .map(|ms| Duration::from_millis(u64::from(ms))),
         files: vec![program],
         stdin: stdin.as_bytes().to_vec(),
         wall: Duration::from_millis(u64::from(spec.limits.time_ms)),

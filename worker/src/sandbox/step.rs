@@ -65,6 +65,8 @@ pub struct Step {
     pub files: Vec<InFile>,
     pub stdin: Vec<u8>,
     pub wall: Duration,
+    /// CPU time of all the step's processes together; only `wall` applies when `None`.
+    pub cpu: Option<Duration>,
     pub memory_mb: u32,
     /// The program's stack limit (`RLIMIT_STACK`); the container's default when `None`.
     pub stack_mb: Option<u32>,
@@ -597,6 +599,7 @@ fn job_of(step: &Step, key: &[u8; 32], nproc: Option<u64>) -> Result<Vec<u8>, Er
         stderr: step.stderr,
         nproc,
         stack_bytes: step.stack_mb.map(|mb| u64::from(mb) * 1024 * 1024),
+        cpu_ms: step.cpu.map(|d| d.as_millis() as u64),
     };
     let files: Vec<&[u8]> = step.files.iter().map(|f| f.bytes.as_slice()).collect();
     encode_job(&job, &files, &step.stdin)

@@ -279,6 +279,39 @@ async fn rejects_bad_requests() {
             compiler: Some(Compiler::Clang),
             ..code("python")
         },
+        // Compiler options: compiled languages only, 512 characters, words a shell would
+        // make of them.
+        SubmitRequest {
+            compiler_options: Some("-O2".into()),
+            ..code("python")
+        },
+        SubmitRequest {
+            compiler_options: Some("x".repeat(MAX_COMPILER_OPTIONS + 1)),
+            ..code("c")
+        },
+        SubmitRequest {
+            compiler_options: Some("-DX='unclosed".into()),
+            ..code("c")
+        },
+        SubmitRequest {
+            limits: Some(LimitsRequest {
+                cpu_ms: Some(0),
+                ..Default::default()
+            }),
+            ..code("python")
+        },
+        SubmitRequest {
+            limits: Some(LimitsRequest {
+                cpu_ms: Some(20_001),
+                ..Default::default()
+            }),
+            ..code("python")
+        },
+        SubmitRequest {
+            kind: Some(TaskKind::Image),
+            merge_stderr: Some(true),
+            ..Default::default()
+        },
         SubmitRequest {
             limits: Some(LimitsRequest {
                 time_ms: Some(20_001),
