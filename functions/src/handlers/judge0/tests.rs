@@ -1,0 +1,118 @@
+#![allow(clippy::unwrap_used)]
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use codebox_core::domain::{CodeSpec, Task, TaskResult, TaskSpec, TaskStatus, Verdict};
+use serde_json::json;
+
+use super::*;
+use codebox_core::domain::CodeResult;
+
+fn request(language_id: u16) -> SubmissionRequest {
+    serde_json::from_value(json!({"source_code": "print(1)", "language_id": language_id})).unwrap()
+}
+
+#[test]
+fn a_submission_becomes_a_task() {
+    let t = to_task(request(75), false).unwrap();
+    assert_eq!(t.language.as_deref(), Some("c"));
+    assert_eq!(t.compiler, Some(codebox_core::domain::Compiler::Clang));
+    let mut r = request(71);
+    r.source_code = STANDARD.encode("print(2)");
+    r.expected_output = Some(STANDARD.encode("2\n"));
+    r.stdin = Some(STANDARD.encode("x"));
+    r.command_line_arguments = Some("a 'b c'".into());
+    r.memory_limit = Some(128_000.0);
+    r.cpu_time_limit = Some(2.5);
+    r.stack_limit = Some(64_000.0);
+    let t = to_task(r, true).unwrap();
+    assert_eq!(t.code.as_deref(), Some("print(2)"));
+    let tests = t.tests.unwrap();
+    assert_eq!(tests[0].expected_stdout.as_deref(), Some("2\n"));
+    assert_eq!(tests[0].stdin.as_deref(), Some("x"));
+    assert_eq!(tests[0].args, Some(vec!["a".to_owned(), "b c".to_owned()]));
+    let limits = t.limits.unwrap();
+    assert_eq!((limits.time_ms, limits.memory_mb), (Some(2500), Some(125)));
+    assert_eq!(
+        limits.stack_mb,
+        Some(63),
+        "64 000 KB, rounded up to whole MiB"
+    );
+}
+
+#[test]
+fn what_codebox_cannot_do_is_refused() {
+    type Spoil = Box<dyn Fn(&mut SubmissionRequest)>;
+    let cases: Vec<Spoil> = vec![
+        Box::new(|r| r.language_id = 9999),
+        Box::new(|r| r.enable_network = Some(true)),
+        Box::new(|r| r.callback_url = Some("http://127.0.0.1/".into())),
+        Box::new(|r| r.additional_files = Some("UEsFBg==".into())),
+        Box::new(|r| r.compiler_options = Some("-O3".into())),
+        Box::new(|r| r.redirect_stderr_to_stdout = Some(true)),
+        Box::new(|r| r.cpu_time_limit = Some(30.0)),
+        Box::new(|r| r.memory_limit = Some(-1.0)),
+        Box::new(|r| r.stack_limit = Some(2_000_000.0)),
+        Box::new(|r| r.command_line_arguments = Some("'unclosed".into())),
+    ];
+    for spoil in cases {
+        let mut r = request(71);
+        spoil(&mut r);
+        let e = to_task(r, false).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", e.detail);
+    }
+    let mut r = request(71);
+    r.source_code = "not base64!".into();
+    assert_eq!(
+        to_task(r, true).unwrap_err().status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[test]
+fn runtime_errors_split_by_signal_as_judge0_does() {
+    let task = |r: CodeResult| Task {
+        status: TaskStatus::Completed,
+        result: Some(TaskResult::Code(r)),
+        ..Task::new(uuid::Uuid::nil(), TaskSpec::Code(CodeSpec::default()))
+    };
+    let signalled = |name: &str| CodeResult {
+        signal: Some(name.to_owned()),
+        ..CodeResult::empty(Verdict::RuntimeError)
+    };
+    for (result, id) in [
+        (CodeResult::empty(Verdict::Ok), 3),
+        (CodeResult::empty(Verdict::Accepted), 3),
+        (CodeResult::empty(Verdict::WrongAnswer), 4),
+        (CodeResult::empty(Verdict::TimeLimit), 5),
+        (CodeResult::empty(Verdict::CompileError), 6),
+        (signalled("SIGSEGV"), 7),
+        (signalled("SIGXFSZ"), 8),
+        (signalled("SIGFPE"), 9),
+        (signalled("SIGABRT"), 10),
+        (
+            CodeResult {
+                exit_code: Some(1),
+                ..CodeResult::empty(Verdict::RuntimeError)
+            },
+            11,
+        ),
+        (signalled("SIGKILL"), 12),
+        (CodeResult::empty(Verdict::InternalError), 13),
+    ] {
+        assert_eq!(status_of(&task(result.clone())).0, id, "{result:?}");
+    }
+    assert_eq!(signal_number("SIGSEGV"), Some(11));
+    assert_eq!(signal_number("SIGKILL"), Some(9));
+    assert_eq!(signal_number("SIG40"), Some(40));
+}
+
+#[test]
+fn fields_are_checked() {
+    assert_eq!(pick_fields(None).unwrap(), DEFAULT_FIELDS);
+    assert_eq!(pick_fields(Some("*")).unwrap(), ALL_FIELDS);
+    assert_eq!(
+        pick_fields(Some("stdout, status")).unwrap(),
+        ["stdout", "status"]
+    );
+    assert!(pick_fields(Some("stdout,password")).is_err());
+}
