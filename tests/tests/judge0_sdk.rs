@@ -28,3 +28,204 @@ async fn the_official_judge0_sdk_works_unchanged() {
     assert!(stdout.contains("every check passed"), "{stdout}");
     running.stop().await;
 }
+
+/// The bodies other Judge0 clients send, unchanged, as Judge0 1.13.1 answers them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde_json::{Value, json};
+    let running = start_embedded().await;
+    let c = Client::new_user(running.addr).await.unwrap();
+    let url = |path: &str| format!("http://{}/judge0{path}", running.addr);
+    let post = |path: &str, body: Value| {
+        c.http
+            .post(url(path))
+            .header("X-Auth-Token", &c.token)
+            .json(&body)
+            .send()
+    };
+    let b64 = |s: &str| STANDARD.encode(s);
+    let text =
+        |v: &Value| String::from_utf8(STANDARD.decode(v.as_str().unwrap_or("")).unwrap()).unwrap();
+
+    // judge0/ide: base64, wait, empty compiler options and arguments, stderr merged.
+    let r = post(
+        "/submissions?base64_encoded=true&wait=true",
+        json!({"source_code": b64("import sys\nprint('out')\nprint('err', file=sys.stderr)"),
+               "language_id": 71, "stdin": b64(""), "compiler_options": "",
+               "command_line_arguments": "", "redirect_stderr_to_stdout": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"]["id"], 3, "{v}");
+    assert_eq!(text(&v["stdout"]), "out\nerr\n", "{v}");
+    assert_eq!(v["stderr"], Value::Null, "{v}");
+
+    // Rails' leniency: numbers as strings, nulls for defaults, `wait=1`.
+    let r = post(
+        "/submissions?wait=1",
+        json!({"source_code": "print(6 * 7)", "language_id": "71", "cpu_time_limit": "2",
+               "memory_limit": null, "stack_limit": "", "enable_network": "false"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["stdout"], "42\n", "{v}");
+
+    // A form-encoded body.
+    let r = c
+        .http
+        .post(url("/submissions?wait=true"))
+        .header("X-Auth-Token", &c.token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("source_code=print%28%27form%27%29&language_id=71")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["stdout"], "form\n", "{v}");
+
+    // cpu_time_limit is CPU time: sleeping past it is Accepted (wall limit 10 s).
+    let r = post(
+        "/submissions?wait=true&fields=status,time,wall_time",
+        json!({"source_code": "import time\ntime.sleep(1.5)", "language_id": 71, "cpu_time_limit": 1}),
+    )
+    .await
+    .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"]["id"], 3, "{v}");
+
+    // max_file_size is 1 024 KB by default: 200 000 bytes of output are Accepted.
+    let r = post(
+        "/submissions?wait=true&fields=status,stdout",
+        json!({"source_code": "print('x' * 200000)", "language_id": 71}),
+    )
+    .await
+    .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"]["id"], 3, "{v}");
+    assert_eq!(v["stdout"].as_str().unwrap().len(), 200_001);
+
+    // Compiler options reach the compiler; a compile's warnings are kept.
+    let r = post(
+        "/submissions?wait=true&fields=status,stdout,compile_output",
+        json!({"source_code": "#include <stdio.h>\nint main(void){int unused; printf(\"%d\\n\", X); return 0;}",
+               "language_id": 50, "compiler_options": "-DX=5 -Wall"}),
+    )
+    .await
+    .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"]["id"], 3, "{v}");
+    assert_eq!(v["stdout"], "5\n", "{v}");
+    assert!(
+        v["compile_output"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unused"),
+        "{v}"
+    );
+    let r = post(
+        "/submissions",
+        json!({"source_code": "print(1)", "language_id": 71, "compiler_options": "-O2"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("only allowed for compiled languages")
+    );
+
+    // A batch of 21 is Judge0's 400.
+    let item = json!({"source_code": "print(1)", "language_id": 71});
+    let r = post("/submissions/batch", json!({"submissions": vec![item; 21]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The routes Judge0 clients call besides submissions.
+    let get = |path: &str| {
+        c.http
+            .get(url(path))
+            .header("X-Auth-Token", &c.token)
+            .send()
+    };
+    let r = get("/version").await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "1.13.1");
+    let all: Value = get("/languages/all").await.unwrap().json().await.unwrap();
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["id"] == 71 && l["is_archived"] == false)
+    );
+    let info: Value = get("/system_info").await.unwrap().json().await.unwrap();
+    assert!(
+        info["CPU(s)"].is_string() && info["Mem"].is_string(),
+        "{info}"
+    );
+    let r = c
+        .http
+        .post(url("/authenticate"))
+        .header("X-Auth-Token", &c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .http
+        .post(url("/authenticate"))
+        .header("X-Auth-Token", "forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .http
+        .post(url("/authorize"))
+        .header("X-Auth-Token", &c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The caller's own submissions, newest first, paged as Judge0 pages them.
+    let listed: Value = get("/submissions?per_page=2&page=1&fields=token,status")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mine = listed["submissions"].as_array().unwrap();
+    assert_eq!(mine.len(), 2, "{listed}");
+    let meta = &listed["meta"];
+    assert_eq!(meta["current_page"], 1, "{listed}");
+    assert_eq!(meta["next_page"], 2, "{listed}");
+    assert_eq!(meta["prev_page"], Value::Null, "{listed}");
+    let total = meta["total_count"].as_u64().unwrap();
+    assert_eq!(total, 6, "the six taken above: {listed}");
+    assert_eq!(meta["total_pages"].as_u64().unwrap(), total.div_ceil(2));
+    let other = Client::new_user(running.addr).await.unwrap();
+    let theirs: Value = c
+        .http
+        .get(url("/submissions"))
+        .header("X-Auth-Token", &other.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs["meta"]["total_count"], 0,
+        "another user sees none of them: {theirs}"
+    );
+    assert_eq!(get("/submissions?page=0").await.unwrap().status(), 400);
+    running.stop().await;
+}

@@ -468,7 +468,7 @@ impl DockerSandbox {
         plan: &commands::Plan,
         argv: Vec<String>,
         cancel: &CancellationToken,
-    ) -> Result<Result<Vec<u8>, CodeResult>, Error> {
+    ) -> Result<Result<(Vec<u8>, Vec<u8>), CodeResult>, Error> {
         let c = &self.config;
         let limits = plan.compile_limits;
         let artifact_cap = artifact_cap(c, job.spec.limits.memory_mb);
@@ -503,7 +503,8 @@ impl DockerSandbox {
         let out = self.step("compile", step, cancel).await?;
         let mut messages = out.stderr;
         let failure = match (out.reason, out.exit_code) {
-            (StopReason::Exited, Some(0)) => return Ok(Ok(out.stdout)),
+            // A compile that succeeded keeps what the compiler said (its warnings).
+            (StopReason::Exited, Some(0)) => return Ok(Ok((out.stdout, messages))),
             (StopReason::Cancelled, _) => return Ok(Err(CodeResult::empty(Verdict::Cancelled))),
             (StopReason::Exited, _) if out.oom_killed => format!(
                 "compilation ran out of memory (limit {} MiB)",
@@ -608,13 +609,13 @@ impl Sandbox for DockerSandbox {
         };
         let (program, compile_output) = match plan.compile.clone() {
             Some(argv) => match self.compile(job, source, &plan, argv, &cancel).await? {
-                Ok(binary) => (
+                Ok((binary, warnings)) => (
                     InFile {
                         name: plan.artifact.to_owned(),
                         bytes: binary,
                         mode: 0o755,
                     },
-                    Some(Bytes::default()),
+                    Some(Bytes::from(warnings)),
                 ),
                 Err(result) if spec.is_judged() && result.verdict == Verdict::CompileError => {
                     return Ok(judged_result(

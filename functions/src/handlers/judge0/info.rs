@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use codebox_core::domain::{CodeSpec, Limits};
 use codebox_core::languages;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
@@ -30,7 +30,7 @@ pub async fn config_info() -> axum::Json<Value> {
     axum::Json(json!({
         "maintenance_mode": false,
         "enable_wait_result": true,
-        "enable_compiler_options": false,
+        "enable_compiler_options": true,
         "allowed_languages_for_compile_options": [],
         "enable_command_line_arguments": true,
         "enable_submission_delete": false,
@@ -39,15 +39,15 @@ pub async fn config_info() -> axum::Json<Value> {
         "callbacks_timeout": 0.0,
         "enable_additional_files": false,
         "max_queue_size": 10000,
-        "cpu_time_limit": f64::from(d.time_ms) / 1000.0,
+        "cpu_time_limit": DEFAULT_CPU_S,
         "max_cpu_time_limit": f64::from(max.time_ms) / 1000.0,
-        "cpu_extra_time": 0.0,
-        "max_cpu_extra_time": 0.0,
-        "wall_time_limit": f64::from(d.time_ms) / 1000.0,
+        "cpu_extra_time": 1.0,
+        "max_cpu_extra_time": 5.0,
+        "wall_time_limit": DEFAULT_WALL_S,
         "max_wall_time_limit": f64::from(max.time_ms) / 1000.0,
-        "memory_limit": d.memory_mb * 1024,
+        "memory_limit": DEFAULT_MEMORY_KB as u64,
         "max_memory_limit": max.memory_mb * 1024,
-        "stack_limit": d.stack_mb * 1024,
+        "stack_limit": d.stack_mb * 1000,
         "max_stack_limit": max.stack_mb * 1024,
         "max_processes_and_or_threads": 64,
         "max_max_processes_and_or_threads": 64,
@@ -55,7 +55,7 @@ pub async fn config_info() -> axum::Json<Value> {
         "allow_enable_per_process_and_thread_time_limit": false,
         "enable_per_process_and_thread_memory_limit": false,
         "allow_enable_per_process_and_thread_memory_limit": false,
-        "max_file_size": d.output_kb,
+        "max_file_size": DEFAULT_OUTPUT_KB,
         "max_max_file_size": max.output_kb,
         "number_of_runs": 1,
         "max_number_of_runs": 1,
@@ -151,4 +151,49 @@ pub async fn statuses() -> axum::Json<Vec<StatusView>> {
             })
             .collect(),
     )
+}
+
+#[utoipa::path(get, path = "/judge0/version", tag = "judge0",
+    responses((status = 200, description = "The Judge0 version this API answers as, in plain text", body = String, content_type = "text/plain")))]
+pub async fn version() -> &'static str {
+    VERSION
+}
+
+#[utoipa::path(get, path = "/judge0/languages/all", tag = "judge0",
+    responses((status = 200, description = "Every language, archived ones too (none are)", body = Vec<ArchivedLanguageView>)))]
+pub async fn languages_all(State(state): State<AppState>) -> axum::Json<Vec<ArchivedLanguageView>> {
+    axum::Json(
+        language_list(&state)
+            .into_iter()
+            .map(|(id, name, _, _)| ArchivedLanguageView {
+                id,
+                name,
+                is_archived: false,
+            })
+            .collect(),
+    )
+}
+
+#[utoipa::path(get, path = "/judge0/system_info", tag = "judge0",
+    responses((status = 200, description = "The host as Judge0 describes it (lscpu's lines, memory and swap): every value a string", body = Object)))]
+pub async fn system_info() -> axum::Json<Map<String, Value>> {
+    axum::Json(super::system::info())
+}
+
+#[utoipa::path(post, path = "/judge0/authenticate", tag = "judge0",
+    security(("bearer" = []), ("x_auth_token" = [])),
+    responses(
+        (status = 200, description = "The token is good"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json")))]
+pub async fn authenticate(_user: Judge0User) -> StatusCode {
+    StatusCode::OK
+}
+
+#[utoipa::path(post, path = "/judge0/authorize", tag = "judge0",
+    security(("bearer" = []), ("x_auth_token" = [])),
+    responses(
+        (status = 200, description = "The token may list and delete its own submissions (every codebox user may, their own only)"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json")))]
+pub async fn authorize(_user: Judge0User) -> StatusCode {
+    StatusCode::OK
 }

@@ -20,6 +20,7 @@ use crate::state::AppState;
 mod info;
 mod request;
 mod submissions;
+mod system;
 mod view;
 
 #[cfg(test)]
@@ -136,10 +137,15 @@ pub fn router(state: AppState) -> Router {
         Router::new()
             .route("/judge0/about", get(about))
             .route("/judge0/config_info", get(config_info))
+            .route("/judge0/version", get(version))
+            .route("/judge0/system_info", get(system_info))
+            .route("/judge0/authenticate", axum::routing::post(authenticate))
+            .route("/judge0/authorize", axum::routing::post(authorize))
             .route("/judge0/languages", get(languages_list))
+            .route("/judge0/languages/all", get(languages_all))
             .route("/judge0/languages/{id}", get(language))
             .route("/judge0/statuses", get(statuses))
-            .route("/judge0/submissions", axum::routing::post(create))
+            .route("/judge0/submissions", get(index).post(create))
             .route(
                 "/judge0/submissions/batch",
                 get(show_batch).post(create_batch),

@@ -14,50 +14,180 @@ use crate::state::AppState;
 
 use super::*;
 
-/// A submission as Judge0 takes it. Fields Judge0 has and codebox cannot honour are
-/// refused (422) rather than ignored; the per-process and file-size knobs are accepted
-/// and ignored, since codebox's own limits apply to the whole sandbox.
+/// A submission as Judge0 takes it, with Rails' leniency: numbers may come as strings,
+/// `null` or `""` means the default, booleans as Rails reads them. Judge0's defaults apply
+/// (CPU 5 s, wall 10 s, 128 000 KB, stack 64 000 KB, output 1 024 KB). What codebox
+/// cannot honour is refused (422) rather than ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = Judge0SubmissionRequest)]
 pub struct SubmissionRequest {
     /// The program (base64 with `base64_encoded=true`).
     pub source_code: String,
-    /// A Judge0 language id from `GET /judge0/languages`.
-    #[schema(example = 71)]
+    /// A Judge0 language id from `GET /judge0/languages` (a number, or a string of one).
+    #[schema(value_type = u16, example = 71)]
+    #[serde(deserialize_with = "lenient::language_id")]
     pub language_id: u16,
-    /// Must be empty: compiler options are not enabled.
+    /// Compiled languages: options for the compiler, split as a shell would (no shell
+    /// runs them), at most 512 characters.
+    #[serde(default, deserialize_with = "lenient::text")]
     pub compiler_options: Option<String>,
     /// Split as a shell would (quotes kept together), no shell run.
+    #[serde(default, deserialize_with = "lenient::text")]
     pub command_line_arguments: Option<String>,
     pub stdin: Option<String>,
     /// With it, the verdict is Accepted or Wrong Answer.
     pub expected_output: Option<String>,
-    /// Seconds, 0.001–20 (codebox limits wall time; default 5).
-    #[schema(minimum = 0.001, maximum = 20.0)]
+    /// CPU seconds of the run, 0–20 (0: none; default 5): over it, Time Limit Exceeded.
+    #[schema(value_type = Option<f64>, minimum = 0.0, maximum = 20.0)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub cpu_time_limit: Option<f64>,
+    /// Seconds, 0–5 (default 1). Accepted: the verdict is the same without it (Judge0 lets
+    /// a run go on this long past the CPU limit, then calls it Time Limit Exceeded).
+    #[schema(value_type = Option<f64>, minimum = 0.0, maximum = 5.0)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub cpu_extra_time: Option<f64>,
-    /// Seconds, 0.001–20; used when `cpu_time_limit` is not given.
-    #[schema(minimum = 0.001, maximum = 20.0)]
+    /// Wall-clock seconds, 0.001–20 (default 10).
+    #[schema(value_type = Option<f64>, minimum = 0.001, maximum = 20.0)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub wall_time_limit: Option<f64>,
-    /// KB, up to 1048576 (1 GiB); rounded up to whole MiB, at least 16 MiB.
-    #[schema(minimum = 0.0, maximum = 1048576.0)]
+    /// KB, up to 1048576 (1 GiB; default 128000); rounded up to whole MiB, at least 16 MiB.
+    #[schema(value_type = Option<f64>, minimum = 0.0, maximum = 1048576.0)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub memory_limit: Option<f64>,
-    /// KB, up to 1048576 (1 GiB); rounded up to whole MiB, at least 1 MiB.
-    #[schema(minimum = 0.0, maximum = 1048576.0)]
+    /// KB, up to 1048576 (1 GiB; default 64000); rounded up to whole MiB, at least 1 MiB.
+    #[schema(value_type = Option<f64>, minimum = 0.0, maximum = 1048576.0)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub stack_limit: Option<f64>,
+    /// Accepted; the sandbox's own process limit applies.
+    #[schema(value_type = Option<f64>)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub max_processes_and_or_threads: Option<f64>,
+    #[schema(value_type = Option<bool>)]
+    #[serde(default, deserialize_with = "lenient::flag")]
     pub enable_per_process_and_thread_time_limit: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    #[serde(default, deserialize_with = "lenient::flag")]
     pub enable_per_process_and_thread_memory_limit: Option<bool>,
+    /// KB of output kept per stream, 0–1024 (default 1024).
+    #[schema(value_type = Option<f64>, minimum = 0.0, maximum = 1024.0)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub max_file_size: Option<f64>,
-    /// Must be false.
+    /// The program's stderr goes to its stdout, in order.
+    #[schema(value_type = Option<bool>)]
+    #[serde(default, deserialize_with = "lenient::flag")]
     pub redirect_stderr_to_stdout: Option<bool>,
     /// Must be false: a sandbox has no network.
+    #[schema(value_type = Option<bool>)]
+    #[serde(default, deserialize_with = "lenient::flag")]
     pub enable_network: Option<bool>,
+    /// 1 (`config_info` says so): a run is measured once.
+    #[schema(value_type = Option<f64>, minimum = 1.0, maximum = 1.0)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub number_of_runs: Option<f64>,
     /// Must be absent: callbacks are not enabled.
+    #[serde(default, deserialize_with = "lenient::text")]
     pub callback_url: Option<String>,
     /// Must be absent: additional files are not enabled.
+    #[serde(default, deserialize_with = "lenient::text")]
     pub additional_files: Option<String>,
+}
+
+/// Values as Rails' parameters take them.
+pub(super) mod lenient {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    /// A number, a string of one, or `null`/`""` (the default).
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::Number(n) => Ok(n.as_f64()),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| D::Error::custom(format!("{s:?} is not a number"))),
+            other => Err(D::Error::custom(format!("{other} is not a number"))),
+        }
+    }
+
+    /// A language id: a whole number, or a string of one.
+    pub fn language_id<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        let n = number(d)?.ok_or_else(|| D::Error::custom("language_id can't be blank"))?;
+        if n.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(&n) {
+            Ok(n as u16)
+        } else {
+            Err(D::Error::custom(format!(
+                "language with id {n} doesn't exist"
+            )))
+        }
+    }
+
+    /// A boolean as Rails reads one: `false`, `0`, `"0"`, `"f"`, `"false"`, `"off"` (any
+    /// case) are false, `null`/`""` the default, anything else true.
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Null => None,
+            Value::Bool(b) => Some(b),
+            Value::Number(n) => Some(n.as_f64() != Some(0.0)),
+            Value::String(s) if s.trim().is_empty() => None,
+            Value::String(s) => Some(!matches!(
+                s.trim().to_ascii_lowercase().as_str(),
+                "0" | "f" | "false" | "off"
+            )),
+            _ => Some(true),
+        })
+    }
+
+    /// A string, with `null` as absent.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Option::<String>::deserialize(d)
+    }
+
+    /// `true`, `1`, `"true"` in a query string.
+    pub(crate) fn query_flag(v: Option<&str>) -> bool {
+        v.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "t"))
+    }
+}
+
+/// A body as Rails takes one: a JSON object, or a form
+/// (`application/x-www-form-urlencoded`, each field a string, read as the JSON strings
+/// would be).
+pub struct Judge0Body<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for Judge0Body<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let form = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            let crate::extract::JsonObject(body) =
+                crate::extract::JsonObject::from_request(req, state).await?;
+            return Ok(Self(body));
+        }
+        let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("invalid form body: {}", e.body_text())))?;
+        let object: Map<String, Value> = pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        serde_json::from_value(Value::Object(object))
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+    }
 }
 
 /// `base64_encoded`, `wait`, `fields`.
@@ -65,14 +195,23 @@ pub struct SubmissionRequest {
 pub struct SubmissionParams {
     /// Request and response text fields (`source_code`, `stdin`, `expected_output`,
     /// `stdout`, `stderr`, `compile_output`, `message`) in base64.
-    pub base64_encoded: Option<bool>,
-    /// `POST` only: answer once the submission has run (up to 25 s).
-    pub wait: Option<bool>,
+    /// (`true` or `1`.)
+    pub base64_encoded: Option<String>,
+    /// `POST` only: answer once the submission has run (up to 25 s). `true` or `1`.
+    pub wait: Option<String>,
     /// Comma-separated fields to return, or `*` for all.
     pub fields: Option<String>,
 }
 
 impl SubmissionParams {
+    pub(super) fn base64(&self) -> bool {
+        lenient::query_flag(self.base64_encoded.as_deref())
+    }
+
+    pub(super) fn wait(&self) -> bool {
+        lenient::query_flag(self.wait.as_deref())
+    }
+
     /// `task` as a submission, in the encoding and with the fields asked for.
     pub(super) fn view(
         &self,
@@ -80,10 +219,7 @@ impl SubmissionParams {
         task: &Task,
         fields: &[&str],
     ) -> Map<String, Value> {
-        filtered(
-            submission(state, task, self.base64_encoded.unwrap_or(false)),
-            fields,
-        )
+        filtered(submission(state, task, self.base64()), fields)
     }
 }
 
@@ -92,8 +228,15 @@ impl SubmissionParams {
 pub struct BatchParams {
     /// Comma-separated tokens, at most 20.
     pub tokens: String,
-    pub base64_encoded: Option<bool>,
+    /// (`true` or `1`.)
+    pub base64_encoded: Option<String>,
     pub fields: Option<String>,
+}
+
+impl BatchParams {
+    pub(super) fn base64(&self) -> bool {
+        lenient::query_flag(self.base64_encoded.as_deref())
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -104,7 +247,35 @@ pub struct BatchRequest {
     pub submissions: Vec<Value>,
 }
 
-/// The codebox task a Judge0 submission asks for.
+/// Judge0's defaults for what a submission leaves out.
+pub const DEFAULT_CPU_S: f64 = 5.0;
+pub const DEFAULT_WALL_S: f64 = 10.0;
+pub const DEFAULT_MEMORY_KB: f64 = 128_000.0;
+pub const DEFAULT_OUTPUT_KB: u32 = 1024;
+
+/// A limit given (or its default), within its range, as Judge0 words the refusal.
+fn in_range(
+    name: &str,
+    value: Option<f64>,
+    default: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<f64, ApiError> {
+    let v = value.unwrap_or(default);
+    if v < *range.start() {
+        Err(unprocessable(format!(
+            "{name} must be greater than or equal to {}",
+            range.start()
+        )))
+    } else if v > *range.end() {
+        Err(unprocessable(format!(
+            "{name} must be less than or equal to {}",
+            range.end()
+        )))
+    } else {
+        Ok(v)
+    }
+}
+
 /// A Judge0 limit in KB (0–1048576) as whole MiB, rounded up, at least `min`.
 pub(super) fn whole_mib(name: &str, kb: Option<f64>, min: u32) -> Result<Option<u32>, ApiError> {
     match kb {
@@ -136,39 +307,65 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
             req.language_id
         ))
     })?;
-    let refuse = |set: bool, what: &str| {
+    let refuse = |set: bool, message: &str| {
         if set {
-            Err(unprocessable(format!("{what} is not enabled here")))
+            Err(unprocessable(message.to_owned()))
         } else {
             Ok(())
         }
     };
     refuse(
-        req.compiler_options
-            .as_deref()
-            .is_some_and(|o| !o.is_empty()),
-        "compiler_options",
+        req.enable_network == Some(true),
+        "enabling network is not allowed",
     )?;
-    refuse(req.enable_network == Some(true), "enable_network")?;
     refuse(
-        req.redirect_stderr_to_stdout == Some(true),
-        "redirect_stderr_to_stdout",
+        req.callback_url.as_deref().is_some_and(|u| !u.is_empty()),
+        "setting callback is not allowed",
     )?;
-    refuse(req.callback_url.is_some(), "callback_url")?;
-    refuse(req.additional_files.is_some(), "additional_files")?;
-    let seconds = req.cpu_time_limit.or(req.wall_time_limit);
-    let time_ms = match seconds {
-        None => None,
-        Some(s) if s.is_finite() && (0.001..=20.0).contains(&s) => {
-            Some((s * 1000.0).round() as u32)
+    refuse(
+        req.additional_files
+            .as_deref()
+            .is_some_and(|f| !f.is_empty()),
+        "setting additional files is not allowed",
+    )?;
+    refuse(
+        req.number_of_runs.is_some_and(|n| n != 1.0),
+        "number_of_runs must be 1",
+    )?;
+    let compiler_options = match req.compiler_options.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(_) if !def.compiled() => {
+            return Err(unprocessable(
+                "setting compiler options is only allowed for compiled languages",
+            ));
         }
-        Some(s) => {
-            return Err(unprocessable(format!(
-                "time limit {s} s is not 0.001 to 20"
-            )));
-        }
+        Some(options) => Some(options.to_owned()),
     };
-    let memory_mb = whole_mib("memory_limit", req.memory_limit, Limits::MIN.memory_mb)?;
+    // CPU time as Judge0 measures it (0: no CPU limit), and wall-clock time.
+    let cpu_s = in_range(
+        "cpu_time_limit",
+        req.cpu_time_limit,
+        DEFAULT_CPU_S,
+        0.0..=20.0,
+    )?;
+    in_range("cpu_extra_time", req.cpu_extra_time, 1.0, 0.0..=5.0)?;
+    let wall_s = in_range(
+        "wall_time_limit",
+        req.wall_time_limit,
+        DEFAULT_WALL_S,
+        0.001..=20.0,
+    )?;
+    let output_kb = in_range(
+        "max_file_size",
+        req.max_file_size,
+        f64::from(DEFAULT_OUTPUT_KB),
+        0.0..=f64::from(Limits::MAX.output_kb),
+    )?;
+    let memory_mb = whole_mib(
+        "memory_limit",
+        req.memory_limit.or(Some(DEFAULT_MEMORY_KB)),
+        Limits::MIN.memory_mb,
+    )?;
     let stack_mb = whole_mib("stack_limit", req.stack_limit, Limits::MIN.stack_mb)?;
     let args = match req.command_line_arguments.as_deref() {
         None | Some("") => None,
@@ -181,17 +378,19 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
     let expected = text("expected_output", req.expected_output)?;
     let code = text("source_code", Some(req.source_code))?;
     let limits = LimitsRequest {
-        time_ms,
+        time_ms: Some(((wall_s * 1000.0).round() as u32).max(1)),
         memory_mb,
-        output_kb: None,
+        output_kb: Some((output_kb.ceil() as u32).max(1)),
         stack_mb,
-        cpu_ms: None,
+        cpu_ms: (cpu_s > 0.0).then(|| ((cpu_s * 1000.0).round() as u32).max(1)),
     };
     let mut task = SubmitRequest {
         language: Some(def.id.to_owned()),
         compiler,
         code,
         limits: Some(limits),
+        compiler_options,
+        merge_stderr: req.redirect_stderr_to_stdout.filter(|merge| *merge),
         ..SubmitRequest::default()
     };
     match expected {

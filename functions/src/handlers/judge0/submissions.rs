@@ -4,7 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use codebox_core::domain::Task;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
 
 use crate::extract::{JsonObject, Query};
 use crate::handlers::create_task::{submit, wait_for_end};
@@ -34,16 +36,16 @@ pub async fn create(
     State(state): State<AppState>,
     Judge0User(me): Judge0User,
     Query(params): Query<SubmissionParams>,
-    JsonObject(body): JsonObject<SubmissionRequest>,
+    Judge0Body(body): Judge0Body<SubmissionRequest>,
 ) -> ApiResult<Response> {
-    let base64 = params.base64_encoded.unwrap_or(false);
+    let base64 = params.base64();
     let fields = pick_fields(params.fields.as_deref())?;
     let request = to_task(body, base64)?;
     let submitted = submit(&state, me.user_id, request, None)
         .await
         .map_err(as_unprocessable)?;
     let task = submitted.task;
-    if params.wait == Some(true) {
+    if params.wait() {
         let within = crate::handlers::create_task::MAX_WAIT;
         let task = wait_for_end(&state, &task, within).await?.unwrap_or(task);
         let view = filtered(submission(&state, &task, base64), &fields);
@@ -118,20 +120,24 @@ pub async fn delete(
     responses(
         (status = 201, description = "One item per submission, in order: its token, or the problem that refused it", body = Vec<Object>),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not 1 to 20 submissions", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "Not 1 to 20 submissions", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_batch(
     State(state): State<AppState>,
     Judge0User(me): Judge0User,
     Query(params): Query<SubmissionParams>,
     JsonObject(body): JsonObject<BatchRequest>,
 ) -> ApiResult<Response> {
-    if !(1..=MAX_BATCH).contains(&body.submissions.len()) {
-        return Err(unprocessable(format!(
-            "a batch has 1 to {MAX_BATCH} submissions, not {}",
-            body.submissions.len()
+    if body.submissions.is_empty() {
+        return Err(ApiError::bad_request(
+            "there should be at least one submission in a batch",
+        ));
+    }
+    if body.submissions.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "number of submissions in a batch should be less than or equal to {MAX_BATCH}"
         )));
     }
-    let base64 = params.base64_encoded.unwrap_or(false);
+    let base64 = params.base64();
     let mut items = Vec::with_capacity(body.submissions.len());
     for (i, value) in body.submissions.into_iter().enumerate() {
         let item = async {
@@ -176,7 +182,7 @@ pub async fn show_batch(
             tokens.len()
         )));
     }
-    let base64 = params.base64_encoded.unwrap_or(false);
+    let base64 = params.base64();
     let mut submissions = Vec::with_capacity(tokens.len());
     for token in tokens {
         submissions.push(match task_of(&state, me.user_id, token).await {
@@ -186,4 +192,112 @@ pub async fn show_batch(
         });
     }
     Ok(axum::Json(SubmissionList { submissions }))
+}
+
+/// `GET /judge0/submissions`: the caller's own, newest first.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct IndexParams {
+    /// 1 and up (default 1).
+    pub page: Option<String>,
+    /// 1–100 (default 20).
+    pub per_page: Option<String>,
+    /// (`true` or `1`.)
+    pub base64_encoded: Option<String>,
+    pub fields: Option<String>,
+}
+
+/// Submissions counted for `meta` at most: past it, `total_count` says this many.
+const COUNTED: usize = 10_000;
+/// A page holds at most this many submissions.
+const MAX_PER_PAGE: i64 = 100;
+
+/// A whole number as Rails' `to_i` reads it: leading digits, else 0.
+fn to_i(v: Option<&str>, default: i64) -> i64 {
+    let Some(v) = v else {
+        return default;
+    };
+    let v = v.trim();
+    let (sign, digits) = match v.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    sign * digits[..end].parse::<i64>().unwrap_or(0)
+}
+
+#[utoipa::path(get, path = "/judge0/submissions", tag = "judge0",
+    params(IndexParams),
+    security(("bearer" = []), ("x_auth_token" = [])),
+    responses(
+        (status = 200, description = "A page of your submissions, newest first, and `meta` (`current_page`, `next_page`, `prev_page`, `total_pages`, `total_count`, counted up to 10 000)", body = Object),
+        (status = 400, description = "A page below 1, a `per_page` not 1 to 100, or an unknown field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json")))]
+pub async fn index(
+    State(state): State<AppState>,
+    Judge0User(me): Judge0User,
+    Query(params): Query<IndexParams>,
+) -> ApiResult<axum::Json<Value>> {
+    let page = to_i(params.page.as_deref(), 1);
+    if page <= 0 {
+        return Err(ApiError::bad_request(format!("invalid page: {page}")));
+    }
+    let per_page = to_i(params.per_page.as_deref(), 20);
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::bad_request(format!(
+            "invalid per_page: {per_page}"
+        )));
+    }
+    let fields = pick_fields(params.fields.as_deref())?;
+    let base64 = super::request::lenient::query_flag(params.base64_encoded.as_deref());
+    let (page, per_page) = (page as usize, per_page as usize);
+    let skip = (page - 1).saturating_mul(per_page);
+    // The owner's ids newest first, counted up to a bound; the page's are kept.
+    let mut ids = Vec::with_capacity(per_page);
+    let mut total = 0usize;
+    let mut cursor: Option<String> = None;
+    loop {
+        let listed = state
+            .tasks
+            .list(
+                me.user_id,
+                codebox_core::tasks::MAX_LIST_LIMIT,
+                cursor.as_deref(),
+            )
+            .await?;
+        for item in listed.items {
+            if total >= skip && ids.len() < per_page {
+                ids.push(item.id);
+            }
+            total += 1;
+        }
+        cursor = listed.next_cursor;
+        if cursor.is_none() || total >= COUNTED {
+            break;
+        }
+    }
+    let mut submissions = Vec::with_capacity(ids.len());
+    for id in ids {
+        match state.tasks.get(me.user_id, id).await {
+            Ok(task) => submissions.push(Value::Object(filtered(
+                submission(&state, &task, base64),
+                &fields,
+            ))),
+            // Gone meanwhile (past its retention).
+            Err(codebox_core::Error::NotFound(_) | codebox_core::Error::Gone(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let total_pages = total.div_ceil(per_page).max(1);
+    Ok(axum::Json(json!({
+        "submissions": submissions,
+        "meta": {
+            "current_page": page,
+            "next_page": (page < total_pages).then_some(page + 1),
+            "prev_page": (page > 1).then(|| page - 1),
+            "total_pages": total_pages,
+            "total_count": total,
+        },
+    })))
 }

@@ -31,7 +31,12 @@ fn a_submission_becomes_a_task() {
     assert_eq!(tests[0].stdin.as_deref(), Some("x"));
     assert_eq!(tests[0].args, Some(vec!["a".to_owned(), "b c".to_owned()]));
     let limits = t.limits.unwrap();
-    assert_eq!((limits.time_ms, limits.memory_mb), (Some(2500), Some(125)));
+    // CPU time as asked, wall time and output as Judge0's defaults.
+    assert_eq!(limits.cpu_ms, Some(2500));
+    assert_eq!(
+        (limits.time_ms, limits.memory_mb, limits.output_kb),
+        (Some(10_000), Some(125), Some(1024))
+    );
     assert_eq!(
         limits.stack_mb,
         Some(63),
@@ -48,8 +53,11 @@ fn what_codebox_cannot_do_is_refused() {
         Box::new(|r| r.callback_url = Some("http://127.0.0.1/".into())),
         Box::new(|r| r.additional_files = Some("UEsFBg==".into())),
         Box::new(|r| r.compiler_options = Some("-O3".into())),
-        Box::new(|r| r.redirect_stderr_to_stdout = Some(true)),
         Box::new(|r| r.cpu_time_limit = Some(30.0)),
+        Box::new(|r| r.wall_time_limit = Some(0.0)),
+        Box::new(|r| r.cpu_extra_time = Some(6.0)),
+        Box::new(|r| r.max_file_size = Some(4096.0)),
+        Box::new(|r| r.number_of_runs = Some(2.0)),
         Box::new(|r| r.memory_limit = Some(-1.0)),
         Box::new(|r| r.stack_limit = Some(2_000_000.0)),
         Box::new(|r| r.command_line_arguments = Some("'unclosed".into())),
@@ -66,6 +74,37 @@ fn what_codebox_cannot_do_is_refused() {
         to_task(r, true).unwrap_err().status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+}
+
+/// Rails' leniency: numbers as strings, `null` and `""` as the default, booleans as
+/// Rails reads them; the fields codebox takes map to its own.
+#[test]
+fn a_body_is_read_as_rails_reads_it() {
+    let r: SubmissionRequest = serde_json::from_value(json!({
+        "source_code": "int main(){}", "language_id": "50", "cpu_time_limit": "1.5",
+        "wall_time_limit": null, "memory_limit": "", "redirect_stderr_to_stdout": "1",
+        "enable_network": "false", "compiler_options": "-O0 -DX='a b'",
+        "number_of_runs": "1", "max_file_size": 64,
+    }))
+    .unwrap();
+    assert_eq!(r.language_id, 50);
+    assert_eq!(r.enable_network, Some(false));
+    let t = to_task(r, false).unwrap();
+    assert_eq!(t.merge_stderr, Some(true));
+    assert_eq!(t.compiler_options.as_deref(), Some("-O0 -DX='a b'"));
+    let limits = t.limits.unwrap();
+    assert_eq!(limits.cpu_ms, Some(1500));
+    assert_eq!(limits.time_ms, Some(10_000));
+    assert_eq!(limits.memory_mb, Some(125));
+    assert_eq!(limits.output_kb, Some(64));
+    // 0 is no CPU limit, as in Judge0.
+    let mut r = request(71);
+    r.cpu_time_limit = Some(0.0);
+    assert_eq!(to_task(r, false).unwrap().limits.unwrap().cpu_ms, None);
+    for bad in [json!("seventy-one"), json!(71.5), json!(-1), json!([71])] {
+        let body = json!({"source_code": "print(1)", "language_id": bad});
+        assert!(serde_json::from_value::<SubmissionRequest>(body).is_err());
+    }
 }
 
 #[test]

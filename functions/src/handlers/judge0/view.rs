@@ -72,6 +72,15 @@ pub struct LanguageView {
     pub name: String,
 }
 
+/// `GET /judge0/languages/all`: a language and whether it is archived.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Judge0ArchivedLanguage)]
+pub struct ArchivedLanguageView {
+    pub id: u16,
+    pub name: String,
+    pub is_archived: bool,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Judge0LanguageDetail)]
 pub struct LanguageDetail {
@@ -314,9 +323,9 @@ pub(super) fn submission(state: &AppState, task: &Task, base64: bool) -> Map<Str
         ("number_of_runs", json!(1)),
         (
             "cpu_time_limit",
-            json!(seconds(Some(u64::from(limits.time_ms)))),
+            json!(seconds(Some(u64::from(limits.cpu_ms.unwrap_or(0))))),
         ),
-        ("cpu_extra_time", json!("0.0")),
+        ("cpu_extra_time", json!("1.0")),
         (
             "wall_time_limit",
             json!(seconds(Some(u64::from(limits.time_ms)))),
@@ -327,7 +336,14 @@ pub(super) fn submission(state: &AppState, task: &Task, base64: bool) -> Map<Str
         ("enable_per_process_and_thread_time_limit", json!(false)),
         ("enable_per_process_and_thread_memory_limit", json!(false)),
         ("max_file_size", json!(u64::from(limits.output_kb))),
-        ("compiler_options", Value::Null),
+        (
+            "compiler_options",
+            if spec.compiler_options.is_empty() {
+                Value::Null
+            } else {
+                json!(shell_words::join(&spec.compiler_options))
+            },
+        ),
         (
             "command_line_arguments",
             if args.is_empty() {
@@ -336,7 +352,7 @@ pub(super) fn submission(state: &AppState, task: &Task, base64: bool) -> Map<Str
                 json!(shell_words::join(args))
             },
         ),
-        ("redirect_stderr_to_stdout", json!(false)),
+        ("redirect_stderr_to_stdout", json!(spec.merge_stderr)),
         ("callback_url", Value::Null),
         ("additional_files", Value::Null),
         ("enable_network", json!(false)),
