@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod procs;
 pub mod suite;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -113,6 +114,17 @@ fn worker_binary() -> Option<std::path::PathBuf> {
     .find(|p| p.exists())
 }
 
+/// An HTTP client for the tests (rustls on ring, the provider installed first).
+pub fn http() -> reqwest::Client {
+    codebox_worker::tls::install_provider();
+    reqwest::Client::new()
+}
+
+/// `GET url` with [`http`].
+pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
+}
+
 /// A logged-in user of the API.
 #[derive(Clone)]
 pub struct Client {
@@ -124,6 +136,7 @@ pub struct Client {
 impl Client {
     /// Registers a fresh user and logs in.
     pub async fn new_user(addr: SocketAddr) -> anyhow::Result<Self> {
+        codebox_worker::tls::install_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?;

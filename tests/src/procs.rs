@@ -245,7 +245,7 @@ impl Profile {
     pub async fn gateway(&self) -> Proc {
         let p = self.spawn("gateway", &[]);
         wait_for(Duration::from_secs(30), || async {
-            reqwest::get(format!("http://{}/health", self.addr()))
+            crate::get(format!("http://{}/health", self.addr()))
                 .await
                 .is_ok_and(|r| r.status() == 200)
         })
@@ -259,7 +259,7 @@ impl Profile {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let p = self.spawn("gateway", &[("GATEWAY_ADDR", addr.to_string())]);
         wait_for(Duration::from_secs(30), || async {
-            reqwest::get(format!("http://{addr}/health"))
+            crate::get(format!("http://{addr}/health"))
                 .await
                 .is_ok_and(|r| r.status() == 200)
         })
@@ -291,7 +291,7 @@ impl Profile {
         cmd.stdout(file.try_clone().unwrap()).stderr(file);
         let p = Proc(cmd.spawn().unwrap());
         wait_for(Duration::from_secs(30), || async {
-            reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            crate::get(format!("http://127.0.0.1:{port}/metrics"))
                 .await
                 .is_ok()
         })
@@ -306,7 +306,7 @@ impl Profile {
         extra.extend(self.worker_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let p = self.spawn("codebox-worker", &extra);
         wait_for(Duration::from_secs(30), || async {
-            reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            crate::get(format!("http://127.0.0.1:{port}/metrics"))
                 .await
                 .is_ok()
         })
@@ -434,7 +434,7 @@ pub async fn crash_on_next_message(consumer: &dyn codebox_core::ports::QueueCons
 
 /// A worker's `/metrics` page.
 pub async fn worker_metrics(port: u16) -> String {
-    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+    crate::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()
         .text()
@@ -675,7 +675,7 @@ pub async fn two_gateways(p: &Profile, extra: &[(&str, String)]) -> (Proc, Proc,
     let second_addr = SocketAddr::from(([127, 0, 0, 1], second_port));
     for addr in [p.addr(), second_addr] {
         wait_for(Duration::from_secs(30), || async {
-            reqwest::get(format!("http://{addr}/health"))
+            crate::get(format!("http://{addr}/health"))
                 .await
                 .is_ok_and(|r| r.status() == 200)
         })
@@ -688,7 +688,7 @@ pub async fn two_gateways(p: &Profile, extra: &[(&str, String)]) -> (Proc, Proc,
 /// the register and three logins pass and the next call, on either gateway, is 429.
 pub async fn auth_rate_is_shared_by_gateways(p: &Profile) {
     let (_a, _b, second) = two_gateways(p, &[("LIMIT_AUTH_PER_MINUTE", "4".to_owned())]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http();
     let creds = serde_json::json!({"username": format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..12]), "password": "password123"});
     let first = p.addr();
     let r = http
@@ -730,7 +730,7 @@ pub async fn big_outcome_goes_through_the_blob_store(p: &Profile) -> String {
     extra.extend(p.worker_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let _worker = p.spawn("codebox-worker", &extra);
     wait_for(Duration::from_secs(30), || async {
-        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        crate::get(format!("http://127.0.0.1:{port}/metrics"))
             .await
             .is_ok()
     })

@@ -81,6 +81,13 @@ fn compose_file_is_valid() {
         let text = std::fs::read_to_string(root().join(dockerfile)).unwrap();
         assert!(text.contains("STOPSIGNAL SIGTERM"), "{dockerfile}");
     }
+    // The worker image verifies HTTPS (its API, SQS, S3): it carries a CA bundle.
+    let worker = std::fs::read_to_string(root().join("worker/Dockerfile")).unwrap();
+    let last_stage = worker.rsplit("\nFROM ").next().unwrap_or_default();
+    assert!(
+        last_stage.contains("/etc/ssl/certs/ca-certificates.crt"),
+        "the worker image has no CA certificates"
+    );
     // /metrics is not on the published API port: the gateways serve it on 9101, which
     // only Prometheus reaches.
     for service in ["gateway", "aws-gateway"] {

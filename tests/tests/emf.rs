@@ -34,7 +34,7 @@ async fn functions_and_workers_write_cloudwatch_metrics() {
         Stdio::from(std::fs::File::create(&gateway_out).unwrap()),
     );
     wait_for(Duration::from_secs(30), || async {
-        reqwest::get(format!("http://{}/health", profile.addr()))
+        codebox_tests::get(format!("http://{}/health", profile.addr()))
             .await
             .is_ok_and(|r| r.status() == 200)
     })

@@ -65,7 +65,7 @@ async fn a_rabbitmq_restart_loses_nothing_and_refuses_cleanly_meanwhile() {
         .unwrap();
     assert_eq!(r.status(), 503, "a submission during the outage is refused");
     assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let health = reqwest::get(c.url("/health")).await.unwrap();
+    let health = codebox_tests::get(c.url("/health")).await.unwrap();
     assert_eq!(health.status(), 503);
     let listed = c.get_json("/task?limit=100").await.unwrap();
     assert_eq!(
@@ -105,10 +105,13 @@ async fn a_postgres_restart_is_503_meanwhile_then_recovers() {
         !body.to_lowercase().contains("sql") && !body.contains("55432"),
         "{body}"
     );
-    assert_eq!(reqwest::get(c.url("/health")).await.unwrap().status(), 503);
+    assert_eq!(
+        codebox_tests::get(c.url("/health")).await.unwrap().status(),
+        503
+    );
     services("up");
     wait_for(Duration::from_secs(30), || async {
-        reqwest::get(c.url("/health"))
+        codebox_tests::get(c.url("/health"))
             .await
             .is_ok_and(|r| r.status() == 200)
     })
@@ -299,24 +302,69 @@ async fn a_worker_with_a_wrong_token_stops_at_start_with_one_line() {
     let _serial = SERIAL.lock().await;
     let p = Profile::new();
     let _gateway = p.gateway().await;
+    let stderr = worker_that_stops(&p, &[("WORKER_TOKEN", "not-the-worker-token")]).await;
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("codebox-worker: WORKER_TOKEN is not the worker credential"),
+        "{stderr}"
+    );
+}
+
+/// On AWS the worker's API is an `https://` URL: a worker told to trust the front's CA
+/// (`SSL_CERT_FILE`) runs a task through it to its end; one that does not trust it stops
+/// at start, saying why, rather than holding every task forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reaches_its_api_over_https() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let _gateway = p.gateway().await;
+    let front = codebox_tests::tls::TlsFront::start(p.addr()).await.unwrap();
+    let ca = front.ca_file.to_string_lossy().into_owned();
+    let (mut worker, log) = p
+        .logged_worker(&[
+            ("API_URL", front.url().as_str()),
+            ("SSL_CERT_FILE", ca.as_str()),
+        ])
+        .await;
+    let c = Client::new_user(p.addr()).await.unwrap();
+    let id = c.submit(&hello()).await.unwrap();
+    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(r["stdout"], "hello\n", "{r}");
+    terminate(&mut worker, Duration::from_secs(60));
+    assert_eq!(tasks_run(&log), 1);
+
+    let url = front.url();
+    let stderr = worker_that_stops(
+        &p,
+        &[("API_URL", url.as_str()), ("WORKER_API_WAIT_SECS", "2")],
+    )
+    .await;
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("codebox-worker: the API at https://localhost:")
+            && last.contains("did not answer within 2 s"),
+        "{stderr}"
+    );
+}
+
+/// Runs a worker of `p` with `env` on top (no `SSL_CERT_FILE`), which must stop by itself
+/// within 30 s and fail; its stderr.
+async fn worker_that_stops(p: &Profile, env: &[(&str, &str)]) -> String {
     let out = tokio::time::timeout(
         Duration::from_secs(30),
         tokio::process::Command::new(codebox_tests::procs::bin("codebox-worker"))
             .envs(p.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("WORKER_TOKEN", "not-the-worker-token")
+            .envs(p.worker_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env_remove("SSL_CERT_FILE")
             .env("WORKER_METRICS_ADDR", "127.0.0.1:0")
+            .envs(env.iter().copied())
             .output(),
     )
     .await
     .expect("the worker stops by itself")
     .unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("codebox-worker: WORKER_TOKEN is not the worker credential"),
-        "{stderr}"
-    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// With `METRICS_ADDR` (the compose profile), `/metrics` is off the public API port and
@@ -328,12 +376,12 @@ async fn metrics_are_off_the_api_port_with_metrics_addr() {
     let port = codebox_tests::procs::free_port();
     let _gateway = p.spawn("gateway", &[("METRICS_ADDR", format!("127.0.0.1:{port}"))]);
     wait_for(Duration::from_secs(30), || async {
-        reqwest::get(format!("http://{}/health", p.addr()))
+        codebox_tests::get(format!("http://{}/health", p.addr()))
             .await
             .is_ok_and(|r| r.status() == 200)
     })
     .await;
-    let public = reqwest::get(format!("http://{}/metrics", p.addr()))
+    let public = codebox_tests::get(format!("http://{}/metrics", p.addr()))
         .await
         .unwrap();
     assert_eq!(public.status(), 404);
@@ -341,7 +389,7 @@ async fn metrics_are_off_the_api_port_with_metrics_addr() {
     // until the count is there (bounded).
     let mut text = String::new();
     for _ in 0..50 {
-        text = match reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+        text = match codebox_tests::get(format!("http://127.0.0.1:{port}/metrics")).await {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
@@ -372,7 +420,7 @@ async fn sigterm_stops_the_gateway_cleanly() {
     let mut gateway = p.gateway().await;
     terminate(&mut gateway, Duration::from_secs(20));
     assert!(
-        reqwest::get(format!("http://{}/health", p.addr()))
+        codebox_tests::get(format!("http://{}/health", p.addr()))
             .await
             .is_err()
     );

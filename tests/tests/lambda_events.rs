@@ -269,7 +269,7 @@ async fn a_result_too_big_for_lambda_is_a_redirect_to_its_presigned_copy_on_aws(
             assert!(body.is_empty());
             let url = parts.headers[header::LOCATION].to_str().unwrap();
             // Followed as any HTTP client does, without the API's credentials.
-            let copy = reqwest::get(url).await.unwrap();
+            let copy = codebox_tests::get(url).await.unwrap();
             assert_eq!(copy.status(), 200);
             assert_eq!(copy.headers()[header::CONTENT_TYPE], "application/json");
             copy.json().await.unwrap()
@@ -351,7 +351,7 @@ async fn an_image_too_big_for_lambda_goes_up_and_comes_back_through_s3_on_aws() 
         url.contains("content-length"),
         "the length is signed: {url}"
     );
-    let http = reqwest::Client::new();
+    let http = codebox_tests::http();
     let mut put = http.put(url).body(png.clone());
     for (name, value) in granted["headers"].as_object().unwrap() {
         put = put.header(name.as_str(), value.as_str().unwrap());
@@ -416,7 +416,7 @@ async fn an_image_too_big_for_lambda_goes_up_and_comes_back_through_s3_on_aws() 
     let res = get_result.clone().oneshot(fetch).await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
-    let copy = reqwest::get(&location).await.unwrap();
+    let copy = codebox_tests::get(&location).await.unwrap();
     assert_eq!(copy.status(), 200);
     assert_eq!(copy.headers()[header::CONTENT_TYPE], "image/png");
     assert_eq!(copy.bytes().await.unwrap().as_ref(), png.as_slice());

@@ -36,6 +36,7 @@ fn unreachable(e: reqwest::Error) -> Error {
 
 impl HttpTaskControl {
     pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
+        crate::tls::install_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .pool_idle_timeout(Duration::from_secs(30))

@@ -7,3 +7,4 @@ pub mod filters;
 pub mod http_control;
 mod run_watch;
 pub mod sandbox;
+pub mod tls;

@@ -5,6 +5,9 @@
 //!
 //! `API_URL`, `WORKER_TOKEN` (required); `QUEUE` (rabbitmq | sqs), `MAX_DELIVERIES` (3,
 //! the broker's limit), `WORKER_CONCURRENCY` (4), `WORKER_METRICS_ADDR` (0.0.0.0:9100),
+//! `WORKER_API_WAIT_SECS` (30: how long the API may take to answer at start before the
+//! worker stops, saying why), `API_URL` may be `https://` (rustls; the platform's roots,
+//! or the bundle `SSL_CERT_FILE` names),
 //! `CANCEL_POLL_MS` (200: how often the running tasks are checked for a cancel, all in
 //! one call), `LIVE_EVENTS` (on: running tasks' output goes to the API as it is made, for
 //! their event streams; `off` where the API cannot carry it, AWS), and the sandbox's
@@ -111,30 +114,44 @@ async fn sqs() -> anyhow::Result<Source> {
 }
 
 /// A worker whose credential the API refuses could never store an outcome: it stops at
-/// once with one line. An API that is not up yet is waited for a while, then left to the
-/// consumer loop, which holds its tasks until the API answers.
-async fn check_credential(control: &HttpTaskControl, api_url: &str) -> anyhow::Result<()> {
+/// once with one line. An API that does not answer within `wait` (not up, a wrong
+/// `API_URL`, a certificate the worker does not trust) stops it too, with the reason:
+/// a worker that can store nothing is not healthy, and its orchestrator should see it
+/// fail rather than a log line.
+async fn check_api(control: &HttpTaskControl, api_url: &str, wait: Duration) -> anyhow::Result<()> {
     use codebox_core::Error;
     use codebox_core::ports::TaskControl;
-    for attempt in 1..=30u32 {
-        match control.ping().await {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let e = match control.ping().await {
             Ok(()) => return Ok(()),
             Err(Error::Forbidden(_)) => anyhow::bail!(
                 "WORKER_TOKEN is not the worker credential of the API at {api_url} (it answered 401/403)"
             ),
-            Err(e) => {
-                tracing::warn!(attempt, error = %e, "the API does not answer yet");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            Err(e) => e,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "the API at {api_url} did not answer within {} s (WORKER_API_WAIT_SECS): {e}",
+                wait.as_secs()
+            );
         }
+        tracing::warn!(attempt, error = %e, "the API does not answer yet");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    tracing::warn!("starting without the API: tasks wait until it answers");
-    Ok(())
 }
 
 async fn run() -> anyhow::Result<()> {
     let api_url = config::required("API_URL", "http://gateway:8080")?;
     let token = config::required("WORKER_TOKEN", "the credential the gateway was given")?;
+    let api_wait = Duration::from_secs(config::parse_in(
+        "WORKER_API_WAIT_SECS",
+        30u64,
+        1..=3600,
+        "seconds",
+    )?);
     let max_deliveries = config::parse_in("MAX_DELIVERIES", 3u32, 1..=100, "deliveries")?;
     let concurrency = config::parse_in("WORKER_CONCURRENCY", 4usize, 1..=64, "tasks at once")?;
     let cancel_poll = Duration::from_millis(config::parse_in(
@@ -172,7 +189,7 @@ async fn run() -> anyhow::Result<()> {
     let control = Arc::new(
         HttpTaskControl::new(&api_url, &token)?.spilling_to(source.blobs.clone(), spill_bytes),
     );
-    check_credential(control.as_ref(), &api_url).await?;
+    check_api(control.as_ref(), &api_url, api_wait).await?;
     let worker = Worker::new(
         source.consumer,
         control,

@@ -19,6 +19,7 @@ fn settings_out_of_range_stop_the_worker_with_one_line() {
         ("CODEBOX_SANDBOX_UIDS", "0-70000"),
         ("CODEBOX_SANDBOX_UIDS", "60000-70000"),
         ("CODEBOX_SANDBOX_UIDS", "3000000"),
+        ("WORKER_API_WAIT_SECS", "0"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_codebox-worker"))
             .env_clear()
