@@ -95,6 +95,15 @@ pub struct RunArgs {
     /// Stack limit of the program: 64M, 512M (a bare number is MiB; default 64M)
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_mb)]
     pub stack_limit: Option<u64>,
+    /// CPU time of the run, all its processes together: 1s, 500ms (waiting costs none)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
+    pub cpu_limit: Option<u64>,
+    /// Options for the compiler, as one string: "-O0 -DDEBUG" (compiled languages)
+    #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
+    pub compiler_options: Option<String>,
+    /// The program's stderr into its stdout, in the order written
+    #[arg(long)]
+    pub merge_stderr: bool,
     /// The compiler of a C or C++ program
     #[arg(long, value_enum)]
     pub compiler: Option<Compiler>,

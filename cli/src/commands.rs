@@ -176,6 +176,12 @@ async fn run(api: &Api, args: RunArgs, json: bool) -> Result<u8> {
     if let Some(c) = args.compiler {
         body.insert("compiler".into(), json!(c.id()));
     }
+    if let Some(options) = &args.compiler_options {
+        body.insert("compiler_options".into(), json!(options));
+    }
+    if args.merge_stderr {
+        body.insert("merge_stderr".into(), json!(true));
+    }
     let mut limits = Map::new();
     if let Some(t) = args.time_limit {
         limits.insert("time_ms".into(), json!(t));
@@ -185,6 +191,9 @@ async fn run(api: &Api, args: RunArgs, json: bool) -> Result<u8> {
     }
     if let Some(m) = args.stack_limit {
         limits.insert("stack_mb".into(), json!(m));
+    }
+    if let Some(t) = args.cpu_limit {
+        limits.insert("cpu_ms".into(), json!(t));
     }
     if !limits.is_empty() {
         body.insert("limits".into(), Value::Object(limits));

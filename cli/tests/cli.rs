@@ -297,6 +297,35 @@ async fn the_exit_status_is_the_program_s() {
     let run = cli.run(&["run", "deep.cpp", "--stack-limit", "8M"]).await;
     run.exits(128 + 11);
 
+    // CPU time, compiler options and merged streams, as the API takes them.
+    let run = cli
+        .run(&[
+            "run",
+            "spin.py",
+            "--cpu-limit",
+            "300ms",
+            "--time-limit",
+            "10s",
+        ])
+        .await;
+    run.exits(124);
+    home.file(
+        "opts.c",
+        "#include <stdio.h>\nint main(void){printf(\"%d\\n\", V);return 0;}\n",
+    );
+    let run = cli
+        .run(&["run", "opts.c", "--compiler-options", "-DV=7 -O0"])
+        .await;
+    run.exits(0);
+    assert_eq!(run.stdout, "7\n", "{run:#?}");
+    home.file(
+        "both.py",
+        "import sys\nprint('a', flush=True)\nprint('b', file=sys.stderr, flush=True)\n",
+    );
+    let run = cli.run(&["run", "both.py", "--merge-stderr"]).await;
+    run.exits(0);
+    assert_eq!(run.stdout, "a\nb\n", "{run:#?}");
+
     // The language from --lang when the extension does not tell it.
     home.file("script", "echo from bash\n");
     cli.run(&["run", "script"]).await.one_line_failure(2);
