@@ -128,13 +128,36 @@ impl Modify for StandardResponses {
                     .build(),
             )
         };
-        let add = |op: &mut Operation, status: &str, description: &str| {
-            op.responses
-                .responses
-                .entry(status.to_owned())
-                .or_insert_with(|| problem(description));
+        // Under /judge0/ errors have Judge0's shapes (`{"error": …}`, a bare 401).
+        let judge0 = |status: &str, description: &str| {
+            let response = ResponseBuilder::new().description(description);
+            RefOr::T(if status == "401" {
+                response.build()
+            } else {
+                response
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Judge0Error")))
+                            .build(),
+                    )
+                    .build()
+            })
         };
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let under_judge0 = path.starts_with("/judge0/");
+            let add = |op: &mut Operation, status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| {
+                        if under_judge0 {
+                            judge0(status, description)
+                        } else {
+                            problem(description)
+                        }
+                    });
+            };
             for op in [
                 item.get.as_mut(),
                 item.post.as_mut(),

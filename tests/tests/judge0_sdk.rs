@@ -136,11 +136,11 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     .await
     .unwrap();
     assert_eq!(r.status(), 422);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("only allowed for compiled languages")
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"compiler_options": ["setting compiler options is only allowed for compiled languages"]}),
+        "Judge0's shape: the reasons by field"
     );
 
     // A batch of 21 is Judge0's 400.
@@ -149,6 +149,24 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"error": "number of submissions in a batch should be less than or equal to 20"})
+    );
+    // A batch of which nothing is taken is Judge0's 422, each item its reasons.
+    let r = post(
+        "/submissions/batch",
+        json!({"submissions": [{"source_code": "print(1)", "language_id": 9999}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v[0]["language_id"][0], "language with id 9999 doesn't exist",
+        "{v}"
+    );
 
     // The routes Judge0 clients call besides submissions.
     let get = |path: &str| {
@@ -187,6 +205,7 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    assert_eq!(r.text().await.unwrap(), "", "Judge0's bare 401");
     let r = c
         .http
         .post(url("/authorize"))

@@ -7,7 +7,7 @@ use codebox_core::domain::{CodeSpec, Limits};
 use codebox_core::languages;
 use serde_json::{Map, Value, json};
 
-use crate::problem::{ApiError, ApiResult, Problem};
+use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 
 use super::*;
@@ -107,7 +107,7 @@ pub async fn languages_list(State(state): State<AppState>) -> axum::Json<Vec<Lan
     params(("id" = u16, Path, description = "Judge0 language id")),
     responses(
         (status = 200, description = "The language", body = LanguageDetail),
-        (status = 404, description = "No such language", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "No such language", body = Judge0Error, content_type = "application/json")))]
 pub async fn language(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -184,7 +184,7 @@ pub async fn system_info() -> axum::Json<Map<String, Value>> {
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
         (status = 200, description = "The token is good"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "No valid token")))]
 pub async fn authenticate(_user: Judge0User) -> StatusCode {
     StatusCode::OK
 }
@@ -193,7 +193,7 @@ pub async fn authenticate(_user: Judge0User) -> StatusCode {
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
         (status = 200, description = "The token may list and delete its own submissions (every codebox user may, their own only)"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "No valid token")))]
 pub async fn authorize(_user: Judge0User) -> StatusCode {
     StatusCode::OK
 }

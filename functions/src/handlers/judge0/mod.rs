@@ -17,6 +17,7 @@ use axum::routing::get;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+pub(crate) mod errors;
 mod info;
 mod request;
 mod submissions;
@@ -26,6 +27,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
+pub use errors::Judge0Error;
 pub use info::*;
 pub use request::*;
 pub use submissions::*;
@@ -67,7 +69,7 @@ const DEFAULT_FIELDS: &[&str] = &[
 ];
 
 /// Every field of a submission (`fields=*`).
-const ALL_FIELDS: &[&str] = &[
+pub(crate) const ALL_FIELDS: &[&str] = &[
     "source_code",
     "language_id",
     "stdin",
@@ -151,6 +153,7 @@ pub fn router(state: AppState) -> Router {
                 get(show_batch).post(create_batch),
             )
             .route("/judge0/submissions/{token}", get(show).delete(delete))
-            .with_state(state),
+            .with_state(state)
+            .layer(axum::middleware::from_fn(errors::judge0_shapes)),
     )
 }

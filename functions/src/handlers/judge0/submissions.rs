@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use crate::extract::{JsonObject, Query};
 use crate::handlers::create_task::{submit, wait_for_end};
-use crate::problem::{ApiError, ApiResult, Problem};
+use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 
 use super::*;
@@ -27,11 +27,11 @@ pub(super) async fn task_of(state: &AppState, owner: uuid::Uuid, token: &str) ->
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
         (status = 201, description = "Queued: the token (with `wait=true`: the finished submission, or the token after 25 s)", body = Submission),
-        (status = 400, description = "Unknown field in `fields`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A submission codebox cannot take", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over your limits; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The queue is unavailable", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "Unknown field in `fields`", body = Judge0Error, content_type = "application/json"),
+        (status = 401, description = "No valid token"),
+        (status = 422, description = "A submission codebox cannot take", body = Judge0Error, content_type = "application/json"),
+        (status = 429, description = "Over your limits; see `Retry-After`", body = Judge0Error, content_type = "application/json"),
+        (status = 503, description = "The queue is unavailable", body = Judge0Error, content_type = "application/json")))]
 pub async fn create(
     State(state): State<AppState>,
     Judge0User(me): Judge0User,
@@ -74,9 +74,9 @@ pub(super) fn as_unprocessable(e: ApiError) -> ApiError {
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
         (status = 200, description = "The submission", body = Submission),
-        (status = 400, description = "Unknown field in `fields`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such submission of yours", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "Unknown field in `fields`", body = Judge0Error, content_type = "application/json"),
+        (status = 401, description = "No valid token"),
+        (status = 404, description = "No such submission of yours", body = Judge0Error, content_type = "application/json")))]
 pub async fn show(
     State(state): State<AppState>,
     Judge0User(me): Judge0User,
@@ -93,9 +93,9 @@ pub async fn show(
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
         (status = 200, description = "Cancelled (it was queued or running); the submission as it now is", body = Submission),
-        (status = 400, description = "Finished submissions are kept (`enable_submission_delete` is false), or an unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such submission of yours", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "Finished submissions are kept (`enable_submission_delete` is false), or an unknown field", body = Judge0Error, content_type = "application/json"),
+        (status = 401, description = "No valid token"),
+        (status = 404, description = "No such submission of yours", body = Judge0Error, content_type = "application/json")))]
 pub async fn delete(
     State(state): State<AppState>,
     Judge0User(me): Judge0User,
@@ -119,8 +119,9 @@ pub async fn delete(
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
         (status = 201, description = "One item per submission, in order: its token, or the problem that refused it", body = Vec<Object>),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Not 1 to 20 submissions", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "No valid token"),
+        (status = 400, description = "Not 1 to 20 submissions", body = Judge0Error, content_type = "application/json"),
+        (status = 422, description = "None of them could be taken: one item per submission, its reasons by field", body = Vec<Object>)))]
 pub async fn create_batch(
     State(state): State<AppState>,
     Judge0User(me): Judge0User,
@@ -139,6 +140,7 @@ pub async fn create_batch(
     }
     let base64 = params.base64();
     let mut items = Vec::with_capacity(body.submissions.len());
+    let mut taken = 0usize;
     for (i, value) in body.submissions.into_iter().enumerate() {
         let item = async {
             let req: SubmissionRequest = serde_json::from_value(value)
@@ -150,11 +152,20 @@ pub async fn create_batch(
         }
         .await;
         items.push(match item {
-            Ok(s) => json!({"token": s.task.id.to_string()}),
-            Err(e) => serde_json::to_value(e.problem()).unwrap_or(Value::Null),
+            Ok(s) => {
+                taken += 1;
+                json!({"token": s.task.id.to_string()})
+            }
+            Err(e) => errors::shape(&e.problem()),
         });
     }
-    Ok((StatusCode::CREATED, axum::Json(items)).into_response())
+    // As Judge0: 201 when any was taken, 422 when none was.
+    let status = if taken > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, axum::Json(items)).into_response())
 }
 
 #[utoipa::path(get, path = "/judge0/submissions/batch", tag = "judge0",
@@ -162,8 +173,8 @@ pub async fn create_batch(
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
         (status = 200, description = "The submissions in the order of `tokens`", body = SubmissionList),
-        (status = 400, description = "More than 20 tokens, or an unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "More than 20 tokens, or an unknown field", body = Judge0Error, content_type = "application/json"),
+        (status = 401, description = "No valid token")))]
 pub async fn show_batch(
     State(state): State<AppState>,
     Judge0User(me): Judge0User,
@@ -232,8 +243,8 @@ fn to_i(v: Option<&str>, default: i64) -> i64 {
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
         (status = 200, description = "A page of your submissions, newest first, and `meta` (`current_page`, `next_page`, `prev_page`, `total_pages`, `total_count`, counted up to 10 000)", body = Object),
-        (status = 400, description = "A page below 1, a `per_page` not 1 to 100, or an unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "A page below 1, a `per_page` not 1 to 100, or an unknown field", body = Judge0Error, content_type = "application/json"),
+        (status = 401, description = "No valid token")))]
 pub async fn index(
     State(state): State<AppState>,
     Judge0User(me): Judge0User,
