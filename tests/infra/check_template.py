@@ -278,6 +278,10 @@ for name, lt in of_type("AWS::EC2::LaunchTemplate").items():
         problem(f"{name}: the runner image is not verified (agent label)")
     if user_data.find("ECS_CLUSTER=") < user_data.find("docker pull"):
         problem(f"{name}: the instance joins the cluster before it has the runner image")
+    # A host whose set-up fails must not stay: it powers off (the group replaces it) instead
+    # of exiting, which leaves the ECS agent to join the `default` cluster.
+    if "shutdown -h now" not in user_data or "exit 1" in user_data.replace("shutdown -h now; exit 1", ""):
+        problem(f"{name}: a failed set-up exits instead of powering the instance off")
 
 # An optional gVisor runtime on worker hosts: a parameter, installed with its checksum
 # checked and registered before the host joins the cluster, and the worker told to use it.
