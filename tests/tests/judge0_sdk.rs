@@ -143,6 +143,49 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
         "Judge0's shape: the reasons by field"
     );
 
+    let get = |path: &str| {
+        c.http
+            .get(url(path))
+            .header("X-Auth-Token", &c.token)
+            .send()
+    };
+
+    // Output that is not UTF-8, asked for without base64: Judge0's error, not altered text.
+    let r = post(
+        "/submissions?wait=true",
+        json!({"source_code": "import sys\nsys.stdout.buffer.write(b'\\xff\\xfe ok\\n')", "language_id": 71}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let not_utf8 = "some attributes for this submission cannot be converted to UTF-8, use base64_encoded=true query parameter";
+    assert_eq!(v["error"], not_utf8, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    let r = get(&format!("/submissions/{token}")).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], not_utf8);
+    let v: Value = get(&format!("/submissions/{token}?base64_encoded=true"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        STANDARD.decode(v["stdout"].as_str().unwrap()).unwrap(),
+        b"\xff\xfe ok\n"
+    );
+    let v: Value = get(&format!("/submissions/{token}?fields=status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["status"]["id"], 3,
+        "a field that is text only when asked for: {v}"
+    );
+
     // A batch of 21 is Judge0's 400.
     let item = json!({"source_code": "print(1)", "language_id": 71});
     let r = post("/submissions/batch", json!({"submissions": vec![item; 21]}))
@@ -169,12 +212,6 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     );
 
     // The routes Judge0 clients call besides submissions.
-    let get = |path: &str| {
-        c.http
-            .get(url(path))
-            .header("X-Auth-Token", &c.token)
-            .send()
-    };
     let r = get("/version").await.unwrap();
     assert_eq!(r.text().await.unwrap(), "1.13.1");
     let all: Value = get("/languages/all").await.unwrap().json().await.unwrap();
@@ -228,7 +265,7 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     assert_eq!(meta["next_page"], 2, "{listed}");
     assert_eq!(meta["prev_page"], Value::Null, "{listed}");
     let total = meta["total_count"].as_u64().unwrap();
-    assert_eq!(total, 6, "the six taken above: {listed}");
+    assert_eq!(total, 7, "the seven taken above: {listed}");
     assert_eq!(meta["total_pages"].as_u64().unwrap(), total.div_ceil(2));
     let other = Client::new_user(running.addr).await.unwrap();
     let theirs: Value = c

@@ -218,8 +218,9 @@ impl SubmissionParams {
         state: &AppState,
         task: &Task,
         fields: &[&str],
-    ) -> Map<String, Value> {
-        filtered(submission(state, task, self.base64()), fields)
+    ) -> Result<Map<String, Value>, ApiError> {
+        super::view::view(state, task, self.base64(), fields)
+            .map_err(|_| ApiError::bad_request(NotUtf8::ONE))
     }
 }
 

@@ -48,8 +48,12 @@ pub async fn create(
     if params.wait() {
         let within = crate::handlers::create_task::MAX_WAIT;
         let task = wait_for_end(&state, &task, within).await?.unwrap_or(task);
-        let view = filtered(submission(&state, &task, base64), &fields);
-        return Ok((StatusCode::CREATED, axum::Json(view)).into_response());
+        // As Judge0: the submission was made, so 201 all the same, with its token.
+        let body = match super::view::view(&state, &task, base64, &fields) {
+            Ok(view) => Value::Object(view),
+            Err(NotUtf8) => json!({"error": NotUtf8::ONE, "token": task.id.to_string()}),
+        };
+        return Ok((StatusCode::CREATED, axum::Json(body)).into_response());
     }
     Ok((
         StatusCode::CREATED,
@@ -85,7 +89,7 @@ pub async fn show(
 ) -> ApiResult<axum::Json<Map<String, Value>>> {
     let fields = pick_fields(params.fields.as_deref())?;
     let task = task_of(&state, me.user_id, &token).await?;
-    Ok(axum::Json(params.view(&state, &task, &fields)))
+    Ok(axum::Json(params.view(&state, &task, &fields)?))
 }
 
 #[utoipa::path(delete, path = "/judge0/submissions/{token}", tag = "judge0",
@@ -111,7 +115,7 @@ pub async fn delete(
     }
     state.tasks.cancel(me.user_id, task.id).await?;
     let task = state.tasks.get(me.user_id, task.id).await?;
-    Ok(axum::Json(params.view(&state, &task, &fields)))
+    Ok(axum::Json(params.view(&state, &task, &fields)?))
 }
 
 #[utoipa::path(post, path = "/judge0/submissions/batch", tag = "judge0", request_body = BatchRequest,
@@ -197,7 +201,10 @@ pub async fn show_batch(
     let mut submissions = Vec::with_capacity(tokens.len());
     for token in tokens {
         submissions.push(match task_of(&state, me.user_id, token).await {
-            Ok(task) => Some(filtered(submission(&state, &task, base64), &fields)),
+            Ok(task) => Some(
+                super::view::view(&state, &task, base64, &fields)
+                    .map_err(|_| ApiError::bad_request(NotUtf8::SOME))?,
+            ),
             Err(e) if e.status == StatusCode::NOT_FOUND => None,
             Err(e) => return Err(e),
         });
@@ -291,10 +298,10 @@ pub async fn index(
     let mut submissions = Vec::with_capacity(ids.len());
     for id in ids {
         match state.tasks.get(me.user_id, id).await {
-            Ok(task) => submissions.push(Value::Object(filtered(
-                submission(&state, &task, base64),
-                &fields,
-            ))),
+            Ok(task) => submissions.push(Value::Object(
+                super::view::view(&state, &task, base64, &fields)
+                    .map_err(|_| ApiError::bad_request(NotUtf8::SOME))?,
+            )),
             // Gone meanwhile (past its retention).
             Err(codebox_core::Error::NotFound(_) | codebox_core::Error::Gone(_)) => {}
             Err(e) => return Err(e.into()),

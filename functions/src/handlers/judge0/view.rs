@@ -219,14 +219,50 @@ pub(super) fn language_name(
     }
 }
 
-/// Every field of a submission, as JSON values.
-pub(super) fn submission(state: &AppState, task: &Task, base64: bool) -> Map<String, Value> {
-    let encode = |b: &[u8]| -> Value {
+/// A submission's text field holds bytes that are not UTF-8, and `base64_encoded` is
+/// false: Judge0 refuses to show it rather than change it.
+#[derive(Debug)]
+pub struct NotUtf8;
+
+impl NotUtf8 {
+    pub const ONE: &'static str = "some attributes for this submission cannot be converted to UTF-8, use base64_encoded=true query parameter";
+    pub const SOME: &'static str = "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter";
+}
+
+/// The fields asked for of a submission, unless one of them is text that is not UTF-8
+/// and `base64` is false.
+pub(super) fn view(
+    state: &AppState,
+    task: &Task,
+    base64: bool,
+    fields: &[&str],
+) -> Result<Map<String, Value>, NotUtf8> {
+    let mut not_utf8 = Vec::new();
+    let all = submission_with(state, task, base64, &mut not_utf8);
+    if not_utf8.iter().any(|name| fields.contains(name)) {
+        return Err(NotUtf8);
+    }
+    Ok(filtered(all, fields))
+}
+
+/// Every field of a submission, as JSON values; the names of the text fields that are
+/// not UTF-8 (shown with replacement characters) go to `not_utf8`.
+fn submission_with(
+    state: &AppState,
+    task: &Task,
+    base64: bool,
+    not_utf8: &mut Vec<&'static str>,
+) -> Map<String, Value> {
+    let not_utf8 = std::cell::RefCell::new(not_utf8);
+    let encode = |name: &'static str, b: &[u8]| -> Value {
         if b.is_empty() {
             Value::Null
         } else if base64 {
             Value::String(STANDARD.encode(b))
         } else {
+            if std::str::from_utf8(b).is_err() {
+                not_utf8.borrow_mut().push(name);
+            }
             Value::String(String::from_utf8_lossy(b).into_owned())
         }
     };
@@ -284,17 +320,20 @@ pub(super) fn submission(state: &AppState, task: &Task, base64: bool) -> Map<Str
         ("status_id", json!(status_id)),
         ("language_id", json!(judge0_id)),
         ("language", language.unwrap_or(Value::Null)),
-        ("source_code", encode(spec.code.as_bytes())),
-        ("stdin", encode(stdin.as_bytes())),
+        ("source_code", encode("source_code", spec.code.as_bytes())),
+        ("stdin", encode("stdin", stdin.as_bytes())),
         (
             "expected_output",
-            test.map_or(Value::Null, |t| encode(t.expected_stdout.as_bytes())),
+            test.map_or(Value::Null, |t| {
+                encode("expected_output", t.expected_stdout.as_bytes())
+            }),
         ),
-        ("stdout", encode(stdout)),
-        ("stderr", encode(stderr)),
+        ("stdout", encode("stdout", stdout)),
+        ("stderr", encode("stderr", stderr)),
         (
             "compile_output",
             encode(
+                "compile_output",
                 result
                     .and_then(|r| r.compile_output.as_ref())
                     .map_or(&[][..], Bytes::as_bytes),
@@ -302,7 +341,7 @@ pub(super) fn submission(state: &AppState, task: &Task, base64: bool) -> Map<Str
         ),
         (
             "message",
-            message.map_or(Value::Null, |m| encode(m.as_bytes())),
+            message.map_or(Value::Null, |m| encode("message", m.as_bytes())),
         ),
         ("exit_code", json!(exit_code)),
         (
