@@ -320,6 +320,32 @@ for name, d in of_type("AWS::CloudWatch::Dashboard").items():
         if f"{{codebox/${{AWS::StackName}}," not in text or f'MetricName=\\"{metric}\\"' not in text:
             problem(f"{name}: the {metric} metric the code writes is not on the dashboard")
 
+# 12. Capacity (AWS issue 21): the workers' path cannot be starved, sign-ups are sized for
+# bcrypt, scaling counts the tasks being run, deployments at peak have hosts, queued work
+# outlives an outage, and the hosts' AMI can be pinned.
+params = template["Parameters"]
+functions = of_type("AWS::Serverless::Function")
+commit = functions.get("CommitFunction", {}).get("Properties", {})
+if "CommitReservedConcurrency" not in json.dumps(commit.get("ReservedConcurrentExecutions")):
+    problem("CommitFunction: no reserved concurrency (CommitReservedConcurrency)")
+for name in ("RegisterFunction", "LoginFunction"):
+    if int(functions.get(name, {}).get("Properties", {}).get("MemorySize", 0)) < 1024:
+        problem(f"{name}: bcrypt needs the CPU of at least 1024 MB")
+for name, policy in of_type("AWS::ApplicationAutoScaling::ScalingPolicy").items():
+    if "ApproximateNumberOfMessagesNotVisible" not in json.dumps(policy):
+        problem(f"{name}: scaling counts only waiting tasks, so busy workers can be stopped")
+for name, group in of_type("AWS::AutoScaling::AutoScalingGroup").items():
+    if group["Properties"].get("MaxSize") != {"Ref": "WorkerMaxHosts"}:
+        problem(f"{name}: MaxSize is not WorkerMaxHosts")
+if int(params.get("WorkerMaxHosts", {}).get("Default", 0)) < 2 * int(params["WorkerMaxInstances"]["Default"]):
+    problem("WorkerMaxHosts must default to at least twice WorkerMaxInstances (200 % deployments)")
+queue = of_type("AWS::SQS::Queue").get("TaskQueue", {}).get("Properties", {})
+if int(queue.get("MessageRetentionPeriod", 0)) < 7 * 86400:
+    problem("TaskQueue: queued tasks must be kept through a long outage (retention)")
+for name, lt in of_type("AWS::EC2::LaunchTemplate").items():
+    if "WorkerAmiId" not in json.dumps(lt["Properties"]["LaunchTemplateData"].get("ImageId")):
+        problem(f"{name}: the AMI cannot be pinned (WorkerAmiId)")
+
 for p in problems:
     print(p)
 sys.exit(1 if problems else 0)
