@@ -203,14 +203,6 @@ fn run<W: Write>(
         setrlimit(Resource::RLIMIT_STACK, bytes, bytes)
             .map_err(|e| ProtocolError(format!("setting the stack limit: {e}")))?;
     }
-    if let Some(ms) = job.cpu_ms {
-        // A backstop per process where the cgroup cannot be read (gVisor): a second past
-        // the limit brings SIGXCPU, one more SIGKILL. The agent's own few milliseconds
-        // count against it too, far inside that second.
-        let soft = ms.div_ceil(1000) + 1;
-        setrlimit(Resource::RLIMIT_CPU, soft, soft + 1)
-            .map_err(|e| ProtocolError(format!("setting the CPU limit: {e}")))?;
-    }
     let oom_before = oom_kills();
     let cpu_before = cgroup_cpu_us();
     // The run's CPU time is watched in the cgroup, which counts every process of it.
@@ -263,11 +255,12 @@ fn run<W: Write>(
     let mut all_gone = false;
     let mut truncated = false;
     let (mut stdout_bytes, mut stderr_bytes) = (0u64, 0u64);
+    let mut next_check = started + CPU_POLL;
     while !(all_gone && open_streams == 0) {
         let wait = match ended {
             None if watch_cpu => deadline
-                .saturating_duration_since(Instant::now())
-                .min(CPU_POLL),
+                .min(next_check)
+                .saturating_duration_since(Instant::now()),
             None => deadline.saturating_duration_since(Instant::now()),
             // Stragglers are being killed; look again now and then.
             Some(_) => Duration::from_millis(100),
@@ -301,26 +294,37 @@ fn run<W: Write>(
                 }
             }
             Ok(Event::AllGone) => all_gone = true,
-            Err(mpsc::RecvTimeoutError::Timeout)
-                if watch_cpu && ended.is_none() && Instant::now() < deadline =>
-            {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Stragglers are killed until they are gone; a poll of the CPU time is
+                // what follows the match.
+                if ended.is_some() || Instant::now() >= deadline {
+                    if ended.is_none() && stop == Stop::Exited {
+                        stop = Stop::TimeLimit;
+                    }
+                    kill_all(pid);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        // The wall and CPU limits however busy the channel is: a program writing a byte
+        // every millisecond never lets a receive time out.
+        let now = Instant::now();
+        if ended.is_none() && stop == Stop::Exited {
+            if now >= deadline {
+                stop = Stop::TimeLimit;
+                kill_all(pid);
+            } else if watch_cpu && now >= next_check {
+                next_check = now + CPU_POLL;
                 let used = match (cpu_before, cgroup_cpu_us()) {
                     (Some(before), Some(now)) => now.saturating_sub(before),
-                    // No cgroup of its own to read (gVisor): the run's live processes.
+                    // No cgroup of its own to read (gVisor): the run's processes.
                     _ => tree_cpu_us(pid),
                 };
-                if cpu_limit_us.is_some_and(|limit| used >= limit) && stop == Stop::Exited {
+                if cpu_limit_us.is_some_and(|limit| used >= limit) {
                     stop = Stop::TimeLimit;
                     kill_all(pid);
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if ended.is_none() && stop == Stop::Exited {
-                    stop = Stop::TimeLimit;
-                }
-                kill_all(pid);
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     let (status, at) = ended.ok_or_else(|| ProtocolError("the program was never reaped".into()))?;
@@ -488,9 +492,10 @@ fn cgroup_cpu_us() -> Option<u64> {
 const USER_HZ: u64 = 100;
 
 /// CPU time of the run's live processes and of the children they waited for, in µs, from
-/// `/proc` (where no cgroup of the sandbox's own can be read): as the sandbox's first
-/// process, every other process is the run's; run by hand, those of the program's
-/// process group.
+/// `/proc` (where no cgroup of the sandbox's own can be read), plus what the agent reaped:
+/// as the sandbox's first process, every other process is the run's; run by hand, those of
+/// the program's process group. A child that ended unwaited by anyone still escapes it
+/// (gVisor only; the cgroup sees everything).
 fn tree_cpu_us(program: Pid) -> u64 {
     let Ok(entries) = fs::read_dir("/proc") else {
         return 0;
@@ -520,7 +525,15 @@ fn tree_cpu_us(program: Pid) -> u64 {
         }
         ticks += (11..=14).filter_map(number).sum::<u64>();
     }
-    ticks * (1_000_000 / USER_HZ)
+    // Processes that ended and were reaped by the agent (the sandbox's orphans) are no
+    // longer in /proc: theirs is in the agent's own children's usage.
+    let reaped = getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0, |u| {
+        let micros = |t: nix::sys::time::TimeVal| {
+            (t.tv_sec().max(0) as u64) * 1_000_000 + t.tv_usec().max(0) as u64
+        };
+        micros(u.user_time()) + micros(u.system_time())
+    });
+    ticks * (1_000_000 / USER_HZ) + reaped
 }
 
 /// The container's memory high-water mark in KiB (cgroup v2's `memory.peak`, or v1's

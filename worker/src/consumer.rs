@@ -184,6 +184,9 @@ impl Drop for HoldGuard<'_> {
 
 /// Why a held call gave up.
 const STOPPING: &str = "the worker is stopping";
+/// How long a stopping worker keeps trying to store an outcome it holds before it hands
+/// the message back: inside compose's 90 s and ECS's 120 s of grace.
+const OUTCOME_AFTER_STOP: Duration = Duration::from_secs(60);
 
 /// What a hold does when the worker is told to stop.
 #[derive(Clone, Copy)]
@@ -191,7 +194,7 @@ enum OnStop {
     /// Give up: the delivery goes back for another worker (nothing has run yet).
     HandBack,
     /// Keep trying: an outcome in hand is stored (a message handed back would run its
-    /// task again), or the process is killed.
+    /// task again), for up to a minute after the stop.
     KeepTrying,
 }
 
@@ -343,6 +346,7 @@ impl Worker {
         let mut pause = first;
         let mut strikes = 0;
         let mut held: Option<HoldGuard<'_>> = None;
+        let mut stopped_at: Option<tokio::time::Instant> = None;
         loop {
             let e = match op().await {
                 Ok(v) => {
@@ -372,7 +376,17 @@ impl Worker {
             }
             let stopped = match on_stop {
                 OnStop::HandBack => self.stopping.clone(),
-                // A token nobody cancels: the outcome is stored or the process killed.
+                // An outcome is kept trying for a while after the stop (less than an
+                // orchestrator's grace), then handed back, so the worker still ends
+                // cleanly, its sandboxes removed.
+                OnStop::KeepTrying if self.stopping.is_cancelled() => {
+                    let since = *stopped_at.get_or_insert_with(tokio::time::Instant::now);
+                    let token = CancellationToken::new();
+                    if since.elapsed() >= OUTCOME_AFTER_STOP {
+                        token.cancel();
+                    }
+                    token
+                }
                 OnStop::KeepTrying => CancellationToken::new(),
             };
             tokio::select! {

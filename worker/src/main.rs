@@ -125,7 +125,11 @@ async fn check_api(control: &HttpTaskControl, api_url: &str, wait: Duration) -> 
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let e = match control.ping().await {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let answer = tokio::time::timeout(left.max(Duration::from_millis(100)), control.ping())
+            .await
+            .unwrap_or_else(|_| Err(Error::Unavailable("no answer in time".into())));
+        let e = match answer {
             Ok(()) => return Ok(()),
             Err(Error::Forbidden(_)) => anyhow::bail!(
                 "WORKER_TOKEN is not the worker credential of the API at {api_url} (it answered 401/403)"

@@ -59,7 +59,8 @@ impl Identities {
     }
 
     /// `CODEBOX_SANDBOX_UIDS` (`first-last`, default 2000000-2065535): ids of no user of
-    /// the host, not root, not 65534 (`nobody`), at least 1 024 of them.
+    /// the host (65 536 and above), at least 1 024 of them. Workers sharing a host take
+    /// ranges of their own.
     pub fn from_env() -> Result<Arc<Self>, ConfigError> {
         const VAR: &str = "CODEBOX_SANDBOX_UIDS";
         match config::var(VAR) {
@@ -121,9 +122,10 @@ fn parse_range(v: &str) -> Result<RangeInclusive<u32>, String> {
             .map_err(|_| format!("{s:?} is not a uid"))
     };
     let (first, last) = (number(first)?, number(last)?);
-    if first < 1000 {
+    // Below 65 536 are the host's own users (Debian's run to 59 999) and `nobody`.
+    if first < 65_536 {
         return Err(format!(
-            "{first} is among the host's system ids; start at 1000 or above"
+            "{first} may be one of the host's users; start at 65536 or above"
         ));
     }
     // 4294967295 is (uid_t)-1, which means "no change" to the kernel.
@@ -170,26 +172,25 @@ mod tests {
 
     #[test]
     fn live_sandboxes_never_share_an_id() {
-        let ids = Identities::new(5000..=6023);
+        let ids = Identities::new(70_000..=71_023);
         let held: Vec<Identity> = (0..1024).map(|_| ids.take().unwrap()).collect();
         let distinct: HashSet<u32> = held.iter().map(Identity::uid).collect();
         assert_eq!(distinct.len(), 1024);
-        assert!(distinct.iter().all(|id| (5000..=6023).contains(id)));
+        assert!(distinct.iter().all(|id| (70_000..=71_023).contains(id)));
         assert!(
             matches!(ids.take(), Err(Error::Unavailable(_))),
             "a full range refuses"
         );
-        let back = held[17].uid();
+        let first = held[0].uid();
         drop(held);
         assert_eq!(ids.in_use(), 0, "every id went back");
-        // Handed out in turn: the next one follows the last given.
-        let next = ids.take().unwrap();
-        assert_ne!(next.uid(), back);
+        // Handed out in turn: after a whole turn of the range, the first comes again.
+        assert_eq!(ids.take().unwrap().uid(), first);
     }
 
     #[test]
     fn an_id_given_back_is_the_last_to_be_given_again() {
-        let ids = Identities::new(5000..=6023);
+        let ids = Identities::new(70_000..=71_023);
         let first = ids.take().unwrap().uid();
         for _ in 0..1022 {
             assert_ne!(ids.take().unwrap().uid(), first);
@@ -205,6 +206,7 @@ mod tests {
             "a-b",
             "0-70000",
             "999-5000",
+            "1000-70000",
             "60000-70000",
             "3000000-3000010",
             "3000000-2000000",

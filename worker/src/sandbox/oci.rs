@@ -512,11 +512,17 @@ impl Container {
         {
             tracing::warn!(container = self.id, error = %e, "removing a sandbox bundle failed");
         }
-        // Gone, or as gone as it can be made: a process that outlived its `runc run` and
-        // every kill would still hold the uid, so a container that did not end keeps it.
-        if self.ended(Duration::ZERO).await.is_some() || self.exit.is_none() {
+        // The uid goes back only once runc knows the container no more (its processes
+        // died with its first one, or with the kill): one that could not be deleted may
+        // still run as it, so it keeps the uid for good.
+        let gone = self.exit.is_none() || !oci.call(&["state", &self.id]).await;
+        if gone {
             self.identity = None;
         } else if let Some(identity) = self.identity.take() {
+            tracing::warn!(
+                container = self.id,
+                "a sandbox outlived its deletion; its uid is not reused"
+            );
             std::mem::forget(identity);
         }
     }

@@ -143,10 +143,11 @@ struct Guard {
 
 impl Guard {
     async fn dispose(mut self) {
-        if let Some(id) = self.id.take() {
-            dispose(&self.docker, &id, self.started).await;
-        }
-        self.identity = None;
+        let gone = match self.id.take() {
+            Some(id) => dispose(&self.docker, &id, self.started).await,
+            None => true,
+        };
+        keep_unless_gone(self.identity.take(), gone);
     }
 }
 
@@ -163,8 +164,8 @@ impl Drop for Guard {
             let identity = self.identity.take();
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(DROPPED.track_future(async move {
-                    dispose(&docker, &id, started).await;
-                    drop(identity);
+                    let gone = dispose(&docker, &id, started).await;
+                    keep_unless_gone(identity, gone);
                 }));
             }
         }
@@ -179,6 +180,16 @@ pub(crate) async fn settle_dropped() {
     }
 }
 
+/// A container's uid goes back once the container is gone; one the engine did not
+/// confirm gone may still run as it, so it keeps the uid for good.
+fn keep_unless_gone(identity: Option<super::identity::Identity>, gone: bool) {
+    if let Some(identity) = identity
+        && !gone
+    {
+        std::mem::forget(identity);
+    }
+}
+
 /// How long the engine gets to remove a killed container before the worker removes it.
 const REMOVAL_WAIT: Duration = Duration::from_secs(10);
 
@@ -186,7 +197,8 @@ const REMOVAL_WAIT: Duration = Duration::from_secs(10);
 /// and the engine removes it: it was created with auto-remove, and removing it as well
 /// races the engine's own removal, which Docker 20.10 can leave as a phantom "Removal In
 /// Progress". One never started is removed directly.
-pub(crate) async fn dispose(docker: &Docker, id: &str, started: bool) {
+/// Whether the container is known to be gone (or dead, its removal left to the engine).
+pub(crate) async fn dispose(docker: &Docker, id: &str, started: bool) -> bool {
     // A start cut short (the worker stopping mid-call) may have started it all the same:
     // ask the engine rather than trust the flag before removing it directly.
     let started = started
@@ -215,11 +227,11 @@ pub(crate) async fn dispose(docker: &Docker, id: &str, started: bool) {
             | Ok(Some(Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404,
                 ..
-            }))) => return,
+            }))) => return true,
             // The engine is removing it, or will: removing it as well is the race above.
             Ok(Some(Err(e))) => {
                 tracing::debug!(container = id, error = %e, "waiting for a sandbox's removal");
-                return;
+                return false;
             }
             // Left to the engine, which removes it once it can: removing it here as well
             // is the race that leaves a phantom. The reaper looks again after 5 minutes.
@@ -228,27 +240,31 @@ pub(crate) async fn dispose(docker: &Docker, id: &str, started: bool) {
                     container = id,
                     "the engine did not remove a killed sandbox within 10 s; leaving it to the engine"
                 );
-                return;
+                return false;
             }
         }
     }
-    remove(docker, id).await;
+    remove(docker, id).await
 }
 
-pub(crate) async fn remove(docker: &Docker, id: &str) {
+/// Whether it is gone: removed now, or already (auto-remove).
+pub(crate) async fn remove(docker: &Docker, id: &str) -> bool {
     let options = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
         .build();
     match docker.remove_container(id, Some(options)).await {
-        Ok(()) => {}
-        // Already removed by the engine (auto-remove), or being removed.
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => true,
+        // Being removed by the engine.
         Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404 | 409,
-            ..
-        }) => {}
+            status_code: 409, ..
+        }) => false,
         Err(e) => {
-            tracing::warn!(container = id, error = %e, "removing a sandbox container failed")
+            tracing::warn!(container = id, error = %e, "removing a sandbox container failed");
+            false
         }
     }
 }

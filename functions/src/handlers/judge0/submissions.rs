@@ -224,8 +224,9 @@ pub struct IndexParams {
     pub fields: Option<String>,
 }
 
-/// Submissions counted for `meta` at most: past it, `total_count` says this many.
-const COUNTED: usize = 10_000;
+/// Submissions counted for `meta` at most (ten reads of the store): past it,
+/// `total_count` says this many.
+const COUNTED: usize = 1_000;
 /// A page holds at most this many submissions.
 const MAX_PER_PAGE: i64 = 100;
 
@@ -249,7 +250,7 @@ fn to_i(v: Option<&str>, default: i64) -> i64 {
     params(IndexParams),
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
-        (status = 200, description = "A page of your submissions, newest first, and `meta` (`current_page`, `next_page`, `prev_page`, `total_pages`, `total_count`, counted up to 10 000)", body = Object),
+        (status = 200, description = "A page of your submissions, newest first, and `meta` (`current_page`, `next_page`, `prev_page`, `total_pages`, `total_count`, counted up to 1 000)", body = Object),
         (status = 400, description = "A page below 1, a `per_page` not 1 to 100, or an unknown field", body = Judge0Error, content_type = "application/json"),
         (status = 401, description = "No valid token")))]
 pub async fn index(
@@ -284,7 +285,12 @@ pub async fn index(
                 cursor.as_deref(),
             )
             .await?;
-        for item in listed.items {
+        // Submissions are code tasks; image tasks are not Judge0's.
+        let code = listed
+            .items
+            .into_iter()
+            .filter(|t| t.kind == codebox_core::domain::TaskKind::Code);
+        for item in code {
             if total >= skip && ids.len() < per_page {
                 ids.push(item.id);
             }
