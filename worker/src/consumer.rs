@@ -497,8 +497,25 @@ impl Worker {
         let id = message.task_id;
         // This delivery's run: its lease is told apart from another delivery's.
         let holder = uuid::Uuid::new_v4();
-        if !self.take_lease(id, holder).await? {
-            return Ok(false);
+        match self.take_lease(id, holder).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(e) => {
+                // A start the API applied but whose answer was lost (the gateway died
+                // mid-request) holds a lease for this delivery: give it up, so the next
+                // delivery need not wait 30 s for it to lapse while deliveries are spent.
+                // Only this delivery's own lease is released; none is a no-op.
+                let release = self.control.release(id, holder);
+                if !matches!(
+                    tokio::time::timeout(Duration::from_secs(5), release).await,
+                    Ok(Ok(()))
+                ) {
+                    tracing::warn!(
+                        "could not give up this delivery's lease; the next waits for it to lapse"
+                    );
+                }
+                return Err(e);
+            }
         }
         // Watched for a cancel, and its lease renewed, until its outcome is stored.
         let watched = self

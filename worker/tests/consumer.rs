@@ -86,6 +86,8 @@ struct FlakyControl {
     refuse_commits: AtomicU32,
     /// Calls of the cancel watch (one per poll for all running tasks).
     batch_checks: Arc<AtomicU32>,
+    /// Starts applied whose answer is then lost (the gateway died mid-request).
+    lose_start_answers: AtomicU32,
 }
 
 impl FlakyControl {
@@ -109,7 +111,11 @@ impl TaskControl for FlakyControl {
     }
     async fn start(&self, id: TaskId, holder: LeaseId) -> Result<StartDecision, Error> {
         self.check()?;
-        self.inner.start(id, holder).await
+        let decision = self.inner.start(id, holder).await?;
+        if take_one(&self.lose_start_answers) {
+            return Err(Error::Invalid("the answer was lost".into()));
+        }
+        Ok(decision)
     }
     async fn renew(&self, leases: &[(TaskId, LeaseId)]) -> Result<(), Error> {
         self.check()?;
@@ -186,6 +192,7 @@ fn rig(script: Script, fail_commits: u32) -> Rig {
             down: api_down.clone(),
             refuse_commits: AtomicU32::new(0),
             batch_checks: Arc::clone(&batch_checks),
+            lose_start_answers: AtomicU32::new(0),
         }),
         sandbox.clone(),
         blobs.clone(),
@@ -537,6 +544,7 @@ async fn an_outcome_the_api_refuses_fails_the_task_once_with_the_reason() {
         down: r.api_down.clone(),
         refuse_commits: AtomicU32::new(u32::MAX),
         batch_checks: Arc::default(),
+        lose_start_answers: AtomicU32::new(0),
     });
     r.worker.control = control;
     let id = submit_code(&r).await;
@@ -784,4 +792,34 @@ async fn a_long_task_keeps_its_delivery_by_extending_the_lease() {
     submit_code(&quick).await;
     quick.worker.process_one().await.unwrap();
     assert_eq!(none.load(Ordering::SeqCst), 0);
+}
+
+/// A start the API applied but whose answer was lost (the gateway killed mid-request)
+/// leaves the delivery holding a lease it does not know it has: the worker gives it up
+/// as the message goes back, so the next delivery runs the task at once rather than
+/// waiting 30 s as "leased elsewhere" while deliveries are spent (seen: a task handed back
+/// three times by stopping workers, then dead-lettered `failed` without having run).
+#[tokio::test]
+async fn a_start_whose_answer_was_lost_leaves_no_lease_behind() {
+    let mut r = rig(Script::Hello, 0);
+    let control = Arc::new(FlakyControl {
+        inner: r.service.clone(),
+        fail_commits: AtomicU32::new(0),
+        down: r.api_down.clone(),
+        refuse_commits: AtomicU32::new(0),
+        batch_checks: Arc::default(),
+        lose_start_answers: AtomicU32::new(1),
+    });
+    r.worker.control = control;
+    let id = submit_code(&r).await;
+    r.worker.process_one().await.unwrap();
+    assert_eq!(
+        r.sandbox.calls.load(Ordering::SeqCst),
+        0,
+        "not run on the lost answer"
+    );
+    assert_eq!(r.queue.len(), 1, "the message went back");
+    // Another delivery starts it at once: no lease of the first is left.
+    let decision = r.service.start(id, uuid::Uuid::new_v4()).await.unwrap();
+    assert_eq!(decision, StartDecision::Run);
 }
