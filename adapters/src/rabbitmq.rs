@@ -343,33 +343,30 @@ impl RabbitSettle {
 #[async_trait]
 impl Settle for RabbitSettle {
     async fn ack(self: Box<Self>) -> Result<(), Error> {
-        if let Some(a) = self.take() {
-            a.ack(BasicAckOptions::default())
-                .await
-                .map_err(unavailable)?;
+        match self.take() {
+            Some(a) => bounded(a.ack(BasicAckOptions::default())).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     async fn retry(self: Box<Self>) -> Result<(), Error> {
-        if let Some(a) = self.take() {
-            a.nack(BasicNackOptions {
-                requeue: true,
-                ..Default::default()
-            })
-            .await
-            .map_err(unavailable)?;
+        match self.take() {
+            Some(a) => {
+                bounded(a.nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                }))
+                .await
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 
     async fn dead_letter(self: Box<Self>) -> Result<(), Error> {
-        if let Some(a) = self.take() {
-            a.reject(BasicRejectOptions { requeue: false })
-                .await
-                .map_err(unavailable)?;
+        match self.take() {
+            Some(a) => bounded(a.reject(BasicRejectOptions { requeue: false })).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -379,13 +376,30 @@ impl Drop for RabbitSettle {
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             handle.spawn(async move {
-                let _ = a
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await;
+                let _ = bounded(a.nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                }))
+                .await;
             });
         }
+    }
+}
+
+/// Time a settlement (ack, nack, reject) gets. One sent as its connection dies goes to
+/// the connection's internal loop, which may have ended: nothing would ever answer it,
+/// and a stopping worker would wait for it forever. Its message is the broker's again
+/// either way, as the connection is gone.
+const SETTLE_WAIT: Duration = Duration::from_secs(10);
+
+async fn bounded(
+    settle: impl std::future::Future<Output = Result<bool, lapin::Error>>,
+) -> Result<(), Error> {
+    match tokio::time::timeout(SETTLE_WAIT, settle).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unavailable(e)),
+        Err(_) => Err(unavailable(
+            "the broker did not take the settlement within 10 s",
+        )),
     }
 }

@@ -10,7 +10,7 @@ use codebox_core::config::{self, ConfigError};
 use codebox_functions::config::{ApiConfig, Backends, MAX_DELIVERIES};
 use codebox_functions::{AppState, router};
 use codebox_worker::consumer::{Worker, WorkerConfig};
-use codebox_worker::sandbox::{DockerSandbox, SandboxConfig};
+use codebox_worker::sandbox::{SandboxConfig, Sandboxes};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -108,7 +108,7 @@ pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
     let mut sandbox_config = config.sandbox.clone();
     sandbox_config.pool.get_or_insert(config.worker.concurrency);
     sandbox_config.slots = config.worker.concurrency;
-    let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
+    let sandbox = Arc::new(Sandboxes::connect(sandbox_config).await?);
     sandbox.ping().await?;
     let backends = Backends::memory();
     let state = AppState::build(&config.api, &backends)?;

@@ -21,10 +21,18 @@ pub fn shared_stack() -> SocketAddr {
     *ADDR.get_or_init(|| spawn_stack(None))
 }
 
-/// The same with every sandbox on gVisor (`runsc`, registered by `make test`).
+/// The same with every sandbox on gVisor, `runsc` run by the worker on the sandbox's
+/// bundle (the default where the runtime asked for is `runsc`).
 pub fn shared_gvisor_stack() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| spawn_stack(Some("runsc")))
+}
+
+/// The same with every sandbox on gVisor through the Docker engine (`runsc` registered
+/// with it by `make test`): the fallback where the worker cannot run runsc itself.
+pub fn shared_gvisor_docker_stack() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| spawn_stack(Some(GVISOR_DOCKER)))
 }
 
 /// The same with every sandbox run by runc itself (`CODEBOX_SANDBOX_ENGINE=runc`).
@@ -43,6 +51,8 @@ pub fn shared_docker_stack() -> SocketAddr {
 pub const RUNC_ENGINE: &str = "runc-engine";
 /// Asks [`start_embedded_on`] for the Docker engine with its default runtime.
 pub const DOCKER_ENGINE: &str = "docker-engine";
+/// Asks [`start_embedded_on`] for the Docker engine with gVisor's runtime.
+pub const GVISOR_DOCKER: &str = "runsc-docker";
 
 fn spawn_stack(runtime: Option<&'static str>) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -80,6 +90,10 @@ pub async fn start_embedded_on(runtime: Option<&str>) -> codebox_embedded::Runni
     match runtime {
         Some(RUNC_ENGINE) => config.sandbox.engine = codebox_worker::sandbox::EngineKind::Runc,
         Some(DOCKER_ENGINE) => config.sandbox.engine = codebox_worker::sandbox::EngineKind::Docker,
+        Some(GVISOR_DOCKER) => {
+            config.sandbox.engine = codebox_worker::sandbox::EngineKind::Docker;
+            config.sandbox.runtime = Some("runsc".to_owned());
+        }
         Some(runtime) => config.sandbox.runtime = Some(runtime.to_owned()),
         None => {}
     }
@@ -380,48 +394,57 @@ fn count_containers(task_id: &str, running_only: bool) -> anyhow::Result<usize> 
         + runc_sandboxes_of(task_id, running_only)?)
 }
 
-/// Containers of the runc engine serving this task (the task is named in their bundle),
-/// or only those whose container runs. A bundle a dead worker left without its container
-/// is no sandbox (nothing of it runs or holds resources; the reaper removes it later).
+/// Containers of the OCI engines (runc, runsc) serving this task (the task is named in
+/// their bundle), or only those whose container runs. A bundle a dead worker left without
+/// its container is no sandbox (nothing of it runs or holds resources; the reaper removes
+/// it later).
 fn runc_sandboxes_of(task_id: &str, running_only: bool) -> anyhow::Result<usize> {
-    use codebox_worker::sandbox::oci;
-    let root = oci::runc_root();
-    if !root.exists() {
-        return Ok(0);
+    use codebox_worker::sandbox::engine::runc::{self as oci, Runtime};
+    let mut count = 0;
+    for runtime in [Runtime::Runc, Runtime::Runsc] {
+        let root = oci::state_root(runtime);
+        if !root.exists() {
+            continue;
+        }
+        let serves = |bundle: &str| {
+            std::fs::read_to_string(std::path::Path::new(bundle).join(oci::TASK_FILE))
+                .is_ok_and(|t| t == task_id)
+        };
+        // The runtime lists by reading each container's state, and fails when one is
+        // deleted as it reads: a few tries.
+        let mut tries = 0;
+        let out = loop {
+            let out = std::process::Command::new(runtime.name())
+                .arg("--root")
+                .arg(&root)
+                .args(["list", "--format", "json"])
+                .output()
+                .with_context(|| format!("running {}", runtime.name()))?;
+            tries += 1;
+            if out.status.success() {
+                break out;
+            }
+            if tries == 5 {
+                bail!(
+                    "{} list failed: {}",
+                    runtime.name(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        count += list
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter(|c| !running_only || c["status"] == "running")
+                    .filter(|c| c["bundle"].as_str().is_some_and(serves))
+                    .count()
+            })
+            .unwrap_or(0);
     }
-    let serves = |bundle: &str| {
-        std::fs::read_to_string(std::path::Path::new(bundle).join(oci::TASK_FILE))
-            .is_ok_and(|t| t == task_id)
-    };
-    // runc lists by reading each container's state, and fails when one is deleted as it
-    // reads: a few tries.
-    let mut tries = 0;
-    let out = loop {
-        let out = std::process::Command::new("runc")
-            .arg("--root")
-            .arg(&root)
-            .args(["list", "--format", "json"])
-            .output()
-            .context("running runc")?;
-        tries += 1;
-        if out.status.success() {
-            break out;
-        }
-        if tries == 5 {
-            bail!("runc list failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let list: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    Ok(list
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter(|c| !running_only || c["status"] == "running")
-                .filter(|c| c["bundle"].as_str().is_some_and(serves))
-                .count()
-        })
-        .unwrap_or(0))
+    Ok(count)
 }
 
 /// One Server-Sent Event as a client receives it.

@@ -605,7 +605,7 @@ fn sandbox_containers_but_phantoms(skip_phantoms: bool) -> usize {
         count += 1;
     }
     // The runc engine's: its containers end with their worker.
-    let root = codebox_worker::sandbox::oci::runc_root();
+    let root = codebox_worker::sandbox::engine::runc::runc_root();
     if root.exists() {
         // A failed list (a container deleted as runc read it) is listed again.
         let out = (0..5)
@@ -646,7 +646,7 @@ fn engine_phantom(id: &str) -> bool {
 /// load ("unable to remove filesystem … directory not empty"), leaving a dead container
 /// that only a direct removal clears; anything else left is counted.
 pub async fn sandbox_containers_after_reaping() -> usize {
-    let sandbox = codebox_worker::sandbox::DockerSandbox::connect(
+    let sandbox = codebox_worker::sandbox::Sandboxes::connect(
         codebox_worker::sandbox::SandboxConfig::default(),
     )
     .await

@@ -28,7 +28,7 @@ async fn runc_gets_no_variable_of_the_worker() {
         .run(serde_json::json!({"language": "python", "code": "print(1)"}))
         .await
         .unwrap();
-    let root = codebox_worker::sandbox::oci::runc_root();
+    let root = codebox_worker::sandbox::engine::runc::runc_root();
     let root = root.to_string_lossy().into_owned();
     // The suite's other tests share the stack and take warm sandboxes as they run: look
     // until some `runc run` is there (the pool refills within moments), bounded.

@@ -18,7 +18,7 @@ enum Engine {
 /// Every sandbox of the engine: containers the sandbox labels, whatever their role; on
 /// runc, its containers and their bundles.
 fn all_sandboxes(engine: Engine) -> HashSet<String> {
-    use codebox_worker::sandbox::oci;
+    use codebox_worker::sandbox::engine::runc as oci;
     let root = oci::runc_root().to_string_lossy().into_owned();
     let (program, args) = match engine {
         Engine::Docker => (

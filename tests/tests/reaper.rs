@@ -6,7 +6,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use codebox_worker::sandbox::{DockerSandbox, SandboxConfig};
+use codebox_worker::sandbox::engine::runc::Runtime;
+use codebox_worker::sandbox::{SandboxConfig, Sandboxes};
 
 fn docker(args: &[&str]) -> String {
     let out = Command::new("docker")
@@ -32,7 +33,7 @@ fn exists(id: &str) -> bool {
 async fn the_reaper_removes_a_dead_workers_leftovers_and_nothing_alive() {
     let config = SandboxConfig::default();
     let image = config.image.clone();
-    let sandbox = DockerSandbox::connect(config).await.unwrap();
+    let sandbox = Sandboxes::connect(config).await.unwrap();
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     // A worker that died between create and start leaves this.
     let never_started = docker(&[
@@ -84,7 +85,7 @@ async fn the_reaper_removes_a_dead_workers_leftovers_and_nothing_alive() {
 async fn the_reaper_removes_a_container_whose_removal_the_engine_failed() {
     let config = SandboxConfig::default();
     let image = config.image.clone();
-    let sandbox = DockerSandbox::connect(config).await.unwrap();
+    let sandbox = Sandboxes::connect(config).await.unwrap();
     let root = docker(&["info", "--format", "{{.DockerRootDir}}"]);
     let id = docker(&[
         "create",
@@ -137,42 +138,61 @@ async fn the_reaper_removes_a_container_whose_removal_the_engine_failed() {
 /// bundle. The reaper deletes both once they are 10 s old, and nothing running or young.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_deletes_a_runc_sandbox_whose_runc_was_killed() {
-    use codebox_worker::sandbox::{EngineKind, oci};
+    a_sandbox_whose_runtime_was_killed_is_reaped(Runtime::Runc, None).await;
+}
+
+/// The same on gVisor, runsc run by the worker on the sandbox's bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_deletes_a_runsc_sandbox_whose_runsc_was_killed() {
+    a_sandbox_whose_runtime_was_killed_is_reaped(Runtime::Runsc, Some("runsc")).await;
+}
+
+async fn a_sandbox_whose_runtime_was_killed_is_reaped(runtime: Runtime, asked: Option<&str>) {
+    use codebox_worker::sandbox::EngineKind;
+    use codebox_worker::sandbox::engine::Engine;
+    use codebox_worker::sandbox::engine::runc::{Oci, OciEngine, state_root};
     let config = SandboxConfig {
         engine: EngineKind::Runc,
+        runtime: asked.map(str::to_owned),
         ..SandboxConfig::default()
     };
-    let sandbox = DockerSandbox::connect(config.clone()).await.unwrap();
+    let sandbox = Sandboxes::connect(config.clone()).await.unwrap();
+    assert_eq!(sandbox.engine(), runtime.name());
     let docker = bollard::Docker::connect_with_local_defaults().unwrap();
-    let engine = std::sync::Arc::new(oci::Oci::open(&docker, &config).await.unwrap());
+    let engine = Oci(std::sync::Arc::new(
+        OciEngine::open(
+            &docker,
+            &config,
+            runtime,
+            tokio_util::task::TaskTracker::new(),
+        )
+        .await
+        .unwrap(),
+    ));
     let state = |id: &str| {
-        let out = Command::new("runc")
+        let out = Command::new(runtime.name())
             .arg("--root")
-            .arg(oci::runc_root())
+            .arg(state_root(runtime))
             .args(["state", id])
             .output()
             .unwrap();
         let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         state["status"].as_str().unwrap_or("gone").to_owned()
     };
-    let left = engine.prepare(&config, 128).await.unwrap();
-    let alive = engine.prepare(&config, 128).await.unwrap();
-    let id = left.container.id().to_owned();
-    let bundle = oci::bundles().join(&id);
-    // The worker and its runc die: the agent sees its stdin close and ends, and nobody
+    let left = engine.prepare(128).await.unwrap();
+    let alive = engine.prepare(128).await.unwrap();
+    let id = left.id().to_owned();
+    let bundle = codebox_worker::sandbox::engine::runc::bundles().join(&id);
+    // The worker and its runtime die: the agent sees its stdin close and ends, and nobody
     // deletes the container.
     let killed = Command::new("pkill")
-        .args(["-KILL", "-f", &format!("run --bundle .*{id}")])
+        .args(["-KILL", "-f", &format!(" run --bundle .*{id}")])
         .status()
         .unwrap();
-    assert!(killed.success(), "runc run of {id} not found");
+    assert!(killed.success(), "{} run of {id} not found", runtime.name());
     // Its worker is gone: nothing of it disposes of the sandbox, and the agent's stdin
     // closes.
-    let oci::Started {
-        container, stdin, ..
-    } = left;
-    drop(stdin);
-    std::mem::forget(container);
+    left.abandon();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while state(&id) != "stopped" {
         assert!(std::time::Instant::now() < deadline, "{}", state(&id));
@@ -186,12 +206,8 @@ async fn the_reaper_deletes_a_runc_sandbox_whose_runc_was_killed() {
     assert!(removed >= 1, "{removed}");
     assert_eq!(state(&id), "gone", "the stopped sandbox is deleted");
     assert!(!bundle.exists(), "and its bundle");
-    assert_eq!(
-        state(alive.container.id()),
-        "running",
-        "a live one is left alone"
-    );
-    let mut alive = alive;
-    alive.container.dispose().await;
-    assert_eq!(state(alive.container.id()), "gone");
+    let alive_id = alive.id().to_owned();
+    assert_eq!(state(&alive_id), "running", "a live one is left alone");
+    alive.discard().await;
+    assert_eq!(state(&alive_id), "gone");
 }

@@ -305,10 +305,18 @@ impl Worker {
                 }
             }
         }
-        // Wait for the tasks under way.
-        let _ = permits
-            .acquire_many(self.config.concurrency.max(1) as u32)
-            .await;
+        // Wait for the tasks under way, saying what is still awaited now and then.
+        let all = self.config.concurrency.max(1) as u32;
+        let waiting = permits.acquire_many(all);
+        tokio::pin!(waiting);
+        loop {
+            tokio::select! {
+                _ = &mut waiting => break,
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {
+                    tracing::info!("stopping: still waiting for tasks under way");
+                }
+            }
+        }
     }
 
     async fn outage_cleared(&self) {

@@ -29,7 +29,7 @@ use codebox_core::config;
 use codebox_core::ports::{BlobStore, QueueConsumer};
 use codebox_worker::consumer::{Worker, WorkerConfig};
 use codebox_worker::http_control::HttpTaskControl;
-use codebox_worker::sandbox::{DockerSandbox, SandboxConfig};
+use codebox_worker::sandbox::{SandboxConfig, Sandboxes};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -188,7 +188,7 @@ async fn run() -> anyhow::Result<()> {
     let reap_after = sandbox_config.reap_after;
     sandbox_config.pool.get_or_insert(concurrency);
     sandbox_config.slots = concurrency;
-    let sandbox = Arc::new(DockerSandbox::connect(sandbox_config).await?);
+    let sandbox = Arc::new(Sandboxes::connect(sandbox_config).await?);
     sandbox.ping().await?;
     let control = Arc::new(
         HttpTaskControl::new(&api_url, &token)?.spilling_to(source.blobs.clone(), spill_bytes),

@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use codebox_worker::sandbox::{DockerSandbox, EngineKind, SandboxConfig};
+use codebox_worker::sandbox::{EngineKind, SandboxConfig, Sandboxes};
 
 #[tokio::test]
 async fn a_runc_without_the_escape_fixes_is_refused() {
@@ -24,7 +24,7 @@ async fn a_runc_without_the_escape_fixes_is_refused() {
         runc: runc.to_string_lossy().into_owned(),
         ..SandboxConfig::default()
     };
-    let refused = DockerSandbox::connect(config).await;
+    let refused = Sandboxes::connect(config).await;
     let _ = std::fs::remove_dir_all(&dir);
     let message = format!("{:#}", refused.err().expect("an old runc was accepted"));
     assert!(message.contains("CVE-2024-21626"), "{message}");

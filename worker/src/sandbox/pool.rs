@@ -18,8 +18,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::SandboxConfig;
-use super::step::{self, Engine, Prepared};
+use super::engine::{Engine, Prepared};
 
 /// Memory sizes kept warm at once, at most.
 const MAX_CLASSES: usize = 8;
@@ -45,8 +44,7 @@ struct State {
 }
 
 pub struct Pool {
-    engine: Engine,
-    config: SandboxConfig,
+    engine: Arc<dyn Engine>,
     /// Warm containers per class.
     size: usize,
     /// A warm container older than this is replaced (fresh ones keep the reaper's rules
@@ -57,7 +55,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(engine: Engine, config: SandboxConfig, size: usize, pinned: &[u32]) -> Self {
+    pub fn new(engine: Arc<dyn Engine>, size: usize, pinned: &[u32]) -> Self {
         let max_age = MAX_AGE;
         let classes = pinned
             .iter()
@@ -73,7 +71,6 @@ impl Pool {
             .collect();
         Self {
             engine,
-            config,
             size,
             max_age,
             state: Mutex::new(State {
@@ -124,7 +121,7 @@ impl Pool {
             }
             None => {
                 metrics::counter!("codebox_sandbox_starts_total", "pool" => "cold").increment(1);
-                step::prepare(&self.engine, &self.config, memory_mb).await
+                self.engine.prepare(memory_mb).await
             }
         }
     }
@@ -193,7 +190,7 @@ impl Pool {
             while let Some(memory) = self.next_to_make() {
                 let pool = self.clone();
                 making.spawn(async move {
-                    let made = step::prepare(&pool.engine, &pool.config, memory).await;
+                    let made = pool.engine.prepare(memory).await;
                     let ok = made.is_ok();
                     if let Err(e) = &made {
                         tracing::warn!(error = %e, "preparing a warm sandbox failed");

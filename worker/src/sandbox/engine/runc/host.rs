@@ -1,0 +1,170 @@
+//! What the OCI engines need of the host: this deployment's directories, the runner
+//! image's root mounted read-only, `nosuid` and `nodev`, the Docker daemon's settings
+//! they must match, its AppArmor profile, and the `run` processes alive.
+
+use std::path::{Path, PathBuf};
+
+use tokio::process::Command;
+
+use super::{ID_PREFIX, Runtime};
+
+/// The deployment's own directory (`CODEBOX_RUN_DIR`, default `/run/codebox`): each
+/// runtime's state in `runc/` or `runsc/` (its own root, so `runc list` shows this deployment's sandboxes only)
+/// and one bundle per sandbox in `bundles/`. Two deployments on one host (two test suites,
+/// say) give two directories, so neither's reaper touches the other's sandboxes.
+pub fn run_dir() -> PathBuf {
+    std::env::var_os("CODEBOX_RUN_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from("/run/codebox"), PathBuf::from)
+}
+
+/// runc's state directory (`--root`) of this deployment.
+pub fn runc_root() -> PathBuf {
+    state_root(Runtime::Runc)
+}
+
+/// A runtime's state directory (`--root`) of this deployment: `runc/` or `runsc/`.
+pub fn state_root(runtime: Runtime) -> PathBuf {
+    run_dir().join(runtime.name())
+}
+
+/// This deployment's sandbox bundles.
+pub fn bundles() -> PathBuf {
+    run_dir().join("bundles")
+}
+/// Where a runner image made of several layers is mounted (read-only overlay).
+const ROOTFS: &str = "/run/codebox/rootfs";
+
+/// The sandbox ids of every `runc run` process on the host.
+pub(super) fn runc_runs() -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return ids;
+    };
+    for entry in procs.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.contains(&b"run".as_slice())
+            && let Some(id) = args.iter().rev().find(|a| !a.is_empty())
+            && id.starts_with(ID_PREFIX.as_bytes())
+        {
+            ids.insert(String::from_utf8_lossy(id).into_owned());
+        }
+    }
+    ids
+}
+
+/// What the engine's daemon adds to every container that this engine would not: another
+/// default runtime (gVisor), user-namespace remapping, SELinux labels, a seccomp profile
+/// of the operator's. Where any is set, sandboxes stay with Docker.
+pub(super) fn same_as_dockers_default(
+    info: &bollard::models::SystemInfo,
+    runtime: Runtime,
+) -> anyhow::Result<()> {
+    // An engine whose every container runs on another runtime (gVisor) wants at least
+    // that: runc would be less. gVisor is never less than the default.
+    let default = info.default_runtime.as_deref().unwrap_or("runc");
+    if runtime == Runtime::Runc && default != "runc" {
+        anyhow::bail!("the engine's default runtime is {default}, not runc");
+    }
+    for option in info.security_options.iter().flatten() {
+        let name = option
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("name="))
+            .unwrap_or_default();
+        let custom_seccomp = name == "seccomp" && !option.contains("profile=default");
+        if matches!(name, "userns" | "selinux" | "rootless") || custom_seccomp {
+            anyhow::bail!("the engine applies {option}, which this engine does not");
+        }
+    }
+    Ok(())
+}
+
+/// Docker's AppArmor profile where the host enforces AppArmor: it must be loaded (Docker
+/// loads it when it starts), or the sandboxes stay with Docker.
+pub(super) async fn apparmor_profile(
+    info: &bollard::models::SystemInfo,
+) -> anyhow::Result<Option<String>> {
+    let enabled = tokio::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .await
+        .is_ok_and(|v| v.trim() == "Y");
+    if !enabled {
+        return Ok(None);
+    }
+    let apparmor_in_docker = info
+        .security_options
+        .iter()
+        .flatten()
+        .any(|o| o.contains("name=apparmor"));
+    let loaded = tokio::fs::read_to_string("/sys/kernel/security/apparmor/profiles")
+        .await
+        .unwrap_or_default();
+    if apparmor_in_docker && loaded.lines().any(|l| l.starts_with("docker-default ")) {
+        Ok(Some("docker-default".to_owned()))
+    } else {
+        anyhow::bail!("AppArmor is enforced here and Docker's docker-default profile is not loaded")
+    }
+}
+
+/// The flags of the runner image's root on the host, which every sandbox's root keeps
+/// (runc binds it): read-only, and neither set-uid bits nor device nodes in the image
+/// take effect.
+const ROOT_FLAGS: [&str; 3] = ["ro", "nosuid", "nodev"];
+
+/// Mounts the runner image's root for the sandboxes: its layers as one read-only overlay,
+/// or its one layer bound, with [`ROOT_FLAGS`]. A root mounted before (by an older worker,
+/// without some flag) is remounted with them.
+pub(super) async fn mount_root(id: &str, layers: &[String]) -> anyhow::Result<PathBuf> {
+    let name = id.trim_start_matches("sha256:");
+    let target = Path::new(ROOTFS).join(&name[..name.len().min(24)]);
+    let target_str = target.to_string_lossy().into_owned();
+    let mounts = tokio::fs::read_to_string("/proc/self/mounts").await?;
+    // The last mount on the target is the one a sandbox would bind.
+    let existing = mounts
+        .lines()
+        .rfind(|l| l.split(' ').nth(1) == Some(target_str.as_str()))
+        .map(|l| l.split(' ').nth(3).unwrap_or_default().to_owned());
+    let flags = ROOT_FLAGS.join(",");
+    match existing {
+        Some(options) => {
+            let has = |flag: &str| options.split(',').any(|o| o == flag);
+            if !ROOT_FLAGS.iter().all(|f| has(f)) {
+                let remount = if options.contains("lowerdir=") {
+                    format!("remount,{flags}")
+                } else {
+                    format!("remount,bind,{flags}")
+                };
+                mount(&["-o", &remount, &target_str]).await?;
+            }
+        }
+        None => {
+            tokio::fs::create_dir_all(&target).await?;
+            match layers {
+                [one] => {
+                    mount(&["--bind", one, &target_str]).await?;
+                    mount(&["-o", &format!("remount,bind,{flags}"), &target_str]).await?;
+                }
+                // No upper directory: the overlay itself is read-only.
+                many => {
+                    let options = format!("{flags},lowerdir={}", many.join(":"));
+                    mount(&["-t", "overlay", "overlay", "-o", &options, &target_str]).await?;
+                }
+            }
+        }
+    }
+    Ok(target)
+}
+
+async fn mount(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("mount").args(args).output().await?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "mounting the runner image's root failed (mount {}): {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
