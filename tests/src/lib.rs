@@ -499,3 +499,46 @@ impl EventStream {
         }
     }
 }
+
+/// The variable names of every `<runtime> … --root <root> … run` process's environment
+/// (`runtime`: `runc`, `runsc`).
+pub fn runtime_environments(runtime: &str, root: &str) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in procs.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let ours = args.first().is_some_and(|a| a.ends_with(runtime))
+            && args.iter().any(|a| a == "run")
+            && args.iter().any(|a| a == root);
+        if !ours {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let names: Vec<String> = environ
+            .split(|b| *b == 0)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                String::from_utf8_lossy(v)
+                    .split('=')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
+        // A process that has ended (a zombie) reads as no environment at all.
+        if !names.is_empty() {
+            found.push(names);
+        }
+    }
+    found
+}

@@ -34,7 +34,7 @@ async fn runc_gets_no_variable_of_the_worker() {
     // until some `runc run` is there (the pool refills within moments), bounded.
     let mut environments = Vec::new();
     for _ in 0..100 {
-        environments = runc_environments(&root);
+        environments = codebox_tests::runtime_environments("runc", &root);
         if !environments.is_empty() {
             break;
         }
@@ -47,46 +47,4 @@ async fn runc_gets_no_variable_of_the_worker() {
     for names in environments {
         assert_eq!(names, ["PATH"], "runc's environment: {names:?}");
     }
-}
-
-/// The variable names of every `runc … --root <root> … run` process's environment.
-fn runc_environments(root: &str) -> Vec<Vec<String>> {
-    let mut found = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in procs.flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let ours = args.first().is_some_and(|a| a.ends_with("runc"))
-            && args.iter().any(|a| a == "run")
-            && args.iter().any(|a| a == root);
-        if !ours {
-            continue;
-        }
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        let names: Vec<String> = environ
-            .split(|b| *b == 0)
-            .filter(|v| !v.is_empty())
-            .map(|v| {
-                String::from_utf8_lossy(v)
-                    .split('=')
-                    .next()
-                    .unwrap_or("")
-                    .to_owned()
-            })
-            .collect();
-        // A process that has ended (a zombie) reads as no environment at all.
-        if !names.is_empty() {
-            found.push(names);
-        }
-    }
-    found
 }

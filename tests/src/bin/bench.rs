@@ -2,7 +2,10 @@
 //! latency of python and C hellos, throughput with 32 concurrent clients, and, in the same
 //! run, the baselines they are judged against: a bare `docker run --rm` of the same hello,
 //! and a pipeline that does one `docker run --rm` per task at the same concurrency. Also
-//! status polling. Prints a table with the ratios and writes `target/bench/latest.json`.
+//! status polling, and the floor: the same `python3` hello run directly on the host. The
+//! baselines run on the runtime the sandboxes run on (`CODEBOX_SANDBOX_RUNTIME`, e.g.
+//! `--runtime runsc` for gVisor). Prints a table with the ratios and writes
+//! `target/bench/latest.json`.
 //!
 //! Options: `--url http://host:port` (a running stack), `--out FILE` (the JSON),
 //! `--samples N` (default 30),
@@ -118,21 +121,43 @@ async fn latency(c: &Client, body: &Value, n: usize) -> anyhow::Result<(Value, V
     Ok((summary(e2e), summary(overhead)))
 }
 
+/// `docker run --rm --network none [--runtime R]`: the runtime the sandboxes run on.
+fn docker_run(image: &str) -> Vec<String> {
+    let mut args: Vec<String> = ["run", "--rm", "--network", "none"]
+        .map(str::to_owned)
+        .to_vec();
+    if let Ok(runtime) = std::env::var("CODEBOX_SANDBOX_RUNTIME")
+        && !runtime.is_empty()
+    {
+        args.extend(["--runtime".to_owned(), runtime]);
+    }
+    args.extend([image, "python3", "-c", "print('hello')"].map(str::to_owned));
+    args
+}
+
+/// The floor: the same python hello run directly on the host, no sandbox at all.
+fn on_the_host(n: usize) -> anyhow::Result<Value> {
+    let mut ms = Vec::new();
+    for _ in 0..n {
+        let started = Instant::now();
+        let out = std::process::Command::new("python3")
+            .args(["-c", "print('hello')"])
+            .output()
+            .context("running python3 on the host")?;
+        if !out.status.success() || out.stdout != b"hello\n" {
+            bail!("python3 on the host failed");
+        }
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(summary(ms))
+}
+
 fn bare_docker_run(image: &str, n: usize) -> anyhow::Result<Value> {
     let mut ms = Vec::new();
     for _ in 0..n {
         let started = Instant::now();
         let out = std::process::Command::new("docker")
-            .args([
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                image,
-                "python3",
-                "-c",
-                "print('hello')",
-            ])
+            .args(docker_run(image))
             .output()
             .context("running the docker CLI")?;
         if !out.status.success() || out.stdout != b"hello\n" {
@@ -157,8 +182,7 @@ async fn docker_run_pipeline(image: &str, tasks: usize, clients: usize) -> anyho
         handles.push(tokio::spawn(async move {
             for _ in 0..count {
                 let out = tokio::process::Command::new("docker")
-                    .args(["run", "--rm", "--network", "none", &image])
-                    .args(["python3", "-c", "print('hello')"])
+                    .args(docker_run(&image))
                     .output()
                     .await
                     .context("running the docker CLI")?;
@@ -331,6 +355,8 @@ async fn run() -> anyhow::Result<()> {
     let judged_samples = (a.samples / 4).max(5);
     eprintln!("bench: C with 20 tests x{judged_samples}");
     let (judged_e2e, _) = latency(&c, &judged, judged_samples).await?;
+    eprintln!("bench: python3 on the host x{}", a.samples);
+    let host = on_the_host(a.samples)?;
     eprintln!("bench: bare docker run x{}", a.samples.min(20));
     let bare = bare_docker_run(&image, a.samples.min(20))?;
     eprintln!(
@@ -348,12 +374,18 @@ async fn run() -> anyhow::Result<()> {
 
     let p50 = |v: &Value| v["p50_ms"].as_f64().unwrap_or(f64::NAN);
     let ratio = p50(&py_e2e) / p50(&bare);
+    let floor_ratio = p50(&py_e2e) / p50(&host);
+    let setting = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let c_ratio = p50(&c_e2e) / p50(&bare);
     let judged_ratio = p50(&judged_e2e) / (20.0 * p50(&c_e2e));
     let rate = |v: &Value| v["tasks_per_second"].as_f64().unwrap_or(f64::NAN);
     let tput_ratio = rate(&tput) / rate(&pipeline);
     let report = json!({
         "target": format!("http://{addr}"),
+        "engine": setting("CODEBOX_SANDBOX_ENGINE").unwrap_or_else(|| "auto".into()),
+        "runtime": setting("CODEBOX_SANDBOX_RUNTIME").unwrap_or_else(|| "runc".into()),
+        "python_hello_on_the_host": host,
+        "python_p50_over_host_p50": round(floor_ratio),
         "when": codebox_core::time::format(&codebox_core::time::now()),
         "python_hello_e2e": py_e2e,
         "python_hello_platform_overhead": py_overhead,
@@ -383,6 +415,10 @@ async fn run() -> anyhow::Result<()> {
             "bare docker run --rm (python)",
             "bare_docker_run_python_hello",
         ),
+        (
+            "python3 on the host (the floor)",
+            "python_hello_on_the_host",
+        ),
         ("GET /status", "status_polling"),
     ] {
         let s = &report[key];
@@ -395,8 +431,16 @@ async fn run() -> anyhow::Result<()> {
         );
     }
     println!(
-        "python p50 / bare docker run p50: {} (target <= 0.3)",
+        "sandboxes: engine {}, runtime {} (the docker-run baselines on the same runtime)",
+        report["engine"], report["runtime"]
+    );
+    println!(
+        "python p50 / bare docker run p50: {} (target <= 0.15)",
         report["python_p50_over_bare_docker_run_p50"]
+    );
+    println!(
+        "python p50 / python3 on the host p50: {} (target <= 2)",
+        report["python_p50_over_host_p50"]
     );
     println!(
         "C p50 / bare docker run (python) p50: {} (target <= 0.7)",
@@ -411,7 +455,7 @@ async fn run() -> anyhow::Result<()> {
         report["throughput"]["tasks_per_second"], a.tasks, a.clients
     );
     println!(
-        "docker-run-per-task pipeline: {} tasks/s; codebox / pipeline: {} (target >= 2.5)",
+        "docker-run-per-task pipeline: {} tasks/s; codebox / pipeline: {} (target >= 3)",
         report["docker_run_pipeline"]["tasks_per_second"],
         report["throughput_over_docker_run_pipeline"]
     );
