@@ -135,13 +135,23 @@ fn docker_run(image: &str) -> Vec<String> {
     args
 }
 
-/// The floor: the same python hello run directly on the host, no sandbox at all.
+/// The floor: the same python hello run directly on the host, no sandbox at all, as the
+/// sandbox runs it (`python3 -B main.py`) with the interpreter the runner image has
+/// (Debian's; not a shim a version manager may have put first on the `PATH`).
 fn on_the_host(n: usize) -> anyhow::Result<Value> {
+    let dir = std::env::temp_dir().join(format!("codebox-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("main.py"), "print('hello')\n")?;
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || std::path::Path::new(p).exists())
+        .unwrap_or("python3");
     let mut ms = Vec::new();
     for _ in 0..n {
         let started = Instant::now();
-        let out = std::process::Command::new("python3")
-            .args(["-c", "print('hello')"])
+        let out = std::process::Command::new(python)
+            .args(["-B", "main.py"])
+            .current_dir(&dir)
             .output()
             .context("running python3 on the host")?;
         if !out.status.success() || out.stdout != b"hello\n" {
@@ -149,6 +159,7 @@ fn on_the_host(n: usize) -> anyhow::Result<Value> {
         }
         ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(summary(ms))
 }
 
