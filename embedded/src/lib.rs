@@ -11,6 +11,7 @@ use codebox_functions::config::{ApiConfig, Backends, MAX_DELIVERIES};
 use codebox_functions::{AppState, router};
 use codebox_worker::consumer::{Worker, WorkerConfig};
 use codebox_worker::sandbox::{SandboxConfig, Sandboxes};
+use codebox_worker::settings::WorkerSettings;
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -24,9 +25,10 @@ pub struct EmbeddedConfig {
 }
 
 impl EmbeddedConfig {
-    /// `CODEBOX_ADDR` (default 127.0.0.1:8080), `WORKER_CONCURRENCY` (default 4), the
-    /// API's and the sandbox's settings. Secrets are made up at start when unset: the
-    /// stores live in this process only, so nothing outlives them.
+    /// `CODEBOX_ADDR` (default 127.0.0.1:8080), the API's settings and the worker's
+    /// ([`WorkerSettings::from_env`]; the in-process queue's own delivery limit). Secrets
+    /// are made up at start when unset: the stores live in this process only, so nothing
+    /// outlives them.
     pub fn from_env() -> Result<Self, ConfigError> {
         let addr = config::parse_or(
             "CODEBOX_ADDR",
@@ -47,24 +49,16 @@ impl EmbeddedConfig {
             .map(SecretString::from)
             .unwrap_or_else(random);
         let api = ApiConfig::with_secrets(jwt, worker_token)?;
-        let concurrency =
-            config::parse_or("WORKER_CONCURRENCY", 4usize, "a number of tasks, 1 to 64")?;
-        if !(1..=64).contains(&concurrency) {
-            return Err(ConfigError {
-                var: "WORKER_CONCURRENCY".into(),
-                problem: format!("{concurrency} is not from 1 to 64"),
-            });
-        }
+        let WorkerSettings {
+            mut worker,
+            sandbox,
+        } = WorkerSettings::from_env()?;
+        worker.max_deliveries = MAX_DELIVERIES;
         Ok(Self {
             addr,
             api,
-            sandbox: SandboxConfig::from_env()?,
-            worker: WorkerConfig {
-                concurrency,
-                max_deliveries: MAX_DELIVERIES,
-                filter: codebox_worker::filters::child::FilterLimits::from_env()?,
-                ..WorkerConfig::default()
-            },
+            sandbox,
+            worker,
         })
     }
 }
@@ -155,22 +149,13 @@ pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
             .await
         })
     };
-    {
-        // Leftovers of an earlier run that died.
-        let (sandbox, stop, age) = (sandbox.clone(), shutdown.clone(), config.sandbox.reap_after);
-        tokio::spawn(async move { sandbox.reap_forever(age, age / 4, stop).await });
-    }
-    let pool = sandbox.start_pool(shutdown.clone());
-    let worker = {
-        let shutdown = shutdown.clone();
-        let sandbox = sandbox.clone();
-        tokio::spawn(async move {
-            worker.run(shutdown).await;
-            // Every warm and used container removed before the stack reports stopped.
-            let _ = pool.await;
-            sandbox.settle().await;
-        })
-    };
+    // Every warm and used container is removed before the stack reports stopped.
+    let worker = tokio::spawn(codebox_worker::run::run_worker(
+        worker,
+        sandbox,
+        None,
+        shutdown.clone(),
+    ));
     Ok(Running {
         addr,
         state,

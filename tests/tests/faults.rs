@@ -310,6 +310,42 @@ async fn a_worker_with_a_wrong_token_stops_at_start_with_one_line() {
     );
 }
 
+/// Every setting is read and checked before the worker connects to anything: a bad one
+/// stops it with one line naming the variable, whichever part of the worker reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_a_bad_setting_stops_with_one_line_naming_it() {
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    for (name, value) in [
+        ("WORKER_CONCURRENCY", "0"),
+        ("MAX_DELIVERIES", "lots"),
+        ("CANCEL_POLL_MS", "5"),
+        ("LIVE_EVENTS", "maybe"),
+        ("QUEUE", "kafka"),
+        ("SQS_VISIBILITY_SECS", "1"),
+        ("CODEBOX_SANDBOX_PIDS", "3"),
+        ("CODEBOX_SANDBOX_ENGINE", "podman"),
+        ("WORKER_API_WAIT_SECS", "0"),
+    ] {
+        let mut env = vec![(name, value)];
+        if name == "SQS_VISIBILITY_SECS" {
+            env.extend([
+                ("QUEUE", "sqs"),
+                ("TASK_QUEUE_URL", "http://127.0.0.1:1/queue/tasks"),
+                ("TASK_DLQ_URL", "http://127.0.0.1:1/queue/dead"),
+                ("BLOB_BUCKET", "blobs"),
+            ]);
+        }
+        let stderr = worker_that_stops(&p, &env).await;
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{name}={value}: {stderr}");
+        assert!(
+            lines[0].starts_with("codebox-worker: ") && lines[0].contains(name),
+            "{name}={value}: {stderr}"
+        );
+    }
+}
+
 /// On AWS the worker's API is an `https://` URL: a worker told to trust the front's CA
 /// (`SSL_CERT_FILE`) runs a task through it to its end; one that does not trust it stops
 /// at start, saying why, rather than holding every task forever.

@@ -21,15 +21,13 @@ impl TaskService {
         every: std::time::Duration,
         stop: tokio_util::sync::CancellationToken,
     ) {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(every) => {}
-            }
+        let first = crate::shutdown::First::AfterOnePeriod;
+        crate::shutdown::every(every, first, stop, || async {
             if let Err(e) = self.sweep(SWEEP_AFTER, SWEEP_BATCH).await {
                 tracing::warn!(error = %e, "sweeping the outbox failed; trying again later");
             }
-        }
+        })
+        .await;
     }
 
     /// The outbox sweeper: publishes every task stored more than `after` ago whose

@@ -50,15 +50,12 @@ impl TaskService {
         every: std::time::Duration,
         stop: tokio_util::sync::CancellationToken,
     ) {
-        loop {
+        crate::shutdown::every(every, crate::shutdown::First::Now, stop, || async {
             if let Err(e) = self.expire_uploads(UPLOAD_KEPT).await {
                 tracing::warn!(error = %e, "deleting expired uploads failed; trying again later");
             }
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(every) => {}
-            }
-        }
+        })
+        .await;
     }
 
     /// The checked PNG `owner` uploaded at `key`.

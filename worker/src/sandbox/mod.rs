@@ -167,17 +167,18 @@ impl Sandboxes {
         Ok(removed + self.docker.reap(age).await?)
     }
 
-    /// Runs `reap_stale` every `every` until `shutdown`.
-    pub async fn reap_forever(&self, age: Duration, every: Duration, shutdown: CancellationToken) {
-        loop {
+    /// Runs `reap_stale` for the configured age (`CODEBOX_SANDBOX_REAP_AFTER_SECS`) now
+    /// and every quarter of it until `shutdown`.
+    pub async fn reap_forever(&self, shutdown: CancellationToken) {
+        let age = self.config.reap_after;
+        let every = (age / 4).max(Duration::from_secs(1));
+        use codebox_core::shutdown::{First, every as periodic};
+        periodic(every, First::Now, shutdown, || async {
             if let Err(e) = self.reap_stale(age).await {
                 tracing::warn!(error = %e, "looking for stale sandbox containers failed");
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(every) => {}
-            }
-        }
+        })
+        .await;
     }
 
     /// The language listing with the versions found in the runner image.
