@@ -9,10 +9,19 @@
 //! sandbox is gone (its processes ended), and nothing the program wrote outlives the
 //! sandbox (its only writable places are its own tmpfs mounts), so the next sandbox that
 //! takes it inherits nothing.
+//!
+//! Workers sharing a host never hand out the same id: each claims a block of 1 024 ids of
+//! the range that no other process on the host holds, by locking the block's file in
+//! `/run/codebox-uids` for as long as it runs (the kernel drops the lock when the process
+//! ends, however it ends). A worker in a container sees the host's claims when that
+//! directory is mounted from the host (the compose file and the AWS task do); otherwise
+//! give each one a range of its own (`CODEBOX_SANDBOX_UIDS`).
 
 use std::collections::HashSet;
 use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
 use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use codebox_core::Error;
@@ -21,13 +30,27 @@ use codebox_core::config::{self, ConfigError};
 /// The default range: 65 536 ids far above any distribution's users and the usual
 /// subordinate ranges (`/etc/subuid` starts at 100 000).
 pub const DEFAULT_RANGE: RangeInclusive<u32> = 2_000_000..=2_065_535;
-/// Fewer ids than this cannot serve a worker's slots and warm pool.
+/// Fewer ids than this cannot serve a worker's slots and warm pool; a worker claims a
+/// block of this many.
 const MIN_IDS: u32 = 1024;
+
+/// Where the workers of this host lock the blocks they claim (host-wide, unlike
+/// `CODEBOX_RUN_DIR`: uids are the host's); under the temporary directory where `/run`
+/// cannot be written (not root).
+pub fn lock_dir() -> PathBuf {
+    let run = Path::new("/run/codebox-uids");
+    if std::fs::create_dir_all(run).is_ok() {
+        return run.to_path_buf();
+    }
+    std::env::temp_dir().join("codebox-uids")
+}
 
 /// The ids a worker gives its sandboxes, each to one live sandbox at a time.
 pub struct Identities {
     range: RangeInclusive<u32>,
     state: Mutex<State>,
+    /// The locked file of a claimed block (see [`Identities::claim`]).
+    _claim: Option<File>,
 }
 
 struct State {
@@ -55,7 +78,52 @@ impl Identities {
                 taken: HashSet::new(),
             }),
             range,
+            _claim: None,
         })
+    }
+
+    /// A block of 1 024 ids of this range that no other worker on this host holds: the
+    /// first whose lock file in `dir` this process can lock, held as long as the returned
+    /// identities live.
+    pub fn claim(&self, dir: &Path) -> Result<Arc<Self>, String> {
+        let failed = |e: std::io::Error| format!("claiming sandbox uids in {}: {e}", dir.display());
+        std::fs::create_dir_all(dir).map_err(failed)?;
+        let (first, last) = (*self.range.start(), *self.range.end());
+        let mut start = first;
+        while let Some(end) = start.checked_add(MIN_IDS - 1).filter(|end| *end <= last) {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(format!("{start}-{end}.lock")))
+                .map_err(failed)?;
+            match file.try_lock() {
+                Ok(()) => {
+                    // Its turn starts at a place of its own too: workers that cannot see
+                    // each other's claims (no shared `/run`) then rarely meet.
+                    let offset = (uuid::Uuid::new_v4().as_u128() % u128::from(MIN_IDS)) as u32;
+                    return Ok(Arc::new(Self {
+                        state: Mutex::new(State {
+                            next: start + offset,
+                            taken: HashSet::new(),
+                        }),
+                        range: start..=end,
+                        _claim: Some(file),
+                    }));
+                }
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) => return Err(failed(e)),
+            }
+            start = end + 1;
+        }
+        Err(format!(
+            "every block of {MIN_IDS} uids of {first}-{last} is held by another worker on this host; give this worker a range of its own (CODEBOX_SANDBOX_UIDS)"
+        ))
+    }
+
+    /// The ids it hands out.
+    pub fn range(&self) -> RangeInclusive<u32> {
+        self.range.clone()
     }
 
     /// `CODEBOX_SANDBOX_UIDS` (`first-last`, default 2000000-2065535): ids of no user of
@@ -195,6 +263,23 @@ mod tests {
         for _ in 0..1022 {
             assert_ne!(ids.take().unwrap().uid(), first);
         }
+    }
+
+    /// Two workers (two claims, as two processes make them) get blocks of their own; a
+    /// block is free again once its holder is gone, and a range with no free block says so.
+    #[test]
+    fn workers_on_one_host_claim_blocks_of_their_own() {
+        let dir = std::env::temp_dir().join(format!("codebox-uids-{}", uuid::Uuid::new_v4()));
+        let range = Identities::new(70_000..=72_047);
+        let a = range.claim(&dir).unwrap();
+        let b = range.claim(&dir).unwrap();
+        assert_eq!(a.range(), 70_000..=71_023);
+        assert_eq!(b.range(), 71_024..=72_047);
+        let refused = range.claim(&dir).err().unwrap();
+        assert!(refused.contains("CODEBOX_SANDBOX_UIDS"), "{refused}");
+        drop(a);
+        assert_eq!(range.claim(&dir).unwrap().range(), 70_000..=71_023);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -64,6 +64,12 @@ impl Sandboxes {
     pub async fn connect(mut config: SandboxConfig) -> anyhow::Result<Self> {
         // One policy for every engine; a worker without it runs no sandbox.
         config.seccomp = Some(Arc::new(seccomp::load(&config.seccomp_profile).await?));
+        // A block of the uid range no other worker on this host holds.
+        config.identities = config
+            .identities
+            .claim(&identity::lock_dir())
+            .map_err(anyhow::Error::msg)?;
+        tracing::info!(uids = ?config.identities.range(), "sandbox identities");
         let disposals = TaskTracker::new();
         let docker = Arc::new(DockerEngine::connect(&config, disposals.clone()).await?);
         // Kept warm from the start: the default run limit and the compile limit.
