@@ -303,10 +303,7 @@ impl QueueConsumer for RabbitQueue {
             Err(e) => {
                 // Not a task message at all: straight to the dead letters, never retried.
                 tracing::error!(error = %e, "undecodable message; dead-lettering it");
-                acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await
-                    .map_err(unavailable)?;
+                bounded(acker.reject(BasicRejectOptions { requeue: false })).await?;
                 Ok(None)
             }
         }

@@ -159,10 +159,20 @@ async fn a_sandbox_whose_runtime_was_killed_is_reaped(runtime: Runtime, asked: O
     let sandbox = Sandboxes::connect(config.clone()).await.unwrap();
     assert_eq!(sandbox.engine(), runtime.name());
     let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    // Its own sandboxes take uids of a block of their own, as a worker's would.
+    let claimed = SandboxConfig {
+        identities: config
+            .identities
+            .claim(std::path::Path::new(
+                codebox_worker::sandbox::identity::LOCK_DIR,
+            ))
+            .unwrap(),
+        ..config.clone()
+    };
     let engine = Oci(std::sync::Arc::new(
         OciEngine::open(
             &docker,
-            &config,
+            &claimed,
             runtime,
             tokio_util::task::TaskTracker::new(),
         )

@@ -18,14 +18,12 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// `WORKER_CONCURRENCY` (4, 1–64), `MAX_DELIVERIES` (3, the broker's limit),
-    /// `CANCEL_POLL_MS` (200: how often the running tasks are checked for a cancel, all in
+    /// `WORKER_CONCURRENCY` (4, 1–64), `CANCEL_POLL_MS` (200: how often the running tasks are checked for a cancel, all in
     /// one call), `LIVE_EVENTS` (on: running tasks' output goes to the API as it is made,
     /// for their event streams; `off` where the API cannot carry it, AWS), the image
     /// filters' `CODEBOX_FILTER_*` and the sandbox's `CODEBOX_*` settings.
     pub fn from_env() -> Result<Self, ConfigError> {
         let concurrency = config::parse_in("WORKER_CONCURRENCY", 4usize, 1..=64, "tasks at once")?;
-        let max_deliveries = config::parse_in("MAX_DELIVERIES", 3u32, 1..=100, "deliveries")?;
         let cancel_poll = Duration::from_millis(config::parse_in(
             "CANCEL_POLL_MS",
             200u64,
@@ -40,7 +38,6 @@ impl WorkerSettings {
         Ok(Self {
             worker: WorkerConfig {
                 concurrency,
-                max_deliveries,
                 cancel_poll,
                 live_events,
                 filter: FilterLimits::from_env()?,
@@ -88,13 +85,16 @@ pub enum QueueSettings {
 impl StandaloneSettings {
     /// `API_URL`, `WORKER_TOKEN` (required; `API_URL` may be `https://`: rustls, the
     /// platform's roots or the bundle `SSL_CERT_FILE` names), `WORKER_API_WAIT_SECS` (30),
-    /// `WORKER_METRICS_ADDR` (0.0.0.0:9100), `COMMIT_SPILL_BYTES`, `QUEUE` (rabbitmq | sqs)
+    /// `WORKER_METRICS_ADDR` (0.0.0.0:9100), `COMMIT_SPILL_BYTES`, `MAX_DELIVERIES` (3, the
+    /// broker's limit: the embedded process's in-process queue has its own), `QUEUE`
+    /// (rabbitmq | sqs)
     /// and the queue's own: `AMQP_URL` (required), `TASK_QUEUE` (codebox.tasks),
     /// `TASK_QUEUE_EXPIRES_SECS`, `BLOB_DIR` (/var/lib/codebox/blobs); or `TASK_QUEUE_URL`,
     /// `TASK_DLQ_URL`, `BLOB_BUCKET` (required), `SQS_VISIBILITY_SECS` (60) and the usual
     /// AWS settings. Then [`WorkerSettings::from_env`].
     pub fn from_env() -> Result<Self, ConfigError> {
         let api_url = config::required("API_URL", "http://gateway:8080")?;
+        let max_deliveries = config::parse_in("MAX_DELIVERIES", 3u32, 1..=100, "deliveries")?;
         let token = config::required("WORKER_TOKEN", "the credential the gateway was given")?;
         let api_wait = Duration::from_secs(config::parse_in(
             "WORKER_API_WAIT_SECS",
@@ -140,8 +140,10 @@ impl StandaloneSettings {
                     .unwrap_or_else(|| "/var/lib/codebox/blobs".to_owned()),
             },
         };
+        let mut common = WorkerSettings::from_env()?;
+        common.worker.max_deliveries = max_deliveries;
         Ok(Self {
-            common: WorkerSettings::from_env()?,
+            common,
             api_url,
             token,
             api_wait,

@@ -10,7 +10,7 @@
 //! sandbox (its only writable places are its own tmpfs mounts), so the next sandbox that
 //! takes it inherits nothing.
 //!
-//! Workers sharing a host never hand out the same id: each claims a block of 1 024 ids of
+//! Workers sharing a host never hand out the same id: each claims a block of 4 096 ids of
 //! the range that no other process on the host holds, by locking the block's file in
 //! `/run/codebox-uids` for as long as it runs (the kernel drops the lock when the process
 //! ends, however it ends). A worker in a container sees the host's claims when that
@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use codebox_core::Error;
@@ -30,19 +30,31 @@ use codebox_core::config::{self, ConfigError};
 /// The default range: 65 536 ids far above any distribution's users and the usual
 /// subordinate ranges (`/etc/subuid` starts at 100 000).
 pub const DEFAULT_RANGE: RangeInclusive<u32> = 2_000_000..=2_065_535;
-/// Fewer ids than this cannot serve a worker's slots and warm pool; a worker claims a
-/// block of this many.
+/// Fewer ids than this cannot serve a worker's slots and warm pool.
 const MIN_IDS: u32 = 1024;
+/// The ids a worker claims on a host (16 workers per host on the default range): room for
+/// the ids kept for good when a sandbox could not be confirmed gone.
+const BLOCK: u32 = 4096;
 
 /// Where the workers of this host lock the blocks they claim (host-wide, unlike
-/// `CODEBOX_RUN_DIR`: uids are the host's); under the temporary directory where `/run`
-/// cannot be written (not root).
-pub fn lock_dir() -> PathBuf {
-    let run = Path::new("/run/codebox-uids");
-    if std::fs::create_dir_all(run).is_ok() {
-        return run.to_path_buf();
+/// `CODEBOX_RUN_DIR`: uids are the host's).
+pub const LOCK_DIR: &str = "/run/codebox-uids";
+
+/// Why a claim failed.
+#[derive(Debug)]
+pub enum ClaimError {
+    /// The lock directory cannot be used (not root, say): another may.
+    Io(String),
+    /// Every block is held by another worker.
+    Full(String),
+}
+
+impl fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimError::Io(m) | ClaimError::Full(m) => f.write_str(m),
+        }
     }
-    std::env::temp_dir().join("codebox-uids")
 }
 
 /// The ids a worker gives its sandboxes, each to one live sandbox at a time.
@@ -82,26 +94,41 @@ impl Identities {
         })
     }
 
-    /// A block of 1 024 ids of this range that no other worker on this host holds: the
-    /// first whose lock file in `dir` this process can lock, held as long as the returned
-    /// identities live.
-    pub fn claim(&self, dir: &Path) -> Result<Arc<Self>, String> {
-        let failed = |e: std::io::Error| format!("claiming sandbox uids in {}: {e}", dir.display());
+    /// A block of this range (4 096 ids, or the whole range when smaller) that no other
+    /// worker on this host holds, held as long as the returned identities live: the first
+    /// whose lock file in `dir` this process can lock, looking from a block of its own
+    /// choosing (a worker started again does not take the block of the one before, whose
+    /// last sandboxes the reaper may not have ended yet).
+    pub fn claim(&self, dir: &Path) -> Result<Arc<Self>, ClaimError> {
+        let failed = |e: std::io::Error| {
+            ClaimError::Io(format!("claiming sandbox uids in {}: {e}", dir.display()))
+        };
         std::fs::create_dir_all(dir).map_err(failed)?;
         let (first, last) = (*self.range.start(), *self.range.end());
-        let mut start = first;
-        while let Some(end) = start.checked_add(MIN_IDS - 1).filter(|end| *end <= last) {
-            let file = OpenOptions::new()
+        let block = BLOCK.min(last - first + 1);
+        let blocks = (last - first + 1) / block;
+        let from = (uuid::Uuid::new_v4().as_u128() % u128::from(blocks)) as u32;
+        for n in (0..blocks).map(|i| (from + i) % blocks) {
+            let start = first + n * block;
+            let end = start + block - 1;
+            let path = dir.join(format!("{start}-{end}.lock"));
+            // Locking works on a file opened for reading too: one a root worker made.
+            let file = match OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
-                .open(dir.join(format!("{start}-{end}.lock")))
-                .map_err(failed)?;
+                .open(&path)
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    File::open(&path).map_err(failed)?
+                }
+                opened => opened.map_err(failed)?,
+            };
             match file.try_lock() {
                 Ok(()) => {
                     // Its turn starts at a place of its own too: workers that cannot see
                     // each other's claims (no shared `/run`) then rarely meet.
-                    let offset = (uuid::Uuid::new_v4().as_u128() % u128::from(MIN_IDS)) as u32;
+                    let offset = (uuid::Uuid::new_v4().as_u128() % u128::from(block)) as u32;
                     return Ok(Arc::new(Self {
                         state: Mutex::new(State {
                             next: start + offset,
@@ -114,11 +141,10 @@ impl Identities {
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(e)) => return Err(failed(e)),
             }
-            start = end + 1;
         }
-        Err(format!(
-            "every block of {MIN_IDS} uids of {first}-{last} is held by another worker on this host; give this worker a range of its own (CODEBOX_SANDBOX_UIDS)"
-        ))
+        Err(ClaimError::Full(format!(
+            "every block of {block} uids of {first}-{last} is held by another worker on this host; give this worker a range of its own (CODEBOX_SANDBOX_UIDS)"
+        )))
     }
 
     /// The ids it hands out.
@@ -270,15 +296,23 @@ mod tests {
     #[test]
     fn workers_on_one_host_claim_blocks_of_their_own() {
         let dir = std::env::temp_dir().join(format!("codebox-uids-{}", uuid::Uuid::new_v4()));
-        let range = Identities::new(70_000..=72_047);
+        let range = Identities::new(70_000..=78_191);
         let a = range.claim(&dir).unwrap();
         let b = range.claim(&dir).unwrap();
-        assert_eq!(a.range(), 70_000..=71_023);
-        assert_eq!(b.range(), 71_024..=72_047);
+        let blocks = [70_000..=74_095, 74_096..=78_191];
+        assert!(blocks.contains(&a.range()) && blocks.contains(&b.range()));
+        assert_ne!(a.range(), b.range());
         let refused = range.claim(&dir).err().unwrap();
-        assert!(refused.contains("CODEBOX_SANDBOX_UIDS"), "{refused}");
+        assert!(
+            matches!(&refused, ClaimError::Full(m) if m.contains("CODEBOX_SANDBOX_UIDS")),
+            "{refused}"
+        );
+        let freed = a.range();
         drop(a);
-        assert_eq!(range.claim(&dir).unwrap().range(), 70_000..=71_023);
+        assert_eq!(range.claim(&dir).unwrap().range(), freed);
+        // A range smaller than a block is one block.
+        let small = Identities::new(80_000..=81_023).claim(&dir).unwrap();
+        assert_eq!(small.range(), 80_000..=81_023);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

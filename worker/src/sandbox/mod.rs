@@ -24,6 +24,7 @@ pub mod seccomp;
 mod signals;
 pub mod step;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,10 +66,18 @@ impl Sandboxes {
         // One policy for every engine; a worker without it runs no sandbox.
         config.seccomp = Some(Arc::new(seccomp::load(&config.seccomp_profile).await?));
         // A block of the uid range no other worker on this host holds.
-        config.identities = config
-            .identities
-            .claim(&identity::lock_dir())
-            .map_err(anyhow::Error::msg)?;
+        config.identities = match config.identities.claim(Path::new(identity::LOCK_DIR)) {
+            Ok(claimed) => claimed,
+            // Where `/run` cannot be used (not root), the host's temporary directory.
+            Err(identity::ClaimError::Io(e)) => {
+                tracing::info!(reason = %e, "claiming sandbox uids in the temporary directory");
+                config
+                    .identities
+                    .claim(&std::env::temp_dir().join("codebox-uids"))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+            }
+            Err(e) => anyhow::bail!("{e}"),
+        };
         tracing::info!(uids = ?config.identities.range(), "sandbox identities");
         let disposals = TaskTracker::new();
         let docker = Arc::new(DockerEngine::connect(&config, disposals.clone()).await?);

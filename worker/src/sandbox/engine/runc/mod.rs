@@ -366,14 +366,15 @@ impl OciEngine {
                         .to_std()
                         .unwrap_or_default()
                 });
+            // One without a bundle any more (its disposal removed it, its deletion
+            // failed) is as old as can be: only the reaper ends it now.
             let age = match created {
                 Some(age) => age,
                 None => tokio::fs::metadata(bundles().join(id))
                     .await
                     .ok()
                     .and_then(|m| m.modified().ok())
-                    .and_then(|m| m.elapsed().ok())
-                    .unwrap_or_default(),
+                    .map_or(Duration::MAX, |m| m.elapsed().unwrap_or_default()),
             };
             let stale = match status {
                 "running" | "paused" => age > running_age,
