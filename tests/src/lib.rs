@@ -542,3 +542,44 @@ pub fn runtime_environments(runtime: &str, root: &str) -> Vec<Vec<String>> {
     }
     found
 }
+
+/// The OCI runtime (`runc`, `runsc`) of the stack at `addr` runs with an environment of
+/// the worker's making (`PATH` alone): none of the worker's variables (its credentials
+/// among them) reach it or what it starts. The warm sandboxes' `run` processes are looked
+/// at; a test process has many variables (cargo's) that a copied environment would carry.
+pub async fn assert_runtime_gets_no_variable_of_the_worker(
+    addr: SocketAddr,
+    runtime: codebox_worker::sandbox::engine::runc::Runtime,
+) {
+    Client::new_user(addr)
+        .await
+        .expect("a user")
+        .run(json!({"language": "python", "code": "print(1)"}))
+        .await
+        .expect("a task");
+    let root = codebox_worker::sandbox::engine::runc::state_root(runtime);
+    let root = root.to_string_lossy().into_owned();
+    // The suite's other tests share the stack and take warm sandboxes as they run: look
+    // until some `run` is there (the pool refills within moments), bounded.
+    let mut environments = Vec::new();
+    for _ in 0..100 {
+        environments = runtime_environments(runtime.name(), &root);
+        if !environments.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !environments.is_empty(),
+        "no {} run of this stack was found",
+        runtime.name()
+    );
+    for names in environments {
+        assert_eq!(
+            names,
+            ["PATH"],
+            "{}'s environment: {names:?}",
+            runtime.name()
+        );
+    }
+}

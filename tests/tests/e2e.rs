@@ -21,30 +21,9 @@ codebox_tests::suite!(codebox_tests::shared_runc_stack();
 /// variables (cargo's) that a copied environment would carry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runc_gets_no_variable_of_the_worker() {
-    let addr = codebox_tests::shared_runc_stack();
-    codebox_tests::Client::new_user(addr)
-        .await
-        .unwrap()
-        .run(serde_json::json!({"language": "python", "code": "print(1)"}))
-        .await
-        .unwrap();
-    let root = codebox_worker::sandbox::engine::runc::runc_root();
-    let root = root.to_string_lossy().into_owned();
-    // The suite's other tests share the stack and take warm sandboxes as they run: look
-    // until some `runc run` is there (the pool refills within moments), bounded.
-    let mut environments = Vec::new();
-    for _ in 0..100 {
-        environments = codebox_tests::runtime_environments("runc", &root);
-        if !environments.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(
-        !environments.is_empty(),
-        "no runc run of this stack was found"
-    );
-    for names in environments {
-        assert_eq!(names, ["PATH"], "runc's environment: {names:?}");
-    }
+    codebox_tests::assert_runtime_gets_no_variable_of_the_worker(
+        codebox_tests::shared_runc_stack(),
+        codebox_worker::sandbox::engine::runc::Runtime::Runc,
+    )
+    .await;
 }

@@ -11,30 +11,9 @@ codebox_tests::suite!(codebox_tests::shared_gvisor_stack();
 /// none of the worker's variables reach runsc or what it starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runsc_gets_no_variable_of_the_worker() {
-    use codebox_worker::sandbox::engine::runc::{Runtime, state_root};
-    let addr = codebox_tests::shared_gvisor_stack();
-    codebox_tests::Client::new_user(addr)
-        .await
-        .unwrap()
-        .run(serde_json::json!({"language": "python", "code": "print(1)"}))
-        .await
-        .unwrap();
-    let root = state_root(Runtime::Runsc).to_string_lossy().into_owned();
-    // The suite's other tests share the stack and take warm sandboxes as they run: look
-    // until some `runsc run` is there (the pool refills within moments), bounded.
-    let mut environments = Vec::new();
-    for _ in 0..100 {
-        environments = codebox_tests::runtime_environments("runsc", &root);
-        if !environments.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(
-        !environments.is_empty(),
-        "no runsc run of this stack was found"
-    );
-    for names in environments {
-        assert_eq!(names, ["PATH"], "runsc's environment: {names:?}");
-    }
+    codebox_tests::assert_runtime_gets_no_variable_of_the_worker(
+        codebox_tests::shared_gvisor_stack(),
+        codebox_worker::sandbox::engine::runc::Runtime::Runsc,
+    )
+    .await;
 }

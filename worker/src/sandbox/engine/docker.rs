@@ -67,10 +67,6 @@ impl DockerEngine {
         &self.docker
     }
 
-    fn gvisor(&self) -> bool {
-        self.config.runtime.as_deref() == Some("runsc")
-    }
-
     /// See [`Engine::reap`]. A worker's containers end by themselves when it dies (their
     /// agent sees its connection close, the engine removes them), except one created but
     /// not yet started at that moment; a running one that old is stuck.
@@ -218,6 +214,7 @@ impl Engine for DockerEngine {
             }
         });
         let nproc = self
+            .config
             .gvisor()
             .then(|| (self.config.pids + AGENT_TASKS).max(0) as u64);
         Ok(Prepared::new(
@@ -277,7 +274,6 @@ fn security_options(config: &SandboxConfig) -> Vec<String> {
 }
 
 fn container_config(config: &SandboxConfig, memory_mb: u32, uid: u32) -> ContainerCreateBody {
-    let gvisor = config.runtime.as_deref() == Some("runsc");
     let memory = i64::from(memory_mb) * 1024 * 1024;
     let ulimit = |name: &str, value: i64| ResourcesUlimits {
         name: Some(name.to_owned()),
@@ -326,7 +322,7 @@ fn container_config(config: &SandboxConfig, memory_mb: u32, uid: u32) -> Contain
             memory: Some(memory),
             memory_swap: Some(memory),
             nano_cpus: Some((config.cpus * 1e9) as i64),
-            pids_limit: Some(if gvisor {
+            pids_limit: Some(if config.gvisor() {
                 GVISOR_HOST_PIDS.max(config.pids)
             } else {
                 config.pids
