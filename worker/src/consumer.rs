@@ -505,8 +505,9 @@ impl Worker {
         let id = message.task_id;
         // This delivery's run: its lease is told apart from another delivery's.
         let holder = uuid::Uuid::new_v4();
+        let lease = crate::stages::Timer::start("lease");
         match self.take_lease(id, holder).await {
-            Ok(true) => {}
+            Ok(true) => lease.done(),
             Ok(false) => return Ok(false),
             Err(e) => {
                 // A start the API applied but whose answer was lost (the gateway died
@@ -647,6 +648,7 @@ impl Worker {
     /// refused on every delivery: the task ends `failed` with the reason instead.
     async fn commit(&self, commit: Commit) -> Result<(), Error> {
         let control = &self.control;
+        let timer = crate::stages::Timer::start("commit");
         // The outcome is in hand and a commit is idempotent (the first outcome stands):
         // a commit that fails while the API answers (a timeout on a large outcome, a 5xx)
         // is tried again here, several times, rather than running the task again — which
@@ -662,7 +664,10 @@ impl Worker {
             .await;
         let reason = match stored {
             Err(Error::Invalid(reason) | Error::TooLarge(reason)) => reason,
-            other => return other,
+            other => {
+                timer.done();
+                return other;
+            }
         };
         tracing::error!(%reason, "the API refused the outcome");
         metrics::counter!("codebox_commits_refused_total").increment(1);

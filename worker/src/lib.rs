@@ -9,4 +9,5 @@ pub mod run;
 mod run_watch;
 pub mod sandbox;
 pub mod settings;
+pub mod stages;
 pub mod tls;

@@ -5,8 +5,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use codebox_core::domain::Task;
+use codebox_core::domain::{Task, TaskEvent};
 use codebox_core::tasks::{SubmitRequest, Submitted};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
@@ -123,14 +124,23 @@ pub(crate) async fn submit(
     Ok(submitted)
 }
 
-/// The task once it has ended, or `None` when `within` passes first. Reads only the
-/// task's summary while it waits (one small read per poll, backing off to 250 ms).
+/// The task once it has ended, or `None` when `within` passes first. Woken by the task's
+/// status events where the deployment's event bus carries them (the answer leaves as the
+/// outcome is stored); reads only the task's summary otherwise, polling from 20 ms and
+/// backing off to 250 ms — also the safety net for an event the bus lost.
 pub(crate) async fn wait_for_end(
     state: &AppState,
     task: &Task,
     within: Duration,
 ) -> ApiResult<Option<Task>> {
     let deadline = tokio::time::Instant::now() + within;
+    // Listening before the first read: an end between the two is not missed.
+    let bus = state.tasks.events();
+    let mut live = if bus.carries() {
+        bus.subscribe(task.id).await.ok()
+    } else {
+        None
+    };
     let mut pause = Duration::from_millis(20);
     loop {
         let summary = state.tasks.summary(task.owner, task.id).await?;
@@ -141,7 +151,23 @@ pub(crate) async fn wait_for_end(
         if now >= deadline {
             return Ok(None);
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
+        let nap = tokio::time::sleep(pause.min(deadline - now));
+        tokio::pin!(nap);
+        // Output and test events do not end it: only an ended status, the nap's end, or
+        // the bus letting go of this listener (polling alone from then on) reads again.
+        while let Some(events) = live.as_mut() {
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(TaskEvent::Status { status }) if status.is_finished() => break,
+                    Some(_) => {}
+                    None => live = None,
+                },
+                _ = &mut nap => break,
+            }
+        }
+        if live.is_none() {
+            nap.await;
+        }
         pause = (pause * 2).min(Duration::from_millis(250));
     }
 }

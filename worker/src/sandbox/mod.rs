@@ -150,14 +150,18 @@ impl Sandboxes {
         step: Step,
         cancel: &CancellationToken,
     ) -> Result<StepOutcome, Error> {
+        let timer = crate::stages::Timer::start("slot");
         let _slot = tokio::select! {
             s = self.slots.acquire() => s.map_err(|_| Error::Unavailable("the sandbox is shutting down".into()))?,
             _ = cancel.cancelled() => return Ok(StepOutcome::cancelled()),
         };
+        timer.done();
+        let timer = crate::stages::Timer::start("take");
         let prepared = tokio::select! {
             p = self.pool.take(step.memory_mb) => p?,
             _ = cancel.cancelled() => return Ok(StepOutcome::cancelled()),
         };
+        timer.done();
         metrics::counter!("codebox_sandbox_steps_total", "step" => kind).increment(1);
         prepared.run(step, cancel, &self.disposals).await
     }

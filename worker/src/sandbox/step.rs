@@ -133,7 +133,9 @@ impl Prepared {
         let outcome = drive(container.as_ref(), output, input, step, nproc, cancel).await;
         removals.spawn(async move {
             let _ = named.await;
+            let timer = crate::stages::Timer::start("dispose");
             container.dispose().await;
+            timer.done();
         });
         outcome
     }
@@ -220,6 +222,7 @@ async fn drive(
     let mut agent_stderr = Vec::new();
     let mut truncated = false;
     let mut started: Option<Instant> = None;
+    let sent = Instant::now();
     let deadline = tokio::time::sleep(START_GRACE);
     tokio::pin!(deadline);
     let ended = loop {
@@ -249,6 +252,7 @@ async fn drive(
                         match frame {
                             Frame::Started => {
                                 let now = Instant::now();
+                                crate::stages::record("agent", now - sent);
                                 started = Some(now);
                                 deadline.as_mut().reset((now + step.wall + REPORT_GRACE).into());
                             }
@@ -265,6 +269,9 @@ async fn drive(
                                 show(&step.progress, &stderr[kept..], |data| TaskEvent::Stderr { data });
                             }
                             Frame::Exit(r) => {
+                                if let Some(started) = started {
+                                    crate::stages::record("program", started.elapsed());
+                                }
                                 // Output slipped in besides the agent's shows as a count
                                 // that does not match the authenticated report.
                                 report = Some(if (r.stdout_bytes, r.stderr_bytes) == (stdout_bytes, stderr_bytes) {

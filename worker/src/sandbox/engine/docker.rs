@@ -172,6 +172,7 @@ impl Engine for DockerEngine {
     /// Creates, attaches and starts a sandbox container.
     async fn prepare(&self, memory_mb: u32) -> Result<Prepared, Error> {
         let docker = &self.docker;
+        let timer = crate::stages::Timer::start("create");
         let identity = self.config.identities.take()?;
         let created = docker
             .create_container(
@@ -217,6 +218,7 @@ impl Engine for DockerEngine {
             .config
             .gvisor()
             .then(|| (self.config.pids + AGENT_TASKS).max(0) as u64);
+        timer.done();
         Ok(Prepared::new(
             Box::new(container),
             Box::pin(output),

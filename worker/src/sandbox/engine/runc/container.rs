@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStderr};
 use tokio::sync::watch;
 
-use super::{END_WAIT, MESSAGES, OciEngine, TASK_FILE};
+use super::{END_WAIT, MESSAGES, OWN_END, OciEngine, Runtime, TASK_FILE};
 use crate::sandbox::engine::Container;
 use crate::sandbox::identity::Identity;
 
@@ -123,14 +123,17 @@ impl OciContainer {
         self.killed = true;
         let oci = self.oci.clone();
         if self.exit.is_some() {
-            if self.ended(Duration::ZERO).await.is_none() {
+            // An agent that has sent its report ends by itself once its stdin is closed
+            // (the step has dropped it), and with it the container: `runc run` deletes
+            // what it started. Only one that does not is killed.
+            if self.ended(OWN_END).await.is_none() {
                 oci.call(&["kill", &self.id, "KILL"]).await;
-            }
-            if self.ended(END_WAIT).await.is_none() {
-                tracing::warn!(
-                    container = self.id,
-                    "a killed sandbox did not end within 10 s; killing its runc and deleting it"
-                );
+                if self.ended(END_WAIT).await.is_none() {
+                    tracing::warn!(
+                        container = self.id,
+                        "a killed sandbox did not end within 10 s; killing its runc and deleting it"
+                    );
+                }
             }
         }
         if let Some(stop) = self.stop.take() {
@@ -138,7 +141,9 @@ impl OciContainer {
         }
         // runc deletes a container whose first process ended; this covers a runc that
         // was itself killed or never got that far.
-        oci.call(&["delete", "--force", &self.id]).await;
+        if !self.forgotten() {
+            oci.call(&["delete", "--force", &self.id]).await;
+        }
         if let Err(e) = tokio::fs::remove_dir_all(&self.bundle).await
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -147,7 +152,7 @@ impl OciContainer {
         // The uid goes back only once runc knows the container no more (its processes
         // died with its first one, or with the kill): one that could not be deleted may
         // still run as it, so it keeps the uid for good.
-        let gone = self.exit.is_none() || !oci.call(&["state", &self.id]).await;
+        let gone = self.exit.is_none() || self.forgotten() || !oci.call(&["state", &self.id]).await;
         if gone {
             self.identity = None;
         } else if let Some(identity) = self.identity.take() {
@@ -157,6 +162,18 @@ impl OciContainer {
             );
             std::mem::forget(identity);
         }
+    }
+
+    /// The runtime has no state of it left: runc keeps a container's state in a directory
+    /// of its own under its root, removed by its deletion (once its processes are gone).
+    /// Read without starting runc, which costs the host more than the task's own program.
+    /// runsc keeps its state otherwise: asked as before.
+    fn forgotten(&self) -> bool {
+        self.oci.runtime == Runtime::Runc
+            && matches!(
+                std::fs::symlink_metadata(self.oci.root.join(&self.id)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound
+            )
     }
 }
 

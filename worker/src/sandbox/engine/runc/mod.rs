@@ -80,6 +80,9 @@ pub(crate) const GVISOR_HOST_PIDS: i64 = 1024;
 pub(crate) const AGENT_TASKS: i64 = 4;
 /// Time a container gets to be created (its init started, waiting for the job).
 const CREATE_WAIT: Duration = Duration::from_secs(20);
+/// Time a container gets to end by itself when disposed of: its agent, past its report,
+/// leaves once its stdin is closed, in a millisecond or two.
+const OWN_END: Duration = Duration::from_millis(250);
 /// Time a killed container gets to end before its runc is killed and the state deleted.
 const END_WAIT: Duration = Duration::from_secs(10);
 /// Bytes of runc's messages kept for an error.
@@ -229,6 +232,7 @@ impl OciEngine {
 
     /// Starts a sandbox with `memory_mb` of memory: its agent runs, waiting for the job.
     async fn start(self: &Arc<Self>, memory_mb: u32) -> Result<Prepared, Error> {
+        let timer = crate::stages::Timer::start("bundle");
         let identity = self.config.identities.take()?;
         let id = format!("{ID_PREFIX}{}", uuid::Uuid::new_v4().simple());
         let bundle = bundles().join(&id);
@@ -242,6 +246,8 @@ impl OciEngine {
             let _ = tokio::fs::remove_dir_all(&bundle).await;
             return Err(Error::Unavailable(format!("writing a sandbox bundle: {e}")));
         }
+        timer.done();
+        let timer = crate::stages::Timer::start("create");
         let pid_file = bundle.join("pid");
         let mut command = self.command();
         command
@@ -306,6 +312,7 @@ impl OciEngine {
             }
             tokio::time::sleep(Duration::from_millis(3)).await;
         }
+        timer.done();
         Ok(Prepared::new(
             Box::new(container),
             pipes(stdout, stderr),

@@ -1,5 +1,7 @@
 //! `make bench`: starts the embedded stack (or targets `--url`), then measures end-to-end
-//! latency of python and C hellos, throughput with 32 concurrent clients, and, in the same
+//! latency of python and C hellos (answered by `wait=true`, and python also by polling the
+//! status), where each task's time went (the stack's stage histograms, `stages.rs`),
+//! throughput with 32 concurrent clients, and, in the same
 //! run, the baselines they are judged against: a bare `docker run --rm` of the same hello,
 //! and a pipeline that does one `docker run --rm` per task at the same concurrency. Also
 //! status polling, and the floor: the same `python3` hello run directly on the host. The
@@ -11,12 +13,17 @@
 //! `--samples N` (default 30),
 //! `--tasks N` (throughput tasks, default 200), `--clients N` (default 32).
 
+mod stages;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use codebox_tests::Client;
 use serde_json::{Value, json};
+
+/// Clients of the per-request `docker run` comparison.
+const CODAPI_CLIENTS: usize = 8;
 
 struct Args {
     url: Option<String>,
@@ -76,45 +83,94 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Submit → poll status every 2 ms → result; returns (end-to-end ms, time inside the
+/// How a client learns a task's end.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// `POST /task?wait=true`: one request, answered when the task ends.
+    Waiting,
+    /// Submit, `GET /status` every 2 ms until it has ended, then `GET /result`.
+    Polling,
+}
+
+/// One task end to end as a client sees it; returns (end-to-end ms, time inside the
 /// worker's run of the task in ms).
-async fn one(c: &Client, body: &Value) -> anyhow::Result<(f64, f64)> {
+async fn one(c: &Client, body: &Value, answer: Answer) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();
-    let id = c.submit(body).await?;
-    let deadline = started + Duration::from_secs(60);
-    let status = loop {
-        let s = c.status(&id).await?;
-        if matches!(
-            s["status"].as_str(),
-            Some("completed" | "failed" | "cancelled")
-        ) {
-            break s;
+    let (result, inside) = match answer {
+        Answer::Waiting => {
+            let r = c
+                .http
+                .post(c.url("/task?wait=true&wait_s=25"))
+                .bearer_auth(&c.token)
+                .json(body)
+                .send()
+                .await?;
+            if r.status() != 200 {
+                bail!("a waiting submit answered {}", r.status());
+            }
+            let task: Value = r.json().await?;
+            let inside = task["duration_ms"].as_f64().unwrap_or(f64::NAN);
+            (task["result"].clone(), inside)
         }
-        if Instant::now() > deadline {
-            bail!("task {id} did not finish within 60 s");
+        Answer::Polling => {
+            let id = c.submit(body).await?;
+            let deadline = started + Duration::from_secs(60);
+            let status = loop {
+                let s = c.status(&id).await?;
+                if matches!(
+                    s["status"].as_str(),
+                    Some("completed" | "failed" | "cancelled")
+                ) {
+                    break s;
+                }
+                if Instant::now() > deadline {
+                    bail!("task {id} did not finish within 60 s");
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            };
+            let r = c
+                .http
+                .get(c.url(&format!("/result/{id}")))
+                .bearer_auth(&c.token)
+                .send()
+                .await?;
+            let result: Value = r.json().await?;
+            (result, status["duration_ms"].as_f64().unwrap_or(f64::NAN))
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    let r = c
-        .http
-        .get(c.url(&format!("/result/{id}")))
-        .bearer_auth(&c.token)
-        .send()
-        .await?;
-    let result: Value = r.json().await?;
     let e2e = started.elapsed().as_secs_f64() * 1000.0;
     if !matches!(result["verdict"].as_str(), Some("ok" | "accepted")) {
-        bail!("task {id} ended {result}");
+        bail!("a task ended {result}");
     }
-    let inside = status["duration_ms"].as_f64().unwrap_or(f64::NAN);
     Ok((e2e, inside))
 }
 
-async fn latency(c: &Client, body: &Value, n: usize) -> anyhow::Result<(Value, Value)> {
-    one(c, body).await?; // warm-up
+/// Runs a measured section between two reads of the stack's stage histograms.
+async fn split<F>(
+    c: &Client,
+    base: &str,
+    tasks: usize,
+    section: F,
+) -> anyhow::Result<(Value, Value, Value)>
+where
+    F: std::future::Future<Output = anyhow::Result<(Value, Value)>>,
+{
+    let before = stages::snapshot(&c.http, base).await?;
+    let (e2e, overhead) = section.await?;
+    let after = stages::snapshot(&c.http, base).await?;
+    Ok((e2e, overhead, stages::between(&before, &after, tasks)))
+}
+
+async fn latency(
+    c: &Client,
+    body: &Value,
+    n: usize,
+    answer: Answer,
+) -> anyhow::Result<(Value, Value)> {
+    one(c, body, answer).await?; // warm-up
     let (mut e2e, mut overhead) = (Vec::new(), Vec::new());
     for _ in 0..n {
-        let (total, inside) = one(c, body).await?;
+        let (total, inside) = one(c, body, answer).await?;
         e2e.push(total);
         overhead.push((total - inside).max(0.0));
     }
@@ -343,6 +399,8 @@ async fn run() -> anyhow::Result<()> {
         }
         None => {
             let running = codebox_tests::start_embedded().await;
+            // A service takes tasks long after its start: its warm pool is full by then.
+            tokio::time::sleep(Duration::from_secs(2)).await;
             (running.addr, Some(running))
         }
     };
@@ -352,10 +410,16 @@ async fn run() -> anyhow::Result<()> {
     let c_hello =
         json!({"language": "c", "code": "#include <stdio.h>\nint main(void){puts(\"hello\");}"});
 
-    eprintln!("bench: python hello x{}", a.samples);
-    let (py_e2e, py_overhead) = latency(&c, &python, a.samples).await?;
+    let base = format!("http://{addr}");
+    eprintln!("bench: python hello x{}, answered by wait=true", a.samples);
+    let (py_e2e, py_overhead, py_split) = split(&c, &base, a.samples + 1, async {
+        latency(&c, &python, a.samples, Answer::Waiting).await
+    })
+    .await?;
+    eprintln!("bench: python hello x{}, polling the status", a.samples);
+    let (py_polled, _) = latency(&c, &python, a.samples, Answer::Polling).await?;
     eprintln!("bench: C hello x{}", a.samples);
-    let (c_e2e, c_overhead) = latency(&c, &c_hello, a.samples).await?;
+    let (c_e2e, c_overhead) = latency(&c, &c_hello, a.samples, Answer::Waiting).await?;
     // Judging: one compile, 20 runs, against 20 separate C tasks (compile + run each).
     let c_sum =
         "#include <stdio.h>\nint main(void){int a,b;scanf(\"%d %d\",&a,&b);printf(\"%d\\n\",a+b);}";
@@ -365,7 +429,7 @@ async fn run() -> anyhow::Result<()> {
     let judged = json!({"language": "c", "code": c_sum, "tests": tests});
     let judged_samples = (a.samples / 4).max(5);
     eprintln!("bench: C with 20 tests x{judged_samples}");
-    let (judged_e2e, _) = latency(&c, &judged, judged_samples).await?;
+    let (judged_e2e, _) = latency(&c, &judged, judged_samples, Answer::Waiting).await?;
     eprintln!("bench: python3 on the host x{}", a.samples);
     let host = on_the_host(a.samples)?;
     eprintln!("bench: bare docker run x{}", a.samples.min(20));
@@ -374,12 +438,25 @@ async fn run() -> anyhow::Result<()> {
         "bench: throughput, {} tasks from {} clients",
         a.tasks, a.clients
     );
-    let tput = throughput(addr, a.tasks, a.clients).await?;
+    let (tput, tput_split) = {
+        let before = stages::snapshot(&c.http, &base).await?;
+        let tput = throughput(addr, a.tasks, a.clients).await?;
+        let after = stages::snapshot(&c.http, &base).await?;
+        (tput, stages::between(&before, &after, a.tasks))
+    };
     eprintln!(
         "bench: docker-run-per-task pipeline, {} tasks from {} clients",
         a.tasks, a.clients
     );
     let pipeline = docker_run_pipeline(&image, a.tasks, a.clients).await?;
+    // As Codapi runs code: one `docker run` per request, here from 8 clients, and
+    // codebox from as many.
+    eprintln!(
+        "bench: {CODAPI_CLIENTS} clients, codebox and one docker run per request, {} tasks each",
+        a.tasks
+    );
+    let few = throughput(addr, a.tasks, CODAPI_CLIENTS).await?;
+    let per_request = docker_run_pipeline(&image, a.tasks, CODAPI_CLIENTS).await?;
     eprintln!("bench: status polling, {} clients for 5 s", a.clients);
     let poll = polling(&c, a.clients, 5).await?;
 
@@ -400,6 +477,10 @@ async fn run() -> anyhow::Result<()> {
         "when": codebox_core::time::format(&codebox_core::time::now()),
         "python_hello_e2e": py_e2e,
         "python_hello_platform_overhead": py_overhead,
+        "python_hello_e2e_polling": py_polled,
+        "python_polling_p50_over_host_p50": round(p50(&py_polled) / p50(&host)),
+        "python_hello_stages": py_split,
+        "throughput_stages": tput_split,
         "c_hello_e2e": c_e2e,
         "c_hello_platform_overhead": c_overhead,
         "bare_docker_run_python_hello": bare,
@@ -410,6 +491,9 @@ async fn run() -> anyhow::Result<()> {
         "throughput": tput,
         "docker_run_pipeline": pipeline,
         "throughput_over_docker_run_pipeline": round(tput_ratio),
+        "throughput_8_clients": few,
+        "docker_run_per_request_8_clients": per_request,
+        "throughput_8_clients_over_docker_run_per_request": round(rate(&few) / rate(&per_request)),
         "status_polling": poll,
     });
     println!(
@@ -417,8 +501,12 @@ async fn run() -> anyhow::Result<()> {
         "end to end (ms)", "p50", "p95", "p99"
     );
     for (name, key) in [
-        ("python hello", "python_hello_e2e"),
+        ("python hello (wait=true)", "python_hello_e2e"),
         ("  platform overhead", "python_hello_platform_overhead"),
+        (
+            "python hello (status polled / 2 ms)",
+            "python_hello_e2e_polling",
+        ),
         ("C hello (compile + run)", "c_hello_e2e"),
         ("  platform overhead", "c_hello_platform_overhead"),
         ("C with 20 tests (compiled once)", "c_20_tests_e2e"),
@@ -441,6 +529,14 @@ async fn run() -> anyhow::Result<()> {
             f("p99_ms")
         );
     }
+    stages::print(
+        "where a python hello's time goes (mean of each stage, one task at a time):",
+        &report["python_hello_stages"],
+    );
+    stages::print(
+        "the same under the throughput load:",
+        &report["throughput_stages"],
+    );
     println!(
         "sandboxes: engine {}, runtime {} (the docker-run baselines on the same runtime)",
         report["engine"], report["runtime"]
@@ -450,8 +546,8 @@ async fn run() -> anyhow::Result<()> {
         report["python_p50_over_bare_docker_run_p50"]
     );
     println!(
-        "python p50 / python3 on the host p50: {} (target <= 2)",
-        report["python_p50_over_host_p50"]
+        "python p50 / python3 on the host p50: {} (target <= 2); polling the status: {}",
+        report["python_p50_over_host_p50"], report["python_polling_p50_over_host_p50"]
     );
     println!(
         "C p50 / bare docker run (python) p50: {} (target <= 0.7)",
@@ -469,6 +565,12 @@ async fn run() -> anyhow::Result<()> {
         "docker-run-per-task pipeline: {} tasks/s; codebox / pipeline: {} (target >= 3)",
         report["docker_run_pipeline"]["tasks_per_second"],
         report["throughput_over_docker_run_pipeline"]
+    );
+    println!(
+        "{CODAPI_CLIENTS} clients: codebox {} tasks/s, one docker run per request (as Codapi) {} tasks/s; ratio {} (target >= 3)",
+        report["throughput_8_clients"]["tasks_per_second"],
+        report["docker_run_per_request_8_clients"]["tasks_per_second"],
+        report["throughput_8_clients_over_docker_run_per_request"]
     );
     println!(
         "status polling: {} req/s",
