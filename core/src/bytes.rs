@@ -235,6 +235,7 @@ mod tests {
                 compile_output: Some(worst(64 * 1024)),
                 ..CodeResult::empty(Verdict::Ok)
             }),
+            notify: false,
         };
         let body = serde_json::to_vec(&commit).unwrap();
         assert!(body.len() < 3 * 1024 * 1024, "{} bytes", body.len());

@@ -212,6 +212,33 @@ impl TaskSpec {
             Self::Image(_) => None,
         }
     }
+
+    /// Where the task's end is to be told, if anywhere.
+    pub fn webhook(&self) -> Option<&Webhook> {
+        match self {
+            Self::Code(c) => c.webhook.as_ref(),
+            Self::Image(i) => i.webhook.as_ref(),
+        }
+    }
+}
+
+/// Where a task's end is told, and in whose words: the API sends it once the outcome is
+/// stored (see `functions/src/webhooks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub url: String,
+    #[serde(default)]
+    pub style: WebhookStyle,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookStyle {
+    /// codebox's own: `POST` of the `GET /task/{id}` body, signed.
+    #[default]
+    Task,
+    /// Judge0's `callback_url`: `PUT` of the submission's default fields, base64.
+    Judge0,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -239,6 +266,8 @@ pub struct CodeSpec {
     /// The program's stderr goes to its stdout, in the order written.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub merge_stderr: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
 }
 
 impl CodeSpec {
@@ -290,6 +319,8 @@ pub struct ImageSpec {
     /// Key of the input PNG in the blob store (messages carry keys, not bytes).
     pub input_key: String,
     pub filter: Filter,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -685,4 +716,8 @@ pub struct Commit {
     pub task_id: Uuid,
     pub status: TaskStatus,
     pub result: TaskResult,
+    /// The task asked to be told of its end (a webhook, which its worker sees in the
+    /// spec): the API reads the task whole once this outcome is stored, and tells.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify: bool,
 }

@@ -322,6 +322,15 @@ impl Progress {
     }
 }
 
+/// Told of each task a commit ended that asked to be told of its end (a webhook), once
+/// its outcome is stored.
+#[async_trait]
+pub trait EndNotifier: Send + Sync {
+    /// Sends what the task's webhook asks for; a failure is the notifier's to log (the
+    /// outcome is stored whatever becomes of the call).
+    async fn ended(&self, task: crate::domain::Task);
+}
+
 /// Live events of running tasks, from where they happen (a worker's sandbox, a status
 /// change) to whichever API process serves the task's event stream. Best effort: an event
 /// nobody listens to is gone, and the final result is always read from the store.

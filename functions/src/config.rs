@@ -41,6 +41,9 @@ pub struct ApiConfig {
     /// base of the upload URLs it hands out. Unset, the request's own `Host` (and
     /// `X-Forwarded-Proto`) tell it.
     pub public_url: Option<String>,
+    /// Where webhooks may point, and their signing key (`CALLBACK_ALLOWED_HOSTS`,
+    /// `WEBHOOK_SECRET`).
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 /// Which stores and queue the API uses.
@@ -248,8 +251,35 @@ impl ApiConfig {
                 "bytes",
             )?,
             public_url: public_url(config::var("PUBLIC_URL"))?,
+            webhooks: webhook_config()?,
         })
     }
+}
+
+/// `CALLBACK_ALLOWED_HOSTS` (`host[:port]`, comma-separated) and `WEBHOOK_SECRET` (at
+/// least 32 characters); calls made before answering in a Lambda function.
+pub fn webhook_config() -> Result<crate::webhooks::WebhookConfig, ConfigError> {
+    let allowed_hosts = crate::webhooks::AllowedHosts::parse(
+        &config::var("CALLBACK_ALLOWED_HOSTS").unwrap_or_default(),
+    )
+    .map_err(|problem| ConfigError {
+        var: "CALLBACK_ALLOWED_HOSTS".into(),
+        problem: format!("{problem} (host[:port], comma-separated)"),
+    })?;
+    let secret = match config::var("WEBHOOK_SECRET") {
+        Some(s) if s.len() < 32 => {
+            return Err(ConfigError {
+                var: "WEBHOOK_SECRET".into(),
+                problem: "must be at least 32 characters".into(),
+            });
+        }
+        other => other.map(SecretString::from),
+    };
+    Ok(crate::webhooks::WebhookConfig {
+        allowed_hosts,
+        secret,
+        inline: config::var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+    })
 }
 
 /// `PUBLIC_URL`: `http(s)://host[:port][/prefix]`, no query or fragment; kept without a
@@ -451,18 +481,22 @@ impl AppState {
                 worker_token: config.worker_token.clone(),
             },
         )?;
+        let webhooks = crate::webhooks::Webhooks::new(&config.webhooks)?;
         let tasks = TaskService::new(
             backends.tasks.clone(),
             backends.blobs.clone(),
             backends.queue.clone(),
         )
         .with_events(backends.events.clone())
+        .with_notifier(webhooks.clone())
         .with_inline_image_limit(config.inline_image_max);
         let limits = ClientLimits::new(backends.limiter.clone(), config.limits);
         let mut state = AppState::new(accounts, tasks, limits, config.cors_origins.clone());
         state.large_responses = Some(backends.blobs.clone());
         state.events_max = config.events_max;
         state.public_url = config.public_url.clone();
+        webhooks.attach(state.clone());
+        state.webhooks = Some(webhooks);
         Ok(state)
     }
 

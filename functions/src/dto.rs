@@ -735,6 +735,9 @@ pub struct CommitBody {
     /// A blob under `results/<task_id>/` holding the outcome as JSON; removed once stored.
     #[schema(pattern = r"^results/[0-9a-f-]{36}/[0-9a-f]{32}\.json$")]
     pub result_key: Option<String>,
+    /// The task has a webhook (its worker sees it in the spec): the API tells it.
+    #[serde(default)]
+    pub notify: bool,
 }
 
 #[cfg(test)]

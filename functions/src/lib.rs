@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod problem;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use state::AppState;
 

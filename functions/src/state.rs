@@ -26,6 +26,8 @@ pub struct AppState {
     pub languages_read: Arc<parking_lot::Mutex<Option<std::time::Instant>>>,
     /// Where clients reach the API (`PUBLIC_URL`); `None`: as each request says.
     pub public_url: Option<String>,
+    /// Tells tasks' webhooks; `None`: this API takes no webhooks.
+    pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
 }
 
 /// How long an event stream follows its task by default: longer than any task runs.
@@ -48,6 +50,7 @@ impl AppState {
             events_max: EVENTS_MAX,
             languages_read: Arc::default(),
             public_url: None,
+            webhooks: None,
         }
     }
 

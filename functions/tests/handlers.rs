@@ -291,6 +291,7 @@ async fn results_keep_every_byte() {
         task_id: id.parse().unwrap(),
         status: TaskStatus::Completed,
         result: TaskResult::Code(result),
+        notify: false,
     })
     .unwrap();
     assert!(commit["result"]["stdout"]["base64"].is_string(), "{commit}");
@@ -763,6 +764,7 @@ async fn image_task_round_trip() {
             output_key: Some(key),
             error: None,
         }),
+        notify: false,
     })
     .unwrap();
     assert_eq!(

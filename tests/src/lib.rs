@@ -86,6 +86,14 @@ pub async fn start_embedded() -> codebox_embedded::Running {
 /// As [`start_embedded`], with sandboxes on the OCI runtime given (`runsc`), or on the
 /// engine named ([`RUNC_ENGINE`], [`DOCKER_ENGINE`]).
 pub async fn start_embedded_on(runtime: Option<&str>) -> codebox_embedded::Running {
+    start_embedded_with(runtime, |_| {}).await
+}
+
+/// As [`start_embedded_on`], with `change` made to the configuration last.
+pub async fn start_embedded_with(
+    runtime: Option<&str>,
+    change: impl FnOnce(&mut codebox_embedded::EmbeddedConfig),
+) -> codebox_embedded::Running {
     let mut config = codebox_embedded::EmbeddedConfig::from_env().expect("embedded config");
     match runtime {
         Some(RUNC_ENGINE) => config.sandbox.engine = codebox_worker::sandbox::EngineKind::Runc,
@@ -111,6 +119,7 @@ pub async fn start_embedded_on(runtime: Option<&str>) -> codebox_embedded::Runni
         submit_per_minute: 1_000_000,
         max_active_tasks: 1_000_000,
     };
+    change(&mut config);
     codebox_embedded::start(config)
         .await
         .expect("the embedded stack must start: Docker and the runner image are required")

@@ -215,6 +215,7 @@ async fn a_commit_reads_no_blob() {
             task_id: task.id,
             status: TaskStatus::Completed,
             result: result.clone(),
+            notify: false,
         },
     )
     .await

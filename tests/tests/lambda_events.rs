@@ -34,6 +34,7 @@ fn config(jwt_secret: SecretString, backend: Backend) -> ApiConfig {
         events_max: codebox_functions::state::EVENTS_MAX,
         inline_image_max: codebox_core::png::MAX_BYTES,
         public_url: None,
+        webhooks: Default::default(),
     }
 }
 
@@ -249,6 +250,7 @@ async fn a_result_too_big_for_lambda_is_a_redirect_to_its_presigned_copy_on_aws(
             task_id: id,
             status: TaskStatus::Completed,
             result: TaskResult::Code(result),
+            notify: false,
         };
         state.tasks.commit(&commit).await.unwrap();
         ids.push((id, auth, bytes));
@@ -407,6 +409,7 @@ async fn an_image_too_big_for_lambda_goes_up_and_comes_back_through_s3_on_aws() 
                 output_key: Some(output_key),
                 error: None,
             }),
+            notify: false,
         })
         .await
         .unwrap();

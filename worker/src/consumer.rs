@@ -498,6 +498,7 @@ impl Worker {
                     Verdict::InternalError,
                     Some(format!("the task's message was refused: {e}")),
                 ),
+                notify: message.spec.webhook().is_some(),
             })
             .await?;
             return Ok(true);
@@ -600,6 +601,7 @@ impl Worker {
             task_id: message.task_id,
             status,
             result,
+            notify: message.spec.webhook().is_some(),
         })
         .await
     }
@@ -679,6 +681,7 @@ impl Worker {
                 Verdict::InternalError,
                 Some(format!("the outcome could not be stored: {reason}")),
             ),
+            notify: commit.notify,
         };
         self.hold(
             "the API",
@@ -798,6 +801,7 @@ impl Worker {
                                         .into(),
                                 ),
                             ),
+                            notify: d.message.spec.webhook().is_some(),
                         })
                         .await;
                     let settled = match result {
@@ -837,6 +841,7 @@ impl Worker {
                     "the platform could not run this task after {attempts} attempts"
                 )),
             ),
+            notify: message.spec.webhook().is_some(),
         })
         .await
     }

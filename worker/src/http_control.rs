@@ -223,6 +223,7 @@ impl TaskControl for HttpTaskControl {
                 "task_id": commit.task_id,
                 "status": commit.status,
                 "result_key": key,
+                "notify": commit.notify,
             }))
             .map_err(|e| Error::Backend(e.into()))?,
             None => body,

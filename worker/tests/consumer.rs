@@ -320,6 +320,7 @@ async fn a_message_of_a_task_running_elsewhere_waits_for_it_and_never_runs_twice
             task_id: id,
             status: TaskStatus::Completed,
             result: TaskResult::Code(CodeResult::empty(Verdict::Ok)),
+            notify: false,
         },
     )
     .await

@@ -60,7 +60,28 @@ pub struct SubmitRequest {
     pub compiler_options: Option<String>,
     /// The program's stderr goes to its stdout, in the order written.
     pub merge_stderr: Option<bool>,
+    /// Told when the task ends: the API POSTs the `GET /task/{id}` body to `url`.
+    #[serde(default, deserialize_with = "object")]
+    pub webhook: Option<WebhookRequest>,
 }
+
+/// `webhook` of `POST /task`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRequest {
+    /// `http://` or `https://`, at most 2 048 characters; not an address of the
+    /// deployment's own networks (loopback, private, link-local) unless its host is listed
+    /// in `CALLBACK_ALLOWED_HOSTS`.
+    #[schema(example = "https://example.com/codebox-ended")]
+    pub url: String,
+    /// Whose words the call is in: codebox's, or Judge0's for its `callback_url` (set by
+    /// the Judge0 layer, never by a body).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub style: crate::domain::WebhookStyle,
+}
+
+pub const MAX_WEBHOOK_URL: usize = 2048;
 
 /// A field that may be left out but, when given, is not null.
 fn not_null<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>

@@ -16,7 +16,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::png;
 use crate::ports::{
-    BlobStore, Created, EventBus, NoEvents, Page, TaskControl, TaskQueue, TaskStore,
+    BlobStore, Created, EndNotifier, EventBus, NoEvents, Page, TaskControl, TaskQueue, TaskStore,
 };
 use crate::time;
 
@@ -26,6 +26,8 @@ pub struct TaskService {
     pub(super) blobs: Arc<dyn BlobStore>,
     pub(super) queue: Arc<dyn TaskQueue>,
     events: Arc<dyn EventBus>,
+    /// Told of the tasks that end with a webhook.
+    notifier: Option<Arc<dyn EndNotifier>>,
     /// The largest PNG a request may carry inline (`image_base64`); bigger ones are
     /// uploaded first.
     inline_image_max: usize,
@@ -49,6 +51,7 @@ impl TaskService {
             blobs,
             queue,
             events: Arc::new(NoEvents),
+            notifier: None,
             inline_image_max: png::MAX_BYTES,
         }
     }
@@ -63,6 +66,12 @@ impl TaskService {
 
     pub fn inline_image_max(&self) -> usize {
         self.inline_image_max
+    }
+
+    /// Tasks that end with a webhook are handed to `notifier` once their outcome is stored.
+    pub fn with_notifier(mut self, notifier: Arc<dyn EndNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Live events go through `events` (status changes from here, workers' output).
@@ -307,6 +316,19 @@ impl TaskService {
             TransitionOutcome::Applied(t) => {
                 tracing::debug!(task_id = %t.id, status = %t.status, "committed");
                 self.announce(t.id, t.status).await;
+                if commit.notify
+                    && let Some(notifier) = &self.notifier
+                {
+                    match self.tasks.get(t.id).await {
+                        Ok(Some(task)) if task.spec.webhook().is_some() => {
+                            notifier.ended(task).await;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(task_id = %t.id, error = %e, "the webhook of an ended task was not read; it is not called");
+                        }
+                    }
+                }
             }
             TransitionOutcome::Rejected(t) => {
                 tracing::info!(task_id = %t.id, status = %t.status, "commit ignored: task already finished");

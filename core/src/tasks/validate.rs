@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::request::*;
 use crate::domain::{
     CodeSpec, Compare, CompareMode, Filter, ImageSpec, Limits, TaskKind, TaskSpec, TestCase,
+    Webhook,
 };
 use crate::error::{Error, Result};
 use crate::languages;
@@ -153,6 +154,7 @@ pub(super) fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
         stop_on_failure,
         compiler_options: compiler_words(req.compiler_options)?,
         merge_stderr: req.merge_stderr.unwrap_or(false),
+        webhook: webhook(req.webhook)?,
     };
     check_code(&spec)?;
     Ok(spec)
@@ -267,6 +269,9 @@ pub(super) fn check_code(spec: &CodeSpec) -> Result<()> {
 /// # Errors
 /// `Invalid`, naming the first bound the spec breaks.
 pub fn check_spec(spec: &TaskSpec) -> Result<()> {
+    if let Some(webhook) = spec.webhook() {
+        check_webhook(webhook)?;
+    }
     match spec {
         TaskSpec::Code(spec) => {
             let def = languages::find(&spec.language)
@@ -447,8 +452,47 @@ pub(super) fn validate_image(
     let spec = ImageSpec {
         input_key: format!("input/{}.png", Uuid::new_v4()),
         filter,
+        webhook: webhook(req.webhook)?,
     };
     Ok((spec, input))
+}
+
+/// A webhook's shape: an http(s) URL of bounded length. Where it may point is the API's
+/// to check, with the deployment's address rules, before the task is submitted.
+fn webhook(req: Option<WebhookRequest>) -> Result<Option<Webhook>> {
+    let Some(req) = req else {
+        return Ok(None);
+    };
+    let webhook = Webhook {
+        url: req.url,
+        style: req.style,
+    };
+    check_webhook(&webhook)?;
+    Ok(Some(webhook))
+}
+
+pub(super) fn check_webhook(webhook: &Webhook) -> Result<()> {
+    check_webhook_url(&webhook.url)
+}
+
+/// A webhook URL's shape: `http://` or `https://`, at most [`MAX_WEBHOOK_URL`]
+/// characters, no whitespace or control characters.
+pub fn check_webhook_url(url: &str) -> Result<()> {
+    if url.len() > MAX_WEBHOOK_URL {
+        return Err(Error::Invalid(format!(
+            "webhook.url: is at most {MAX_WEBHOOK_URL} characters"
+        )));
+    }
+    let scheme_ok = ["http://", "https://"].iter().any(|s| {
+        url.get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    });
+    if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::Invalid(
+            "webhook.url: must be an http:// or https:// URL".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// An inline PNG, decoded and checked.

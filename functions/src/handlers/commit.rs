@@ -51,6 +51,7 @@ pub async fn commit(
             task_id: id,
             status: body.status,
             result,
+            notify: body.notify,
         })
         .await?;
     if let Some(key) = spilled

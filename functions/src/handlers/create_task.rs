@@ -109,6 +109,19 @@ pub(crate) async fn submit(
     body: SubmitRequest,
     key: Option<&str>,
 ) -> ApiResult<Submitted> {
+    if let Some(webhook) = &body.webhook {
+        // Its shape first (the task service's words), then where it points.
+        codebox_core::tasks::check_webhook_url(&webhook.url).map_err(ApiError::from)?;
+        let Some(webhooks) = &state.webhooks else {
+            return Err(ApiError::bad_request(
+                "webhook.url: this deployment calls no webhooks",
+            ));
+        };
+        webhooks
+            .check(&webhook.url)
+            .await
+            .map_err(|why| ApiError::bad_request(format!("webhook.url: {why}")))?;
+    }
     state
         .limits
         .submit(owner, state.tasks.store().as_ref())

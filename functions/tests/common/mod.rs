@@ -31,6 +31,7 @@ pub fn config(ttl: i64) -> ApiConfig {
         events_max: codebox_functions::state::EVENTS_MAX,
         inline_image_max: codebox_core::png::MAX_BYTES,
         public_url: None,
+        webhooks: Default::default(),
     }
 }
 
@@ -133,6 +134,7 @@ pub fn code_commit(id: &str, verdict: Verdict, stdout: &str) -> Value {
         task_id: id.parse().unwrap(),
         status: TaskStatus::Completed,
         result: TaskResult::Code(result),
+        notify: false,
     })
     .unwrap()
 }

@@ -51,6 +51,7 @@ async fn an_image_result_cannot_point_at_another_blob() {
             output_key: Some(key),
             error: None,
         }),
+        notify: false,
     };
     for stolen in [
         spec.input_key.clone(),
@@ -183,6 +184,7 @@ async fn cancel_then_commit_keeps_cancelled() {
         task_id: t.id,
         status: TaskStatus::Completed,
         result: TaskResult::Code(crate::domain::CodeResult::empty(Verdict::Ok)),
+        notify: false,
     };
     svc.commit(&commit).await.unwrap();
     let got = svc.get(owner, t.id).await.unwrap();
@@ -228,6 +230,7 @@ async fn a_running_task_s_lease_keeps_a_second_start_out_until_released() {
         task_id: t.id,
         status: TaskStatus::Completed,
         result: TaskResult::Code(crate::domain::CodeResult::empty(Verdict::Ok)),
+        notify: false,
     };
     svc.commit(&commit).await.unwrap();
     assert_eq!(svc.start(t.id, second).await.unwrap(), StartDecision::Skip);

@@ -195,6 +195,7 @@ fn a_spec_outside_the_api_s_bounds_is_refused() {
         check_spec(&TaskSpec::Image(ImageSpec {
             input_key: key.into(),
             filter,
+            webhook: None,
         }))
     };
     let key = format!("input/{}.png", Uuid::new_v4());

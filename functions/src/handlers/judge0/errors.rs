@@ -32,6 +32,7 @@ const CODEBOX_FIELDS: &[(&str, &str)] = &[
     ("limits.stack_mb", "stack_limit"),
     ("limits.output_kb", "max_file_size"),
     ("args", "command_line_arguments"),
+    ("webhook.url", "callback_url"),
 ];
 
 /// A 422's reason keyed by the field it is about (`base` when it names none), as Rails

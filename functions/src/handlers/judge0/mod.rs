@@ -130,6 +130,16 @@ impl FromRequestParts<AppState> for Judge0User {
     }
 }
 
+/// The body of a submission's callback, as Judge0 sends it: the default fields, base64.
+pub(crate) fn callback_body(state: &AppState, task: &codebox_core::domain::Task) -> Vec<u8> {
+    let fields = match view::view(state, task, true, DEFAULT_FIELDS) {
+        Ok(fields) => fields,
+        // Only text that is not UTF-8 without base64 is refused, and this is base64.
+        Err(view::NotUtf8) => serde_json::Map::new(),
+    };
+    serde_json::to_vec(&fields).unwrap_or_default()
+}
+
 pub(crate) fn unprocessable(detail: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
 }

@@ -2,9 +2,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use codebox_core::domain::{Limits, Task};
+use codebox_core::domain::{Limits, Task, WebhookStyle};
 use codebox_core::languages;
-use codebox_core::tasks::{LimitsRequest, SubmitRequest, TestRequest};
+use codebox_core::tasks::{LimitsRequest, SubmitRequest, TestRequest, WebhookRequest};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -320,10 +320,6 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
         "enabling network is not allowed",
     )?;
     refuse(
-        req.callback_url.as_deref().is_some_and(|u| !u.is_empty()),
-        "setting callback is not allowed",
-    )?;
-    refuse(
         req.additional_files
             .as_deref()
             .is_some_and(|f| !f.is_empty()),
@@ -392,6 +388,13 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
         limits: Some(limits),
         compiler_options,
         merge_stderr: req.redirect_stderr_to_stdout.filter(|merge| *merge),
+        webhook: req
+            .callback_url
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| WebhookRequest {
+                url: url.trim().to_owned(),
+                style: WebhookStyle::Judge0,
+            }),
         ..SubmitRequest::default()
     };
     match expected {

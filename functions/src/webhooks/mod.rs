@@ -1,0 +1,217 @@
+//! Webhooks: when a task that asked for one ends, the API tells its URL — codebox's own
+//! `POST` of the `GET /task/{id}` body (signed with `WEBHOOK_SECRET` when the deployment
+//! has one), or Judge0's `PUT` of the submission's default fields in base64 for a
+//! `callback_url`. Told by the API once the outcome is stored, never by a worker: the
+//! hosts that run untrusted code make no call a user chose. A long-running API calls in
+//! the background; a Lambda function calls before it answers (nothing of it runs after).
+//!
+//! Files: `address.rs` (where a webhook may point), `send.rs` (the guarded client).
+
+pub mod address;
+mod send;
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use codebox_core::domain::{Task, WebhookStyle};
+use codebox_core::ports::EndNotifier;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+pub use address::AllowedHosts;
+pub use send::{Call, Sender, Sent, TIMEOUT, TRIES};
+
+use crate::dto::OutputEncoding;
+use crate::state::AppState;
+
+/// The header of codebox's signature: `sha256=<hex HMAC-SHA256 of the body>`.
+pub const SIGNATURE: &str = "x-codebox-signature";
+/// Time a webhook's host gets to resolve when its task is submitted.
+const LOOKUP: std::time::Duration = std::time::Duration::from_secs(3);
+/// The header naming the task a call is about.
+pub const TASK: &str = "x-codebox-task";
+
+/// The deployment's webhook settings.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookConfig {
+    /// `CALLBACK_ALLOWED_HOSTS`.
+    pub allowed_hosts: AllowedHosts,
+    /// `WEBHOOK_SECRET`: the key codebox's calls are signed with; unsigned without one.
+    pub secret: Option<SecretString>,
+    /// Call before answering (a Lambda function), not in the background.
+    pub inline: bool,
+}
+
+/// The notifier the task service tells of ended tasks with a webhook.
+pub struct Webhooks {
+    sender: Sender,
+    secret: Option<SecretString>,
+    inline: bool,
+    /// The API whose views the calls carry; set once it is built.
+    state: OnceLock<AppState>,
+}
+
+impl Webhooks {
+    pub fn new(config: &WebhookConfig) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            sender: Sender::new(config.allowed_hosts.clone())?,
+            secret: config.secret.clone(),
+            inline: config.inline,
+            state: OnceLock::new(),
+        }))
+    }
+
+    pub fn attach(&self, state: AppState) {
+        let _ = self.state.set(state);
+    }
+
+    /// Whether a submitted task may have this webhook: a URL whose host, listed in
+    /// `CALLBACK_ALLOWED_HOSTS` or not, resolves to no address of the deployment's own
+    /// networks. The reason in words when not.
+    pub async fn check(&self, url: &str) -> Result<(), String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("is not a URL: {e}"))?;
+        target_allowed(self.sender.allowed(), &parsed)?;
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+        let port = parsed.port_or_known_default().unwrap_or(0);
+        if self.sender.allowed().allows(bare(&host), port) == Some(true)
+            || bare(&host).parse::<IpAddr>().is_ok()
+        {
+            return Ok(());
+        }
+        let found = tokio::time::timeout(LOOKUP, tokio::net::lookup_host((host.as_str(), port)))
+            .await
+            .map_err(|_| format!("{host} did not resolve within {} s", LOOKUP.as_secs()))?
+            .map_err(|e| format!("{host} does not resolve: {e}"))?;
+        for addr in found {
+            if let Some(why) = address::forbidden(addr.ip()) {
+                return Err(refused(&host, addr.ip(), why));
+            }
+        }
+        Ok(())
+    }
+
+    /// The call a task's webhook asks for.
+    async fn call_for(&self, task: &Task) -> Option<Call> {
+        let webhook = task.spec.webhook()?;
+        let state = self.state.get()?;
+        let url = reqwest::Url::parse(&webhook.url).ok()?;
+        let mut headers = vec![(TASK, task.id.to_string())];
+        let (method, body) = match webhook.style {
+            WebhookStyle::Task => {
+                let view = crate::handlers::get_task::view(state, task, OutputEncoding::default())
+                    .await
+                    .map_err(|e| tracing::warn!(task_id = %task.id, error = %e.detail, "a webhook's body could not be made"))
+                    .ok()?;
+                let body = serde_json::to_vec(&view).ok()?;
+                if let Some(signature) = self.sign(&body) {
+                    headers.push((SIGNATURE, signature));
+                }
+                (reqwest::Method::POST, body)
+            }
+            WebhookStyle::Judge0 => (
+                reqwest::Method::PUT,
+                crate::handlers::judge0::callback_body(state, task),
+            ),
+        };
+        Some(Call {
+            method,
+            url,
+            body,
+            headers,
+        })
+    }
+
+    /// `sha256=<hex>` of `body` with the deployment's secret.
+    pub fn sign(&self, body: &[u8]) -> Option<String> {
+        let secret = self.secret.as_ref()?;
+        signature(secret.expose_secret().as_bytes(), body)
+    }
+}
+
+/// `sha256=<hex HMAC-SHA256 of body under key>`: what a receiver computes to check a call.
+pub fn signature(key: &[u8], body: &[u8]) -> Option<String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    Some(format!(
+        "sha256={}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ))
+}
+
+#[async_trait]
+impl EndNotifier for Webhooks {
+    async fn ended(&self, task: Task) {
+        let Some(call) = self.call_for(&task).await else {
+            return;
+        };
+        let sender = self.sender.clone();
+        let id = task.id;
+        let send = async move {
+            match sender.send(&call).await {
+                Sent::Answered(status) if (200..300).contains(&status) => {
+                    tracing::info!(task_id = %id, status, "webhook called");
+                }
+                Sent::Answered(status) => {
+                    tracing::warn!(task_id = %id, status, "webhook answered with an error");
+                }
+                Sent::Failed(why) => {
+                    tracing::warn!(task_id = %id, error = %why, "webhook not reached");
+                }
+            }
+        };
+        if self.inline {
+            send.await;
+        } else {
+            tokio::spawn(send);
+        }
+    }
+}
+
+/// A host as a URL names it, without an IPv6 address's brackets.
+fn bare(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+fn refused(host: &str, ip: IpAddr, why: &str) -> String {
+    format!(
+        "{host} resolves to {ip} ({why}), which a webhook may not reach; a deployment allows its own receivers in CALLBACK_ALLOWED_HOSTS"
+    )
+}
+
+/// The rules a URL meets before any address is looked at: http(s), a host, no user
+/// information; a host listed in `CALLBACK_ALLOWED_HOSTS` for its port, or an IP address
+/// a webhook may reach (a name's addresses are checked as it resolves).
+pub(crate) fn target_allowed(allowed: &AllowedHosts, url: &reqwest::Url) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http:// or https:// URL".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry a user name or password".into());
+    }
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    let port = url.port_or_known_default().unwrap_or(0);
+    match allowed.allows(bare(&host), port) {
+        Some(true) => return Ok(()),
+        Some(false) => {
+            return Err(format!(
+                "{host} is listed in CALLBACK_ALLOWED_HOSTS for other ports than {port}"
+            ));
+        }
+        None => {}
+    }
+    if let Ok(ip) = bare(&host).parse::<IpAddr>()
+        && let Some(why) = address::forbidden(ip)
+    {
+        return Err(refused(&host, ip, why));
+    }
+    Ok(())
+}

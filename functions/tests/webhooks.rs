@@ -1,0 +1,302 @@
+//! Webhooks and Judge0's `callback_url`: called when the task ends, in each one's words;
+//! never at the deployment's own networks unless listed; no redirect followed; a failed
+//! try tried again. The receiver is a real HTTP server on loopback, listed in the
+//! deployment's `CALLBACK_ALLOWED_HOSTS` where a test needs it reached.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, Method, StatusCode};
+use base64::Engine;
+use codebox_functions::config::Backends;
+use codebox_functions::webhooks::{AllowedHosts, Call, Sender, Sent, WebhookConfig, signature};
+use codebox_functions::{AppState, router};
+use common::*;
+use parking_lot::Mutex;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+const SECRET: &str = "a-webhook-secret-of-at-least-32-characters";
+
+/// What the receiver was sent.
+#[derive(Debug, Clone)]
+struct Received {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// A receiver on loopback answering each request with the next of `answers` (then 200).
+struct Receiver {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    async fn start(answers: Vec<(StatusCode, Option<&'static str>)>) -> Self {
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let answers = Arc::new(Mutex::new(answers.into_iter()));
+        let seen = got.clone();
+        let app = Router::new().fallback(
+            move |method: Method,
+                  uri: axum::http::Uri,
+                  headers: HeaderMap,
+                  body: axum::body::Bytes| {
+                let (seen, answers) = (seen.clone(), answers.clone());
+                async move {
+                    seen.lock().push(Received {
+                        method,
+                        path: uri.path().to_owned(),
+                        headers,
+                        body: body.to_vec(),
+                    });
+                    let (status, location) =
+                        answers.lock().next().unwrap_or((StatusCode::OK, None));
+                    let mut res = axum::response::Response::new(axum::body::Body::empty());
+                    *res.status_mut() = status;
+                    if let Some(l) = location {
+                        res.headers_mut().insert("location", l.parse().unwrap());
+                    }
+                    res
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, got }
+    }
+
+    /// The requests once `n` have come (at most 10 s).
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..1000 {
+            if self.got.lock().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.got.lock().clone()
+    }
+}
+
+/// The API with the receiver's address allowed (or none) and the signing secret.
+fn api(allowed: &str) -> Router {
+    let config = codebox_functions::config::ApiConfig {
+        webhooks: WebhookConfig {
+            allowed_hosts: AllowedHosts::parse(allowed).unwrap(),
+            secret: Some(SecretString::from(SECRET)),
+            inline: false,
+        },
+        ..config(3600)
+    };
+    router(AppState::build(&config, &Backends::memory()).unwrap())
+}
+
+/// The worker's start and a commit that says the task has a webhook.
+async fn run_to_end(app: &Router, id: &str, stdout: &str) {
+    assert_eq!(start(app, id).await.status, StatusCode::OK);
+    let mut commit = code_commit(id, codebox_core::domain::Verdict::Ok, stdout);
+    commit["notify"] = json!(true);
+    let r = send(app, req("POST", "/commit", Some(WORKER), Some(commit))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+}
+
+#[tokio::test]
+async fn a_task_with_a_webhook_is_told_its_end_signed() {
+    let receiver = Receiver::start(vec![]).await;
+    let app = api(&receiver.addr.to_string());
+    let token = login_as(&app, "hooked").await;
+    let url = format!("http://{}/ended?x=1", receiver.addr);
+    let body = json!({"language": "python", "code": "print('hi')", "webhook": {"url": url}});
+    let r = send(&app, req("POST", "/task", Some(&token), Some(body))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert!(receiver.got.lock().is_empty(), "not called before its end");
+    run_to_end(&app, &id, "hi\n").await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1, "one call");
+    let call = &got[0];
+    assert_eq!(call.method, Method::POST);
+    assert_eq!(call.path, "/ended");
+    assert_eq!(call.headers["content-type"], "application/json");
+    assert_eq!(call.headers["x-codebox-task"], id.as_str());
+    // The body is what `GET /task/{id}` shows, signed with the deployment's secret.
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    let shown = send(&app, req("GET", &format!("/task/{id}"), Some(&token), None))
+        .await
+        .json();
+    assert_eq!(sent, shown);
+    assert_eq!(sent["result"]["stdout"], "hi\n");
+    assert_eq!(
+        call.headers["x-codebox-signature"].to_str().unwrap(),
+        signature(SECRET.as_bytes(), &call.body).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_judge0_callback_is_a_put_of_the_default_fields_in_base64() {
+    let receiver = Receiver::start(vec![]).await;
+    let app = api(&receiver.addr.to_string());
+    let token = login_as(&app, "judge0-hooked").await;
+    let body = json!({
+        "source_code": "print('hi')",
+        "language_id": 71,
+        "callback_url": format!("http://{}/judge0", receiver.addr),
+    });
+    let r = send(
+        &app,
+        req("POST", "/judge0/submissions", Some(&token), Some(body)),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let id = r.json()["token"].as_str().unwrap().to_owned();
+    run_to_end(&app, &id, "hi\n").await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].method, Method::PUT);
+    assert_eq!(got[0].path, "/judge0");
+    let sent: Value = serde_json::from_slice(&got[0].body).unwrap();
+    let mut keys: Vec<&str> = sent
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "compile_output",
+            "memory",
+            "message",
+            "status",
+            "stderr",
+            "stdout",
+            "time",
+            "token"
+        ]
+    );
+    assert_eq!(sent["token"], id.as_str());
+    assert_eq!(sent["status"], json!({"id": 3, "description": "Accepted"}));
+    let stdout = base64::engine::general_purpose::STANDARD
+        .decode(sent["stdout"].as_str().unwrap().replace('\n', ""))
+        .unwrap();
+    assert_eq!(stdout, b"hi\n");
+}
+
+#[tokio::test]
+async fn webhooks_at_the_deployments_own_networks_are_refused() {
+    let receiver = Receiver::start(vec![]).await;
+    // Listed for another port only.
+    let app = api("127.0.0.1:1");
+    let token = login_as(&app, "ssrf").await;
+    for (url, words) in [
+        (format!("http://{}/", receiver.addr), "127.0.0.1"),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            "link-local",
+        ),
+        ("http://10.0.0.1/".to_owned(), "private"),
+        ("http://[::ffff:127.0.0.1]:8080/".to_owned(), "loopback"),
+        ("http://[fd00:ec2::254]/".to_owned(), "unique local"),
+        ("http://localhost:9/".to_owned(), "loopback"),
+        ("http://user:pw@example.com/".to_owned(), "user name"),
+        ("ftp://example.com/".to_owned(), "http"),
+    ] {
+        let body = json!({"language": "python", "code": "1", "webhook": {"url": url}});
+        let r = send(&app, req("POST", "/task", Some(&token), Some(body))).await;
+        let detail = r.problem(StatusCode::BAD_REQUEST);
+        assert!(detail.starts_with("webhook.url: "), "{url}: {detail}");
+        assert!(detail.contains(words), "{url}: {detail}");
+    }
+    // Judge0's shape: 422, keyed by the field.
+    let body = json!({"source_code": "1", "language_id": 71, "callback_url": "http://10.1.2.3/cb"});
+    let r = send(
+        &app,
+        req("POST", "/judge0/submissions", Some(&token), Some(body)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reason = r.json()["callback_url"][0].as_str().unwrap().to_owned();
+    assert!(reason.contains("private"), "{reason}");
+    // Nothing was stored, nothing called.
+    let listed = send(&app, req("GET", "/task", Some(&token), None))
+        .await
+        .json();
+    assert_eq!(listed["items"], json!([]));
+    assert!(receiver.got.lock().is_empty());
+}
+
+/// A name that resolves to loopback when the call is made (DNS rebinding: it may have
+/// resolved elsewhere when the task was submitted) is refused as it connects.
+#[tokio::test]
+async fn a_call_connects_to_no_refused_address_whatever_the_name() {
+    let receiver = Receiver::start(vec![]).await;
+    let sender = Sender::new(AllowedHosts::default()).unwrap();
+    let call = Call {
+        method: reqwest::Method::POST,
+        url: format!("http://localhost:{}/", receiver.addr.port())
+            .parse()
+            .unwrap(),
+        body: b"{}".to_vec(),
+        headers: vec![],
+    };
+    match sender.send(&call).await {
+        Sent::Failed(why) => assert!(why.contains("may not reach"), "{why}"),
+        other => panic!("reached a loopback receiver: {other:?}"),
+    }
+    assert!(receiver.got.lock().is_empty());
+    // Listed, the same name is reached.
+    let listed = Sender::new(AllowedHosts::parse("localhost").unwrap()).unwrap();
+    assert_eq!(listed.send(&call).await, Sent::Answered(200));
+    assert_eq!(receiver.wait_for(1).await.len(), 1);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_failures_are_tried_again() {
+    let receiver = Receiver::start(vec![
+        (StatusCode::SERVICE_UNAVAILABLE, None),
+        (StatusCode::TOO_MANY_REQUESTS, None),
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            Some("http://169.254.169.254/"),
+        ),
+    ])
+    .await;
+    let sender = Sender::new(AllowedHosts::parse(&receiver.addr.to_string()).unwrap()).unwrap();
+    let call = Call {
+        method: reqwest::Method::PUT,
+        url: format!("http://{}/cb", receiver.addr).parse().unwrap(),
+        body: b"{}".to_vec(),
+        headers: vec![],
+    };
+    // 503, then 429, then a redirect: the third try's answer stands, not followed.
+    assert_eq!(sender.send(&call).await, Sent::Answered(307));
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got.len(), 3);
+    assert!(
+        got.iter()
+            .all(|r| r.path == "/cb" && r.method == Method::PUT)
+    );
+}
