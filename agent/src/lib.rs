@@ -20,12 +20,14 @@ use sha2::Sha256;
 pub const AGENT_PATH: &str = "/usr/local/bin/codebox-agent";
 /// The image label that names the protocol its agent speaks.
 pub const PROTOCOL_LABEL: &str = "codebox.agent.protocol";
-pub const PROTOCOL: &str = "3";
+/// 4: file names may name directories inside the job's (`lib/helper.py`), and a job holds
+/// up to 128 files (a program and the 64 files of its task).
+pub const PROTOCOL: &str = "4";
 pub const MAGIC: &[u8; 4] = b"CBX1";
 /// Bounds on what either side accepts.
 pub const MAX_HEADER: usize = 1024 * 1024;
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
-pub const MAX_FILES: usize = 64;
+pub const MAX_FILES: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -318,7 +320,12 @@ fn check(job: &Job) -> Result<(), ProtocolError> {
         return Err(ProtocolError(format!("more than {MAX_FILES} files")));
     }
     for f in &job.files {
-        if f.name.is_empty() || f.name == "." || f.name == ".." || f.name.contains(['/', '\0']) {
+        // Names inside the job's directory: plain parts, `/`-separated.
+        let parts_ok = f
+            .name
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..");
+        if !parts_ok || f.name.contains('\0') {
             return Err(ProtocolError(format!("a bad file name {:?}", f.name)));
         }
     }
@@ -376,6 +383,19 @@ mod tests {
         j.files[0].name = "../etc/passwd".into();
         let bytes = encode_job(&j, &[b""], b"").unwrap();
         assert!(read_job(&mut std::io::Cursor::new(bytes)).is_err());
+        for name in ["/etc/passwd", "lib/../../x", "a//b", "a/./b", "", "a/"] {
+            let mut j = job();
+            j.files[0].name = name.into();
+            let bytes = encode_job(&j, &[b""], b"").unwrap();
+            assert!(
+                read_job(&mut std::io::Cursor::new(bytes)).is_err(),
+                "{name:?}"
+            );
+        }
+        let mut j = job();
+        j.files[0].name = "lib/helper.py".into();
+        let bytes = encode_job(&j, &[b""], b"").unwrap();
+        assert!(read_job(&mut std::io::Cursor::new(bytes)).is_ok());
         let mut j = job();
         j.argv.clear();
         let bytes = encode_job(&j, &[b""], b"").unwrap();

@@ -154,7 +154,15 @@ fn run<W: Write>(
     let dir = Path::new(&job.dir);
     fs::create_dir_all(dir).map_err(err("creating the job's directory"))?;
     for f in &job.files {
-        receive(input, &dir.join(&f.name), f.size, f.mode)?;
+        let path = dir.join(&f.name);
+        // A file in a directory of its own (`lib/helper.py`): the directory first. Nothing
+        // of the program runs yet, so no link can be waiting on the way.
+        if let Some(parent) = path.parent()
+            && parent != dir
+        {
+            fs::create_dir_all(parent).map_err(err("creating a directory of the job"))?;
+        }
+        receive(input, &path, f.size, f.mode)?;
     }
     // The program's stdin: a file read from the start, unlinked before the program runs.
     let stdin_path = dir.join(".codebox-stdin");

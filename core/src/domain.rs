@@ -193,6 +193,10 @@ impl Default for Limits {
 /// What to run: the payload a worker needs, carried in the queue message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per task, held in its Task; a code spec's few hundred bytes beside its code and files are nothing to box"
+)]
 pub enum TaskSpec {
     Code(CodeSpec),
     Image(ImageSpec),
@@ -216,8 +220,8 @@ impl TaskSpec {
     /// Where the task's end is to be told, if anywhere.
     pub fn webhook(&self) -> Option<&Webhook> {
         match self {
-            Self::Code(c) => c.webhook.as_ref(),
-            Self::Image(i) => i.webhook.as_ref(),
+            Self::Code(c) => c.webhook.as_deref(),
+            Self::Image(i) => i.webhook.as_deref(),
         }
     }
 }
@@ -266,8 +270,19 @@ pub struct CodeSpec {
     /// The program's stderr goes to its stdout, in the order written.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub merge_stderr: bool,
+    /// Boxed: most tasks have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<Webhook>,
+    pub webhook: Option<Box<Webhook>>,
+    /// Files placed beside the program before it is compiled and before each run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ProgramFile>,
+}
+
+/// A file beside the program: a path relative to the program's directory (`lib/x.py`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramFile {
+    pub path: String,
+    pub content: Bytes,
 }
 
 impl CodeSpec {
@@ -319,8 +334,9 @@ pub struct ImageSpec {
     /// Key of the input PNG in the blob store (messages carry keys, not bytes).
     pub input_key: String,
     pub filter: Filter,
+    /// Boxed: most tasks have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<Webhook>,
+    pub webhook: Option<Box<Webhook>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]

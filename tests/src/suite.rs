@@ -1261,6 +1261,7 @@ macro_rules! all_tests {
             fork_bomb_and_disk_filling_end_with_a_verdict,
             metrics_count_tasks_and_requests,
             judging_reports_each_test,
+            files_sit_beside_the_program,
             stop_on_failure_skips_the_rest,
             compare_modes_judge_the_output,
             a_slow_test_hits_the_time_limit_alone,
@@ -1282,6 +1283,79 @@ fn verdicts(r: &Value) -> Vec<String> {
         .iter()
         .map(|t| t["verdict"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Files beside the program: a package in a directory of its own imported by python and
+/// a data file it reads; a header C includes at its compile and bytes it reads at its run;
+/// Judge0's `additional_files` zip the same way, the submission's own file winning over
+/// the zip's of its name.
+pub async fn files_sit_beside_the_program(addr: SocketAddr) {
+    let c = client(addr).await;
+    let py = c
+        .run(json!({
+            "language": "python",
+            "code": "from lib.helper import greet\nprint(greet(open('data/name.txt').read().strip()))",
+            "files": [
+                {"path": "lib/__init__.py", "content": ""},
+                {"path": "lib/helper.py", "content": "def greet(n):\n    return 'hi ' + n\n"},
+                {"path": "data/name.txt", "content": "Ada\n"},
+            ],
+        }))
+        .await
+        .unwrap();
+    assert_eq!(py["verdict"], "ok", "{py}");
+    assert_eq!(py["stdout"], "hi Ada\n", "{py}");
+    let cc = c
+        .run(json!({
+            "language": "c",
+            "code": "#include <stdio.h>\n#include \"inc/answer.h\"\nint main(void){FILE *f = fopen(\"n.bin\", \"rb\"); printf(\"%d %d\\n\", ANSWER, f ? fgetc(f) : -1); return 0;}\n",
+            "files": [
+                {"path": "inc/answer.h", "content": "#define ANSWER 42\n"},
+                {"path": "n.bin", "content": "/w==", "encoding": "base64"},
+            ],
+        }))
+        .await
+        .unwrap();
+    assert_eq!(cc["verdict"], "ok", "{cc}");
+    assert_eq!(cc["stdout"], "42 255\n", "{cc}");
+    let refused = c
+        .http
+        .post(c.url("/task"))
+        .bearer_auth(&c.token)
+        .json(
+            &json!({"language": "python", "code": "1", "files": [{"path": "../x", "content": ""}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    // Judge0: a zip with a data file and a main.py of its own, which loses.
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, text) in [
+        ("in.txt", "from the zip\n"),
+        ("main.py", "print('the zip wins')"),
+    ] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, text.as_bytes()).unwrap();
+    }
+    let zip = base64::engine::general_purpose::STANDARD.encode(zip.finish().unwrap().into_inner());
+    let r = c
+        .http
+        .post(c.url("/judge0/submissions?wait=true"))
+        .bearer_auth(&c.token)
+        .json(&json!({
+            "source_code": "print(open('in.txt').read(), end='')",
+            "language_id": 71,
+            "additional_files": zip,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let j: Value = r.json().await.unwrap();
+    assert_eq!(j["status"]["id"], 3, "{j}");
+    assert_eq!(j["stdout"], "from the zip\n", "{j}");
 }
 
 /// Judging: compiled once, every test in order with its own verdict and output; the task

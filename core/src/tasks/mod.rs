@@ -15,4 +15,4 @@ pub use outbox::{SWEEP_AFTER, SWEEP_BATCH};
 pub use request::*;
 pub use service::*;
 pub use uploads::{UPLOAD_KEPT, UPLOAD_TTL, UPLOADS, upload_key, upload_prefix};
-pub use validate::{check_spec, check_webhook_url};
+pub use validate::{check_file_path, check_spec, check_webhook_url};

@@ -60,6 +60,10 @@ pub struct SubmitRequest {
     pub compiler_options: Option<String>,
     /// The program's stderr goes to its stdout, in the order written.
     pub merge_stderr: Option<bool>,
+    /// Code tasks: up to 64 files placed beside the program (4 MiB together), for its
+    /// compile and for every run. Never null.
+    #[serde(default, deserialize_with = "not_null")]
+    pub files: Option<Vec<FileRequest>>,
     /// Told when the task ends: the API POSTs the `GET /task/{id}` body to `url`.
     #[serde(default, deserialize_with = "object")]
     pub webhook: Option<WebhookRequest>,
@@ -82,6 +86,34 @@ pub struct WebhookRequest {
 }
 
 pub const MAX_WEBHOOK_URL: usize = 2048;
+/// Files of a task beside its program, at most.
+pub const MAX_FILES: usize = 64;
+/// Their bytes together, at most.
+pub const MAX_FILES_BYTES: usize = 4 * 1024 * 1024;
+/// A file's path, at most (bytes).
+pub const MAX_FILE_PATH: usize = 255;
+
+/// One of `files` of `POST /task`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileRequest {
+    /// Relative to the program's directory, `/`-separated (`lib/helper.py`): no `..`, no
+    /// leading `/`, not the program's own file; at most 255 bytes.
+    #[schema(example = "helper.py")]
+    pub path: String,
+    #[schema(example = "def greet():\n    return 'hi'\n")]
+    pub content: String,
+    /// `utf8` (default): `content` is the file's text; `base64`: its bytes, encoded.
+    pub encoding: Option<FileEncoding>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileEncoding {
+    #[default]
+    Utf8,
+    Base64,
+}
 
 /// A field that may be left out but, when given, is not null.
 fn not_null<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::request::*;
 use crate::domain::{
-    CodeSpec, Compare, CompareMode, Filter, ImageSpec, Limits, TaskKind, TaskSpec, TestCase,
-    Webhook,
+    CodeSpec, Compare, CompareMode, Filter, ImageSpec, Limits, ProgramFile, TaskKind, TaskSpec,
+    TestCase, Webhook,
 };
 use crate::error::{Error, Result};
 use crate::languages;
@@ -59,9 +59,10 @@ pub(super) fn validate(
                 || req.stop_on_failure.is_some()
                 || req.compiler_options.is_some()
                 || req.merge_stderr.is_some()
+                || req.files.is_some()
             {
                 return Err(Error::Invalid(
-                    "language, code, stdin, args, compiler, compiler_options, merge_stderr, limits, tests, compare and stop_on_failure belong to code tasks".into(),
+                    "language, code, stdin, args, compiler, compiler_options, merge_stderr, files, limits, tests, compare and stop_on_failure belong to code tasks".into(),
                 ));
             }
             let (spec, input) = validate_image(req, inline_max)?;
@@ -155,6 +156,7 @@ pub(super) fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
         compiler_options: compiler_words(req.compiler_options)?,
         merge_stderr: req.merge_stderr.unwrap_or(false),
         webhook: webhook(req.webhook)?,
+        files: program_files(req.files.unwrap_or_default())?,
     };
     check_code(&spec)?;
     Ok(spec)
@@ -259,6 +261,104 @@ pub(super) fn check_code(spec: &CodeSpec) -> Result<()> {
         cpu_ms: l.cpu_ms,
     })?;
     check_compiler_options(spec)?;
+    check_files(spec)?;
+    Ok(())
+}
+
+/// `files` as bytes.
+fn program_files(files: Vec<FileRequest>) -> Result<Vec<ProgramFile>> {
+    if files.len() > MAX_FILES {
+        return Err(Error::Invalid(format!(
+            "files: at most {MAX_FILES}, not {}",
+            files.len()
+        )));
+    }
+    files
+        .into_iter()
+        .map(|f| {
+            let content = match f.encoding.unwrap_or_default() {
+                FileEncoding::Utf8 => f.content.into_bytes(),
+                FileEncoding::Base64 => base64::engine::general_purpose::STANDARD
+                    .decode(f.content.as_bytes())
+                    .map_err(|e| {
+                        Error::Invalid(format!("files: {:?} is not base64: {e}", f.path))
+                    })?,
+            };
+            Ok(ProgramFile {
+                path: f.path,
+                content: crate::bytes::Bytes::from(content),
+            })
+        })
+        .collect()
+}
+
+/// The files beside a program: how many, how big together, and paths that stay inside
+/// its directory and take no name of its own.
+pub(super) fn check_files(spec: &CodeSpec) -> Result<()> {
+    if spec.files.len() > MAX_FILES {
+        return Err(Error::Invalid(format!("files: at most {MAX_FILES}")));
+    }
+    let total: usize = spec.files.iter().map(|f| f.content.len()).sum();
+    if total > MAX_FILES_BYTES {
+        return Err(Error::Invalid(format!(
+            "files: {total} bytes together; at most {MAX_FILES_BYTES}"
+        )));
+    }
+    let own: Vec<&str> = languages::find(&spec.language)
+        .map(|d| vec![d.source, d.artifact])
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &spec.files {
+        check_file_path(&f.path)?;
+        if own.contains(&f.path.as_str()) {
+            return Err(Error::Invalid(format!(
+                "files: {:?} is the program's own file",
+                f.path
+            )));
+        }
+        if !seen.insert(f.path.as_str()) {
+            return Err(Error::Invalid(format!("files: {:?} twice", f.path)));
+        }
+    }
+    // A file's path may not be another's directory (`a` and `a/b`).
+    for path in &seen {
+        let mut dir = *path;
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if seen.contains(parent) || own.contains(&parent) {
+                return Err(Error::Invalid(format!(
+                    "files: {parent:?} is a file and {path:?} would put one inside it"
+                )));
+            }
+            dir = parent;
+        }
+    }
+    Ok(())
+}
+
+/// A relative path of plain names: no `..` or `.`, no empty part, no leading `/`, no
+/// control characters or backslashes, and not the sandbox's own names (`.codebox…`).
+pub fn check_file_path(path: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::Invalid(format!("files: {path:?} {why}")));
+    if path.is_empty() || path.len() > MAX_FILE_PATH {
+        return bad(&format!("must be 1 to {MAX_FILE_PATH} bytes"));
+    }
+    if path.starts_with('/') {
+        return bad("must be relative");
+    }
+    if path.chars().any(|c| c.is_control() || c == '\\') {
+        return bad("has a control character or a backslash");
+    }
+    for part in path.split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return bad("must be names separated by single `/`, without `.` or `..`");
+        }
+        if part.starts_with(".codebox") {
+            return bad("takes a name the sandbox keeps for itself");
+        }
+    }
     Ok(())
 }
 
@@ -459,7 +559,7 @@ pub(super) fn validate_image(
 
 /// A webhook's shape: an http(s) URL of bounded length. Where it may point is the API's
 /// to check, with the deployment's address rules, before the task is submitted.
-fn webhook(req: Option<WebhookRequest>) -> Result<Option<Webhook>> {
+fn webhook(req: Option<WebhookRequest>) -> Result<Option<Box<Webhook>>> {
     let Some(req) = req else {
         return Ok(None);
     };
@@ -468,7 +568,7 @@ fn webhook(req: Option<WebhookRequest>) -> Result<Option<Webhook>> {
         style: req.style,
     };
     check_webhook(&webhook)?;
-    Ok(Some(webhook))
+    Ok(Some(Box::new(webhook)))
 }
 
 pub(super) fn check_webhook(webhook: &Webhook) -> Result<()> {

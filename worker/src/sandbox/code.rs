@@ -38,7 +38,7 @@ impl Sandboxes {
         let step = Step {
             task_id: job.task_id,
             argv: shell,
-            files: vec![source],
+            files: with_task_files(source, &job.spec),
             stdin: vec![],
             wall: Duration::from_secs(limits.time_s),
             cpu: None,
@@ -199,6 +199,17 @@ impl Sandbox for Sandboxes {
     }
 }
 
+/// The program's file, then the files the task placed beside it.
+fn with_task_files(program: InFile, spec: &codebox_core::domain::CodeSpec) -> Vec<InFile> {
+    std::iter::once(program)
+        .chain(spec.files.iter().map(|f| InFile {
+            name: f.path.clone(),
+            bytes: f.content.as_bytes().to_vec(),
+            mode: 0o644,
+        }))
+        .collect()
+}
+
 /// The run step of `job`'s program: the command `run`, then these arguments and stdin.
 fn run_step(
     job: &SandboxJob,
@@ -228,7 +239,7 @@ fn run_step(
             .limits
             .cpu_ms
             .map(|ms| Duration::from_millis(u64::from(ms))),
-        files: vec![program],
+        files: with_task_files(program, spec),
         stdin: stdin.as_bytes().to_vec(),
         wall: Duration::from_millis(u64::from(spec.limits.time_ms)),
         memory_mb: spec.limits.memory_mb,

@@ -379,3 +379,84 @@ async fn rejects_bad_requests() {
     }
     assert_eq!(queue.len(), 0);
 }
+
+/// `files`: paths inside the program's directory only, none of its own names, bounded in
+/// count and size; taken as text or base64.
+#[test]
+fn files_stay_inside_the_program_s_directory() {
+    let file = |path: &str| FileRequest {
+        path: path.into(),
+        content: "x".into(),
+        encoding: None,
+    };
+    let submit = |files: Vec<FileRequest>, language: &str| {
+        validate_code(SubmitRequest {
+            language: Some(language.into()),
+            code: Some("1".into()),
+            files: Some(files),
+            ..Default::default()
+        })
+    };
+    let spec = submit(
+        vec![
+            file("helper.py"),
+            file("data/in.txt"),
+            FileRequest {
+                path: "blob.bin".into(),
+                content: "AAEC/w==".into(),
+                encoding: Some(FileEncoding::Base64),
+            },
+        ],
+        "python",
+    )
+    .unwrap();
+    assert_eq!(spec.files.len(), 3);
+    assert_eq!(spec.files[2].content.as_bytes(), [0, 1, 2, 255]);
+    for (files, language) in [
+        (vec![file("../etc/passwd")], "python"),
+        (vec![file("/etc/passwd")], "python"),
+        (vec![file("a//b")], "python"),
+        (vec![file("a/./b")], "python"),
+        (vec![file("")], "python"),
+        (vec![file("a\\b")], "python"),
+        (vec![file("new\nline")], "python"),
+        (vec![file(&"x".repeat(MAX_FILE_PATH + 1))], "python"),
+        (vec![file(".codebox-stdin")], "python"),
+        (vec![file("main.py")], "python"),
+        (vec![file("main")], "c"),
+        (vec![file("main.c/x")], "c"),
+        (vec![file("a"), file("a")], "python"),
+        (vec![file("a"), file("a/b")], "python"),
+        (
+            (0..=MAX_FILES).map(|i| file(&format!("f{i}"))).collect(),
+            "python",
+        ),
+        (
+            vec![FileRequest {
+                path: "big".into(),
+                content: "x".repeat(MAX_FILES_BYTES + 1),
+                encoding: None,
+            }],
+            "python",
+        ),
+        (
+            vec![FileRequest {
+                path: "b".into(),
+                content: "not base64!".into(),
+                encoding: Some(FileEncoding::Base64),
+            }],
+            "python",
+        ),
+    ] {
+        let first = files.first().map(|f| f.path.clone());
+        let e = submit(files, language).unwrap_err();
+        assert!(
+            matches!(&e, Error::Invalid(m) if m.starts_with("files: ")),
+            "{first:?}: {e}"
+        );
+    }
+    // The worker re-checks what a message carries.
+    let mut forged = spec;
+    forged.files[0].path = "../x".into();
+    assert!(check_spec(&TaskSpec::Code(forged)).is_err());
+}

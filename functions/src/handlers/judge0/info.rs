@@ -37,7 +37,7 @@ pub async fn config_info() -> axum::Json<Value> {
         "enable_callbacks": true,
         "callbacks_max_tries": crate::webhooks::TRIES,
         "callbacks_timeout": crate::webhooks::TIMEOUT.as_secs_f64(),
-        "enable_additional_files": false,
+        "enable_additional_files": true,
         "max_queue_size": 10000,
         "cpu_time_limit": DEFAULT_CPU_S,
         "max_cpu_time_limit": f64::from(max.time_ms) / 1000.0,

@@ -18,6 +18,7 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 pub(crate) mod errors;
+mod files;
 mod info;
 mod request;
 mod submissions;

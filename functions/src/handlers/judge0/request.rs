@@ -319,12 +319,11 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
         req.enable_network == Some(true),
         "enabling network is not allowed",
     )?;
-    refuse(
-        req.additional_files
-            .as_deref()
-            .is_some_and(|f| !f.is_empty()),
-        "setting additional files is not allowed",
-    )?;
+    // Always base64, whatever `base64_encoded` says (as Judge0 reads it).
+    let files = match req.additional_files.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(zip) => Some(super::files::unzip(zip, def.source).map_err(unprocessable)?),
+    };
     refuse(
         req.number_of_runs.is_some_and(|n| n != 1.0),
         "number_of_runs must be 1",
@@ -388,6 +387,7 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
         limits: Some(limits),
         compiler_options,
         merge_stderr: req.redirect_stderr_to_stdout.filter(|merge| *merge),
+        files,
         webhook: req
             .callback_url
             .filter(|url| !url.trim().is_empty())

@@ -50,7 +50,6 @@ fn what_codebox_cannot_do_is_refused() {
     let cases: Vec<Spoil> = vec![
         Box::new(|r| r.language_id = 9999),
         Box::new(|r| r.enable_network = Some(true)),
-        Box::new(|r| r.additional_files = Some("UEsFBg==".into())),
         Box::new(|r| r.compiler_options = Some("-O3".into())),
         Box::new(|r| r.cpu_time_limit = Some(30.0)),
         Box::new(|r| r.wall_time_limit = Some(0.0)),
