@@ -245,7 +245,7 @@ pub enum WebhookStyle {
     Judge0,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CodeSpec {
     pub language: String,
     /// `None` for interpreted languages.
@@ -276,6 +276,43 @@ pub struct CodeSpec {
     /// Files placed beside the program before it is compiled and before each run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<ProgramFile>,
+    /// A plain run made this many times (1–[`MAX_RUNS`]), each in a fresh sandbox, until
+    /// one does not end `ok`: CPU time and memory are the runs' means, the rest the last
+    /// run's (Judge0's `number_of_runs`).
+    #[serde(default = "one_run", skip_serializing_if = "is_one_run")]
+    pub runs: u8,
+}
+
+impl Default for CodeSpec {
+    fn default() -> Self {
+        Self {
+            language: String::new(),
+            compiler: None,
+            code: String::new(),
+            stdin: Bytes::default(),
+            args: Vec::new(),
+            limits: Limits::default(),
+            tests: Vec::new(),
+            compare: Compare::default(),
+            stop_on_failure: false,
+            compiler_options: Vec::new(),
+            merge_stderr: false,
+            webhook: None,
+            files: Vec::new(),
+            runs: 1,
+        }
+    }
+}
+
+/// Runs of a task at most (`runs`).
+pub const MAX_RUNS: u8 = 5;
+
+fn one_run() -> u8 {
+    1
+}
+
+fn is_one_run(runs: &u8) -> bool {
+    *runs == 1
 }
 
 /// A file beside the program: a path relative to the program's directory (`lib/x.py`).

@@ -364,6 +364,24 @@ impl Client {
         let id = self.submit(&body).await?;
         self.wait(&id, Duration::from_secs(90)).await
     }
+
+    /// `POST <path>` of a JSON body as this user: the status and the JSON answer (`null`
+    /// when the answer is not JSON).
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
 }
 
 /// Sandbox containers of a task that still exist (by the name a step's container takes:

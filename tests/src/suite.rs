@@ -1318,17 +1318,14 @@ pub async fn files_sit_beside_the_program(addr: SocketAddr) {
         .unwrap();
     assert_eq!(cc["verdict"], "ok", "{cc}");
     assert_eq!(cc["stdout"], "42 255\n", "{cc}");
-    let refused = c
-        .http
-        .post(c.url("/task"))
-        .bearer_auth(&c.token)
-        .json(
+    let (status, problem) = c
+        .post(
+            "/task",
             &json!({"language": "python", "code": "1", "files": [{"path": "../x", "content": ""}]}),
         )
-        .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), 400);
+    assert_eq!(status, 400, "{problem}");
     // Judge0: a zip with a data file and a main.py of its own, which loses.
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, text) in [
@@ -1340,20 +1337,18 @@ pub async fn files_sit_beside_the_program(addr: SocketAddr) {
         std::io::Write::write_all(&mut zip, text.as_bytes()).unwrap();
     }
     let zip = base64::engine::general_purpose::STANDARD.encode(zip.finish().unwrap().into_inner());
-    let r = c
-        .http
-        .post(c.url("/judge0/submissions?wait=true"))
-        .bearer_auth(&c.token)
-        .json(&json!({
-            "source_code": "print(open('in.txt').read(), end='')",
-            "language_id": 71,
-            "additional_files": zip,
-        }))
-        .send()
+    let (status, j) = c
+        .post(
+            "/judge0/submissions?wait=true",
+            &json!({
+                "source_code": "print(open('in.txt').read(), end='')",
+                "language_id": 71,
+                "additional_files": zip,
+            }),
+        )
         .await
         .unwrap();
-    assert_eq!(r.status(), 201);
-    let j: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{j}");
     assert_eq!(j["status"]["id"], 3, "{j}");
     assert_eq!(j["stdout"], "from the zip\n", "{j}");
 }

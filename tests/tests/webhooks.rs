@@ -75,19 +75,9 @@ async fn webhooks_and_judge0_callbacks_are_called_when_tasks_end() {
         "language_id": 71,
         "callback_url": format!("http://{addr}/judge0"),
     });
-    let r = c
-        .http
-        .post(c.url("/judge0/submissions"))
-        .bearer_auth(&c.token)
-        .json(&submission)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let token = r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (status, answer) = c.post("/judge0/submissions", &submission).await.unwrap();
+    assert_eq!(status, 201, "{answer}");
+    let token = answer["token"].as_str().unwrap().to_owned();
     let (method, body) = call_to(&calls, "/judge0").await;
     assert_eq!(method, Method::PUT);
     assert_eq!(body["token"], token.as_str());

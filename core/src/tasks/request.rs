@@ -64,6 +64,10 @@ pub struct SubmitRequest {
     /// compile and for every run. Never null.
     #[serde(default, deserialize_with = "not_null")]
     pub files: Option<Vec<FileRequest>>,
+    /// Plain runs made of the program (Judge0's `number_of_runs`; set by its layer).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub runs: Option<u8>,
     /// Told when the task ends: the API POSTs the `GET /task/{id}` body to `url`.
     #[serde(default, deserialize_with = "object")]
     pub webhook: Option<WebhookRequest>,

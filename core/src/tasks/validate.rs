@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::request::*;
 use crate::domain::{
-    CodeSpec, Compare, CompareMode, Filter, ImageSpec, Limits, ProgramFile, TaskKind, TaskSpec,
-    TestCase, Webhook,
+    CodeSpec, Compare, CompareMode, Filter, ImageSpec, Limits, MAX_RUNS, ProgramFile, TaskKind,
+    TaskSpec, TestCase, Webhook,
 };
 use crate::error::{Error, Result};
 use crate::languages;
@@ -157,6 +157,7 @@ pub(super) fn validate_code(req: SubmitRequest) -> Result<CodeSpec> {
         merge_stderr: req.merge_stderr.unwrap_or(false),
         webhook: webhook(req.webhook)?,
         files: program_files(req.files.unwrap_or_default())?,
+        runs: req.runs.unwrap_or(1),
     };
     check_code(&spec)?;
     Ok(spec)
@@ -262,6 +263,11 @@ pub(super) fn check_code(spec: &CodeSpec) -> Result<()> {
     })?;
     check_compiler_options(spec)?;
     check_files(spec)?;
+    if !(1..=MAX_RUNS).contains(&spec.runs) || (spec.runs > 1 && spec.is_judged()) {
+        return Err(Error::Invalid(format!(
+            "runs: 1 to {MAX_RUNS}, and 1 with tests (each test is a run)"
+        )));
+    }
     Ok(())
 }
 

@@ -58,7 +58,7 @@ pub async fn config_info() -> axum::Json<Value> {
         "max_file_size": DEFAULT_OUTPUT_KB,
         "max_max_file_size": max.output_kb,
         "number_of_runs": 1,
-        "max_number_of_runs": 1,
+        "max_number_of_runs": codebox_core::domain::MAX_RUNS,
         "redirect_stderr_to_stdout": false,
         "max_extract_size": 0,
         "enable_batched_submissions": true,

@@ -55,7 +55,8 @@ fn what_codebox_cannot_do_is_refused() {
         Box::new(|r| r.wall_time_limit = Some(0.0)),
         Box::new(|r| r.cpu_extra_time = Some(6.0)),
         Box::new(|r| r.max_file_size = Some(4096.0)),
-        Box::new(|r| r.number_of_runs = Some(2.0)),
+        Box::new(|r| r.number_of_runs = Some(6.0)),
+        Box::new(|r| r.number_of_runs = Some(0.0)),
         Box::new(|r| r.memory_limit = Some(-1.0)),
         Box::new(|r| r.stack_limit = Some(2_000_000.0)),
         Box::new(|r| r.command_line_arguments = Some("'unclosed".into())),
@@ -152,4 +153,28 @@ fn fields_are_checked() {
         ["stdout", "status"]
     );
     assert!(pick_fields(Some("stdout,password")).is_err());
+}
+
+/// `number_of_runs`: a plain submission runs that many times; one with an expected output
+/// is that many tests, stopping at the first that fails.
+#[test]
+fn number_of_runs_is_runs_or_tests() {
+    let mut r = request(71);
+    r.number_of_runs = Some(3.9);
+    let task = to_task(r, false).unwrap();
+    assert_eq!(task.runs, Some(3), "an integer column: 3.9 is 3");
+    assert!(task.tests.is_none());
+    let mut r = request(71);
+    r.number_of_runs = Some(5.0);
+    r.expected_output = Some("1\n".into());
+    let task = to_task(r, false).unwrap();
+    assert_eq!(task.tests.as_ref().map(Vec::len), Some(5));
+    assert_eq!(task.stop_on_failure, Some(Some(true)));
+    assert_eq!(task.runs, None);
+    let mut r = request(71);
+    r.number_of_runs = Some(0.0);
+    assert_eq!(
+        to_task(r, false).unwrap_err().detail,
+        "number_of_runs must be greater than 0"
+    );
 }

@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use codebox_core::bytes::Bytes;
-use codebox_core::domain::{CodeSpec, Task, TaskResult, TaskSpec, TaskStatus, Verdict};
+use codebox_core::domain::{CodeSpec, Task, TaskResult, TaskSpec, TaskStatus, TestResult, Verdict};
 use codebox_core::languages;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -275,9 +275,18 @@ fn submission_with(
         Some(TaskResult::Code(r)) if task.status.is_finished() => Some(r),
         _ => None,
     };
-    // A judged submission's run is its one test.
+    // A judged submission's runs are its tests (one per run, all alike): its facts are
+    // the last run's, its CPU time and memory the runs' means, as Judge0 reports them.
     let test = spec.tests.first();
-    let run = result.and_then(|r| r.tests.as_ref().and_then(|t| t.first()));
+    let ran: Vec<&TestResult> = result
+        .and_then(|r| r.tests.as_ref())
+        .map(|t| t.iter().filter(|t| t.verdict != Verdict::Skipped).collect())
+        .unwrap_or_default();
+    let run = ran.last().copied();
+    let mean = |fact: fn(&TestResult) -> Option<u64>| {
+        let facts: Vec<u64> = ran.iter().filter_map(|t| fact(t)).collect();
+        (!facts.is_empty()).then(|| facts.iter().sum::<u64>() / facts.len() as u64)
+    };
     let (stdout, stderr) = match (run, result) {
         (Some(t), _) => (t.stdout.as_bytes(), t.stderr.as_bytes()),
         (None, Some(r)) => (r.stdout.as_bytes(), r.stderr.as_bytes()),
@@ -287,9 +296,9 @@ fn submission_with(
         (Some(t), _) => (
             t.exit_code,
             t.signal.clone(),
-            t.cpu_time_ms,
+            mean(|t| t.cpu_time_ms),
             t.time_ms,
-            t.memory_kb,
+            mean(|t| t.memory_kb),
         ),
         (None, Some(r)) => (
             r.exit_code,
@@ -359,7 +368,14 @@ fn submission_with(
             "finished_at",
             json!(task.finished_at.as_ref().map(codebox_core::time::format)),
         ),
-        ("number_of_runs", json!(1)),
+        (
+            "number_of_runs",
+            json!(if spec.is_judged() {
+                spec.tests.len()
+            } else {
+                usize::from(spec.runs)
+            }),
+        ),
         (
             "cpu_time_limit",
             json!(seconds(Some(u64::from(limits.cpu_ms.unwrap_or(0))))),
