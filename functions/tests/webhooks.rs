@@ -220,7 +220,10 @@ async fn webhooks_at_the_deployments_own_networks_are_refused() {
         ("http://10.0.0.1/".to_owned(), "private"),
         ("http://[::ffff:127.0.0.1]:8080/".to_owned(), "loopback"),
         ("http://[fd00:ec2::254]/".to_owned(), "unique local"),
-        ("http://localhost:9/".to_owned(), "loopback"),
+        (
+            "http://localhost:9/".to_owned(),
+            "does not resolve to public addresses only",
+        ),
         ("http://user:pw@example.com/".to_owned(), "user name"),
         ("ftp://example.com/".to_owned(), "http"),
     ] {

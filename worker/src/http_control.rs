@@ -219,13 +219,19 @@ impl TaskControl for HttpTaskControl {
             _ => None,
         };
         let body = match &spilled {
-            Some((_, key)) => serde_json::to_vec(&serde_json::json!({
-                "task_id": commit.task_id,
-                "status": commit.status,
-                "result_key": key,
-                "notify": commit.notify,
-            }))
-            .map_err(|e| Error::Backend(e.into()))?,
+            Some((_, key)) => {
+                let mut spilled = serde_json::json!({
+                    "task_id": commit.task_id,
+                    "status": commit.status,
+                    "result_key": key,
+                });
+                // Only when set, as the inline body has it: an API from before webhooks
+                // takes no field it does not know.
+                if commit.notify {
+                    spilled["notify"] = serde_json::Value::Bool(true);
+                }
+                serde_json::to_vec(&spilled).map_err(|e| Error::Backend(e.into()))?
+            }
             None => body,
         };
         let sent = self

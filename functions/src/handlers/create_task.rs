@@ -109,6 +109,11 @@ pub(crate) async fn submit(
     body: SubmitRequest,
     key: Option<&str>,
 ) -> ApiResult<Submitted> {
+    state
+        .limits
+        .submit(owner, state.tasks.store().as_ref())
+        .await?;
+    // After the limits: a lookup costs a thread while it waits.
     if let Some(webhook) = &body.webhook {
         // Its shape first (the task service's words), then where it points.
         codebox_core::tasks::check_webhook_url(&webhook.url).map_err(ApiError::from)?;
@@ -122,10 +127,6 @@ pub(crate) async fn submit(
             .await
             .map_err(|why| ApiError::bad_request(format!("webhook.url: {why}")))?;
     }
-    state
-        .limits
-        .submit(owner, state.tasks.store().as_ref())
-        .await?;
     let submitted = state.tasks.submit(owner, body, key).await?;
     if submitted.created {
         let kind = match submitted.task.spec.language() {

@@ -104,6 +104,10 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
         return forbidden_v4(embedded(s[6], s[7]));
     }
+    // Local-use NAT64 (64:ff9b:1::/48): a deployment's own translator, wherever it leads.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return Some("local-use NAT64");
+    }
     if s[0] == 0x2002 {
         return forbidden_v4(embedded(s[1], s[2]));
     }
@@ -157,6 +161,7 @@ mod tests {
             "::10.0.0.1",
             "64:ff9b::a9fe:a9fe",
             "2002:a9fe:a9fe::1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(
                 forbidden(ip.parse().unwrap()).is_some(),

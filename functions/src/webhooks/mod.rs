@@ -3,7 +3,8 @@
 //! has one), or Judge0's `PUT` of the submission's default fields in base64 for a
 //! `callback_url`. Told by the API once the outcome is stored, never by a worker: the
 //! hosts that run untrusted code make no call a user chose. A long-running API calls in
-//! the background; a Lambda function calls before it answers (nothing of it runs after).
+//! the background; a Lambda function calls before it answers (nothing of it runs after),
+//! within 3 s all tries together, so its worker is not held longer.
 //!
 //! Files: `address.rs` (where a webhook may point), `send.rs` (the guarded client).
 
@@ -28,6 +29,8 @@ use crate::state::AppState;
 
 /// The header of codebox's signature: `sha256=<hex HMAC-SHA256 of the body>`.
 pub const SIGNATURE: &str = "x-codebox-signature";
+/// What a call made before a Lambda function answers may take, all tries together.
+const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
 /// Time a webhook's host gets to resolve when its task is submitted.
 const LOOKUP: std::time::Duration = std::time::Duration::from_secs(3);
 /// The header naming the task a call is about.
@@ -83,10 +86,13 @@ impl Webhooks {
         let found = tokio::time::timeout(LOOKUP, tokio::net::lookup_host((host.as_str(), port)))
             .await
             .map_err(|_| format!("{host} did not resolve within {} s", LOOKUP.as_secs()))?
-            .map_err(|e| format!("{host} does not resolve: {e}"))?;
+            .map_err(|_| format!("{host} does not resolve"))?;
+        // What a name resolves to is not told: a user could map internal names with it.
         for addr in found {
-            if let Some(why) = address::forbidden(addr.ip()) {
-                return Err(refused(&host, addr.ip(), why));
+            if address::forbidden(addr.ip()).is_some() {
+                return Err(format!(
+                    "{host} does not resolve to public addresses only, which a webhook must; a deployment allows its own receivers in CALLBACK_ALLOWED_HOSTS"
+                ));
             }
         }
         Ok(())
@@ -166,7 +172,11 @@ impl EndNotifier for Webhooks {
             }
         };
         if self.inline {
-            send.await;
+            // Before the function answers its worker, which waits: a short budget, not
+            // three slow tries.
+            if tokio::time::timeout(INLINE_BUDGET, send).await.is_err() {
+                tracing::warn!(task_id = %id, "webhook not reached within the function's budget");
+            }
         } else {
             tokio::spawn(send);
         }

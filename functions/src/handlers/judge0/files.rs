@@ -10,15 +10,23 @@ use std::io::Read;
 use base64::Engine;
 use codebox_core::tasks::{FileEncoding, FileRequest, MAX_FILES, MAX_FILES_BYTES, check_file_path};
 
-/// The zip's files, the entry named `skip` (the program's own file) left out.
-pub fn unzip(base64_zip: &str, skip: &str) -> Result<Vec<FileRequest>, String> {
+/// Entries of a zip read at most (directories included).
+const MAX_ENTRIES: usize = 1024;
+
+/// The zip's files, the entries named in `skip` (the program's own files: its source,
+/// its compiled artifact) left out, and a name's later entries (`unzip -n` keeps the
+/// first).
+pub fn unzip(base64_zip: &str, skip: &[&str]) -> Result<Vec<FileRequest>, String> {
     let compact: String = base64_zip.split_ascii_whitespace().collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|_| "additional_files is not base64".to_owned())?;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format!("additional_files is not a zip: {e}"))?;
-    let mut files = Vec::new();
+    if archive.len() > MAX_ENTRIES {
+        return Err(format!("additional_files: more than {MAX_ENTRIES} entries"));
+    }
+    let mut files: Vec<FileRequest> = Vec::new();
     let mut total = 0usize;
     for i in 0..archive.len() {
         let mut entry = archive
@@ -35,7 +43,7 @@ pub fn unzip(base64_zip: &str, skip: &str) -> Result<Vec<FileRequest>, String> {
             return Err(format!("additional_files: {name:?} is not a plain file"));
         }
         check_file_path(&name).map_err(|e| format!("additional_files: {}", reason(&e)))?;
-        if name == skip {
+        if skip.contains(&name.as_str()) || files.iter().any(|f| f.path == name) {
             continue;
         }
         if files.len() == MAX_FILES {
@@ -105,7 +113,7 @@ mod tests {
             .chunks(60)
             .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
             .collect();
-        let files = unzip(&wrapped, "main.py").unwrap();
+        let files = unzip(&wrapped, &["main.py"]).unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(names, ["lib/helper.py", "data.txt"]);
         assert_eq!(files[1].content, "AAE=");
@@ -119,12 +127,12 @@ mod tests {
         let link =
             base64::engine::general_purpose::STANDARD.encode(w.finish().unwrap().into_inner());
         assert!(
-            unzip(&link, "main.py")
+            unzip(&link, &["main.py"])
                 .unwrap_err()
                 .contains("not a plain file")
         );
         for name in ["../x", "/etc/x", "a/../../x"] {
-            let err = unzip(&zip_of(&[(name, b"x")]), "main.py").unwrap_err();
+            let err = unzip(&zip_of(&[(name, b"x")]), &["main.py"]).unwrap_err();
             assert!(err.starts_with("additional_files: "), "{name}: {err}");
         }
         // 5 MiB of zeros deflate to a few KB: stopped as it inflates past 4 MiB.
@@ -137,7 +145,7 @@ mod tests {
         assert!(bomb.len() < 64 * 1024);
         let bomb = base64::engine::general_purpose::STANDARD.encode(bomb);
         assert!(
-            unzip(&bomb, "main.py")
+            unzip(&bomb, &["main.py"])
                 .unwrap_err()
                 .contains("bytes unpacked")
         );
@@ -146,18 +154,18 @@ mod tests {
             .collect();
         let crowd: Vec<(&str, &[u8])> = crowd.iter().map(|(n, b)| (n.as_str(), *b)).collect();
         assert!(
-            unzip(&zip_of(&crowd), "main.py")
+            unzip(&zip_of(&crowd), &["main.py"])
                 .unwrap_err()
                 .contains("more than")
         );
         assert!(
-            unzip("not base64!", "main.py")
+            unzip("not base64!", &["main.py"])
                 .unwrap_err()
                 .contains("not base64")
         );
         assert!(
-            unzip("UEsFBg==", "main.py").is_err()
-                || unzip("UEsFBg==", "main.py").unwrap().is_empty()
+            unzip("UEsFBg==", &["main.py"]).is_err()
+                || unzip("UEsFBg==", &["main.py"]).unwrap().is_empty()
         );
     }
 }

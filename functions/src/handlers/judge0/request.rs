@@ -323,7 +323,9 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
     // Always base64, whatever `base64_encoded` says (as Judge0 reads it).
     let files = match req.additional_files.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(zip) => Some(super::files::unzip(zip, def.source).map_err(unprocessable)?),
+        Some(zip) => {
+            Some(super::files::unzip(zip, &[def.source, def.artifact]).map_err(unprocessable)?)
+        }
     };
     // An integer column in Judge0 (2.7 is 2); 0 is "must be greater than 0".
     let runs = match req.number_of_runs.map(f64::trunc) {

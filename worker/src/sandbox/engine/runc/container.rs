@@ -136,8 +136,12 @@ impl OciContainer {
                 }
             }
         }
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        if let Some(stop) = self.stop.take()
+            && stop.send(()).is_ok()
+        {
+            // Its `runc run`, killed, has not deleted the container: let it be gone before
+            // the state below is read.
+            let _ = self.ended(Duration::from_secs(1)).await;
         }
         // runc deletes a container whose first process ended; this covers a runc that
         // was itself killed or never got that far.
