@@ -75,14 +75,9 @@ impl Webhooks {
     /// networks. The reason in words when not.
     pub async fn check(&self, url: &str) -> Result<(), String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("is not a URL: {e}"))?;
-        target_allowed(self.sender.allowed(), &parsed)?;
-        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-        let port = parsed.port_or_known_default().unwrap_or(0);
-        if self.sender.allowed().allows(bare(&host), port) == Some(true)
-            || bare(&host).parse::<IpAddr>().is_ok()
-        {
+        let Some((host, port)) = target_allowed(self.sender.allowed(), &parsed)? else {
             return Ok(());
-        }
+        };
         let found = tokio::time::timeout(LOOKUP, tokio::net::lookup_host((host.as_str(), port)))
             .await
             .map_err(|_| format!("{host} did not resolve within {} s", LOOKUP.as_secs()))?
@@ -196,8 +191,12 @@ fn refused(host: &str, ip: IpAddr, why: &str) -> String {
 
 /// The rules a URL meets before any address is looked at: http(s), a host, no user
 /// information; a host listed in `CALLBACK_ALLOWED_HOSTS` for its port, or an IP address
-/// a webhook may reach (a name's addresses are checked as it resolves).
-pub(crate) fn target_allowed(allowed: &AllowedHosts, url: &reqwest::Url) -> Result<(), String> {
+/// a webhook may reach. `Some((name, port))` for a name whose addresses are still to be
+/// checked (at submit by a lookup, at a call as it resolves).
+pub(crate) fn target_allowed(
+    allowed: &AllowedHosts,
+    url: &reqwest::Url,
+) -> Result<Option<(String, u16)>, String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an http:// or https:// URL".into());
     }
@@ -210,7 +209,7 @@ pub(crate) fn target_allowed(allowed: &AllowedHosts, url: &reqwest::Url) -> Resu
     }
     let port = url.port_or_known_default().unwrap_or(0);
     match allowed.allows(bare(&host), port) {
-        Some(true) => return Ok(()),
+        Some(true) => return Ok(None),
         Some(false) => {
             return Err(format!(
                 "{host} is listed in CALLBACK_ALLOWED_HOSTS for other ports than {port}"
@@ -218,10 +217,11 @@ pub(crate) fn target_allowed(allowed: &AllowedHosts, url: &reqwest::Url) -> Resu
         }
         None => {}
     }
-    if let Ok(ip) = bare(&host).parse::<IpAddr>()
-        && let Some(why) = address::forbidden(ip)
-    {
-        return Err(refused(&host, ip, why));
+    match bare(&host).parse::<IpAddr>() {
+        Ok(ip) => match address::forbidden(ip) {
+            Some(why) => Err(refused(&host, ip, why)),
+            None => Ok(None),
+        },
+        Err(_) => Ok(Some((host, port))),
     }
-    Ok(())
 }
