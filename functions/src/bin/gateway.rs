@@ -27,6 +27,10 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
+    // The recorder first: a count made before it is installed is lost (with
+    // `METRICS_ADDR`, the metrics listener's task once installed it after the API had
+    // answered its first requests).
+    codebox_core::telemetry::metrics_handle();
     let addr = codebox_core::config::var("GATEWAY_ADDR").unwrap_or_else(|| "0.0.0.0:8080".into());
     let metrics_addr = codebox_core::config::var("METRICS_ADDR");
     let state = AppState::from_env().await?;
