@@ -59,6 +59,27 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// The owner's tasks in one of `statuses` (unfinished ones: the partial index of
+    /// `0002_active_tasks.sql` answers), no further than `at_most`.
+    async fn count_in(
+        &self,
+        owner: UserId,
+        statuses: &[&str],
+        at_most: usize,
+    ) -> Result<usize, Error> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM tasks WHERE owner = $1 \
+             AND status = ANY($2) LIMIT $3) AS counted",
+        )
+        .bind(owner)
+        .bind(statuses)
+        .bind(i64::try_from(at_most).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -283,16 +304,11 @@ impl TaskStore for PostgresStore {
     }
 
     async fn count_active(&self, owner: UserId, at_most: usize) -> Result<usize, Error> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM tasks WHERE owner = $1 \
-             AND status IN ('queued', 'running') LIMIT $2) AS active",
-        )
-        .bind(owner)
-        .bind(i64::try_from(at_most).unwrap_or(i64::MAX))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(usize::try_from(count).unwrap_or(0))
+        self.count_in(owner, &["queued", "running"], at_most).await
+    }
+
+    async fn count_running(&self, owner: UserId, at_most: usize) -> Result<usize, Error> {
+        self.count_in(owner, &["running"], at_most).await
     }
 
     async fn list_by_owner(

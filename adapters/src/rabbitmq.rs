@@ -1,7 +1,9 @@
 //! RabbitMQ (lapin): a durable quorum queue, persistent messages, publisher confirms,
 //! manual acks, prefetch, and a dead-letter exchange that takes a message after
-//! `max_deliveries` deliveries (the broker counts them: `x-delivery-limit`). A lost
-//! connection is dropped and made again on the next call, for publisher and consumer alike.
+//! `max_deliveries` deliveries (the broker counts them: `x-delivery-limit`). A deferred
+//! message waits in `<queue>.later` until its expiration moves it back to the task queue,
+//! carrying the deliveries it had (`x-codebox-deliveries`). A lost connection is dropped
+//! and made again on the next call, for publisher and consumer alike.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +26,8 @@ use tokio::sync::Mutex;
 #[derive(Debug, Clone)]
 pub struct RabbitConfig {
     pub url: String,
-    /// The task queue; the dead letters go to `<queue>.dead` through `<queue>.dlx`.
+    /// The task queue; the dead letters go to `<queue>.dead` through `<queue>.dlx`,
+    /// deferred messages wait in `<queue>.later`.
     pub queue: String,
     pub max_deliveries: u32,
     /// Unacked messages a consumer holds at once: the worker's concurrency.
@@ -167,7 +170,52 @@ impl Inner {
         channel
             .queue_declare(c.queue.clone().into(), durable, args)
             .await?;
+        // Deferred messages: each expires after its own delay into the task queue's tail.
+        // A quorum queue, dead-lettering at least once: a classic queue's dead letters are
+        // dropped when their target is not there to take them (a quorum queue still
+        // electing its leader after a broker restart), and a deferred task with them.
+        let mut later_args = dead_args;
+        later_args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        later_args.insert(
+            "x-dead-letter-strategy".into(),
+            AMQPValue::LongString("at-least-once".into()),
+        );
+        later_args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("reject-publish".into()),
+        );
+        later_args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("".into()),
+        );
+        later_args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(c.queue.clone().into()),
+        );
+        channel
+            .queue_declare(self.later().into(), durable, later_args)
+            .await?;
         Ok((conn, channel))
+    }
+
+    /// One retry on a fresh connection: the old one may have died since the last use.
+    async fn publish(
+        &self,
+        to: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), Error> {
+        match self.publish_once(to, payload, properties.clone()).await {
+            Err(Error::Unavailable(_)) => self.publish_once(to, payload, properties).await,
+            other => other,
+        }
+    }
+
+    fn later(&self) -> String {
+        format!("{}.later", self.config.queue)
     }
 
     /// A channel in confirm mode: every publish is acknowledged by the broker.
@@ -179,7 +227,12 @@ impl Inner {
         Ok((conn, channel))
     }
 
-    async fn publish_once(&self, payload: &[u8]) -> Result<(), Error> {
+    async fn publish_once(
+        &self,
+        to: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), Error> {
         let mut guard = self.publisher.lock().await;
         if guard.is_none() {
             *guard = Some(self.open_publisher().await.map_err(unavailable)?);
@@ -187,14 +240,11 @@ impl Inner {
         let Some((_, channel)) = guard.as_ref() else {
             return Err(Error::Unavailable("the task queue".into()));
         };
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into());
         let sent = async {
             channel
                 .basic_publish(
                     "".into(),
-                    self.config.queue.clone().into(),
+                    to.into(),
                     BasicPublishOptions::default(),
                     payload,
                     properties,
@@ -223,11 +273,9 @@ impl Inner {
 impl TaskQueue for RabbitQueue {
     async fn publish(&self, message: &TaskMessage) -> Result<(), Error> {
         let payload = serde_json::to_vec(message).map_err(|e| Error::Backend(e.into()))?;
-        // One retry on a fresh connection: the old one may have died since the last use.
-        match self.inner.publish_once(&payload).await {
-            Err(Error::Unavailable(_)) => self.inner.publish_once(&payload).await,
-            other => other,
-        }
+        self.inner
+            .publish(&self.inner.config.queue, &payload, persistent())
+            .await
     }
 
     async fn ping(&self) -> Result<(), Error> {
@@ -290,14 +338,21 @@ impl QueueConsumer for RabbitQueue {
                 return Err(unavailable("the consumer was cancelled"));
             }
         };
-        let attempt = delivery_count(&delivery.properties) + 1;
+        let deliveries = header_count(&delivery.properties, DEFERRED_DELIVERIES)
+            .saturating_add(header_count(&delivery.properties, "x-delivery-count"));
+        let deferrals = header_count(&delivery.properties, DEFERRALS);
         let acker = delivery.acker.clone();
         match serde_json::from_slice::<TaskMessage>(&delivery.data) {
             Ok(message) => Ok(Some(Delivery {
                 message,
-                attempt,
+                attempt: deliveries.saturating_add(1),
+                deferrals,
                 settle: Box::new(RabbitSettle {
                     acker: std::sync::Mutex::new(Some(acker)),
+                    queue: self.inner.clone(),
+                    payload: delivery.data,
+                    deliveries,
+                    deferrals,
                 }),
             })),
             Err(e) => {
@@ -310,12 +365,26 @@ impl QueueConsumer for RabbitQueue {
     }
 }
 
-/// Deliveries so far, as the quorum queue counts them (absent on the first).
-fn delivery_count(properties: &BasicProperties) -> u32 {
+/// Deliveries a deferred message had before it was deferred (its copy's own count starts
+/// again at nothing).
+const DEFERRED_DELIVERIES: &str = "x-codebox-deliveries";
+/// How often a message was deferred.
+const DEFERRALS: &str = "x-codebox-deferrals";
+
+/// How a task message is published: persistent JSON.
+fn persistent() -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+}
+
+/// A count in a header (`x-delivery-count`: deliveries so far, as the quorum queue counts
+/// them); absent, 0.
+fn header_count(properties: &BasicProperties, name: &str) -> u32 {
     let value = properties
         .headers()
         .as_ref()
-        .and_then(|h| h.inner().get("x-delivery-count").cloned());
+        .and_then(|h| h.inner().get(name).cloned());
     match value {
         Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
         Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
@@ -329,6 +398,12 @@ fn delivery_count(properties: &BasicProperties) -> u32 {
 struct RabbitSettle {
     /// `None` once settled; dropped unsettled, the message is handed back to the broker.
     acker: std::sync::Mutex<Option<Acker>>,
+    /// To publish a deferred copy.
+    queue: Arc<Inner>,
+    payload: Vec<u8>,
+    /// Deliveries before this one.
+    deliveries: u32,
+    deferrals: u32,
 }
 
 impl RabbitSettle {
@@ -363,6 +438,40 @@ impl Settle for RabbitSettle {
         match self.take() {
             Some(a) => bounded(a.reject(BasicRejectOptions { requeue: false })).await,
             None => Ok(()),
+        }
+    }
+
+    /// A copy to `<queue>.later`, confirmed, then the original acked: a crash in between
+    /// leaves two messages of one task, which the start of a run makes harmless.
+    async fn defer(self: Box<Self>, after: Duration) -> Result<(), Error> {
+        let Some(acker) = self.take() else {
+            return Ok(());
+        };
+        let mut headers = FieldTable::default();
+        headers.insert(
+            DEFERRED_DELIVERIES.into(),
+            AMQPValue::LongUInt(self.deliveries),
+        );
+        headers.insert(
+            DEFERRALS.into(),
+            AMQPValue::LongUInt(self.deferrals.saturating_add(1)),
+        );
+        let expiration = after.as_millis().max(1).to_string();
+        let properties = persistent()
+            .with_expiration(expiration.into())
+            .with_headers(headers);
+        let later = self.queue.later();
+        match self.queue.publish(&later, &self.payload, properties).await {
+            Ok(()) => bounded(acker.ack(BasicAckOptions::default())).await,
+            Err(e) => {
+                // Not deferred: back now, counted, as a retry is.
+                let _ = bounded(acker.nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                }))
+                .await;
+                Err(e)
+            }
         }
     }
 }

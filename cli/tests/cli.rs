@@ -553,6 +553,7 @@ async fn too_many_requests_is_one_line() {
         auth_per_minute: 1_000,
         submit_per_minute: 1_000,
         max_active_tasks: 1,
+        ..codebox_core::limits::LimitsConfig::default()
     };
     config.worker.concurrency = 1;
     config.sandbox.pool = Some(0);

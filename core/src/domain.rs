@@ -743,6 +743,10 @@ pub enum StartDecision {
     Skip,
     /// Another worker runs it and renews its lease: keep the message and ask again.
     Leased,
+    /// Not yet: its owner already runs as many tasks as a user may. Hand the message back
+    /// to come again shortly, without counting a delivery, so other users' tasks behind
+    /// it start first.
+    Defer,
 }
 
 /// Whether a conditional status change was applied; either way, the task's summary as it

@@ -20,6 +20,8 @@ pub struct LimitsConfig {
     pub submit_per_minute: u32,
     /// A user's tasks queued or running at once.
     pub max_active_tasks: u32,
+    /// A user's tasks running at once (0: no cap); the rest wait, behind other users'.
+    pub max_running_tasks: u32,
 }
 
 impl Default for LimitsConfig {
@@ -28,13 +30,15 @@ impl Default for LimitsConfig {
             auth_per_minute: 30,
             submit_per_minute: 300,
             max_active_tasks: 50,
+            max_running_tasks: 3,
         }
     }
 }
 
 impl LimitsConfig {
     /// `LIMIT_AUTH_PER_MINUTE` (30), `LIMIT_SUBMIT_PER_MINUTE` (300),
-    /// `LIMIT_ACTIVE_TASKS` (50); each 1 to 1 000 000.
+    /// `LIMIT_ACTIVE_TASKS` (50); each 1 to 1 000 000. `LIMIT_RUNNING_TASKS` (3; 0 to
+    /// 1 000 000, 0 for no cap).
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         let range = 1..=1_000_000;
@@ -55,6 +59,12 @@ impl LimitsConfig {
                 "LIMIT_ACTIVE_TASKS",
                 d.max_active_tasks,
                 range,
+                "tasks",
+            )?,
+            max_running_tasks: config::parse_in(
+                "LIMIT_RUNNING_TASKS",
+                d.max_running_tasks,
+                0..=1_000_000,
                 "tasks",
             )?,
         })

@@ -55,6 +55,26 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// The owner's tasks whose status is `counted`, read page by page from the listing, no
+/// further than `at_most`: what a store without a cheaper count does.
+async fn count_listed<S: TaskStore + ?Sized>(
+    store: &S,
+    owner: UserId,
+    at_most: usize,
+    counted: impl Fn(crate::domain::TaskStatus) -> bool + Send,
+) -> Result<usize> {
+    let mut count = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.list_by_owner(owner, 100, cursor.as_deref()).await?;
+        count += page.items.iter().filter(|t| counted(t.status)).count();
+        match page.next_cursor {
+            Some(next) if count < at_most => cursor = Some(next),
+            _ => return Ok(count.min(at_most)),
+        }
+    }
+}
+
 #[async_trait]
 pub trait TaskStore: Send + Sync {
     /// Stores a new task. With an idempotency key, a task of the same owner created with
@@ -80,20 +100,15 @@ pub trait TaskStore: Send + Sync {
     /// How many of the owner's tasks are `queued` or `running`, counting no further than
     /// `at_most` (a store may stop there).
     async fn count_active(&self, owner: UserId, at_most: usize) -> Result<usize> {
-        let mut count = 0;
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.list_by_owner(owner, 100, cursor.as_deref()).await?;
-            count += page
-                .items
-                .iter()
-                .filter(|t| !t.status.is_finished())
-                .count();
-            match page.next_cursor {
-                Some(next) if count < at_most => cursor = Some(next),
-                _ => return Ok(count.min(at_most)),
-            }
-        }
+        count_listed(self, owner, at_most, |s| !s.is_finished()).await
+    }
+
+    /// How many of the owner's tasks are `running`, counting no further than `at_most`.
+    async fn count_running(&self, owner: UserId, at_most: usize) -> Result<usize> {
+        count_listed(self, owner, at_most, |s| {
+            s == crate::domain::TaskStatus::Running
+        })
+        .await
     }
 
     /// The owner's tasks, newest first (`created_at`, then id, descending). The cursor is
@@ -262,6 +277,8 @@ pub struct Delivery {
     pub message: TaskMessage,
     /// 1 on the first delivery.
     pub attempt: u32,
+    /// How often the message was deferred (not counted in `attempt`).
+    pub deferrals: u32,
     pub settle: Box<dyn Settle>,
 }
 
@@ -282,6 +299,9 @@ pub trait Settle: Send + Sync {
     async fn retry(self: Box<Self>) -> Result<()>;
     /// Give up: move to the dead-letter queue.
     async fn dead_letter(self: Box<Self>) -> Result<()>;
+    /// Deliver again after `after` (at least; a broker may round up to its own unit),
+    /// behind the messages queued meanwhile, with this delivery not counted as an attempt.
+    async fn defer(self: Box<Self>, after: Duration) -> Result<()>;
     /// Keep the message invisible to other consumers for longer (long tasks on SQS).
     async fn extend(&self, _by: Duration) -> Result<()> {
         Ok(())
@@ -390,12 +410,23 @@ pub trait Sandbox: Send + Sync {
 pub trait TaskControl: Send + Sync {
     /// Marks the task running under `holder`'s lease (one id per delivery of its message):
     /// `Skip` when it must not run (cancelled, finished or gone), `Leased` while another
-    /// run holds a live lease on it. Asking again with the same holder is harmless.
+    /// run holds a live lease on it, `Defer` when it should wait behind other users'
+    /// tasks (its message was deferred `deferrals` times already). Asking again with the
+    /// same holder is harmless.
+    async fn start_delivery(
+        &self,
+        id: TaskId,
+        holder: crate::domain::LeaseId,
+        deferrals: u32,
+    ) -> Result<crate::domain::StartDecision>;
+    /// [`Self::start_delivery`] for a message never deferred.
     async fn start(
         &self,
         id: TaskId,
         holder: crate::domain::LeaseId,
-    ) -> Result<crate::domain::StartDecision>;
+    ) -> Result<crate::domain::StartDecision> {
+        self.start_delivery(id, holder, 0).await
+    }
     /// Extends these leases (see [`crate::domain::RUN_LEASE`]); a worker renews all of its
     /// runs in one call. A lease no longer held (the task ended) is left alone.
     async fn renew(&self, leases: &[(TaskId, crate::domain::LeaseId)]) -> Result<()>;

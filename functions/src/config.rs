@@ -489,7 +489,8 @@ impl AppState {
         )
         .with_events(backends.events.clone())
         .with_notifier(webhooks.clone())
-        .with_inline_image_limit(config.inline_image_max);
+        .with_inline_image_limit(config.inline_image_max)
+        .with_running_cap(config.limits.max_running_tasks);
         let limits = ClientLimits::new(backends.limiter.clone(), config.limits);
         let mut state = AppState::new(accounts, tasks, limits, config.cors_origins.clone());
         state.large_responses = Some(backends.blobs.clone());

@@ -312,6 +312,9 @@ pub struct StartRequest {
     /// is retried. Absent: a run of its own.
     #[serde(default)]
     pub lease: Option<Uuid>,
+    /// How often the task's message was deferred before this delivery.
+    #[serde(default)]
+    pub deferrals: u32,
 }
 
 /// A running task's live events from its worker, for the task's event streams.
@@ -374,6 +377,10 @@ pub struct StartResponse {
     /// Another worker runs the task and holds its lease: keep the message and ask again.
     #[serde(default)]
     pub leased: bool,
+    /// Not yet (its owner runs as many tasks as a user may): hand the message back to
+    /// come again shortly, without counting a delivery.
+    #[serde(default)]
+    pub deferred: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

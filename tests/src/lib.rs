@@ -118,6 +118,7 @@ pub async fn start_embedded_with(
         auth_per_minute: 1_000_000,
         submit_per_minute: 1_000_000,
         max_active_tasks: 1_000_000,
+        ..codebox_core::limits::LimitsConfig::default()
     };
     change(&mut config);
     codebox_embedded::start(config)

@@ -1269,8 +1269,49 @@ macro_rules! all_tests {
             wait_answers_with_the_finished_task,
             a_batch_takes_each_task_on_its_own,
             events_follow_a_task_to_its_end,
+            a_users_backlog_does_not_hold_another_users_task,
         );
     };
+}
+
+/// One user's backlog does not hold another user's task (the queue is FIFO, but a user
+/// runs at most `LIMIT_RUNNING_TASKS`, 3, at once; a start past it goes back behind the
+/// queue): with sixteen 1-second tasks of one user queued first, the other user's task
+/// starts before most of them. First in, first out, it would start after all sixteen.
+pub async fn a_users_backlog_does_not_hold_another_users_task(addr: SocketAddr) {
+    const BACKLOG: usize = 16;
+    let (first, second) = (client(addr).await, client(addr).await);
+    let slow = json!({"language": "python", "code": "import time\ntime.sleep(1)\nprint('slow')"});
+    let mut backlog = Vec::new();
+    for _ in 0..BACKLOG {
+        backlog.push(first.submit(&slow).await.unwrap());
+    }
+    let fair = second
+        .submit(&json!({"language": "python", "code": "print('fair')"}))
+        .await
+        .unwrap();
+    let r = second.wait(&fair, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(r["stdout"], "fair\n", "{r}");
+    let started = |s: &Value| {
+        s["started_at"]
+            .as_str()
+            .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap())
+    };
+    let fair_started = started(&second.status(&fair).await.unwrap()).unwrap();
+    let mut before = 0;
+    for id in &backlog {
+        if started(&first.status(id).await.unwrap()).is_some_and(|t| t < fair_started) {
+            before += 1;
+        }
+    }
+    assert!(
+        before <= BACKLOG / 2,
+        "{before} of the first user's {BACKLOG} tasks started before the second user's"
+    );
+    for id in &backlog {
+        let r = first.wait(id, Duration::from_secs(120)).await.unwrap();
+        assert_eq!(r["stdout"], "slow\n", "{r}");
+    }
 }
 
 /// A C program reading two numbers, printing their sum.

@@ -151,6 +151,78 @@ async fn a_message_that_keeps_failing_is_dead_lettered_and_its_task_fails() {
     assert_eq!(r["verdict"], "internal_error");
 }
 
+/// Messages deferred just before the broker stops, whose delay ends while it is down, all
+/// come back after its restart, each still counting one deferral:
+/// the deferral queue dead-letters them to the task queue at least once (at most once,
+/// they were dropped while the task queue recovered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_messages_outlive_a_broker_restart() {
+    use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
+    use codebox_core::domain::{CodeSpec, TaskMessage, TaskSpec};
+    use codebox_core::ports::{QueueConsumer, TaskQueue};
+    const N: usize = 20;
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let env = |k: &str| p.env.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let queue = RabbitQueue::connect(RabbitConfig {
+        url: env("AMQP_URL"),
+        queue: format!("codebox-deferred-{}", uuid::Uuid::new_v4().simple()),
+        max_deliveries: 3,
+        prefetch: 4,
+        expires: Some(Duration::from_secs(600)),
+    })
+    .await
+    .unwrap();
+    let mut sent = HashSet::new();
+    for _ in 0..N {
+        let m = TaskMessage {
+            task_id: uuid::Uuid::new_v4(),
+            spec: TaskSpec::Code(CodeSpec {
+                language: "python".into(),
+                code: "print(1)".into(),
+                ..Default::default()
+            }),
+            enqueued_at: codebox_core::time::now(),
+        };
+        sent.insert(m.task_id);
+        queue.publish(&m).await.unwrap();
+    }
+    for _ in 0..N {
+        let d = queue
+            .receive(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+        d.settle.defer(Duration::from_millis(500)).await.unwrap();
+    }
+    services("stop-rabbitmq");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    services("up");
+    let mut back = HashSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while back.len() < N && std::time::Instant::now() < deadline {
+        match queue.receive(Duration::from_secs(2)).await {
+            Ok(Some(d)) => {
+                // A message the broker had handed to this consumer (into its prefetch
+                // buffer) as it stopped counts that delivery; the deferral counts none.
+                assert_eq!(d.deferrals, 1, "{d:?}");
+                assert!(d.attempt <= 2, "{d:?}");
+                back.insert(d.message.task_id);
+                d.settle.ack().await.unwrap();
+            }
+            Ok(None) => {}
+            // Reconnecting after the restart.
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    assert_eq!(
+        back,
+        sent,
+        "{} of {N} deferred messages came back",
+        back.len()
+    );
+}
+
 async fn tasks_counted(port: u16) -> f64 {
     metric_sum(&worker_metrics(port).await, "codebox_tasks_total{")
 }

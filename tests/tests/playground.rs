@@ -26,6 +26,7 @@ async fn start_rate_limited() -> codebox_embedded::Running {
         auth_per_minute: 2,
         submit_per_minute: 1_000_000,
         max_active_tasks: 1_000_000,
+        ..codebox_core::limits::LimitsConfig::default()
     };
     // It runs no task: one slot, no warm containers.
     config.worker.concurrency = 1;

@@ -44,6 +44,13 @@ const PROGRESS_BYTES: usize = 256 * 1024;
 const PROGRESS_FLUSH: Duration = Duration::from_secs(2);
 /// How often a task running on another worker is looked at again.
 const LEASE_RECHECK: Duration = Duration::from_secs(1);
+/// How long a deferred task's message waits before it is delivered again (its owner ran
+/// as many tasks as a user may).
+const DEFER_FOR: Duration = Duration::from_secs(1);
+/// A slot that deferred a task rests this long before it takes the next message: while
+/// one user's backlog is deferred message by message, the API is asked at most this often
+/// per slot, and other users' tasks behind it are still reached within a second or two.
+const DEFER_PAUSE: Duration = Duration::from_millis(20);
 
 /// Sends a running task's live events to the API, gathered for [`PROGRESS_WINDOW`]
 /// with adjacent output of one stream merged, until the sandbox drops its sender.
@@ -212,8 +219,20 @@ pub enum Outcome {
 enum Settled {
     Committed,
     Skipped,
+    Deferred,
     Retried,
     GaveUp,
+}
+
+/// What became of a delivery's task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    /// Run, and its outcome stored.
+    Committed,
+    /// Not to be run: cancelled or finished meanwhile.
+    Skipped,
+    /// Not yet: its owner runs as many tasks as a user may.
+    Deferred,
 }
 
 impl Worker {
@@ -409,6 +428,7 @@ impl Worker {
         let Delivery {
             message,
             attempt,
+            deferrals,
             settle,
         } = delivery;
         let span = tracing::info_span!("task", task_id = %message.task_id, attempt);
@@ -419,9 +439,13 @@ impl Worker {
                 / 1000.0;
             metrics::histogram!("codebox_queue_wait_seconds").record(wait);
             metrics::gauge!("codebox_tasks_in_flight").increment(1.0);
-            let settled = match self.execute_leased(&message, settle.as_ref()).await {
-                Ok(true) => Settled::Committed,
-                Ok(false) => Settled::Skipped,
+            let settled = match self
+                .execute_leased(&message, deferrals, settle.as_ref())
+                .await
+            {
+                Ok(Ran::Committed) => Settled::Committed,
+                Ok(Ran::Skipped) => Settled::Skipped,
+                Ok(Ran::Deferred) => Settled::Deferred,
                 Err(e) if self.stopping.is_cancelled() => {
                     tracing::info!(error = %e, "stopping: handing the task back");
                     Settled::Retried
@@ -444,6 +468,7 @@ impl Worker {
             metrics::gauge!("codebox_tasks_in_flight").decrement(1.0);
             let result = match settled {
                 Settled::Retried => settle.retry().await,
+                Settled::Deferred => settle.defer(DEFER_FOR).await,
                 Settled::Committed | Settled::Skipped | Settled::GaveUp => settle.ack().await,
             };
             if let Err(e) = result {
@@ -451,6 +476,10 @@ impl Worker {
                 tracing::warn!(error = %e, ?settled, "settling the message failed");
             }
             tracing::debug!(?settled, "message settled");
+            if settled == Settled::Deferred {
+                metrics::counter!("codebox_tasks_deferred_total").increment(1);
+                tokio::time::sleep(DEFER_PAUSE).await;
+            }
         }
         .instrument(span)
         .await;
@@ -460,12 +489,13 @@ impl Worker {
     async fn execute_leased(
         &self,
         message: &TaskMessage,
+        deferrals: u32,
         settle: &dyn Settle,
-    ) -> Result<bool, Error> {
+    ) -> Result<Ran, Error> {
         let Some(lease) = self.config.lease else {
-            return self.execute(message).await;
+            return self.execute(message, deferrals).await;
         };
-        let work = self.execute(message);
+        let work = self.execute(message, deferrals);
         tokio::pin!(work);
         let mut tick = tokio::time::interval((lease / 3).max(Duration::from_millis(500)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -483,9 +513,9 @@ impl Worker {
         }
     }
 
-    /// Runs the task and commits its outcome. `Ok(false)`: not to be run (cancelled or
-    /// finished meanwhile). `Err`: a platform failure worth another delivery.
-    async fn execute(&self, message: &TaskMessage) -> Result<bool, Error> {
+    /// Runs the task and commits its outcome, unless it is not to be run (cancelled or
+    /// finished meanwhile) or not yet. `Err`: a platform failure worth another delivery.
+    async fn execute(&self, message: &TaskMessage, deferrals: u32) -> Result<Ran, Error> {
         if let Err(e) = codebox_core::tasks::check_spec(&message.spec) {
             // Not made by the API (forged, or corrupted on the way): never run it.
             tracing::error!(error = %e, "a message outside the API's bounds; not running it");
@@ -501,15 +531,16 @@ impl Worker {
                 notify: message.spec.webhook().is_some(),
             })
             .await?;
-            return Ok(true);
+            return Ok(Ran::Committed);
         }
         let id = message.task_id;
         // This delivery's run: its lease is told apart from another delivery's.
         let holder = uuid::Uuid::new_v4();
         let lease = crate::stages::Timer::start("lease");
-        match self.take_lease(id, holder).await {
-            Ok(true) => lease.done(),
-            Ok(false) => return Ok(false),
+        match self.take_lease(id, holder, deferrals).await {
+            Ok(StartDecision::Run) => lease.done(),
+            Ok(StartDecision::Defer) => return Ok(Ran::Deferred),
+            Ok(StartDecision::Skip | StartDecision::Leased) => return Ok(Ran::Skipped),
             Err(e) => {
                 // A start the API applied but whose answer was lost (the gateway died
                 // mid-request) holds a lease for this delivery: give it up, so the next
@@ -540,7 +571,7 @@ impl Worker {
                     "could not release the lease; the next delivery waits for it to lapse");
             }
         }
-        done.map(|()| true)
+        done.map(|()| Ran::Committed)
     }
 
     /// Runs a started task and stores its outcome.
@@ -606,11 +637,17 @@ impl Worker {
         .await
     }
 
-    /// Starts the task under this worker's lease: `false` when it is not to be run. A task
-    /// another worker runs (its message came back after a broker restart, say) is waited
-    /// for, the delivery kept, until it ends (`false`) or its lease lapses because that
-    /// worker died (`true`: this one takes it over).
-    async fn take_lease(&self, id: TaskId, holder: LeaseId) -> Result<bool, Error> {
+    /// Starts the task under this worker's lease (`Run`), unless it is not to be run
+    /// (`Skip`) or not yet (`Defer`). A task another worker runs (its message came back
+    /// after a broker restart, say) is waited for, the delivery kept, until it ends
+    /// (`Skip`) or its lease lapses because that worker died (`Run`: this one takes it
+    /// over); `Leased` is never returned.
+    async fn take_lease(
+        &self,
+        id: TaskId,
+        holder: LeaseId,
+        deferrals: u32,
+    ) -> Result<StartDecision, Error> {
         let control = &self.control;
         let mut logged = false;
         loop {
@@ -618,16 +655,20 @@ impl Worker {
                 .hold(
                     "the API",
                     HOLD_TRIES,
-                    || control.start(id, holder),
+                    || control.start_delivery(id, holder, deferrals),
                     || control.ping(),
                     OnStop::HandBack,
                 )
                 .await?;
             match decision {
-                StartDecision::Run => return Ok(true),
+                StartDecision::Run => return Ok(StartDecision::Run),
                 StartDecision::Skip => {
                     tracing::info!("task is cancelled or finished; skipping");
-                    return Ok(false);
+                    return Ok(StartDecision::Skip);
+                }
+                StartDecision::Defer => {
+                    tracing::debug!("its owner runs as many tasks as a user may; deferring");
+                    return Ok(StartDecision::Defer);
                 }
                 StartDecision::Leased => {
                     if !logged {

@@ -28,6 +28,8 @@ struct StartResponse {
     run: bool,
     #[serde(default)]
     leased: bool,
+    #[serde(default)]
+    deferred: bool,
 }
 
 fn unreachable(e: reqwest::Error) -> Error {
@@ -101,15 +103,21 @@ impl HttpTaskControl {
 
 #[async_trait]
 impl TaskControl for HttpTaskControl {
-    async fn start(&self, id: TaskId, holder: LeaseId) -> Result<StartDecision, Error> {
-        let body = serde_json::json!({ "task_id": id, "lease": holder });
+    async fn start_delivery(
+        &self,
+        id: TaskId,
+        holder: LeaseId,
+        deferrals: u32,
+    ) -> Result<StartDecision, Error> {
+        let body = serde_json::json!({ "task_id": id, "lease": holder, "deferrals": deferrals });
         match self.post("/commit/start", &body, None).await {
             Ok(res) => {
                 let answer: StartResponse = res.json().await.map_err(unreachable)?;
-                Ok(match (answer.run, answer.leased) {
-                    (true, _) => StartDecision::Run,
-                    (false, true) => StartDecision::Leased,
-                    (false, false) => StartDecision::Skip,
+                Ok(match (answer.run, answer.deferred, answer.leased) {
+                    (true, _, _) => StartDecision::Run,
+                    (false, true, _) => StartDecision::Defer,
+                    (false, false, true) => StartDecision::Leased,
+                    (false, false, false) => StartDecision::Skip,
                 })
             }
             Err(Error::NotFound(_)) => Ok(StartDecision::Skip),

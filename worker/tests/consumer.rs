@@ -109,9 +109,14 @@ impl TaskControl for FlakyControl {
     async fn ping(&self) -> Result<(), Error> {
         self.check()
     }
-    async fn start(&self, id: TaskId, holder: LeaseId) -> Result<StartDecision, Error> {
+    async fn start_delivery(
+        &self,
+        id: TaskId,
+        holder: LeaseId,
+        deferrals: u32,
+    ) -> Result<StartDecision, Error> {
         self.check()?;
-        let decision = self.inner.start(id, holder).await?;
+        let decision = self.inner.start_delivery(id, holder, deferrals).await?;
         if take_one(&self.lose_start_answers) {
             return Err(Error::Invalid("the answer was lost".into()));
         }
@@ -166,13 +171,19 @@ struct Rig {
 }
 
 fn rig(script: Script, fail_commits: u32) -> Rig {
+    rig_with(script, fail_commits, 0)
+}
+
+/// A rig whose API lets a user run `running_cap` tasks at once (0: any).
+fn rig_with(script: Script, fail_commits: u32, running_cap: u32) -> Rig {
     let queue = MemoryQueue::new(3);
     let blobs = Arc::new(MemoryBlobStore::default());
     let service = TaskService::new(
         Arc::new(MemoryTaskStore::default()),
         blobs.clone(),
         Arc::new(queue.clone()),
-    );
+    )
+    .with_running_cap(running_cap);
     let sandbox = Arc::new(FakeSandbox {
         script,
         calls: AtomicU32::new(0),
@@ -240,6 +251,21 @@ impl QueueConsumer for AttemptsSeen {
     }
 }
 
+/// Another worker stores the task's outcome.
+async fn complete_elsewhere(r: &Rig, id: TaskId) {
+    TaskControl::commit(
+        &r.service,
+        &Commit {
+            task_id: id,
+            status: TaskStatus::Completed,
+            result: TaskResult::Code(CodeResult::empty(Verdict::Ok)),
+            notify: false,
+        },
+    )
+    .await
+    .unwrap();
+}
+
 async fn submit_code(r: &Rig) -> TaskId {
     let req = SubmitRequest {
         language: Some("python".into()),
@@ -298,6 +324,49 @@ async fn runs_commits_then_acks() {
     assert_eq!(r.worker.process_one().await.unwrap(), Outcome::Empty);
 }
 
+/// A task whose owner runs as many tasks as a user may goes back to the queue without
+/// spending a delivery or a sandbox, and runs once its owner has a place again.
+#[tokio::test]
+async fn a_task_past_its_owners_running_cap_waits_without_spending_a_delivery() {
+    let r = rig_with(Script::Hello, 0, 1);
+    let busy = submit_code(&r).await;
+    // Another worker runs the owner's first task.
+    let d = r
+        .queue
+        .receive(Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    d.settle.ack().await.unwrap();
+    assert_eq!(
+        r.service.start(busy, Uuid::new_v4()).await.unwrap(),
+        StartDecision::Run
+    );
+    let waiting = submit_code(&r).await;
+    for _ in 0..3 {
+        assert_eq!(r.worker.process_one().await.unwrap(), Outcome::Processed);
+        assert_eq!(
+            r.sandbox.calls.load(Ordering::SeqCst),
+            0,
+            "deferred, not run"
+        );
+        let t = r.service.get(r.owner, waiting).await.unwrap();
+        assert_eq!(t.status, TaskStatus::Queued);
+        wait_until("the deferred message is back", || r.queue.len() == 1).await;
+    }
+    complete_elsewhere(&r, busy).await;
+    assert_eq!(r.worker.process_one().await.unwrap(), Outcome::Processed);
+    let t = r.service.get(r.owner, waiting).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Completed);
+    assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        r.attempts.load(Ordering::SeqCst),
+        1,
+        "three deferrals spent no delivery (the queue's limit is 3)"
+    );
+    assert!(r.queue.dead_letters().is_empty());
+}
+
 /// A message that comes back while another worker runs its task (a broker restart hands
 /// back every unsettled delivery) is held, not run: when that worker stores the outcome,
 /// the message is acked and the program ran once.
@@ -314,17 +383,7 @@ async fn a_message_of_a_task_running_elsewhere_waits_for_it_and_never_runs_twice
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!handled.is_finished(), "it waits while the lease holds");
     assert_eq!(r.sandbox.calls.load(Ordering::SeqCst), 0);
-    TaskControl::commit(
-        &r.service,
-        &Commit {
-            task_id: id,
-            status: TaskStatus::Completed,
-            result: TaskResult::Code(CodeResult::empty(Verdict::Ok)),
-            notify: false,
-        },
-    )
-    .await
-    .unwrap();
+    complete_elsewhere(&r, id).await;
     let outcome = tokio::time::timeout(Duration::from_secs(5), handled)
         .await
         .unwrap()
@@ -743,6 +802,9 @@ impl Settle for CountingSettle {
     }
     async fn dead_letter(self: Box<Self>) -> Result<(), Error> {
         self.inner.dead_letter().await
+    }
+    async fn defer(self: Box<Self>, after: Duration) -> Result<(), Error> {
+        self.inner.defer(after).await
     }
     async fn extend(&self, by: Duration) -> Result<(), Error> {
         assert_eq!(by, Duration::from_millis(900), "extended by the lease");

@@ -169,6 +169,46 @@ impl DynamoStore {
         }
     }
 
+    /// A count-only query of the owner's index, filtered on `statuses`: no item is
+    /// returned and no spilled value read.
+    async fn count_of(
+        &self,
+        owner: UserId,
+        statuses: &[TaskStatus],
+        at_most: usize,
+    ) -> Result<usize, Error> {
+        let names: Vec<String> = (0..statuses.len()).map(|i| format!(":s{i}")).collect();
+        let mut count = 0usize;
+        let mut start: Option<Item> = None;
+        for _ in 0..256 {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.tables.tasks)
+                .index_name(TASKS_BY_OWNER)
+                .key_condition_expression("#o = :o")
+                .filter_expression(format!("#s IN ({})", names.join(", ")))
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":o", s(owner.to_string()));
+            for (name, status) in names.iter().zip(statuses) {
+                query = query.expression_attribute_values(name, s(status.as_str()));
+            }
+            let out = query
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(WHAT, e))?;
+            count += usize::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if count >= at_most || start.is_none() {
+                break;
+            }
+        }
+        Ok(count.min(at_most))
+    }
+
     /// Tasks are kept `days` days: the item expires `EXPIRY_MARGIN` before the blobs,
     /// which the bucket's lifecycle deletes after `days` days. `None`: kept for ever.
     pub fn with_retention(mut self, days: Option<u32>) -> Self {
@@ -621,36 +661,13 @@ impl TaskStore for DynamoStore {
             .transpose()
     }
 
-    /// A count-only query of the owner's index, filtered on status: no item is returned
-    /// and no spilled value read.
     async fn count_active(&self, owner: UserId, at_most: usize) -> Result<usize, Error> {
-        let mut count = 0usize;
-        let mut start: Option<Item> = None;
-        for _ in 0..256 {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.tasks)
-                .index_name(TASKS_BY_OWNER)
-                .key_condition_expression("#o = :o")
-                .filter_expression("#s IN (:q, :r)")
-                .expression_attribute_names("#o", "owner")
-                .expression_attribute_names("#s", "status")
-                .expression_attribute_values(":o", s(owner.to_string()))
-                .expression_attribute_values(":q", s(TaskStatus::Queued.as_str()))
-                .expression_attribute_values(":r", s(TaskStatus::Running.as_str()))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(WHAT, e))?;
-            count += usize::try_from(out.count).unwrap_or(0);
-            start = out.last_evaluated_key;
-            if count >= at_most || start.is_none() {
-                break;
-            }
-        }
-        Ok(count.min(at_most))
+        self.count_of(owner, &[TaskStatus::Queued, TaskStatus::Running], at_most)
+            .await
+    }
+
+    async fn count_running(&self, owner: UserId, at_most: usize) -> Result<usize, Error> {
+        self.count_of(owner, &[TaskStatus::Running], at_most).await
     }
 
     async fn list_by_owner(

@@ -2,6 +2,9 @@
 //! the attempt from `ApproximateReceiveCount`, a visibility timeout the worker extends
 //! while a task runs longer than it, delete only after the commit, and a redrive policy
 //! to a dead-letter queue (SQS moves a message there after `maxReceiveCount` receives).
+//! A deferred message is sent again with a delay, carrying the receives it had
+//! (`codebox-deliveries`), and the original deleted: a visibility change would count
+//! toward `maxReceiveCount` and dead-letter a task that only waited its turn.
 //! A message too big for SQS (256 KiB) is stored in the blob store and the message
 //! carries its key.
 
@@ -19,6 +22,10 @@ use serde::{Deserialize, Serialize};
 use super::{SPILL_BYTES, sdk_error};
 
 const WHAT: &str = "the task queue";
+/// Receives a deferred message had before it was sent again.
+const DEFERRED_DELIVERIES: &str = "codebox-deliveries";
+/// How often a message was deferred.
+const DEFERRALS: &str = "codebox-deferrals";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqsConfig {
@@ -172,6 +179,8 @@ impl QueueConsumer for SqsQueue {
             .max_number_of_messages(1)
             .wait_time_seconds(wait_secs)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names(DEFERRED_DELIVERIES)
+            .message_attribute_names(DEFERRALS)
             .send()
             .await
             .map_err(|e| sdk_error(WHAT, e))?;
@@ -187,12 +196,22 @@ impl QueueConsumer for SqsQueue {
                 "SQS returned a message without a body or receipt handle"
             )));
         };
-        let attempt = m
+        let receives: u32 = m
             .attributes
             .as_ref()
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
+        let number = |name: &str| -> u32 {
+            m.message_attributes
+                .as_ref()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.string_value())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let (before, deferrals) = (number(DEFERRED_DELIVERIES), number(DEFERRALS));
+        let attempt = before.saturating_add(receives);
         // A failing blob store is not the message's fault: leave it; SQS hands it out
         // again after the visibility timeout.
         let decoded = self.decode(&body).await?;
@@ -202,6 +221,8 @@ impl QueueConsumer for SqsQueue {
             dead_letter_url: self.dead_letter_url.clone(),
             spill: self.spill.clone(),
             receipt: Mutex::new(Some(receipt)),
+            attempt,
+            deferrals,
             body,
             spilled: decoded.as_ref().ok().and_then(|(_, key)| key.clone()),
         };
@@ -209,6 +230,7 @@ impl QueueConsumer for SqsQueue {
             Ok((message, _)) => Ok(Some(Delivery {
                 message,
                 attempt,
+                deferrals,
                 settle: Box::new(settle),
             })),
             Err(e) => {
@@ -228,6 +250,8 @@ struct SqsSettle {
     spill: Option<Arc<dyn BlobStore>>,
     /// `None` once settled; dropped unsettled, the message is made visible again.
     receipt: Mutex<Option<String>>,
+    attempt: u32,
+    deferrals: u32,
     body: String,
     spilled: Option<String>,
 }
@@ -304,6 +328,41 @@ impl Settle for SqsSettle {
             .await
             .map_err(|e| sdk_error(WHAT, e))?;
         self.delete(r).await
+    }
+
+    async fn defer(self: Box<Self>, after: Duration) -> Result<(), Error> {
+        let Some(r) = self.take() else {
+            return Ok(());
+        };
+        // Whole seconds, at most 15 minutes.
+        let secs = after.as_secs_f64().ceil().clamp(1.0, 900.0) as i32;
+        let number = |n: u32| {
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("Number")
+                .string_value(n.to_string())
+                .build()
+                .map_err(|e| Error::Backend(e.into()))
+        };
+        let deliveries = number(self.attempt.saturating_sub(1))?;
+        let deferrals = number(self.deferrals.saturating_add(1))?;
+        let sent = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(self.body.clone())
+            .delay_seconds(secs)
+            .message_attributes(DEFERRED_DELIVERIES, deliveries)
+            .message_attributes(DEFERRALS, deferrals)
+            .send()
+            .await;
+        match sent {
+            // The spilled message, if any, is the copy's now.
+            Ok(_) => self.delete(r).await,
+            Err(e) => {
+                let _ = self.visible_in(r, 0).await;
+                Err(sdk_error(WHAT, e))
+            }
+        }
     }
 
     async fn extend(&self, by: Duration) -> Result<(), Error> {

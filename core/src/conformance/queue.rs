@@ -102,6 +102,51 @@ pub async fn queue(queue: &dyn TaskQueue, consumer: &dyn QueueConsumer, max_deli
     assert!(d.attempt >= 2);
     d.settle.ack().await.unwrap();
 
+    // Deferred: back after the delay (not before), behind a message queued meanwhile,
+    // with the deferral not counted as an attempt, however often it is deferred.
+    let m = message();
+    queue.publish(&m).await.unwrap();
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    d.settle.retry().await.unwrap();
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    assert_eq!(d.attempt, 2);
+    let deferred_at = std::time::Instant::now();
+    d.settle.defer(Duration::from_secs(1)).await.unwrap();
+    let other = message();
+    queue.publish(&other).await.unwrap();
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    assert_eq!(
+        d.message.task_id, other.task_id,
+        "a message queued after a deferral MUST come first"
+    );
+    d.settle.ack().await.unwrap();
+    for deferrals in 1..=max_deliveries + 1 {
+        let d = consumer
+            .receive(WAIT)
+            .await
+            .unwrap()
+            .expect("a deferred message MUST return");
+        assert_eq!(d.message, m);
+        assert_eq!(d.attempt, 2, "a deferral MUST NOT count as an attempt");
+        assert_eq!(d.deferrals, deferrals, "a deferral MUST be counted apart");
+        assert!(
+            deferred_at.elapsed() >= Duration::from_millis(950),
+            "a deferred message MUST NOT return before its delay"
+        );
+        d.settle.defer(Duration::from_millis(100)).await.unwrap();
+    }
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    assert_eq!(d.attempt, 2);
+    assert_eq!(d.deferrals, max_deliveries + 2);
+    d.settle.retry().await.unwrap();
+    let d = consumer.receive(WAIT).await.unwrap().expect("message");
+    assert_eq!(
+        (d.attempt, d.deferrals),
+        (3, max_deliveries + 2),
+        "a retry MUST keep the deferrals"
+    );
+    d.settle.ack().await.unwrap();
+
     // A delivery held and extended is not handed out again (SQS: longer than the queue's
     // visibility timeout, which the caller MUST set below 3 s).
     let m = message();

@@ -462,7 +462,8 @@ async fn delete(store: &dyn TaskStore) {
     store.delete(Uuid::new_v4()).await.unwrap();
 }
 
-/// `count_active` counts the owner's queued and running tasks only, up to `at_most`.
+/// `count_active` counts the owner's queued and running tasks only, up to `at_most`;
+/// `count_running` the running ones.
 async fn active_count(store: &dyn TaskStore) {
     let since = time::now() - Duration::hours(24);
     let owner = Uuid::new_v4();
@@ -496,6 +497,18 @@ async fn active_count(store: &dyn TaskStore) {
         "one running and two queued MUST count, the finished MUST NOT"
     );
     assert!(store.count_active(owner, 2).await.unwrap() >= 2);
+    assert_eq!(
+        store.count_running(owner, 10).await.unwrap(),
+        1,
+        "only the running one MUST count as running"
+    );
+    store
+        .transition(ids[3], &Transition::start(Uuid::new_v4(), time::now()))
+        .await
+        .unwrap();
+    assert_eq!(store.count_running(owner, 10).await.unwrap(), 2);
+    assert_eq!(store.count_running(owner, 1).await.unwrap(), 1);
+    assert_eq!(store.count_running(Uuid::new_v4(), 10).await.unwrap(), 0);
     for id in ids {
         store.delete(id).await.unwrap();
     }

@@ -19,8 +19,11 @@ pub struct MemoryQueue {
     inner: Arc<Inner>,
 }
 
+/// A waiting message, the deliveries it had and how often it was deferred.
+type Entry = (TaskMessage, u32, u32);
+
 struct Inner {
-    ready: Mutex<VecDeque<(TaskMessage, u32)>>,
+    ready: Mutex<VecDeque<Entry>>,
     dead: Mutex<Vec<TaskMessage>>,
     notify: Notify,
     max_deliveries: u32,
@@ -60,11 +63,13 @@ impl MemoryQueue {
 }
 
 impl Inner {
-    fn push(&self, message: TaskMessage, deliveries: u32) {
+    fn push(&self, message: TaskMessage, deliveries: u32, deferrals: u32) {
         if deliveries >= self.max_deliveries {
             self.dead.lock().push(message);
         } else {
-            self.ready.lock().push_back((message, deliveries));
+            self.ready
+                .lock()
+                .push_back((message, deliveries, deferrals));
             self.notify.notify_one();
         }
     }
@@ -76,7 +81,7 @@ impl TaskQueue for MemoryQueue {
         if !self.inner.available.load(Ordering::SeqCst) {
             return Err(Error::Unavailable("in-process queue is closed".into()));
         }
-        self.inner.push(message.clone(), 0);
+        self.inner.push(message.clone(), 0, 0);
         Ok(())
     }
 }
@@ -88,14 +93,15 @@ impl QueueConsumer for MemoryQueue {
         loop {
             // Register interest before looking, so a publish in between is not missed.
             let notified = self.inner.notify.notified();
-            if let Some((message, deliveries)) = self.inner.ready.lock().pop_front() {
+            if let Some((message, deliveries, deferrals)) = self.inner.ready.lock().pop_front() {
                 let attempt = deliveries + 1;
                 return Ok(Some(Delivery {
                     message: message.clone(),
                     attempt,
+                    deferrals,
                     settle: Box::new(MemorySettle {
                         queue: self.inner.clone(),
-                        pending: Mutex::new(Some((message, attempt))),
+                        pending: Mutex::new(Some((message, attempt, deferrals))),
                     }),
                 }));
             }
@@ -109,7 +115,7 @@ impl QueueConsumer for MemoryQueue {
 struct MemorySettle {
     queue: Arc<Inner>,
     /// `None` once settled; a delivery dropped while `Some` goes back to the queue.
-    pending: Mutex<Option<(TaskMessage, u32)>>,
+    pending: Mutex<Option<Entry>>,
 }
 
 #[async_trait]
@@ -120,15 +126,26 @@ impl Settle for MemorySettle {
     }
 
     async fn retry(self: Box<Self>) -> Result<()> {
-        if let Some((m, attempt)) = self.pending.lock().take() {
-            self.queue.push(m, attempt);
+        if let Some((m, attempt, deferrals)) = self.pending.lock().take() {
+            self.queue.push(m, attempt, deferrals);
         }
         Ok(())
     }
 
     async fn dead_letter(self: Box<Self>) -> Result<()> {
-        if let Some((m, _)) = self.pending.lock().take() {
+        if let Some((m, _, _)) = self.pending.lock().take() {
             self.queue.dead.lock().push(m);
+        }
+        Ok(())
+    }
+
+    async fn defer(self: Box<Self>, after: Duration) -> Result<()> {
+        if let Some((m, attempt, deferrals)) = self.pending.lock().take() {
+            let queue = self.queue.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                queue.push(m, attempt.saturating_sub(1), deferrals.saturating_add(1));
+            });
         }
         Ok(())
     }
@@ -136,8 +153,8 @@ impl Settle for MemorySettle {
 
 impl Drop for MemorySettle {
     fn drop(&mut self) {
-        if let Some((m, attempt)) = self.pending.lock().take() {
-            self.queue.push(m, attempt);
+        if let Some((m, attempt, deferrals)) = self.pending.lock().take() {
+            self.queue.push(m, attempt, deferrals);
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct TaskService {
     /// The largest PNG a request may carry inline (`image_base64`); bigger ones are
     /// uploaded first.
     inline_image_max: usize,
+    /// Tasks one user may have running at once; a start past it is deferred. `None`: any.
+    running_cap: Option<usize>,
 }
 
 /// A submitted task, and whether it is new or the first one of its idempotency key.
@@ -53,7 +55,69 @@ impl TaskService {
             events: Arc::new(NoEvents),
             notifier: None,
             inline_image_max: png::MAX_BYTES,
+            running_cap: None,
         }
+    }
+
+    /// Fair shares (`tasks` 0: none). A user runs at most `tasks` at once, and a task
+    /// of a user who runs one already is deferred once, so the tasks queued behind it —
+    /// other users' — are reached first: a user with nothing running waits for a free
+    /// slot, not for another user's backlog.
+    pub fn with_running_cap(mut self, tasks: u32) -> Self {
+        self.running_cap = (tasks > 0).then_some(tasks as usize);
+        self
+    }
+
+    /// Starts a run of the task under `holder`'s lease, for a delivery deferred
+    /// `deferrals` times before; `None` for a worker that knows no deferral (it would
+    /// settle the message as done).
+    ///
+    /// # Errors
+    /// A failing store.
+    pub async fn start_run(
+        &self,
+        id: TaskId,
+        holder: LeaseId,
+        deferrals: Option<u32>,
+    ) -> Result<StartDecision> {
+        if let Some(deferrals) = deferrals
+            && let Some(cap) = self.running_cap
+            && self.must_wait(id, cap, deferrals).await?
+        {
+            metrics::counter!("codebox_starts_deferred_total").increment(1);
+            return Ok(StartDecision::Defer);
+        }
+        match self
+            .tasks
+            .transition(id, &Transition::start(holder, time::now()))
+            .await
+        {
+            Ok(TransitionOutcome::Applied(_)) => {
+                self.announce(id, TaskStatus::Running).await;
+                Ok(StartDecision::Run)
+            }
+            // Running under another run's live lease.
+            Ok(TransitionOutcome::Rejected(t)) if t.status == TaskStatus::Running => {
+                Ok(StartDecision::Leased)
+            }
+            Ok(TransitionOutcome::Rejected(_)) | Err(Error::NotFound(_)) => Ok(StartDecision::Skip),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the queued task waits: its owner runs `cap` tasks, or runs one and the
+    /// task was never deferred. A task running already (a lapsed lease taken over) is
+    /// never held back. The check and the start are two steps: two starts at once may
+    /// both pass it, so the cap is exceeded by the starts racing, never for long.
+    async fn must_wait(&self, id: TaskId, cap: usize, deferrals: u32) -> Result<bool> {
+        let Some(task) = self.tasks.summary(id).await? else {
+            return Ok(false);
+        };
+        if task.status != TaskStatus::Queued {
+            return Ok(false);
+        }
+        let running = self.tasks.count_running(task.owner, cap).await?;
+        Ok(running >= cap || (running > 0 && deferrals == 0))
     }
 
     /// Refuses inline images (`image_base64`) above `bytes` with `TooLarge`, pointing to
@@ -340,23 +404,13 @@ impl TaskService {
 
 #[async_trait]
 impl TaskControl for TaskService {
-    async fn start(&self, id: TaskId, holder: LeaseId) -> Result<StartDecision> {
-        match self
-            .tasks
-            .transition(id, &Transition::start(holder, time::now()))
-            .await
-        {
-            Ok(TransitionOutcome::Applied(_)) => {
-                self.announce(id, TaskStatus::Running).await;
-                Ok(StartDecision::Run)
-            }
-            // Running under another run's live lease.
-            Ok(TransitionOutcome::Rejected(t)) if t.status == TaskStatus::Running => {
-                Ok(StartDecision::Leased)
-            }
-            Ok(TransitionOutcome::Rejected(_)) | Err(Error::NotFound(_)) => Ok(StartDecision::Skip),
-            Err(e) => Err(e),
-        }
+    async fn start_delivery(
+        &self,
+        id: TaskId,
+        holder: LeaseId,
+        deferrals: u32,
+    ) -> Result<StartDecision> {
+        self.start_run(id, holder, Some(deferrals)).await
     }
 
     async fn renew(&self, leases: &[(TaskId, LeaseId)]) -> Result<()> {

@@ -103,13 +103,21 @@ pub async fn start(
     JsonObject(body): JsonObject<StartRequest>,
 ) -> ApiResult<axum::Json<StartResponse>> {
     let lease = body.lease.unwrap_or_else(uuid::Uuid::new_v4);
-    let decision = TaskControl::start(&state.tasks, body.task_id, lease).await?;
     // A worker from before leases names none and knows only `run`: it is told to run a
-    // task that is running, as it always was (a `false` would have it ack the message).
+    // task that is running, as it always was (a `false` would have it ack the message),
+    // and never to defer one. One that knows leases but not deferral reads `run: false,
+    // leased: true` and asks again shortly, as for a task running elsewhere.
     let legacy = body.lease.is_none();
+    let deferrals = (!legacy).then_some(body.deferrals);
+    let decision = state
+        .tasks
+        .start_run(body.task_id, lease, deferrals)
+        .await?;
+    let deferred = decision == StartDecision::Defer;
     Ok(axum::Json(StartResponse {
         run: decision == StartDecision::Run || (legacy && decision == StartDecision::Leased),
-        leased: decision == StartDecision::Leased && !legacy,
+        leased: (decision == StartDecision::Leased || deferred) && !legacy,
+        deferred,
     }))
 }
 

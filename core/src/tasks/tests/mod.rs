@@ -38,6 +38,7 @@ pub(super) fn tiny_png_base64() -> String {
     base64::engine::general_purpose::STANDARD.encode(&png)
 }
 
+mod fairness;
 mod service;
 mod uploads;
 mod validation;
