@@ -25,7 +25,25 @@
     lua: 'print("hello")\n',
     haskell: 'main :: IO ()\nmain = putStrLn "hello"\n',
     bash: 'echo hello\n',
-    perl: 'print "hello\\n";\n'
+    perl: 'print "hello\\n";\n',
+    plaintext: 'hello\n',
+    assembly: 'section .data\nmsg db "hello", 10\n\nsection .text\nglobal _start\n_start:\n    mov rax, 1\n    mov rdi, 1\n    mov rsi, msg\n    mov rdx, 6\n    syscall\n    mov rax, 60\n    xor rdi, rdi\n    syscall\n',
+    commonlisp: '(write-line "hello")\n',
+    d: 'import std.stdio;\n\nvoid main() {\n    writeln("hello");\n}\n',
+    elixir: 'IO.puts("hello")\n',
+    erlang: 'main(_) ->\n    io:format("hello~n").\n',
+    fortran: "program hello\n  print '(a)', 'hello'\nend program hello\n",
+    ocaml: 'let () = print_endline "hello"\n',
+    octave: "disp('hello')\n",
+    pascal: "program Hello;\nbegin\n  writeln('hello');\nend.\n",
+    prolog: ':- initialization(main).\nmain :- write(hello), nl.\n',
+    cobol: 'IDENTIFICATION DIVISION.\nPROGRAM-ID. HELLO.\nPROCEDURE DIVISION.\n    DISPLAY "hello".\n    STOP RUN.\n',
+    objectivec: '#import <Foundation/Foundation.h>\n\nint main(void) {\n    NSAutoreleasePool *pool = [NSAutoreleasePool new];\n    NSLog(@"hello");\n    [pool drain];\n    return 0;\n}\n',
+    r: 'cat("hello\\n")\n',
+    scala: 'object Main {\n  def main(args: Array[String]): Unit = println("hello")\n}\n',
+    sql: "SELECT 'hello';\n",
+    clojure: '(println "hello")\n',
+    groovy: "println 'hello'\n"
   };
 
   // CodeMirror 5 modes (by MIME type) for each language id.
@@ -34,7 +52,8 @@
     javascript: "text/javascript", typescript: "application/typescript",
     go: "text/x-go", rust: "text/x-rustsrc", java: "text/x-java", kotlin: "text/x-kotlin",
     csharp: "text/x-csharp", ruby: "text/x-ruby", php: "application/x-httpd-php",
-    lua: "text/x-lua", haskell: "text/x-haskell", bash: "text/x-sh", perl: "text/x-perl"
+    lua: "text/x-lua", haskell: "text/x-haskell", bash: "text/x-sh", perl: "text/x-perl",
+    objectivec: "text/x-objectivec", scala: "text/x-scala"
   };
 
   var state = {

@@ -26,7 +26,36 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("sh", "bash"),
     ("bash", "bash"),
     ("pl", "perl"),
+    ("txt", "plaintext"),
+    ("asm", "assembly"),
+    ("nasm", "assembly"),
+    ("lisp", "commonlisp"),
+    ("lsp", "commonlisp"),
+    ("cl", "commonlisp"),
+    ("d", "d"),
+    ("exs", "elixir"),
+    ("ex", "elixir"),
+    ("erl", "erlang"),
+    ("f90", "fortran"),
+    ("f95", "fortran"),
+    ("f03", "fortran"),
+    ("f08", "fortran"),
+    ("ml", "ocaml"),
+    ("pas", "pascal"),
+    ("pp", "pascal"),
+    ("pro", "prolog"),
+    ("cob", "cobol"),
+    ("cbl", "cobol"),
+    ("r", "r"),
+    ("scala", "scala"),
+    ("sql", "sql"),
+    ("clj", "clojure"),
+    ("groovy", "groovy"),
 ];
+
+/// Extensions more than one language uses, with the languages: such a file names its
+/// language with `--lang`.
+const AMBIGUOUS: &[(&str, &str)] = &[("m", "octave or objectivec")];
 
 /// The language id for `file`, if its extension names one the server reports.
 ///
@@ -42,6 +71,14 @@ pub fn language_of(file: &Path, available: &[String]) -> Result<String, String> 
         .and_then(|ext| EXTENSIONS.iter().find(|(e, _)| *e == ext))
         .map(|(_, id)| *id);
     let list = available.join(", ");
+    if let Some((ext, which)) = ext
+        .as_deref()
+        .and_then(|ext| AMBIGUOUS.iter().find(|(e, _)| *e == ext))
+    {
+        return Err(format!(
+            "a .{ext} file may be {which}: use --lang (one of: {list})"
+        ));
+    }
     match known {
         Some(id) if available.iter().any(|a| a == id) => Ok(id.to_owned()),
         Some(id) => Err(format!("the server does not run {id} (it has: {list})")),
@@ -84,20 +121,33 @@ mod tests {
     #[test]
     fn unknown_or_missing_languages_say_what_there_is() {
         let some = vec!["python".to_owned(), "c".to_owned()];
-        let e = language_of(Path::new("notes.txt"), &some).unwrap_err();
+        let e = language_of(Path::new("notes.xyz"), &some).unwrap_err();
         assert!(e.contains("--lang") && e.contains("python, c"), "{e}");
         let e = language_of(Path::new("Makefile"), &some).unwrap_err();
         assert!(e.contains("Makefile"), "{e}");
         let e = language_of(Path::new("main.go"), &some).unwrap_err();
         assert_eq!(e, "the server does not run go (it has: python, c)");
+        let e = language_of(Path::new("main.m"), &all()).unwrap_err();
+        assert!(
+            e.starts_with("a .m file may be octave or objectivec: use --lang"),
+            "{e}"
+        );
     }
 
     /// Every language of the service's table is reachable from the extension of the
-    /// source file it writes the code to (`main.py`, `Main.java`, …).
+    /// source file it writes the code to (`main.py`, `Main.java`, …), but for an
+    /// extension several share.
     #[test]
     fn every_language_of_the_service_has_its_extension() {
         let all = all();
         for lang in codebox_core::languages::LANGUAGES {
+            let ext = lang.source.rsplit('.').next().unwrap_or_default();
+            if AMBIGUOUS
+                .iter()
+                .any(|(e, which)| *e == ext && which.contains(lang.id))
+            {
+                continue;
+            }
             assert_eq!(
                 language_of(Path::new(lang.source), &all).as_deref(),
                 Ok(lang.id),

@@ -349,7 +349,7 @@ async fn bad_task_submissions() {
     let app = app();
     let token = login_as(&app, "frank").await;
     for bad in [
-        json!({"language": "cobol", "code": "x"}),
+        json!({"language": "brainfuck", "code": "x"}),
         json!({"language": "python"}),
         json!({"language": "python", "code": "x", "compiler": "gcc"}),
         json!({"language": "c", "code": "x", "compiler": "tcc"}),
@@ -1020,7 +1020,7 @@ async fn workers_report_language_versions() {
         .await
         .json();
     assert_eq!(there[0]["version"], "3.11.2", "read from the blob store");
-    let wrong = json!([{"id": "cobol", "name": "COBOL", "version": "1", "compiled": true, "compilers": []}]);
+    let wrong = json!([{"id": "brainfuck", "name": "Brainfuck", "version": "1", "compiled": true, "compilers": []}]);
     send(
         &app,
         req("PUT", "/commit/languages", Some(WORKER), Some(wrong)),

@@ -221,6 +221,28 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
             .iter()
             .any(|l| l["id"] == 71 && l["is_archived"] == false)
     );
+    // Judge0's languages whose toolchains Debian ships, each listed; plain text named as
+    // Judge0 names it; one of them end to end, as a Judge0 client sends it.
+    let listed = all.as_array().unwrap();
+    for id in [
+        43, 45, 55, 56, 57, 58, 59, 65, 66, 67, 69, 77, 79, 80, 81, 82, 86, 88,
+    ] {
+        assert!(listed.iter().any(|l| l["id"] == id), "{id} in {all}");
+    }
+    assert!(
+        listed
+            .iter()
+            .any(|l| l["id"] == 43 && l["name"] == "Plain Text"),
+        "{all}"
+    );
+    let r = post(
+        "/submissions?wait=true",
+        json!({"source_code": "SELECT 6 * 7;", "language_id": 82, "expected_output": "42"}),
+    )
+    .await
+    .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"]["id"], 3, "{v}");
     let info: Value = get("/system_info").await.unwrap().json().await.unwrap();
     assert!(
         info["CPU(s)"].is_string() && info["Mem"].is_string(),
@@ -265,7 +287,7 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     assert_eq!(meta["next_page"], 2, "{listed}");
     assert_eq!(meta["prev_page"], Value::Null, "{listed}");
     let total = meta["total_count"].as_u64().unwrap();
-    assert_eq!(total, 7, "the seven taken above: {listed}");
+    assert_eq!(total, 8, "the eight taken above: {listed}");
     assert_eq!(meta["total_pages"].as_u64().unwrap(), total.div_ceil(2));
     let other = Client::new_user(running.addr).await.unwrap();
     let theirs: Value = c

@@ -45,10 +45,16 @@ base="${image%:*}-base:latest"
 # --- What goes in: the essential set (dash, coreutils, tar, perl-base, bash ... no apt)
 # plus the interpreters and compilers of core/src/languages.rs. clang-14 uses gcc-12's
 # libstdc++ headers; TypeScript compiles with Debian's tsc and runs on node; Kotlin and
-# Java share the JDK; C# is Mono's mcs.
+# Java share the JDK; C# is Mono's mcs. Then Judge0's languages Debian packages: NASM
+# (linked by binutils' ld), SBCL, GDC, Elixir on Erlang, GFortran, OCaml, Octave (its CLI
+# comes with the Qt libraries of its GUI), Free Pascal, GNU Prolog, GnuCOBOL, Objective-C
+# (gobjc with GNUstep's Foundation), R, Scala, SQLite, Clojure and Groovy on the JDK.
 packages=python3,gcc,g++,libc6-dev,libstdc++-12-dev,clang
 packages+=,nodejs,node-typescript,golang-go,rustc,default-jdk-headless,kotlin
 packages+=,mono-mcs,ruby,php-cli,lua5.4,ghc
+packages+=,nasm,sbcl,gdc,elixir,erlang-nox,gfortran,ocaml-nox,octave,fp-compiler,gprolog
+packages+=,gnucobol3,gobjc,libgnustep-base-dev,gnustep-make,r-base-core,scala,sqlite3
+packages+=,clojure,groovy
 # The base is rebuilt when this list or the exclusions below change (a label records it).
 packages_sum="$(printf '%s\n' "$packages" "$(sed -n '/^mmdebstrap \\$/,/^  "\$suite"/p' "$0")" \
   "$(cat "$here/node-globals.d.ts")" | sha256sum | cut -d' ' -f1)"

@@ -67,7 +67,7 @@ fn a_spec_outside_the_api_s_bounds_is_refused() {
             "output_kb max+1",
             Box::new(|s| s.limits.output_kb = Limits::MAX.output_kb + 1),
         ),
-        ("language", Box::new(|s| s.language = "cobol".into())),
+        ("language", Box::new(|s| s.language = "brainfuck".into())),
         ("no compiler", Box::new(|s| s.compiler = None)),
         (
             "code size",
@@ -275,7 +275,7 @@ async fn rejects_bad_requests() {
     let (svc, queue) = service();
     let owner = Uuid::new_v4();
     let bad = [
-        code("cobol"),
+        code("brainfuck"),
         SubmitRequest {
             compiler: Some(Compiler::Clang),
             ..code("python")

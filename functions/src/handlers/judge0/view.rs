@@ -207,6 +207,8 @@ pub(super) fn language_name(
         Some(c) => c.as_str().to_uppercase().replace("CLANG", "Clang"),
         None => String::new(),
     };
+    // Judge0 names plain text without a version (its "version" is `cat`'s).
+    let version = version.filter(|_| def.id != "plaintext");
     match (tool.is_empty(), version) {
         // "C# (Mono)" → "C# (Mono 6.8.0.105)", as Judge0 names them.
         (true, Some(v)) if def.name.ends_with(')') => {
