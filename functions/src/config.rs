@@ -156,7 +156,19 @@ impl ApiConfig {
                 uuid::Uuid::new_v4().simple()
             ))
         };
-        Ok(Self::with_secrets(jwt_secret, worker_token)?)
+        let mut config = Self::with_secrets(jwt_secret, worker_token)?;
+        // Only a process that stores outcomes calls webhooks (on AWS: `commit`), so only
+        // it reads the key they are signed with from Secrets Manager.
+        if serves_workers
+            && config.webhooks.secret.is_none()
+            && config::var("WEBHOOK_SECRET_ARN").is_some()
+        {
+            use secrecy::ExposeSecret;
+            let key =
+                secret_or_arn("WEBHOOK_SECRET", "the key webhook calls are signed with").await?;
+            config.webhooks.secret = webhook_secret(Some(key.expose_secret().to_owned()))?;
+        }
+        Ok(config)
     }
 
     /// As `from_env`, with the secrets given (the embedded default makes random ones).
@@ -257,7 +269,8 @@ impl ApiConfig {
 }
 
 /// `CALLBACK_ALLOWED_HOSTS` (`host[:port]`, comma-separated) and `WEBHOOK_SECRET` (at
-/// least 32 characters); calls made before answering in a Lambda function.
+/// least 32 characters; or `WEBHOOK_SECRET_ARN`, read where outcomes are stored); calls
+/// made before answering in a Lambda function.
 pub fn webhook_config() -> Result<crate::webhooks::WebhookConfig, ConfigError> {
     let allowed_hosts = crate::webhooks::AllowedHosts::parse(
         &config::var("CALLBACK_ALLOWED_HOSTS").unwrap_or_default(),
@@ -266,20 +279,23 @@ pub fn webhook_config() -> Result<crate::webhooks::WebhookConfig, ConfigError> {
         var: "CALLBACK_ALLOWED_HOSTS".into(),
         problem: format!("{problem} (host[:port], comma-separated)"),
     })?;
-    let secret = match config::var("WEBHOOK_SECRET") {
-        Some(s) if s.len() < 32 => {
-            return Err(ConfigError {
-                var: "WEBHOOK_SECRET".into(),
-                problem: "must be at least 32 characters".into(),
-            });
-        }
-        other => other.map(SecretString::from),
-    };
     Ok(crate::webhooks::WebhookConfig {
         allowed_hosts,
-        secret,
+        secret: webhook_secret(config::var("WEBHOOK_SECRET"))?,
         inline: config::var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
     })
+}
+
+/// The webhook key (`WEBHOOK_SECRET`, or the secret `WEBHOOK_SECRET_ARN` names): at
+/// least 32 characters.
+fn webhook_secret(value: Option<String>) -> Result<Option<SecretString>, ConfigError> {
+    match value {
+        Some(s) if s.len() < 32 => Err(ConfigError {
+            var: "WEBHOOK_SECRET".into(),
+            problem: "must be at least 32 characters".into(),
+        }),
+        other => Ok(other.map(SecretString::from)),
+    }
 }
 
 /// `PUBLIC_URL`: `http(s)://host[:port][/prefix]`, no query or fragment; kept without a

@@ -20,6 +20,8 @@ pub struct StandIn {
     pub env: HashMap<String, String>,
     /// The value stored behind `WORKER_TOKEN_ARN` (a worker on ECS gets it injected).
     pub worker_token: String,
+    /// The value stored behind `WEBHOOK_SECRET_ARN`.
+    pub webhook_secret: String,
 }
 
 impl StandIn {
@@ -30,6 +32,7 @@ impl StandIn {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let prefix = format!("t{}", &id[..12]);
         let worker_token = format!("worker-{id}");
+        let webhook_secret = format!("webhook-{id}");
         let hook = crate::procs::root().join("localstack/init/ready.d/codebox.py");
         let out = Command::new("python3")
             .arg(&hook)
@@ -39,6 +42,7 @@ impl StandIn {
             .env("CODEBOX_MAX_RECEIVES", max_receives.to_string())
             .env("JWT_SECRET", format!("{id}{id}"))
             .env("WORKER_TOKEN", &worker_token)
+            .env("WEBHOOK_SECRET", &webhook_secret)
             .output()
             .expect("python3 runs the init hook");
         assert!(
@@ -56,6 +60,7 @@ impl StandIn {
             prefix,
             env,
             worker_token,
+            webhook_secret,
         }
     }
 

@@ -188,7 +188,7 @@ fn profiles_split_the_local_and_the_aws_stacks() {
                 let used = worker["environment"][k].as_str().unwrap();
                 assert!(used.ends_with(&format!("/{name}")), "{k}: {used} vs {v}");
             }
-            "JWT_SECRET_ARN" | "WORKER_TOKEN_ARN" => {
+            "JWT_SECRET_ARN" | "WORKER_TOKEN_ARN" | "WEBHOOK_SECRET_ARN" => {
                 let name = used.as_str().unwrap();
                 assert!(
                     v.contains(&format!(":secret:{name}-")),

@@ -119,3 +119,64 @@ async fn the_auth_rate_is_shared_by_two_gateways() {
 async fn an_outcome_too_big_for_one_request_goes_through_s3() {
     codebox_tests::procs::big_outcome_goes_through_the_blob_store(&Profile::aws()).await;
 }
+
+/// On AWS the webhook key lives in Secrets Manager (`WEBHOOK_SECRET_ARN`), read by the
+/// process that stores outcomes: a task's webhook call is signed with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_is_signed_with_the_key_from_secrets_manager() {
+    use axum::http::HeaderMap;
+    type Seen = Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: axum::body::Bytes| {
+        let record = record.clone();
+        async move {
+            let signature = headers
+                .get("x-codebox-signature")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            record.lock().unwrap().push((signature, body.to_vec()));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let p = Profile::aws();
+    let _gateway = p.spawn(
+        "gateway",
+        &[("CALLBACK_ALLOWED_HOSTS", receiver.to_string())],
+    );
+    codebox_tests::procs::wait_for(Duration::from_secs(30), || async {
+        codebox_tests::get(format!("http://{}/health", p.addr()))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let (_worker, _) = p.worker().await;
+    let c = Client::new_user(p.addr()).await.unwrap();
+    let id = c
+        .submit(&json!({"language": "python", "code": "print('signed')",
+            "webhook": {"url": format!("http://{receiver}/done")}}))
+        .await
+        .unwrap();
+    let mut call = None;
+    for _ in 0..600 {
+        if let Some(c) = seen.lock().unwrap().first().cloned() {
+            call = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (signature, body) = call.expect("a webhook call within 60 s");
+    let key = &p.aws.as_ref().unwrap().webhook_secret;
+    assert_eq!(
+        signature,
+        codebox_functions::webhooks::signature(key.as_bytes(), &body),
+        "signed with the stored key"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["id"], id.as_str());
+    assert_eq!(body["result"]["stdout"], "signed\n");
+}

@@ -12,7 +12,8 @@ Environment:
   CODEBOX_PREFIX              resource name prefix, default "codebox"
   CODEBOX_VISIBILITY_SECS     the queue's visibility timeout, default 60
   CODEBOX_MAX_RECEIVES        receives before SQS moves a message to the DLQ, default 3
-  JWT_SECRET, WORKER_TOKEN    the secrets' values; random when unset
+  JWT_SECRET, WORKER_TOKEN, WEBHOOK_SECRET
+                              the secrets' values; random when unset
 """
 
 import json
@@ -197,6 +198,10 @@ def main():
         "WORKER_TOKEN_ARN": secret(
             f"{PREFIX}/worker-token",
             os.environ.get("WORKER_TOKEN") or secrets.token_urlsafe(32),
+        ),
+        "WEBHOOK_SECRET_ARN": secret(
+            f"{PREFIX}/webhook-secret",
+            os.environ.get("WEBHOOK_SECRET") or secrets.token_urlsafe(48),
         ),
     }
     for k, v in env.items():
