@@ -27,3 +27,8 @@ async fn runc_gets_no_variable_of_the_worker() {
     )
     .await;
 }
+
+// Fair shares on the memory queue and store, on a stack of its own (see the test).
+codebox_tests::suite!(codebox_tests::start_embedded_on(Some(codebox_tests::RUNC_ENGINE)).await;
+    a_users_backlog_does_not_hold_another_users_task,
+);

@@ -4,3 +4,6 @@
 //! server, provisioned by the LocalStack init hook (`localstack/init/ready.d`).
 
 codebox_tests::all_tests!(codebox_tests::procs::ProcessStack::start_aws().await);
+codebox_tests::suite!(codebox_tests::procs::ProcessStack::start_aws().await;
+    a_users_backlog_does_not_hold_another_users_task,
+);
