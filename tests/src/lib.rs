@@ -611,3 +611,18 @@ pub async fn assert_runtime_gets_no_variable_of_the_worker(
         );
     }
 }
+
+/// A zip of these files (name, text), base64-encoded as Judge0's `additional_files`.
+pub fn zip_base64(files: &[(&str, &str)]) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, text) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("a zip entry in memory");
+        zip.write_all(text.as_bytes())
+            .expect("a zip entry in memory");
+    }
+    let bytes = zip.finish().expect("a zip in memory").into_inner();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
