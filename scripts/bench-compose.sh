@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench-compose`: the compose profile as host processes (release gateway and
 # WORKERS workers on the project's PostgreSQL, Redis and RabbitMQ), measured by the same
-# load generator as the embedded stack. Figures in target/bench/compose.json.
+# load generator as the embedded stack. Figures in target/bench/compose.json. Its clients
+# all register and submit from 127.0.0.1, so the per-address and per-user request limits
+# are raised (the running cap, which shapes the queue, is not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workers="${WORKERS:-2}"
@@ -13,7 +15,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 export BACKEND=local DATABASE_URL="$CODEBOX_TEST_POSTGRES_URL" REDIS_URL="$CODEBOX_TEST_REDIS_URL" \
   AMQP_URL="$CODEBOX_TEST_AMQP_URL" TASK_QUEUE="codebox-bench-$id" BLOB_DIR="/tmp/codebox-bench-$id" \
   JWT_SECRET="bench-secret-$id-$id-$id" WORKER_TOKEN="bench-worker-$id" \
-  TASK_QUEUE_EXPIRES_SECS=600 GATEWAY_ADDR="127.0.0.1:$port" API_URL="http://127.0.0.1:$port" RUST_LOG=warn
+  TASK_QUEUE_EXPIRES_SECS=600 GATEWAY_ADDR="127.0.0.1:$port" API_URL="http://127.0.0.1:$port" RUST_LOG=warn \
+  LIMIT_AUTH_PER_MINUTE=1000000 LIMIT_SUBMIT_PER_MINUTE=1000000 LIMIT_ACTIVE_TASKS=1000000
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT

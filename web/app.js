@@ -43,7 +43,8 @@
     scala: 'object Main {\n  def main(args: Array[String]): Unit = println("hello")\n}\n',
     sql: "SELECT 'hello';\n",
     clojure: '(println "hello")\n',
-    groovy: "println 'hello'\n"
+    groovy: "println 'hello'\n",
+    multifile: 'echo hello\n'
   };
 
   // CodeMirror 5 modes (by MIME type) for each language id.
@@ -53,7 +54,7 @@
     go: "text/x-go", rust: "text/x-rustsrc", java: "text/x-java", kotlin: "text/x-kotlin",
     csharp: "text/x-csharp", ruby: "text/x-ruby", php: "application/x-httpd-php",
     lua: "text/x-lua", haskell: "text/x-haskell", bash: "text/x-sh", perl: "text/x-perl",
-    objectivec: "text/x-objectivec", scala: "text/x-scala"
+    objectivec: "text/x-objectivec", scala: "text/x-scala", multifile: "text/x-sh"
   };
 
   var state = {

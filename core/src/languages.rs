@@ -42,7 +42,27 @@ pub enum Build {
     /// Compiled by the compiler the task names (the first is the default), each with its
     /// command.
     Choice(&'static [(Compiler, &'static [&'static str])]),
+    /// Built and run by the task's own scripts, as Judge0's multi-file programs: the code
+    /// is the `run` script (`bash run`); a file named `compile` among the task's files is
+    /// run first (`bash compile`), and everything in [`BOX_DIR`] after it — not one
+    /// artifact — is what the run step gets ([`BOX_ARCHIVE`]).
+    Scripts,
 }
+
+/// What a [`Build::Scripts`] compile leaves for the run: its whole directory as a tar,
+/// unpacked by the run step before the `run` script starts.
+pub const BOX_ARCHIVE: &str = ".codebox-box.tar";
+
+/// The run step of a [`Build::Scripts`] program that was compiled: unpack, then `run`.
+const UNPACK_AND_RUN: &[&str] = &[
+    "sh",
+    "-c",
+    "tar -xf .codebox-box.tar && rm -f .codebox-box.tar && exec bash run \"$@\"",
+    "sh",
+];
+
+/// The file of a [`Build::Scripts`] task that makes it compiled.
+pub const COMPILE_SCRIPT: &str = "compile";
 
 /// The compile step's wall-clock and memory limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +82,12 @@ impl CompileLimits {
 impl LanguageDef {
     pub fn compiled(&self) -> bool {
         !matches!(self.build, Build::Source)
+    }
+
+    /// Whether a task may add options to its compile command (every language with a
+    /// compiler of the table's; a multi-file program's compile script is its own).
+    pub fn takes_compiler_options(&self) -> bool {
+        matches!(self.build, Build::Compiler(_) | Build::Choice(_))
     }
 
     /// The compilers a task may name (C, C++); empty for every other language.
@@ -634,6 +660,21 @@ pub const LANGUAGES: &[LanguageDef] = &[
         version: "dpkg-query -W -f '${Version}' groovy | cut -d- -f1",
         compile_limits: STANDARD,
     },
+    LanguageDef {
+        id: "multifile",
+        name: "Multi-file program",
+        // The code is the `run` script; the rest are the task's files.
+        source: "run",
+        build: Build::Scripts,
+        artifact: BOX_ARCHIVE,
+        run: &["bash", "run"],
+        judge0: &[(89, None)],
+        version: "bash -c 'echo ${BASH_VERSION%%(*}'",
+        compile_limits: CompileLimits {
+            time_s: 30,
+            memory_mb: 1024,
+        },
+    },
 ];
 
 /// The shell line that prints, one per line, the version of every language with a
@@ -767,8 +808,17 @@ fn with_options(cmd: &[&str], source: &str, options: &[String]) -> Vec<String> {
 /// language (or compiler) this build does not know (an old worker, a new API).
 pub fn plan(spec: &CodeSpec) -> Option<Plan> {
     let def = find(&spec.language)?;
+    let mut run = argv(def.run);
     let compile = match def.build {
         Build::Source => None,
+        Build::Scripts => spec
+            .files
+            .iter()
+            .any(|f| f.path == COMPILE_SCRIPT)
+            .then(|| {
+                run = argv(UNPACK_AND_RUN);
+                argv(&["bash", COMPILE_SCRIPT])
+            }),
         Build::Compiler(cmd) => Some(with_options(cmd, def.source, &spec.compiler_options)),
         Build::Choice(list) => {
             let chosen = spec.compiler.or_else(|| list.first().map(|(c, _)| *c))?;
@@ -781,7 +831,7 @@ pub fn plan(spec: &CodeSpec) -> Option<Plan> {
         compile,
         artifact: def.artifact,
         compile_limits: def.compile_limits,
-        run: argv(def.run),
+        run,
     })
 }
 
@@ -840,7 +890,7 @@ mod tests {
     #[test]
     fn compiler_options_go_before_the_source_file() {
         let options = vec!["-DX=a b".to_owned(), "-O0".to_owned()];
-        for l in LANGUAGES.iter().filter(|l| l.compiled()) {
+        for l in LANGUAGES.iter().filter(|l| l.takes_compiler_options()) {
             let spec = CodeSpec {
                 language: l.id.to_owned(),
                 compiler_options: options.clone(),
@@ -869,6 +919,49 @@ mod tests {
 }
 
 #[cfg(test)]
+mod scripts_tests {
+    use super::*;
+    use crate::domain::ProgramFile;
+
+    /// A multi-file program runs `bash run`; with a `compile` file it runs `bash
+    /// compile` first and its run unpacks what the compile left, then runs `bash run`
+    /// with the task's arguments.
+    #[test]
+    fn a_multi_file_program_compiles_only_with_a_compile_script() {
+        let mut spec = CodeSpec {
+            language: "multifile".into(),
+            ..CodeSpec::default()
+        };
+        let plain = plan(&spec).unwrap_or_else(|| panic!("multifile"));
+        assert_eq!(plain.compile, None);
+        assert_eq!(plain.run, ["bash", "run"]);
+        assert_eq!(plain.source, "run");
+        spec.files.push(ProgramFile {
+            path: COMPILE_SCRIPT.into(),
+            content: "gcc -o prog prog.c".into(),
+        });
+        let built = plan(&spec).unwrap_or_else(|| panic!("multifile"));
+        assert_eq!(
+            built.compile.as_deref(),
+            Some(&["bash".to_owned(), "compile".to_owned()][..])
+        );
+        assert_eq!(built.artifact, BOX_ARCHIVE);
+        assert!(
+            built.run[2].starts_with("tar -xf .codebox-box.tar "),
+            "{:?}",
+            built.run
+        );
+        assert!(
+            built.run[2].ends_with("exec bash run \"$@\""),
+            "{:?}",
+            built.run
+        );
+        assert!(!find("multifile").is_some_and(LanguageDef::takes_compiler_options));
+        assert!(find("c").is_some_and(LanguageDef::takes_compiler_options));
+    }
+}
+
+#[cfg(test)]
 mod version_tests {
     use super::*;
 
@@ -888,7 +981,9 @@ mod version_tests {
                 ..CodeSpec::default()
             };
             let plan = plan(&spec).unwrap_or_else(|| panic!("{} has no commands", l.id));
-            assert_eq!(plan.compile.is_some(), l.compiled(), "{}", l.id);
+            // A multi-file program compiles when it has a compile script.
+            let scripts = matches!(l.build, Build::Scripts);
+            assert_eq!(plan.compile.is_some(), l.compiled() && !scripts, "{}", l.id);
             assert_eq!(l.artifact.is_empty(), !l.compiled(), "{}", l.id);
             assert!(!plan.run.is_empty() && !l.source.contains('/'), "{}", l.id);
             assert_eq!(l.version.is_empty(), !compilers.is_empty(), "{}", l.id);

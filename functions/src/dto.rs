@@ -470,6 +470,9 @@ pub enum FixedToolchainLanguage {
     Sql,
     Clojure,
     Groovy,
+    /// A multi-file program: `code` is its `run` script (bash); a `compile` script among
+    /// `files` runs first, and the run gets everything it left.
+    Multifile,
 }
 
 /// C and C++, compiled with the `compiler` chosen (`GET /languages` lists each with its

@@ -243,6 +243,60 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     .unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"]["id"], 3, "{v}");
+    // A multi-file program (89), as Judge0 takes one: no source code, a zip with a
+    // `compile` script, a C file and a `run` script; its arguments ignored, as Judge0's.
+    assert!(
+        listed
+            .iter()
+            .any(|l| l["id"] == 89 && l["name"] == "Multi-file program"),
+        "{all}"
+    );
+    let project = codebox_tests::zip_base64(&[
+        ("compile", "gcc -O2 -o greet src/greet.c\n"),
+        (
+            "src/greet.c",
+            "#include <stdio.h>\nint main(int c, char **v){printf(\"hello %d\\n\", c);return 0;}\n",
+        ),
+        ("run", "./greet\n"),
+    ]);
+    let r = post(
+        "/submissions?wait=true",
+        json!({"language_id": 89, "additional_files": project, "command_line_arguments": "x y",
+               "expected_output": "hello 1"}),
+    )
+    .await
+    .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"]["id"], 3, "{v}");
+    assert_eq!(v["source_code"], Value::Null, "{v}");
+    for (body, field, reason) in [
+        (
+            json!({"language_id": 89, "source_code": "echo hi", "additional_files": project}),
+            "source_code",
+            "must be blank",
+        ),
+        (
+            json!({"language_id": 89}),
+            "additional_files",
+            "can't be blank",
+        ),
+        (json!({"language_id": 71}), "source_code", "can't be blank"),
+        (
+            json!({"language_id": 89, "additional_files": codebox_tests::zip_base64(&[("compile", "true")])}),
+            "additional_files",
+            "must hold the script `run` at the zip's root",
+        ),
+        (
+            json!({"language_id": 89, "additional_files": project, "compiler_options": "-O3"}),
+            "compiler_options",
+            "setting compiler options is only allowed for compiled languages",
+        ),
+    ] {
+        let r = post("/submissions", body.clone()).await.unwrap();
+        assert_eq!(r.status(), 422, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v, json!({ field: [reason] }), "{body}");
+    }
     let info: Value = get("/system_info").await.unwrap().json().await.unwrap();
     assert!(
         info["CPU(s)"].is_string() && info["Mem"].is_string(),
@@ -287,7 +341,7 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     assert_eq!(meta["next_page"], 2, "{listed}");
     assert_eq!(meta["prev_page"], Value::Null, "{listed}");
     let total = meta["total_count"].as_u64().unwrap();
-    assert_eq!(total, 8, "the eight taken above: {listed}");
+    assert_eq!(total, 9, "the nine taken above: {listed}");
     assert_eq!(meta["total_pages"].as_u64().unwrap(), total.div_ceil(2));
     let other = Client::new_user(running.addr).await.unwrap();
     let theirs: Value = c

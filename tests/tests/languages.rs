@@ -320,8 +320,22 @@ fn programs(language: &str) -> Programs {
             forever: Some("while (true) {}"),
             broken: None,
         },
+        // C programs, built by the task's `compile` script and run by its `run` (see
+        // `multi_file`).
+        "multifile" => programs("c"),
         other => panic!("no programs for {other}: add them to tests/tests/languages.rs"),
     }
+}
+
+/// A multi-file program of the C program `code`: `prog.c` among its files, a `compile`
+/// script that builds it into a directory of its own, and a `run` script that starts it
+/// from there with the task's arguments (so the run gets more than one file).
+fn multi_file(body: &mut Value, code: &str) {
+    body["code"] = json!("cd out && exec ./prog \"$@\"\n");
+    body["files"] = json!([
+        {"path": "compile", "content": "mkdir -p out && gcc -O2 -o out/prog prog.c\n"},
+        {"path": "prog.c", "content": code},
+    ]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,6 +357,9 @@ async fn every_language_runs_reads_fails_and_times_out() {
             // is not what these cases test (but for the endless loop's, below).
             let body = |code: &str| {
                 let mut b = json!({"language": l.id, "code": code, "limits": {"time_ms": 15000}});
+                if l.id == "multifile" {
+                    multi_file(&mut b, code);
+                }
                 if let Some(cc) = compiler {
                     b["compiler"] = json!(cc);
                 }
@@ -397,6 +414,16 @@ async fn every_language_runs_reads_fails_and_times_out() {
             }
         }
     }
+    // A multi-file program without a compile script: its `run` alone, beside its files.
+    cases.push((
+        "multifile/-: run alone".to_owned(),
+        json!({"language": "multifile", "code": "cat greeting.txt", "files": [
+            {"path": "greeting.txt", "content": "hello\n"},
+        ]}),
+        Box::new(|r| {
+            r["verdict"] == "ok" && r["stdout"] == "hello\n" && r["compile_output"].is_null()
+        }),
+    ));
     let mut ids = Vec::new();
     for (_, body, _) in &cases {
         ids.push(c.submit(body).await.unwrap());

@@ -426,9 +426,9 @@ fn check_compiler_options(spec: &CodeSpec) -> Result<()> {
     if words.is_empty() {
         return Ok(());
     }
-    if !languages::find(&spec.language).is_some_and(|l| l.compiled()) {
+    if !languages::find(&spec.language).is_some_and(|l| l.takes_compiler_options()) {
         return Err(Error::Invalid(format!(
-            "compiler_options are for compiled languages; {} is not one",
+            "compiler_options are for languages compiled by a compiler of codebox's; {} is not one",
             spec.language
         )));
     }

@@ -21,8 +21,10 @@ use super::*;
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = Judge0SubmissionRequest)]
 pub struct SubmissionRequest {
-    /// The program (base64 with `base64_encoded=true`).
-    pub source_code: String,
+    /// The program (base64 with `base64_encoded=true`); absent for a multi-file program
+    /// (89), whose `run` script is in `additional_files`.
+    #[serde(default)]
+    pub source_code: Option<String>,
     /// A Judge0 language id from `GET /judge0/languages` (a number, or a string of one).
     #[schema(value_type = u16, example = 71)]
     #[serde(deserialize_with = "lenient::language_id")]
@@ -320,12 +322,47 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
         req.enable_network == Some(true),
         "enabling network is not allowed",
     )?;
-    // Always base64, whatever `base64_encoded` says (as Judge0 reads it).
-    let files = match req.additional_files.as_deref().map(str::trim) {
+    // A multi-file program (89) is its zip: `run` (and `compile`) among its files, no
+    // source code, and no arguments (Judge0 ignores them).
+    let project = matches!(def.build, languages::Build::Scripts);
+    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+    match (project, blank(&req.source_code)) {
+        (true, false) => return Err(unprocessable("source_code must be blank")),
+        (false, true) => return Err(unprocessable("source_code can't be blank")),
+        _ => {}
+    }
+    if project && blank(&req.additional_files) {
+        return Err(unprocessable("additional_files can't be blank"));
+    }
+    // Always base64, whatever `base64_encoded` says (as Judge0 reads it). The program's
+    // own files are left out — but for a multi-file program, whose `run` is its code.
+    let own = if project {
+        vec![def.artifact]
+    } else {
+        vec![def.source, def.artifact]
+    };
+    let mut files = match req.additional_files.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(zip) => {
-            Some(super::files::unzip(zip, &[def.source, def.artifact]).map_err(unprocessable)?)
-        }
+        Some(zip) => Some(super::files::unzip(zip, &own).map_err(unprocessable)?),
+    };
+    let source_code = if project {
+        let all = files.get_or_insert_default();
+        let run = all
+            .iter()
+            .position(|f| f.path == def.source)
+            .map(|at| all.remove(at))
+            .ok_or_else(|| {
+                unprocessable("additional_files must hold the script `run` at the zip's root")
+            })?;
+        let bytes = STANDARD
+            .decode(run.content)
+            .map_err(|_| unprocessable("additional_files: `run` could not be read"))?;
+        Some(
+            String::from_utf8(bytes)
+                .map_err(|_| unprocessable("additional_files: `run` is not UTF-8 text"))?,
+        )
+    } else {
+        req.source_code
     };
     // An integer column in Judge0 (2.7 is 2); 0 is "must be greater than 0".
     let runs = match req.number_of_runs.map(f64::trunc) {
@@ -335,7 +372,7 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
     };
     let compiler_options = match req.compiler_options.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(_) if !def.compiled() => {
+        Some(_) if !def.takes_compiler_options() => {
             return Err(unprocessable(
                 "setting compiler options is only allowed for compiled languages",
             ));
@@ -369,6 +406,7 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
     )?;
     let stack_mb = whole_mib("stack_limit", req.stack_limit, Limits::MIN.stack_mb)?;
     let args = match req.command_line_arguments.as_deref() {
+        _ if project => None,
         None | Some("") => None,
         Some(line) => Some(
             shell_words::split(line)
@@ -377,7 +415,11 @@ pub(super) fn to_task(req: SubmissionRequest, base64: bool) -> Result<SubmitRequ
     };
     let stdin = text("stdin", req.stdin)?;
     let expected = text("expected_output", req.expected_output)?;
-    let code = text("source_code", Some(req.source_code))?;
+    let code = if project {
+        source_code
+    } else {
+        text("source_code", source_code)?
+    };
     let limits = LimitsRequest {
         time_ms: Some(((wall_s * 1000.0).round() as u32).max(1)),
         memory_mb,

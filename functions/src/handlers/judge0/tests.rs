@@ -17,7 +17,7 @@ fn a_submission_becomes_a_task() {
     assert_eq!(t.language.as_deref(), Some("c"));
     assert_eq!(t.compiler, Some(codebox_core::domain::Compiler::Clang));
     let mut r = request(71);
-    r.source_code = STANDARD.encode("print(2)");
+    r.source_code = Some(STANDARD.encode("print(2)"));
     r.expected_output = Some(STANDARD.encode("2\n"));
     r.stdin = Some(STANDARD.encode("x"));
     r.command_line_arguments = Some("a 'b c'".into());
@@ -68,7 +68,7 @@ fn what_codebox_cannot_do_is_refused() {
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", e.detail);
     }
     let mut r = request(71);
-    r.source_code = "not base64!".into();
+    r.source_code = Some("not base64!".into());
     assert_eq!(
         to_task(r, true).unwrap_err().status,
         StatusCode::UNPROCESSABLE_ENTITY

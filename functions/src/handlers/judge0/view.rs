@@ -207,8 +207,9 @@ pub(super) fn language_name(
         Some(c) => c.as_str().to_uppercase().replace("CLANG", "Clang"),
         None => String::new(),
     };
-    // Judge0 names plain text without a version (its "version" is `cat`'s).
-    let version = version.filter(|_| def.id != "plaintext");
+    // Judge0 names plain text (its "version" would be `cat`'s) and multi-file programs
+    // without a version.
+    let version = version.filter(|_| !matches!(def.id, "plaintext" | "multifile"));
     match (tool.is_empty(), version) {
         // "C# (Mono)" → "C# (Mono 6.8.0.105)", as Judge0 names them.
         (true, Some(v)) if def.name.ends_with(')') => {
@@ -331,7 +332,17 @@ fn submission_with(
         ("status_id", json!(status_id)),
         ("language_id", json!(judge0_id)),
         ("language", language.unwrap_or(Value::Null)),
-        ("source_code", encode("source_code", spec.code.as_bytes())),
+        // A multi-file program has none: its `run` script came in its zip.
+        (
+            "source_code",
+            if languages::find(&spec.language)
+                .is_some_and(|d| matches!(d.build, languages::Build::Scripts))
+            {
+                Value::Null
+            } else {
+                encode("source_code", spec.code.as_bytes())
+            },
+        ),
         ("stdin", encode("stdin", stdin.as_bytes())),
         (
             "expected_output",
