@@ -136,12 +136,16 @@ mod tests {
 
     /// Every language of the service's table is reachable from the extension of the
     /// source file it writes the code to (`main.py`, `Main.java`, …), but for an
-    /// extension several share.
+    /// extension several share and a multi-file program, whose code is its `run`
+    /// script (named with `--lang multifile`).
     #[test]
     fn every_language_of_the_service_has_its_extension() {
         let all = all();
         for lang in codebox_core::languages::LANGUAGES {
-            let ext = lang.source.rsplit('.').next().unwrap_or_default();
+            let Some((_, ext)) = lang.source.rsplit_once('.') else {
+                assert_eq!(lang.id, "multifile");
+                continue;
+            };
             if AMBIGUOUS
                 .iter()
                 .any(|(e, which)| *e == ext && which.contains(lang.id))
