@@ -335,9 +335,9 @@ impl TaskService {
         }
     }
 
-    /// Stores a worker's outcome. The first outcome stands; a commit for a finished or
-    /// cancelled task is accepted and ignored.
-    pub async fn commit(&self, commit: &Commit) -> Result<()> {
+    /// Stores a worker's outcome and returns the task's status after it. The first
+    /// outcome stands; a commit for a finished or cancelled task is accepted and ignored.
+    pub async fn commit(&self, commit: &Commit) -> Result<TaskStatus> {
         if !matches!(commit.status, TaskStatus::Completed | TaskStatus::Failed) {
             return Err(Error::Invalid(
                 "a commit's status is completed or failed".into(),
@@ -376,29 +376,32 @@ impl TaskService {
         if task.started_at.is_none() {
             transition.started_at = Some(now);
         }
-        match self.tasks.transition(commit.task_id, &transition).await? {
-            TransitionOutcome::Applied(t) => {
-                tracing::debug!(task_id = %t.id, status = %t.status, "committed");
-                self.announce(t.id, t.status).await;
-                if commit.notify
-                    && let Some(notifier) = &self.notifier
-                {
-                    match self.tasks.get(t.id).await {
-                        Ok(Some(task)) if task.spec.webhook().is_some() => {
-                            notifier.ended(task).await;
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(task_id = %t.id, error = %e, "the webhook of an ended task was not read; it is not called");
+        Ok(
+            match self.tasks.transition(commit.task_id, &transition).await? {
+                TransitionOutcome::Applied(t) => {
+                    tracing::debug!(task_id = %t.id, status = %t.status, "committed");
+                    self.announce(t.id, t.status).await;
+                    if commit.notify
+                        && let Some(notifier) = &self.notifier
+                    {
+                        match self.tasks.get(t.id).await {
+                            Ok(Some(task)) if task.spec.webhook().is_some() => {
+                                notifier.ended(task).await;
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(task_id = %t.id, error = %e, "the webhook of an ended task was not read; it is not called");
+                            }
                         }
                     }
+                    t.status
                 }
-            }
-            TransitionOutcome::Rejected(t) => {
-                tracing::info!(task_id = %t.id, status = %t.status, "commit ignored: task already finished");
-            }
-        }
-        Ok(())
+                TransitionOutcome::Rejected(t) => {
+                    tracing::info!(task_id = %t.id, status = %t.status, "commit ignored: task already finished");
+                    t.status
+                }
+            },
+        )
     }
 }
 
@@ -447,7 +450,7 @@ impl TaskControl for TaskService {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<()> {
-        TaskService::commit(self, commit).await
+        TaskService::commit(self, commit).await.map(|_| ())
     }
 
     async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<()> {

@@ -45,7 +45,8 @@ pub async fn commit(
             ));
         }
     };
-    state
+    // The status the commit left (this outcome, or the one that stood before it).
+    let status = state
         .tasks
         .commit(&Commit {
             task_id: id,
@@ -61,7 +62,7 @@ pub async fn commit(
     }
     Ok(axum::Json(CommitAccepted {
         task_id: id,
-        status: state.tasks.status_of(id).await?,
+        status,
     }))
 }
 

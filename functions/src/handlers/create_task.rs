@@ -156,7 +156,16 @@ pub(crate) async fn wait_for_end(
         None
     };
     let mut pause = Duration::from_millis(20);
+    // Told by the bus that the task ended: the task itself is read at once (one read, not
+    // its summary first).
+    let mut told = false;
     loop {
+        if std::mem::take(&mut told) {
+            let ended = state.tasks.get(task.owner, task.id).await?;
+            if ended.status.is_finished() {
+                return Ok(Some(ended));
+            }
+        }
         let summary = state.tasks.summary(task.owner, task.id).await?;
         if summary.status.is_finished() {
             return Ok(Some(state.tasks.get(task.owner, task.id).await?));
@@ -172,7 +181,10 @@ pub(crate) async fn wait_for_end(
         while let Some(events) = live.as_mut() {
             tokio::select! {
                 event = events.next() => match event {
-                    Some(TaskEvent::Status { status }) if status.is_finished() => break,
+                    Some(TaskEvent::Status { status }) if status.is_finished() => {
+                        told = true;
+                        break;
+                    }
                     Some(_) => {}
                     None => live = None,
                 },
