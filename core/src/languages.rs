@@ -49,15 +49,28 @@ pub enum Build {
     Scripts,
 }
 
+/// [`BOX_ARCHIVE`]'s name, for the commands written around it.
+macro_rules! box_archive {
+    () => {
+        ".codebox-box.tar"
+    };
+}
+
 /// What a [`Build::Scripts`] compile leaves for the run: its whole directory as a tar,
 /// unpacked by the run step before the `run` script starts.
-pub const BOX_ARCHIVE: &str = ".codebox-box.tar";
+pub const BOX_ARCHIVE: &str = box_archive!();
 
 /// The run step of a [`Build::Scripts`] program that was compiled: unpack, then `run`.
 const UNPACK_AND_RUN: &[&str] = &[
     "sh",
     "-c",
-    "tar -xf .codebox-box.tar && rm -f .codebox-box.tar && exec bash run \"$@\"",
+    concat!(
+        "tar -xf ",
+        box_archive!(),
+        " && rm -f ",
+        box_archive!(),
+        " && exec bash run \"$@\""
+    ),
     "sh",
 ];
 
@@ -787,6 +800,18 @@ pub struct Plan {
     pub run: Vec<String>,
 }
 
+impl Plan {
+    /// The shell command that hands the run what the compile left, on stdout: the
+    /// artifact's bytes, or a multi-file program's whole directory as a tar.
+    pub fn handoff(&self) -> String {
+        if self.artifact == BOX_ARCHIVE {
+            "exec tar -cf - .".to_owned()
+        } else {
+            format!("exec cat {}", self.artifact)
+        }
+    }
+}
+
 fn argv(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
@@ -946,6 +971,15 @@ mod scripts_tests {
             Some(&["bash".to_owned(), "compile".to_owned()][..])
         );
         assert_eq!(built.artifact, BOX_ARCHIVE);
+        assert_eq!(built.handoff(), "exec tar -cf - .");
+        let c = CodeSpec {
+            language: "c".into(),
+            ..CodeSpec::default()
+        };
+        assert_eq!(
+            plan(&c).map(|p| p.handoff()).as_deref(),
+            Some("exec cat main")
+        );
         assert!(
             built.run[2].starts_with("tar -xf .codebox-box.tar "),
             "{:?}",

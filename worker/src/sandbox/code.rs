@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use codebox_core::Error;
 use codebox_core::bytes::Bytes;
 use codebox_core::domain::{CodeResult, TaskEvent, TestResult, Verdict};
-use codebox_core::languages::BOX_ARCHIVE;
 use codebox_core::ports::{Sandbox, SandboxJob};
 use tokio_util::sync::CancellationToken;
 
@@ -29,15 +28,10 @@ impl Sandboxes {
         let artifact_cap = artifact_cap(c, job.spec.limits.memory_mb);
         // The compiler's messages go to stderr; on success what it built (the artifact)
         // comes back on stdout — a multi-file program's whole directory, as a tar.
-        let handed = if plan.artifact == BOX_ARCHIVE {
-            "exec tar -cf - .".to_owned()
-        } else {
-            format!("exec cat {}", plan.artifact)
-        };
         let mut shell = vec![
             "sh".to_owned(),
             "-c".to_owned(),
-            format!("\"$@\" 1>&2 || exit $?; {handed}"),
+            format!("\"$@\" 1>&2 || exit $?; {}", plan.handoff()),
             "sh".to_owned(),
         ];
         shell.extend(argv);
