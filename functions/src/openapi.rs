@@ -45,6 +45,8 @@ use crate::handlers;
         handlers::judge0::version,
         handlers::judge0::languages_all,
         handlers::judge0::system_info,
+        handlers::judge0::statistics,
+        handlers::judge0::workers,
         handlers::judge0::authenticate,
         handlers::judge0::authorize,
         handlers::judge0::index,

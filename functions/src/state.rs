@@ -28,6 +28,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Tells tasks' webhooks; `None`: this API takes no webhooks.
     pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
+    /// What `GET /judge0/statistics` counted for each caller, kept ten minutes.
+    pub judge0_statistics: Arc<crate::handlers::judge0::StatisticsCache>,
 }
 
 /// How long an event stream follows its task by default: longer than any task runs.
@@ -51,6 +53,7 @@ impl AppState {
             languages_read: Arc::default(),
             public_url: None,
             webhooks: None,
+            judge0_statistics: Arc::default(),
         }
     }
 

@@ -344,20 +344,104 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     assert_eq!(total, 9, "the nine taken above: {listed}");
     assert_eq!(meta["total_pages"].as_u64().unwrap(), total.div_ceil(2));
     let other = Client::new_user(running.addr).await.unwrap();
-    let theirs: Value = c
-        .http
-        .get(url("/submissions"))
-        .header("X-Auth-Token", &other.token)
-        .send()
+    let theirs = |path: &str| {
+        let request = c.http.get(url(path)).header("X-Auth-Token", &other.token);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let theirs_listed = theirs("/submissions").await;
+    assert_eq!(
+        theirs_listed["meta"]["total_count"], 0,
+        "another user sees none of them: {theirs_listed}"
+    );
+    assert_eq!(get("/submissions?page=0").await.unwrap().status(), 400);
+
+    // Statistics over the caller's own submissions, counted as the listing shows them.
+    let stats: Value = get("/statistics").await.unwrap().json().await.unwrap();
+    let all: Value = get("/submissions?per_page=100&fields=status,language_id")
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    let shown = all["submissions"].as_array().unwrap();
+    assert_eq!(stats["submissions"]["total"], 9, "{stats}");
+    let days = stats["submissions"]["last_30_days"].as_object().unwrap();
+    assert_eq!(days.len(), 30, "{stats}");
+    let recent: u64 = days.values().map(|n| n.as_u64().unwrap()).sum();
     assert_eq!(
-        theirs["meta"]["total_count"], 0,
-        "another user sees none of them: {theirs}"
+        stats["submissions"]["today"].as_u64().unwrap() + recent,
+        9,
+        "all nine made just now: {stats}"
     );
-    assert_eq!(get("/submissions?page=0").await.unwrap().status(), 400);
+    for (key, of) in [("statuses", "status"), ("languages", "language")] {
+        let counted = stats[key].as_array().unwrap();
+        assert!(!counted.is_empty(), "{stats}");
+        for entry in counted {
+            let id = &entry[of]["id"];
+            let listed = shown
+                .iter()
+                .filter(|s| match of {
+                    "status" => &s["status"]["id"] == id,
+                    _ => &s["language_id"] == id,
+                })
+                .count();
+            assert_eq!(entry["count"], listed, "{key} {id}: {stats}");
+            assert!(
+                entry[of]["name"].as_str().is_some_and(|n| !n.is_empty()),
+                "{stats}"
+            );
+        }
+    }
+    assert!(
+        stats["database"]["size_in_bytes"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    let theirs_counted = theirs("/statistics").await;
+    assert_eq!(
+        theirs_counted["submissions"]["total"], 0,
+        "{theirs_counted}"
+    );
+    assert_eq!(theirs_counted["statuses"], json!([]), "{theirs_counted}");
+
+    // The caller's share of the workers: a sleeping submission is waiting or working.
+    let r = post(
+        "/submissions",
+        json!({"source_code": "import time\ntime.sleep(2)", "language_id": 71}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    // Statistics are kept ten minutes, as Judge0 keeps them, unless asked to count again.
+    let again: Value = get("/statistics").await.unwrap().json().await.unwrap();
+    assert_eq!(again, stats, "kept");
+    let recounted: Value = get("/statistics?invalidate_cache=true")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recounted["submissions"]["total"], 10, "{recounted}");
+    let mut seen = Value::Null;
+    for _ in 0..50 {
+        seen = get("/workers").await.unwrap().json().await.unwrap();
+        let q = &seen[0];
+        if q["size"].as_u64().unwrap() + q["working"].as_u64().unwrap() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let q = &seen[0];
+    assert_eq!(q["queue"], "1.13.1", "{seen}");
+    assert_eq!(
+        q["size"].as_u64().unwrap() + q["working"].as_u64().unwrap(),
+        1,
+        "{seen}"
+    );
+    assert_eq!(
+        q["available"].as_u64().unwrap(),
+        q["idle"].as_u64().unwrap() + q["working"].as_u64().unwrap(),
+        "{seen}"
+    );
+    assert_eq!(q["failed"], 0, "{seen}");
     running.stop().await;
 }

@@ -20,10 +20,13 @@ use crate::state::AppState;
 pub(crate) mod errors;
 mod files;
 mod info;
+mod listing;
 mod request;
+mod statistics;
 mod submissions;
 mod system;
 mod view;
+mod workers;
 
 #[cfg(test)]
 mod tests;
@@ -31,8 +34,10 @@ mod tests;
 pub use errors::Judge0Error;
 pub use info::*;
 pub use request::*;
+pub use statistics::*;
 pub use submissions::*;
 pub use view::*;
+pub use workers::*;
 
 /// The version `GET /judge0/about` reports; Judge0 clients pick their language ids by it.
 pub const VERSION: &str = "1.13.1";
@@ -152,6 +157,8 @@ pub fn router(state: AppState) -> Router {
             .route("/judge0/config_info", get(config_info))
             .route("/judge0/version", get(version))
             .route("/judge0/system_info", get(system_info))
+            .route("/judge0/statistics", get(statistics))
+            .route("/judge0/workers", get(workers))
             .route("/judge0/authenticate", axum::routing::post(authenticate))
             .route("/judge0/authorize", axum::routing::post(authorize))
             .route("/judge0/languages", get(languages_list))

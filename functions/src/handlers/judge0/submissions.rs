@@ -224,9 +224,6 @@ pub struct IndexParams {
     pub fields: Option<String>,
 }
 
-/// Submissions counted for `meta` at most (ten reads of the store): past it,
-/// `total_count` says this many.
-const COUNTED: usize = 1_000;
 /// A page holds at most this many submissions.
 const MAX_PER_PAGE: i64 = 100;
 
@@ -272,35 +269,14 @@ pub async fn index(
     let base64 = super::request::lenient::query_flag(params.base64_encoded.as_deref());
     let (page, per_page) = (page as usize, per_page as usize);
     let skip = (page - 1).saturating_mul(per_page);
-    // The owner's ids newest first, counted up to a bound; the page's are kept.
-    let mut ids = Vec::with_capacity(per_page);
-    let mut total = 0usize;
-    let mut cursor: Option<String> = None;
-    loop {
-        let listed = state
-            .tasks
-            .list(
-                me.user_id,
-                codebox_core::tasks::MAX_LIST_LIMIT,
-                cursor.as_deref(),
-            )
-            .await?;
-        // Submissions are code tasks; image tasks are not Judge0's.
-        let code = listed
-            .items
-            .into_iter()
-            .filter(|t| t.kind == codebox_core::domain::TaskKind::Code);
-        for item in code {
-            if total >= skip && ids.len() < per_page {
-                ids.push(item.id);
-            }
-            total += 1;
-        }
-        cursor = listed.next_cursor;
-        if cursor.is_none() || total >= COUNTED {
-            break;
-        }
-    }
+    let listed = super::listing::submissions_of(&state, me.user_id).await?;
+    let total = listed.len();
+    let ids: Vec<_> = listed
+        .iter()
+        .skip(skip)
+        .take(per_page)
+        .map(|t| t.id)
+        .collect();
     let mut submissions = Vec::with_capacity(ids.len());
     for id in ids {
         match state.tasks.get(me.user_id, id).await {
