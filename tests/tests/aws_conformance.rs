@@ -46,6 +46,77 @@ async fn dynamodb_task_store() {
     conformance::task_store(&store(&aws).await).await;
 }
 
+/// The outbox index's partitions: tasks spread over them (no one partition value takes
+/// every task's index writes), the sweeper reads them all, oldest first across them, and
+/// a task stored before the sharding (in the one partition `pending`) is still swept.
+#[tokio::test]
+async fn dynamodb_outbox_spreads_over_partitions() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use codebox_adapters::aws::dynamodb::OUTBOX_SHARDS;
+    use codebox_core::domain::{CodeSpec, Task, TaskSpec};
+    use codebox_core::ports::TaskStore;
+    let aws = StandIn::provision(60, 3);
+    let sdk = aws.sdk().await;
+    let dynamo = store(&aws).await;
+    let store: &dyn TaskStore = &dynamo;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = aws.var("TASKS_TABLE");
+    let since = codebox_core::time::now() - chrono::Duration::hours(24);
+    let mut tasks = Vec::new();
+    for i in 0..48i64 {
+        let mut task = Task::new(
+            uuid::Uuid::new_v4(),
+            TaskSpec::Code(CodeSpec {
+                language: "python".into(),
+                code: format!("print({i})"),
+                ..CodeSpec::default()
+            }),
+        );
+        task.created_at = chrono::DateTime::from_timestamp_millis(1_000_000_000_000 + i * 1000)
+            .expect("a time in 2001");
+        store.create(&task, None, since).await.unwrap();
+        tasks.push(task);
+    }
+    let mut partitions = std::collections::BTreeSet::new();
+    for task in &tasks {
+        let item = ddb
+            .get_item()
+            .table_name(&table)
+            .key("id", AttributeValue::S(task.id.to_string()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        partitions.insert(item["outbox"].as_s().unwrap().clone());
+    }
+    assert!(
+        partitions.len() >= 8 && partitions.len() <= OUTBOX_SHARDS as usize,
+        "48 tasks over {OUTBOX_SHARDS} partitions: {partitions:?}"
+    );
+    // The oldest first, whichever partition holds them.
+    let after_all = tasks[47].created_at + chrono::Duration::seconds(1);
+    let oldest = store.unpublished(after_all, 5).await.unwrap();
+    let ids = |tasks: &[Task]| tasks.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(&oldest), ids(&tasks[..5]));
+    assert_eq!(store.unpublished(after_all, 100).await.unwrap().len(), 48);
+    // Stored before the sharding: the single partition is swept too.
+    ddb.update_item()
+        .table_name(&table)
+        .key("id", AttributeValue::S(tasks[0].id.to_string()))
+        .update_expression("SET outbox = :p")
+        .expression_attribute_values(":p", AttributeValue::S("pending".into()))
+        .send()
+        .await
+        .unwrap();
+    let oldest = store.unpublished(after_all, 1).await.unwrap();
+    assert_eq!(ids(&oldest), vec![tasks[0].id]);
+    for task in &tasks {
+        store.mark_published(task.id).await.unwrap();
+    }
+    assert!(store.unpublished(after_all, 100).await.unwrap().is_empty());
+}
+
 /// One retention for tasks and blobs: a task's item expires a day before its blobs and is
 /// gone for every read from then on (TTL deletion is lazy); a task whose blob is gone
 /// anyway answers `Gone` (410), and the list around both still loads (it reads the
