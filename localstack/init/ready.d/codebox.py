@@ -63,7 +63,7 @@ def queues():
     return url, dlq_url
 
 
-# What a task list reads besides the keys (adapters/src/aws/dynamodb.rs, summary_of).
+# What a task list reads besides the keys (adapters/src/aws/dynamodb/codec.rs, summary_of).
 TASK_SUMMARY = ["kind", "status", "created_at_ms", "started_at_ms", "finished_at_ms", "expires_at_epoch"]
 
 
