@@ -8,6 +8,7 @@
 #   scripts/services.sh env     print the URLs as shell exports
 set -euo pipefail
 
+root="$(cd "$(dirname "$0")/.." && pwd)"
 base="${CODEBOX_SERVICES_DIR:-/tmp/codebox-services}"
 pg_port="${CODEBOX_PG_PORT:-55432}"
 redis_port="${CODEBOX_REDIS_PORT:-56379}"
@@ -79,13 +80,25 @@ rabbit_env() {
     RABBITMQ_NODE_PORT="$amqp_port" RABBITMQ_DIST_PORT=$((amqp_port + 1000)) \
     RABBITMQ_MNESIA_BASE="$base/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$base/rabbitmq/log" \
     RABBITMQ_ENABLED_PLUGINS_FILE="$base/rabbitmq/enabled_plugins" \
-    RABBITMQ_PID_FILE="$base/rabbitmq/pid"
+    RABBITMQ_PID_FILE="$base/rabbitmq/pid" \
+    RABBITMQ_ADVANCED_CONFIG_FILE="$base/rabbitmq/advanced.config"
+}
+
+# The broker's settings the stack relies on (deploy/rabbitmq/advanced.config), read back.
+rabbit_configured() {
+  [ "$(rabbitmqctl -q -n "$rabbit_node" eval \
+    'application:get_env(rabbit, dead_letter_worker_publisher_confirm_timeout).' 2>/dev/null)" = "{ok,5000}" ]
 }
 
 up_rabbitmq() {
   rabbit_env
-  if rabbitmqctl -q -n "$rabbit_node" status >/dev/null 2>&1; then return; fi
+  if rabbitmqctl -q -n "$rabbit_node" status >/dev/null 2>&1; then
+    # Started by an older script without the stack's settings: again, with them.
+    if rabbit_configured; then return; fi
+    rabbitmqctl -q -n "$rabbit_node" stop >/dev/null 2>&1 || true
+  fi
   mkdir -p "$base/rabbitmq/mnesia" "$base/rabbitmq/log"
+  cp "$root/deploy/rabbitmq/advanced.config" "$base/rabbitmq/advanced.config"
   [ -f "$base/rabbitmq/enabled_plugins" ] || echo "[]." > "$base/rabbitmq/enabled_plugins"
   [ "$(id -u)" -eq 0 ] && chown -R rabbitmq:rabbitmq "$base/rabbitmq"
   rabbitmq-server -detached >/dev/null 2>&1 || true
@@ -97,6 +110,10 @@ up_rabbitmq() {
   done
   if [ "$up" = 0 ] || ! timeout 60 rabbitmqctl -q -n "$rabbit_node" await_startup >/dev/null 2>&1; then
     echo "services: rabbitmq did not start; see $base/rabbitmq/log" >&2
+    exit 1
+  fi
+  if ! rabbit_configured; then
+    echo "services: rabbitmq did not take deploy/rabbitmq/advanced.config" >&2
     exit 1
   fi
   echo "services: rabbitmq on 127.0.0.1:$amqp_port"

@@ -200,6 +200,25 @@ fn profiles_split_the_local_and_the_aws_stacks() {
     }
 }
 
+/// The compose broker runs with the settings the tests' broker runs with: deferred tasks
+/// come back within seconds of a restart (`deploy/rabbitmq/advanced.config`, tested in
+/// `faults.rs`).
+#[test]
+fn the_compose_broker_takes_the_stacks_settings() {
+    let m = model();
+    let volumes = m["services"]["rabbitmq"]["volumes"].as_array().unwrap();
+    assert!(
+        volumes
+            .iter()
+            .filter_map(|v| v.as_str())
+            .any(|v| v
+                .ends_with("/deploy/rabbitmq/advanced.config:/etc/rabbitmq/advanced.config:ro")),
+        "{volumes:?}"
+    );
+    let text = std::fs::read_to_string(root().join("deploy/rabbitmq/advanced.config")).unwrap();
+    assert!(text.contains("{dead_letter_worker_publisher_confirm_timeout, 5000}"));
+}
+
 #[test]
 fn missing_secrets_are_refused() {
     let empty = std::env::temp_dir().join(format!("codebox-empty-{}.env", std::process::id()));
@@ -247,12 +266,18 @@ fn dashboard_charts_the_emitted_metrics() {
         );
     }
     // Every codebox metric charted is one the code emits.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let consumer = std::fs::read_dir(root.join("worker/src/consumer"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path());
     let sources = [
-        "../functions/src/telemetry.rs",
-        "../functions/src/handlers/create_task.rs",
-        "../worker/src/consumer.rs",
+        root.join("functions/src/telemetry.rs"),
+        root.join("functions/src/handlers/create_task.rs"),
     ]
-    .map(|p| std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap())
+    .into_iter()
+    .chain(consumer)
+    .map(|p| std::fs::read_to_string(p).unwrap())
+    .collect::<Vec<_>>()
     .join("\n");
     for e in &exprs {
         for word in e.split(|c: char| !(c.is_alphanumeric() || c == '_')) {

@@ -223,6 +223,68 @@ async fn deferred_messages_outlive_a_broker_restart() {
     );
 }
 
+/// A deferred message whose way back has nowhere to go for a moment (after a broker
+/// restart its dead-lettering can start before the default exchange is back; here its
+/// task queue is gone while it expires) is kept and tried again within seconds, not the
+/// broker's default three minutes (`deploy/rabbitmq/advanced.config`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_message_with_nowhere_to_go_comes_back_within_seconds() {
+    use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
+    use codebox_core::domain::{CodeSpec, TaskMessage, TaskSpec};
+    use codebox_core::ports::{QueueConsumer, TaskQueue};
+    let _serial = SERIAL.lock().await;
+    let p = Profile::new();
+    let env = |k: &str| p.env.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let config = RabbitConfig {
+        url: env("AMQP_URL"),
+        queue: format!("codebox-nowhere-{}", uuid::Uuid::new_v4().simple()),
+        max_deliveries: 3,
+        prefetch: 1,
+        expires: Some(Duration::from_secs(600)),
+    };
+    let queue = RabbitQueue::connect(config.clone()).await.unwrap();
+    let m = TaskMessage {
+        task_id: uuid::Uuid::new_v4(),
+        spec: TaskSpec::Code(CodeSpec {
+            language: "python".into(),
+            code: "print(1)".into(),
+            ..Default::default()
+        }),
+        enqueued_at: codebox_core::time::now(),
+    };
+    queue.publish(&m).await.unwrap();
+    let d = queue
+        .receive(Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    d.settle.defer(Duration::from_secs(4)).await.unwrap();
+    drop(queue);
+    // The task queue is gone while the deferral runs out: the message has nowhere to go.
+    let deleted = std::process::Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "-n",
+            "codebox@localhost",
+            "delete_queue",
+            &config.queue,
+        ])
+        .status()
+        .unwrap();
+    assert!(deleted.success());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let queue = RabbitQueue::connect(config).await.unwrap();
+    let back = std::time::Instant::now();
+    let d = queue
+        .receive(Duration::from_secs(20))
+        .await
+        .unwrap()
+        .expect("the deferred message within 20 s of its queue's return");
+    assert_eq!(d.message.task_id, m.task_id);
+    assert!(back.elapsed() < Duration::from_secs(20));
+    d.settle.ack().await.unwrap();
+}
+
 async fn tasks_counted(port: u16) -> f64 {
     metric_sum(&worker_metrics(port).await, "codebox_tasks_total{")
 }
