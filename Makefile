@@ -61,7 +61,7 @@ services:
 tools:
 	bash scripts/ensure-tools.sh
 
-LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health judge0 sweep
+LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health judge0 sweep webhook-key
 # The functions' architecture: `make lambda-build` builds for it and `make deploy` hands
 # it to the stack (parameter LambdaArchitecture), so the binaries and the functions agree.
 # x86_64 builds anywhere; arm64 (Graviton, cheaper per GB-second) needs zig (pip install

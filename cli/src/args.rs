@@ -56,6 +56,8 @@ pub enum Command {
     },
     /// List the languages the server runs, with their versions
     Languages,
+    /// Print the key your webhook calls are signed with, to check them by
+    WebhookKey,
     /// Print a shell completion script (e.g. `codebox completions bash > /etc/bash_completion.d/codebox`)
     Completions {
         #[arg(value_enum)]

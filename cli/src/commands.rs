@@ -37,6 +37,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Show { id } => show(&api, &id, json).await,
         Command::Cancel { id } => cancel(&api, &id, json).await,
         Command::Languages => languages(&api, json).await,
+        Command::WebhookKey => webhook_key(&api, json).await,
         Command::Completions { .. } => Ok(0),
     }
 }
@@ -429,6 +430,19 @@ async fn cancel(api: &Api, id: &str, json: bool) -> Result<u8> {
         output::json(&json!({"id": id, "cancelled": true}))?;
     }
     say(format!("codebox: cancelled {id}"));
+    Ok(0)
+}
+
+async fn webhook_key(api: &Api, json: bool) -> Result<u8> {
+    let body: Value = api.get_json("/webhook/key", true).await?;
+    if json {
+        output::json(&body)?;
+        return Ok(0);
+    }
+    let key = body["key"].as_str().unwrap_or_default();
+    let scheme = body["scheme"].as_str().unwrap_or_default();
+    output::stdout(format!("{key}\n").as_bytes())?;
+    say(format!("codebox: {scheme}"));
     Ok(0)
 }
 

@@ -624,6 +624,35 @@ async fn cancel_show_and_languages() {
     run.exits(65);
 }
 
+/// The webhook key: alone on stdout (how it signs on stderr), the one the API shows the
+/// user; where the server signs nothing, one line and a failing exit.
+#[tokio::test]
+async fn webhook_key_is_printed_or_refused() {
+    let running = codebox_tests::start_embedded_with(None, |config| {
+        config.api.webhooks.secret = Some(secrecy::SecretString::from(
+            "a-webhook-secret-of-at-least-32-characters",
+        ));
+    })
+    .await;
+    let client = user(running.addr).await;
+    let home = Home::new();
+    let cli = Codebox::new(&home, url(running.addr)).token(&client.token);
+    let run = cli.run(&["webhook-key"]).await;
+    run.exits(0);
+    let shown = client.get_json("/webhook/key").await.unwrap();
+    assert_eq!(run.stdout, format!("{}\n", shown["key"].as_str().unwrap()));
+    assert!(run.stderr.contains("X-Codebox-Signature"), "{run:#?}");
+    let run = cli.run(&["webhook-key", "--json"]).await;
+    assert_eq!(run.json(), shown);
+    running.stop().await;
+
+    let unsigned = codebox_tests::shared_stack();
+    let client = user(unsigned).await;
+    let cli = Codebox::new(&home, url(unsigned)).token(&client.token);
+    let line = cli.run(&["webhook-key"]).await.one_line_failure(65);
+    assert!(line.contains("WEBHOOK_SECRET"), "{line}");
+}
+
 /// A scripted server for what the embedded stack may not do (yet): live events, a
 /// stream that ends early, no stream at all.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -157,12 +157,10 @@ impl ApiConfig {
             ))
         };
         let mut config = Self::with_secrets(jwt_secret, worker_token)?;
-        // Only a process that stores outcomes calls webhooks (on AWS: `commit`), so only
-        // it reads the key they are signed with from Secrets Manager.
-        if serves_workers
-            && config.webhooks.secret.is_none()
-            && config::var("WEBHOOK_SECRET_ARN").is_some()
-        {
+        // Only a process given `WEBHOOK_SECRET_ARN` reads the key from Secrets Manager: on
+        // AWS, `commit` (which calls webhooks) and `webhook-key` (which shows each user
+        // theirs).
+        if config.webhooks.secret.is_none() && config::var("WEBHOOK_SECRET_ARN").is_some() {
             use secrecy::ExposeSecret;
             let key =
                 secret_or_arn("WEBHOOK_SECRET", "the key webhook calls are signed with").await?;

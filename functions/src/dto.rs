@@ -768,6 +768,18 @@ pub struct CommitBody {
     pub notify: bool,
 }
 
+/// `GET /webhook/key`: the key the caller's webhook calls are signed with, theirs alone.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookKey {
+    /// 64 hex digits; this text, as bytes, is the HMAC key.
+    pub key: String,
+    /// How a call is signed with it.
+    #[schema(
+        example = "X-Codebox-Signature: sha256=<hex HMAC-SHA256 of \"<X-Codebox-Timestamp>.<body>\">"
+    )]
+    pub scheme: String,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

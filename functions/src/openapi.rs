@@ -28,6 +28,7 @@ use crate::handlers;
         handlers::get_task::get_task,
         handlers::task_events::task_events,
         handlers::list_tasks::list_tasks,
+        handlers::webhook_key::webhook_key,
         handlers::cancel_task::cancel_task,
         handlers::commit::commit,
         handlers::commit::start,

@@ -14,7 +14,9 @@ use axum::Router;
 use axum::http::{HeaderMap, Method, StatusCode};
 use base64::Engine;
 use codebox_functions::config::Backends;
-use codebox_functions::webhooks::{AllowedHosts, Call, Sender, Sent, WebhookConfig, signature};
+use codebox_functions::webhooks::{
+    AllowedHosts, Call, SIGNATURE, Sender, Sent, TIMESTAMP, WebhookConfig, signature,
+};
 use codebox_functions::{AppState, router};
 use common::*;
 use parking_lot::Mutex;
@@ -136,16 +138,62 @@ async fn a_task_with_a_webhook_is_told_its_end_signed() {
     assert_eq!(call.path, "/ended");
     assert_eq!(call.headers["content-type"], "application/json");
     assert_eq!(call.headers["x-codebox-task"], id.as_str());
-    // The body is what `GET /task/{id}` shows, signed with the deployment's secret.
+    // The body is what `GET /task/{id}` shows.
     let sent: Value = serde_json::from_slice(&call.body).unwrap();
     let shown = send(&app, req("GET", &format!("/task/{id}"), Some(&token), None))
         .await
         .json();
     assert_eq!(sent, shown);
     assert_eq!(sent["result"]["stdout"], "hi\n");
+    // Signed with the owner's own key, over the time of the call and the body.
+    let key_of = |token: String| {
+        let app = app.clone();
+        async move {
+            let r = send(&app, req("GET", "/webhook/key", Some(&token), None)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            r.json()["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let key = key_of(token.clone()).await;
+    let at = call.headers[TIMESTAMP].to_str().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!((now - at.parse::<i64>().unwrap()).abs() < 60, "{at}");
+    let signed = call.headers[SIGNATURE].to_str().unwrap();
+    assert_eq!(signed, signature(key.as_bytes(), at, &call.body).unwrap());
+    // Not with the deployment's secret, and not with another user's key: no user can
+    // sign a call that another's receiver would take.
+    assert_ne!(
+        signed,
+        signature(SECRET.as_bytes(), at, &call.body).unwrap()
+    );
+    let other = key_of(login_as(&app, "another").await).await;
+    assert_ne!(other, key);
+    assert_ne!(signed, signature(other.as_bytes(), at, &call.body).unwrap());
+}
+
+/// A deployment without a webhook secret signs nothing and says so to a user who asks
+/// for a key; asking needs a login.
+#[tokio::test]
+async fn without_a_secret_there_is_no_key() {
+    let config = codebox_functions::config::ApiConfig {
+        webhooks: WebhookConfig::default(),
+        ..config(3600)
+    };
+    let app = router(AppState::build(&config, &Backends::memory()).unwrap());
     assert_eq!(
-        call.headers["x-codebox-signature"].to_str().unwrap(),
-        signature(SECRET.as_bytes(), &call.body).unwrap()
+        send(&app, req("GET", "/webhook/key", None, None))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let token = login_as(&app, "unsigned").await;
+    let r = send(&app, req("GET", "/webhook/key", Some(&token), None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("WEBHOOK_SECRET")
     );
 }
 
@@ -199,6 +247,18 @@ async fn a_judge0_callback_is_a_put_of_the_default_fields_in_base64() {
     );
     assert_eq!(sent["token"], id.as_str());
     assert_eq!(sent["status"], json!({"id": 3, "description": "Accepted"}));
+    // Signed as codebox's own calls are (Judge0 sends no signature; its clients ignore it).
+    let key = send(&app, req("GET", "/webhook/key", Some(&token), None))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = got[0].headers[TIMESTAMP].to_str().unwrap();
+    assert_eq!(
+        got[0].headers[SIGNATURE].to_str().unwrap(),
+        signature(key.as_bytes(), at, &got[0].body).unwrap()
+    );
     let stdout = base64::engine::general_purpose::STANDARD
         .decode(sent["stdout"].as_str().unwrap().replace('\n', ""))
         .unwrap();

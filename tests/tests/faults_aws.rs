@@ -120,22 +120,29 @@ async fn an_outcome_too_big_for_one_request_goes_through_s3() {
     codebox_tests::procs::big_outcome_goes_through_the_blob_store(&Profile::aws()).await;
 }
 
-/// On AWS the webhook key lives in Secrets Manager (`WEBHOOK_SECRET_ARN`), read by the
-/// process that stores outcomes: a task's webhook call is signed with it.
+/// On AWS the webhook secret lives in Secrets Manager (`WEBHOOK_SECRET_ARN`), read by the
+/// process that stores outcomes and the one that shows each user their key: a task's
+/// webhook call is signed with its owner's key, derived from the stored secret.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_is_signed_with_the_key_from_secrets_manager() {
     use axum::http::HeaderMap;
-    type Seen = Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+    type Seen = Arc<std::sync::Mutex<Vec<(Option<String>, String, Vec<u8>)>>>;
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let app = axum::Router::new().fallback(move |headers: HeaderMap, body: axum::body::Bytes| {
         let record = record.clone();
         async move {
-            let signature = headers
-                .get("x-codebox-signature")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            record.lock().unwrap().push((signature, body.to_vec()));
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let at = header("x-codebox-timestamp").unwrap_or_default();
+            record
+                .lock()
+                .unwrap()
+                .push((header("x-codebox-signature"), at, body.to_vec()));
             "ok"
         }
     });
@@ -169,12 +176,31 @@ async fn a_webhook_is_signed_with_the_key_from_secrets_manager() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (signature, body) = call.expect("a webhook call within 60 s");
-    let key = &p.aws.as_ref().unwrap().webhook_secret;
+    let (signature, at, body) = call.expect("a webhook call within 60 s");
+    let key = c.get_json("/webhook/key").await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         signature,
-        codebox_functions::webhooks::signature(key.as_bytes(), &body),
-        "signed with the stored key"
+        codebox_functions::webhooks::signature(key.as_bytes(), &at, &body),
+        "signed with the owner's key"
+    );
+    // The owner's id is the token's subject.
+    use base64::Engine;
+    let claims = c.token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap(),
+    )
+    .unwrap();
+    let owner = uuid::Uuid::parse_str(claims["sub"].as_str().unwrap()).unwrap();
+    let stored = &p.aws.as_ref().unwrap().webhook_secret;
+    assert_eq!(
+        codebox_functions::webhooks::user_key(stored.as_bytes(), owner),
+        Some(key),
+        "derived from the stored secret"
     );
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["id"], id.as_str());

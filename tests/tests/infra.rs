@@ -105,6 +105,7 @@ fn every_api_route_has_a_function() {
         "health",
         "judge0",
         "sweep",
+        "webhook-key",
     ] {
         assert!(
             text.contains(&format!("CodeUri: ../target/lambda/{name}/")),

@@ -17,6 +17,7 @@ pub mod register;
 pub mod root;
 pub mod task_events;
 pub mod upload;
+pub mod webhook_key;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -52,5 +53,6 @@ pub fn all(state: AppState) -> Router {
         .merge(list_tasks::router(state.clone()))
         .merge(cancel_task::router(state.clone()))
         .merge(judge0::router(state.clone()))
+        .merge(webhook_key::router(state.clone()))
         .merge(commit::router(state))
 }

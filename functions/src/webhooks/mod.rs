@@ -1,34 +1,33 @@
 //! Webhooks: when a task that asked for one ends, the API tells its URL — codebox's own
-//! `POST` of the `GET /task/{id}` body (signed with `WEBHOOK_SECRET` when the deployment
-//! has one), or Judge0's `PUT` of the submission's default fields in base64 for a
-//! `callback_url`. Told by the API once the outcome is stored, never by a worker: the
+//! `POST` of the `GET /task/{id}` body, or Judge0's `PUT` of the submission's default
+//! fields in base64 for a `callback_url`; each signed with its owner's key when the
+//! deployment has a `WEBHOOK_SECRET`. Told by the API once the outcome is stored, never by a worker: the
 //! hosts that run untrusted code make no call a user chose. A long-running API calls in
 //! the background; a Lambda function calls before it answers (nothing of it runs after),
 //! within 3 s all tries together, so its worker is not held longer.
 //!
-//! Files: `address.rs` (where a webhook may point), `send.rs` (the guarded client).
+//! Files: `address.rs` (where a webhook may point), `send.rs` (the guarded client),
+//! `signing.rs` (each user's key and the signature).
 
 pub mod address;
 mod send;
+mod signing;
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use codebox_core::domain::{Task, WebhookStyle};
+use codebox_core::domain::{Task, UserId, WebhookStyle};
 use codebox_core::ports::EndNotifier;
-use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
 
 pub use address::AllowedHosts;
 pub use send::{Call, Sender, Sent, TIMEOUT, TRIES};
+pub use signing::{SIGNATURE, TIMESTAMP, signature, user_key};
 
 use crate::dto::OutputEncoding;
 use crate::state::AppState;
 
-/// The header of codebox's signature: `sha256=<hex HMAC-SHA256 of the body>`.
-pub const SIGNATURE: &str = "x-codebox-signature";
 /// What a call made before a Lambda function answers may take, all tries together.
 const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
 /// Time a webhook's host gets to resolve when its task is submitted.
@@ -41,7 +40,7 @@ pub const TASK: &str = "x-codebox-task";
 pub struct WebhookConfig {
     /// `CALLBACK_ALLOWED_HOSTS`.
     pub allowed_hosts: AllowedHosts,
-    /// `WEBHOOK_SECRET`: the key codebox's calls are signed with; unsigned without one.
+    /// `WEBHOOK_SECRET`: what each user's signing key is derived from; unsigned without one.
     pub secret: Option<SecretString>,
     /// Call before answering (a Lambda function), not in the background.
     pub inline: bool,
@@ -105,17 +104,21 @@ impl Webhooks {
                     .await
                     .map_err(|e| tracing::warn!(task_id = %task.id, error = %e.detail, "a webhook's body could not be made"))
                     .ok()?;
-                let body = serde_json::to_vec(&view).ok()?;
-                if let Some(signature) = self.sign(&body) {
-                    headers.push((SIGNATURE, signature));
-                }
-                (reqwest::Method::POST, body)
+                (reqwest::Method::POST, serde_json::to_vec(&view).ok()?)
             }
             WebhookStyle::Judge0 => (
                 reqwest::Method::PUT,
                 crate::handlers::judge0::callback_body(state, task),
             ),
         };
+        if let Some(secret) = &self.secret {
+            let at = codebox_core::time::now().timestamp();
+            headers.extend(
+                signing::headers(secret.expose_secret().as_bytes(), task.owner, at, &body)
+                    .into_iter()
+                    .flatten(),
+            );
+        }
         Some(Call {
             method,
             url,
@@ -124,25 +127,10 @@ impl Webhooks {
         })
     }
 
-    /// `sha256=<hex>` of `body` with the deployment's secret.
-    pub fn sign(&self, body: &[u8]) -> Option<String> {
-        let secret = self.secret.as_ref()?;
-        signature(secret.expose_secret().as_bytes(), body)
+    /// The key `user`'s calls are signed with; `None` where calls are not signed.
+    pub fn key_for(&self, user: UserId) -> Option<String> {
+        user_key(self.secret.as_ref()?.expose_secret().as_bytes(), user)
     }
-}
-
-/// `sha256=<hex HMAC-SHA256 of body under key>`: what a receiver computes to check a call.
-pub fn signature(key: &[u8], body: &[u8]) -> Option<String> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    Some(format!(
-        "sha256={}",
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    ))
 }
 
 #[async_trait]
