@@ -153,8 +153,23 @@ for name, r in asg.items():
     p = r["Properties"]
     if p.get("MaxSize") == p.get("MinSize"):
         problem(f"{name}: MaxSize equals MinSize (a deployment cannot place its new workers)")
-    if "AutoScalingRollingUpdate" not in r.get("UpdatePolicy", {}):
-        problem(f"{name}: no rolling update when the launch template (AMI, runner image) changes")
+    if "AutoScalingRollingUpdate" in r.get("UpdatePolicy", {}):
+        problem(f"{name}: a rolling update policy (it hangs against scale-in and managed termination protection)")
+    refreshes = [
+        c for c in of_type("Custom::InstanceRefresh").values()
+        if name in refs(c["Properties"].get("AutoScalingGroupName"))
+        and "WorkerLaunchTemplate" in refs(c["Properties"].get("LaunchTemplateVersion"))
+    ]
+    if not refreshes:
+        problem(f"{name}: no instance refresh when the launch template (AMI, runner image) changes")
+    collected = [m for c in p.get("MetricsCollection", []) for m in c.get("Metrics", [])]
+    unjoined = [
+        a for a in of_type("AWS::CloudWatch::Alarm").values()
+        if "GroupInServiceInstances" in json.dumps(a) and "ContainerInstanceCount" in json.dumps(a)
+        and name in refs(a)
+    ]
+    if "GroupInServiceInstances" not in collected or not unjoined:
+        problem(f"{name}: no alarm for instances in service that never join the cluster")
 if int(params.get("WorkerMaxInstances", {}).get("MinValue", 0)) < 2:
     problem("WorkerMaxInstances must be at least 2")
 if int(params.get("WorkerMinInstances", {}).get("Default", 1)) < 2:
