@@ -64,18 +64,20 @@ tools:
 LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health judge0 sweep webhook-key
 # The functions' architecture: `make lambda-build` builds for it and `make deploy` hands
 # it to the stack (parameter LambdaArchitecture), so the binaries and the functions agree.
-# x86_64 builds anywhere; arm64 (Graviton, cheaper per GB-second) needs zig (pip install
-# ziglang) or the aarch64-unknown-linux-gnu target.
+# Either builds on any host (zig links; arm64, Graviton, is cheaper per GB-second); rustup
+# adds the Rust target the first time (`rustup target add aarch64-unknown-linux-gnu`).
 LAMBDA_ARCH ?= x86_64
 LAMBDA_TARGET = $(if $(filter arm64,$(LAMBDA_ARCH)),--arm64,--x86-64)
 check_lambda_arch = $(if $(filter arm64 x86_64,$(LAMBDA_ARCH)),,$(error LAMBDA_ARCH must be arm64 or x86_64, not '$(LAMBDA_ARCH)'))
 
 ## One Lambda binary per handler into target/lambda/<function>/bootstrap (cargo lambda),
 ## with the AWS backends only (no PostgreSQL, Redis or RabbitMQ client linked in).
-lambda-build: tools
+## Needs only Rust and Python 3: cargo-lambda and zig come into a virtualenv of their own
+## (scripts/ensure-tools.sh lambda), and zig links for the target whatever the host.
+lambda-build:
 	$(check_lambda_arch)
-	bash scripts/ensure-tools.sh lambda
-	cargo lambda build --release --compiler cargo $(LAMBDA_TARGET) -p codebox-functions \
+	PATH="$$(bash scripts/ensure-tools.sh lambda):$$PATH" cargo lambda build --release \
+	  $(LAMBDA_TARGET) -p codebox-functions \
 	  --no-default-features --features aws $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
 
 ## Cold-start init time and size of every function built by lambda-build, on BACKEND=aws
@@ -85,19 +87,19 @@ lambda-init-times: services
 
 ## Every function under `cargo lambda watch` on :9000, on the compose profile's services.
 lambda-watch: services
-	bash scripts/ensure-tools.sh lambda
 	bash scripts/make-lambda-env.sh
-	cargo lambda watch -p codebox-functions --env-file target/lambda.env
+	PATH="$$(bash scripts/ensure-tools.sh lambda):$$PATH" \
+	  cargo lambda watch -p codebox-functions --env-file target/lambda.env
 
 ## The same on the AWS backends: moto provisioned by the LocalStack init hook.
 lambda-watch-aws: services
-	bash scripts/ensure-tools.sh lambda
 	mkdir -p target && bash scripts/moto-env.sh > target/lambda-aws.env
-	cargo lambda watch -p codebox-functions --env-file target/lambda-aws.env
+	PATH="$$(bash scripts/ensure-tools.sh lambda):$$PATH" \
+	  cargo lambda watch -p codebox-functions --env-file target/lambda-aws.env
 
 ## Deploys infra/template.yaml with AWS SAM (needs the sam CLI and AWS credentials).
 deploy: lambda-build
-	sam deploy --template-file infra/template.yaml --resolve-s3 --capabilities CAPABILITY_IAM --guided \
+	PATH="$$(bash scripts/ensure-tools.sh sam):$$PATH" sam deploy --template-file infra/template.yaml --resolve-s3 --capabilities CAPABILITY_IAM --guided \
 	  --parameter-overrides LambdaArchitecture=$(LAMBDA_ARCH)
 
 ## The local gateway alone (stores and queue from the environment).

@@ -1,14 +1,42 @@
 #!/usr/bin/env bash
-# Python tools: cfn-lint and the SAM CLI (the tests validate infra/template.yaml offline)
-# and, with the argument `lambda`, cargo-lambda (make lambda-build, make lambda-watch).
+# Python tools, each pinned. With no argument, what the tests use: cfn-lint, schemathesis,
+# the judge0 SDK, the AWS SAM CLI and Playwright with Debian's chromium.
+# With `lambda` or `sam`, only what building or deploying the functions needs, each in a
+# virtualenv of its own (no system pip: Debian 12, Ubuntu 24.04 and Homebrew Pythons refuse
+# it), and the directory of its programs printed on stdout for the Makefile's PATH:
+#   lambda  cargo-lambda with zig (pip's ziglang), so `cargo lambda build` cross-builds
+#           arm64 or x86_64 from any host (make lambda-build, make lambda-watch)
+#   sam     the AWS SAM CLI (make deploy)
 set -euo pipefail
-if [ "${1:-}" = "lambda" ]; then
-  if ! command -v cargo-lambda >/dev/null 2>&1; then
-    echo "ensure-tools: installing cargo-lambda ..."
-    python3 -m pip install --quiet --disable-pip-version-check cargo-lambda
+# Where the virtualenvs live: user-writable by default, so a laptop needs no root.
+TOOLS="${CODEBOX_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/codebox-tools}"
+CARGO_LAMBDA_VERSION=1.9.2
+SAM_VERSION=1.170.0
+
+# venv DIR PACKAGE==VERSION: the package in a virtualenv of its own, unless it is there.
+venv() {
+  local home="$1" want="$2"
+  local have
+  have="$("$home/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' \
+    "${want%%==*}" 2>/dev/null || true)"
+  if [ "$have" != "${want#*==}" ]; then
+    echo "ensure-tools: installing $want into $home ..." >&2
+    mkdir -p "$(dirname "$home")"
+    python3 -m venv "$home" >&2
+    "$home/bin/pip" install --quiet --disable-pip-version-check "$want" >&2
   fi
-  exit 0
-fi
+}
+
+case "${1:-}" in
+  lambda)
+    venv "$TOOLS/lambda" "cargo-lambda==$CARGO_LAMBDA_VERSION"
+    echo "$TOOLS/lambda/bin"
+    exit 0 ;;
+  sam)
+    venv "$TOOLS/sam" "aws-sam-cli==$SAM_VERSION"
+    echo "$TOOLS/sam/bin"
+    exit 0 ;;
+esac
 if ! command -v cfn-lint >/dev/null 2>&1; then
   echo "ensure-tools: installing cfn-lint ..."
   python3 -m pip install --quiet --disable-pip-version-check cfn-lint
@@ -26,18 +54,11 @@ if [ "$(python3 -c 'import judge0.version as v; print(v.__version__)' 2>/dev/nul
   echo "ensure-tools: installing the judge0 SDK $JUDGE0_SDK_VERSION ..."
   python3 -m pip install --quiet --disable-pip-version-check "judge0==$JUDGE0_SDK_VERSION"
 fi
-# The AWS SAM CLI, pinned, in a virtualenv of its own (its pins must not move the tools
-# above): `sam validate --lint` in tests/tests/infra.rs, `make deploy`.
-SAM_VERSION=1.170.0
-SAM_HOME="${CODEBOX_TOOLS_DIR:-/opt/codebox-tools}/sam"
-if [ "$("$SAM_HOME/bin/sam" --version 2>/dev/null | awk '{print $NF}')" != "$SAM_VERSION" ]; then
-  echo "ensure-tools: installing the AWS SAM CLI $SAM_VERSION into $SAM_HOME ..."
-  mkdir -p "$(dirname "$SAM_HOME")"
-  python3 -m venv "$SAM_HOME"
-  "$SAM_HOME/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_VERSION"
-fi
+# The AWS SAM CLI, in a virtualenv of its own (its pins must not move the tools above):
+# `sam validate --lint` in tests/tests/infra.rs.
+sam_bin="$(bash "$0" sam)"
 if ! command -v sam >/dev/null 2>&1 && [ -w /usr/local/bin ]; then
-  ln -sf "$SAM_HOME/bin/sam" /usr/local/bin/sam
+  ln -sf "$sam_bin/sam" /usr/local/bin/sam
 fi
 # The web playground's browser test (tests/tests/playground.rs): Playwright from PyPI,
 # pinned, driving Debian's chromium (no browser download: the test passes
