@@ -158,7 +158,6 @@ async fn a_message_that_keeps_failing_is_dead_lettered_and_its_task_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_messages_outlive_a_broker_restart() {
     use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
-    use codebox_core::domain::{CodeSpec, TaskMessage, TaskSpec};
     use codebox_core::ports::{QueueConsumer, TaskQueue};
     const N: usize = 20;
     let _serial = SERIAL.lock().await;
@@ -175,15 +174,7 @@ async fn deferred_messages_outlive_a_broker_restart() {
     .unwrap();
     let mut sent = HashSet::new();
     for _ in 0..N {
-        let m = TaskMessage {
-            task_id: uuid::Uuid::new_v4(),
-            spec: TaskSpec::Code(CodeSpec {
-                language: "python".into(),
-                code: "print(1)".into(),
-                ..Default::default()
-            }),
-            enqueued_at: codebox_core::time::now(),
-        };
+        let m = queued_message();
         sent.insert(m.task_id);
         queue.publish(&m).await.unwrap();
     }
@@ -230,7 +221,6 @@ async fn deferred_messages_outlive_a_broker_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_message_with_nowhere_to_go_comes_back_within_seconds() {
     use codebox_adapters::rabbitmq::{RabbitConfig, RabbitQueue};
-    use codebox_core::domain::{CodeSpec, TaskMessage, TaskSpec};
     use codebox_core::ports::{QueueConsumer, TaskQueue};
     let _serial = SERIAL.lock().await;
     let p = Profile::new();
@@ -243,15 +233,7 @@ async fn a_deferred_message_with_nowhere_to_go_comes_back_within_seconds() {
         expires: Some(Duration::from_secs(600)),
     };
     let queue = RabbitQueue::connect(config.clone()).await.unwrap();
-    let m = TaskMessage {
-        task_id: uuid::Uuid::new_v4(),
-        spec: TaskSpec::Code(CodeSpec {
-            language: "python".into(),
-            code: "print(1)".into(),
-            ..Default::default()
-        }),
-        enqueued_at: codebox_core::time::now(),
-    };
+    let m = queued_message();
     queue.publish(&m).await.unwrap();
     let d = queue
         .receive(Duration::from_secs(10))
@@ -283,6 +265,20 @@ async fn a_deferred_message_with_nowhere_to_go_comes_back_within_seconds() {
     assert_eq!(d.message.task_id, m.task_id);
     assert!(back.elapsed() < Duration::from_secs(20));
     d.settle.ack().await.unwrap();
+}
+
+/// A task's message as the API queues it (a python one-liner, a fresh id).
+fn queued_message() -> codebox_core::domain::TaskMessage {
+    use codebox_core::domain::{CodeSpec, TaskMessage, TaskSpec};
+    TaskMessage {
+        task_id: uuid::Uuid::new_v4(),
+        spec: TaskSpec::Code(CodeSpec {
+            language: "python".into(),
+            code: "print(1)".into(),
+            ..Default::default()
+        }),
+        enqueued_at: codebox_core::time::now(),
+    }
 }
 
 async fn tasks_counted(port: u16) -> f64 {
