@@ -15,13 +15,15 @@
 //! `/run/codebox-uids` for as long as it runs (the kernel drops the lock when the process
 //! ends, however it ends). A worker in a container sees the host's claims when that
 //! directory is mounted from the host (the compose file and the AWS task do); otherwise
-//! give each one a range of its own (`CODEBOX_SANDBOX_UIDS`).
+//! give each one a range of its own (`CODEBOX_SANDBOX_UIDS`). A worker whose blocks are
+//! all in use (ids kept for good by sandboxes that could not be confirmed gone add up over
+//! a long life) claims another block, as it claimed the first.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::ops::RangeInclusive;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use codebox_core::Error;
@@ -59,17 +61,53 @@ impl fmt::Display for ClaimError {
 
 /// The ids a worker gives its sandboxes, each to one live sandbox at a time.
 pub struct Identities {
+    /// The ids this worker may hand out, or claim blocks of.
     range: RangeInclusive<u32>,
-    state: Mutex<State>,
-    /// The locked file of a claimed block (see [`Identities::claim`]).
-    _claim: Option<File>,
+    /// Where further blocks are claimed once those held are used up (ids kept for good by
+    /// sandboxes that could not be confirmed gone fill a block over a long life); none for
+    /// a range used whole (not claimed).
+    claims: Option<PathBuf>,
+    state: Mutex<Vec<Block>>,
 }
 
-struct State {
-    /// Where the next search starts: ids are handed out in turn, so an id just given back
-    /// is the last to be given again.
+/// A run of ids handed out in turn: an id just given back is the last of its block to be
+/// given again.
+struct Block {
+    ids: RangeInclusive<u32>,
     next: u32,
     taken: HashSet<u32>,
+    /// The locked file of a claimed block (see [`Identities::claim`]).
+    _lock: Option<File>,
+}
+
+impl Block {
+    /// Starts its turn at a place of its own: workers that cannot see each other's claims
+    /// (no shared `/run`) then rarely meet.
+    fn new(ids: RangeInclusive<u32>, lock: Option<File>) -> Self {
+        let span = ids.end() - ids.start() + 1;
+        let offset = (uuid::Uuid::new_v4().as_u128() % u128::from(span.max(1))) as u32;
+        Self {
+            next: ids.start() + offset,
+            ids,
+            taken: HashSet::new(),
+            _lock: lock,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.taken.len() as u64 > u64::from(self.ids.end() - self.ids.start())
+    }
+
+    fn take(&mut self) -> u32 {
+        let (first, last) = (*self.ids.start(), *self.ids.end());
+        let mut id = self.next;
+        while self.taken.contains(&id) {
+            id = if id == last { first } else { id + 1 };
+        }
+        self.taken.insert(id);
+        self.next = if id == last { first } else { id + 1 };
+        id
+    }
 }
 
 impl fmt::Debug for Identities {
@@ -79,77 +117,35 @@ impl fmt::Debug for Identities {
 }
 
 impl Identities {
-    /// A range that starts its turn at a place of its own, so two workers sharing a host
-    /// (each should have a range of its own: `CODEBOX_SANDBOX_UIDS`) rarely meet.
+    /// A range used whole, that starts its turn at a place of its own, so two workers
+    /// sharing a host (each should have a range of its own: `CODEBOX_SANDBOX_UIDS`)
+    /// rarely meet.
     pub fn new(range: RangeInclusive<u32>) -> Arc<Self> {
-        let span = range.end() - range.start() + 1;
-        let offset = (uuid::Uuid::new_v4().as_u128() % u128::from(span.max(1))) as u32;
         Arc::new(Self {
-            state: Mutex::new(State {
-                next: range.start() + offset,
-                taken: HashSet::new(),
-            }),
+            state: Mutex::new(vec![Block::new(range.clone(), None)]),
             range,
-            _claim: None,
+            claims: None,
         })
     }
 
     /// A block of this range (4 096 ids, or the whole range when smaller) that no other
-    /// worker on this host holds, held as long as the returned identities live: the first
-    /// whose lock file in `dir` this process can lock, looking from a block of its own
-    /// choosing (a worker started again does not take the block of the one before, whose
-    /// last sandboxes the reaper may not have ended yet).
+    /// worker on this host holds, held as long as the returned identities live; another
+    /// such block is claimed whenever those held are all in use.
     pub fn claim(&self, dir: &Path) -> Result<Arc<Self>, ClaimError> {
-        let failed = |e: std::io::Error| {
-            ClaimError::Io(format!("claiming sandbox uids in {}: {e}", dir.display()))
-        };
-        std::fs::create_dir_all(dir).map_err(failed)?;
-        let (first, last) = (*self.range.start(), *self.range.end());
-        let block = BLOCK.min(last - first + 1);
-        let blocks = (last - first + 1) / block;
-        let from = (uuid::Uuid::new_v4().as_u128() % u128::from(blocks)) as u32;
-        for n in (0..blocks).map(|i| (from + i) % blocks) {
-            let start = first + n * block;
-            let end = start + block - 1;
-            let path = dir.join(format!("{start}-{end}.lock"));
-            // Locking works on a file opened for reading too: one a root worker made.
-            let file = match OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-            {
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                    File::open(&path).map_err(failed)?
-                }
-                opened => opened.map_err(failed)?,
-            };
-            match file.try_lock() {
-                Ok(()) => {
-                    // Its turn starts at a place of its own too: workers that cannot see
-                    // each other's claims (no shared `/run`) then rarely meet.
-                    let offset = (uuid::Uuid::new_v4().as_u128() % u128::from(block)) as u32;
-                    return Ok(Arc::new(Self {
-                        state: Mutex::new(State {
-                            next: start + offset,
-                            taken: HashSet::new(),
-                        }),
-                        range: start..=end,
-                        _claim: Some(file),
-                    }));
-                }
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(e)) => return Err(failed(e)),
-            }
-        }
-        Err(ClaimError::Full(format!(
-            "every block of {block} uids of {first}-{last} is held by another worker on this host; give this worker a range of its own (CODEBOX_SANDBOX_UIDS)"
-        )))
+        let first = claim_block(&self.range, dir)?;
+        Ok(Arc::new(Self {
+            range: self.range.clone(),
+            claims: Some(dir.to_owned()),
+            state: Mutex::new(vec![first]),
+        }))
     }
 
-    /// The ids it hands out.
-    pub fn range(&self) -> RangeInclusive<u32> {
-        self.range.clone()
+    /// The blocks it hands out ids of.
+    pub fn blocks(&self) -> Vec<RangeInclusive<u32>> {
+        self.state
+            .lock()
+            .map(|blocks| blocks.iter().map(|b| b.ids.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// `CODEBOX_SANDBOX_UIDS` (`first-last`, default 2000000-2065535): ids of no user of
@@ -168,41 +164,100 @@ impl Identities {
         }
     }
 
-    /// An id no other live sandbox of this worker has.
+    /// An id no other live sandbox of this worker has, from the newest block with one
+    /// free; when every block held is in use, from a block claimed now.
     pub fn take(self: &Arc<Self>) -> Result<Identity, Error> {
-        let mut state = self
+        let mut blocks = self
             .state
             .lock()
             .map_err(|_| Error::Unavailable("the sandbox identities' lock is poisoned".into()))?;
-        let (first, last) = (*self.range.start(), *self.range.end());
-        let span = u64::from(last - first) + 1;
-        if state.taken.len() as u64 >= span {
+        if let Some(block) = blocks.iter_mut().rev().find(|b| !b.is_full()) {
+            return Ok(self.identity(block.take()));
+        }
+        let Some(dir) = &self.claims else {
             return Err(Error::Unavailable(
                 "every sandbox identity of this worker is in use".into(),
             ));
-        }
-        let mut id = state.next;
-        while state.taken.contains(&id) {
-            id = if id == last { first } else { id + 1 };
-        }
-        state.taken.insert(id);
-        state.next = if id == last { first } else { id + 1 };
-        Ok(Identity {
+        };
+        let mut block = claim_block(&self.range, dir).map_err(|e| {
+            Error::Unavailable(format!(
+                "every sandbox identity of this worker is in use, and no other can be claimed: {e}"
+            ))
+        })?;
+        tracing::warn!(
+            uids = ?block.ids,
+            held = blocks.len(),
+            "every sandbox uid of this worker's blocks is in use (some kept for good by sandboxes not confirmed gone): claimed another block"
+        );
+        let id = block.take();
+        blocks.push(block);
+        Ok(self.identity(id))
+    }
+
+    fn identity(self: &Arc<Self>, id: u32) -> Identity {
+        Identity {
             id,
             owner: self.clone(),
-        })
+        }
     }
 
     fn give_back(&self, id: u32) {
-        if let Ok(mut state) = self.state.lock() {
-            state.taken.remove(&id);
+        if let Ok(mut blocks) = self.state.lock()
+            && let Some(block) = blocks.iter_mut().find(|b| b.ids.contains(&id))
+        {
+            block.taken.remove(&id);
         }
     }
 
     #[cfg(test)]
     fn in_use(&self) -> usize {
-        self.state.lock().map(|s| s.taken.len()).unwrap_or(0)
+        self.state
+            .lock()
+            .map(|blocks| blocks.iter().map(|b| b.taken.len()).sum())
+            .unwrap_or(0)
     }
+}
+
+/// A block of `range` (4 096 ids, or the whole range when smaller) that no process on this
+/// host holds: the first whose lock file in `dir` this process can lock (flock: a block
+/// this very process holds is refused too), looking from a block of its own choosing (a
+/// worker started again does not take the block of the one before, whose last sandboxes
+/// the reaper may not have ended yet). The kernel drops the lock when the process ends,
+/// however it ends.
+fn claim_block(range: &RangeInclusive<u32>, dir: &Path) -> Result<Block, ClaimError> {
+    let failed = |e: std::io::Error| {
+        ClaimError::Io(format!("claiming sandbox uids in {}: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let (first, last) = (*range.start(), *range.end());
+    let block = BLOCK.min(last - first + 1);
+    let blocks = (last - first + 1) / block;
+    let from = (uuid::Uuid::new_v4().as_u128() % u128::from(blocks)) as u32;
+    for n in (0..blocks).map(|i| (from + i) % blocks) {
+        let start = first + n * block;
+        let end = start + block - 1;
+        let path = dir.join(format!("{start}-{end}.lock"));
+        // Locking works on a file opened for reading too: one a root worker made.
+        let file = match OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                File::open(&path).map_err(failed)?
+            }
+            opened => opened.map_err(failed)?,
+        };
+        match file.try_lock() {
+            Ok(()) => return Ok(Block::new(start..=end, Some(file))),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(failed(e)),
+        }
+    }
+    Err(ClaimError::Full(format!(
+        "every block of {block} uids of {first}-{last} is held by a worker on this host; give this worker a range of its own (CODEBOX_SANDBOX_UIDS)"
+    )))
 }
 
 fn parse_range(v: &str) -> Result<RangeInclusive<u32>, String> {
@@ -300,19 +355,63 @@ mod tests {
         let a = range.claim(&dir).unwrap();
         let b = range.claim(&dir).unwrap();
         let blocks = [70_000..=74_095, 74_096..=78_191];
-        assert!(blocks.contains(&a.range()) && blocks.contains(&b.range()));
-        assert_ne!(a.range(), b.range());
+        assert!(blocks.contains(&a.blocks()[0]) && blocks.contains(&b.blocks()[0]));
+        assert_ne!(a.blocks(), b.blocks());
         let refused = range.claim(&dir).err().unwrap();
         assert!(
             matches!(&refused, ClaimError::Full(m) if m.contains("CODEBOX_SANDBOX_UIDS")),
             "{refused}"
         );
-        let freed = a.range();
+        let freed = a.blocks();
         drop(a);
-        assert_eq!(range.claim(&dir).unwrap().range(), freed);
+        assert_eq!(range.claim(&dir).unwrap().blocks(), freed);
         // A range smaller than a block is one block.
         let small = Identities::new(80_000..=81_023).claim(&dir).unwrap();
-        assert_eq!(small.range(), 80_000..=81_023);
+        assert_eq!(small.blocks(), [80_000..=81_023]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Ids kept for good (their sandboxes not confirmed gone) fill a block over a long
+    /// life: the worker then claims another block rather than refusing every task, and
+    /// says so clearly once the range has none left.
+    #[test]
+    fn a_worker_whose_block_is_used_up_claims_another() {
+        let dir = std::env::temp_dir().join(format!("codebox-uids-{}", uuid::Uuid::new_v4()));
+        let range = Identities::new(70_000..=78_191);
+        let ids = range.claim(&dir).unwrap();
+        let first = ids.blocks()[0].clone();
+        let kept = ids.take().unwrap();
+        for _ in 1..4096 {
+            std::mem::forget(ids.take().unwrap());
+        }
+        let next = ids.take().unwrap();
+        assert!(
+            !first.contains(&next.uid()),
+            "{} is of the used-up block",
+            next.uid()
+        );
+        assert_eq!(ids.blocks().len(), 2);
+        assert!(ids.blocks()[1].contains(&next.uid()));
+        // The second block is this worker's: no other worker on the host gets it.
+        assert!(matches!(range.claim(&dir), Err(ClaimError::Full(_))));
+        // An id of the first block given back waits while the newer block has free ones.
+        let back = kept.uid();
+        drop(kept);
+        std::mem::forget(next);
+        for _ in 1..4096 {
+            let id = ids.take().unwrap();
+            assert!(!first.contains(&id.uid()));
+            std::mem::forget(id);
+        }
+        let last = ids.take().unwrap();
+        assert_eq!(last.uid(), back);
+        std::mem::forget(last);
+        let refused = ids.take().err().unwrap();
+        assert!(
+            matches!(&refused, Error::Unavailable(m) if m.contains("no other can be claimed") && m.contains("CODEBOX_SANDBOX_UIDS")),
+            "{refused:?}"
+        );
+        assert_eq!(ids.in_use(), 8192);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

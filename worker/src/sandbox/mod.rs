@@ -78,7 +78,7 @@ impl Sandboxes {
             }
             Err(e) => anyhow::bail!("{e}"),
         };
-        tracing::info!(uids = ?config.identities.range(), "sandbox identities");
+        tracing::info!(uids = ?config.identities.blocks(), "sandbox identities");
         let disposals = TaskTracker::new();
         let docker = Arc::new(DockerEngine::connect(&config, disposals.clone()).await?);
         // Kept warm from the start: the default run limit and the compile limit.
