@@ -73,11 +73,20 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops taking requests and tasks, finishes those under way, then returns.
-    pub async fn stop(self) {
+    /// Stops taking requests and tasks, finishes those under way and the webhook calls
+    /// their ends made, then returns.
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
-        let _ = self.worker.await;
-        let _ = self.server.await;
+        let _ = (&mut self.worker).await;
+        let _ = (&mut self.server).await;
+        self.drain_webhooks().await;
+    }
+
+    /// The webhook calls of tasks that ended before the stop, made before it returns.
+    async fn drain_webhooks(&self) {
+        if let Some(webhooks) = &self.state.webhooks {
+            webhooks.drain(codebox_functions::webhooks::DRAIN).await;
+        }
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -85,10 +94,11 @@ impl Running {
     }
 
     /// Waits until the server ends (after the shutdown token is cancelled).
-    pub async fn wait(self) -> anyhow::Result<()> {
-        let served = self.server.await;
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let served = (&mut self.server).await;
         self.shutdown.cancel();
-        let _ = self.worker.await;
+        let _ = (&mut self.worker).await;
+        self.drain_webhooks().await;
         served
             .context("the server task failed")?
             .context("serving HTTP")?;

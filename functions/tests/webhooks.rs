@@ -89,6 +89,10 @@ impl Receiver {
 
 /// The API with the receiver's address allowed (or none) and the signing secret.
 fn api(allowed: &str) -> Router {
+    router(api_state(allowed))
+}
+
+fn api_state(allowed: &str) -> AppState {
     let config = codebox_functions::config::ApiConfig {
         webhooks: WebhookConfig {
             allowed_hosts: AllowedHosts::parse(allowed).unwrap(),
@@ -97,7 +101,7 @@ fn api(allowed: &str) -> Router {
         },
         ..config(3600)
     };
-    router(AppState::build(&config, &Backends::memory()).unwrap())
+    AppState::build(&config, &Backends::memory()).unwrap()
 }
 
 /// The worker's start and a commit that says the task has a webhook.
@@ -362,4 +366,40 @@ async fn redirects_are_not_followed_and_failures_are_tried_again() {
         got.iter()
             .all(|r| r.path == "/cb" && r.method == Method::PUT)
     );
+}
+
+/// A stopping API makes the calls of the tasks that ended before the stop, their tries
+/// again included: the gateway and the embedded process drain them after their server
+/// ends, before the process does.
+#[tokio::test]
+async fn calls_under_way_are_made_before_the_api_stops() {
+    let receiver = Receiver::start(vec![
+        (StatusCode::SERVICE_UNAVAILABLE, None),
+        (StatusCode::SERVICE_UNAVAILABLE, None),
+    ])
+    .await;
+    let state = api_state(&receiver.addr.to_string());
+    let app = router(state.clone());
+    let token = login_as(&app, "drained").await;
+    let url = format!("http://{}/hook", receiver.addr);
+    let body = json!({"language": "python", "code": "print(1)", "webhook": {"url": url}});
+    let r = send(&app, req("POST", "/task", Some(&token), Some(body))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    run_to_end(&app, &id, "1\n").await;
+    // The stop, as the task's end is stored: the 503s' pauses (0.5 s, 1 s) still to come.
+    let left = state
+        .webhooks
+        .as_ref()
+        .unwrap()
+        .drain(codebox_functions::webhooks::DRAIN)
+        .await;
+    assert_eq!(left, 0);
+    let got = receiver.got.lock().clone();
+    assert_eq!(
+        got.len(),
+        3,
+        "the third try, answered 200, is made before the stop ends"
+    );
+    assert!(got.iter().all(|r| r.path == "/hook"));
 }

@@ -53,6 +53,8 @@ async fn run() -> anyhow::Result<()> {
                 .await
         });
     }
+    // Calls of tasks that ended before the stop are made before the process ends.
+    let webhooks = state.webhooks.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (GATEWAY_ADDR): {e}"))?;
@@ -79,6 +81,9 @@ async fn run() -> anyhow::Result<()> {
     .with_graceful_shutdown(codebox_core::shutdown::signal())
     .await?;
     stop.cancel();
+    if let Some(webhooks) = webhooks {
+        webhooks.drain(codebox_functions::webhooks::DRAIN).await;
+    }
     Ok(())
 }
 

@@ -22,7 +22,7 @@ use codebox_core::ports::EndNotifier;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use address::AllowedHosts;
-pub use send::{Call, Sender, Sent, TIMEOUT, TRIES};
+pub use send::{Call, DRAIN, Sender, Sent, TIMEOUT, TRIES};
 pub use signing::{SIGNATURE, TIMESTAMP, signature, user_key};
 
 use crate::dto::OutputEncoding;
@@ -53,6 +53,8 @@ pub struct Webhooks {
     inline: bool,
     /// The API whose views the calls carry; set once it is built.
     state: OnceLock<AppState>,
+    /// Calls under way in the background, which a stopping API lets finish.
+    calls: tokio_util::task::TaskTracker,
 }
 
 impl Webhooks {
@@ -62,7 +64,27 @@ impl Webhooks {
             secret: config.secret.clone(),
             inline: config.inline,
             state: OnceLock::new(),
+            calls: tokio_util::task::TaskTracker::new(),
         }))
+    }
+
+    /// Lets the calls under way finish, tries and pauses included, for at most `within`
+    /// (a stopping API: its tasks' ends are stored, their calls not yet made). Answers how
+    /// many were still under way when it gave up.
+    pub async fn drain(&self, within: std::time::Duration) -> usize {
+        self.calls.close();
+        if tokio::time::timeout(within, self.calls.wait())
+            .await
+            .is_err()
+        {
+            let left = self.calls.len();
+            tracing::warn!(
+                left,
+                "webhook calls still under way when the API stopped; not made"
+            );
+            return left;
+        }
+        0
     }
 
     pub fn attach(&self, state: AppState) {
@@ -161,7 +183,7 @@ impl EndNotifier for Webhooks {
                 tracing::warn!(task_id = %id, "webhook not reached within the function's budget");
             }
         } else {
-            tokio::spawn(send);
+            self.calls.spawn(send);
         }
     }
 }

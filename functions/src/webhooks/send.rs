@@ -17,6 +17,12 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 pub const TRIES: u32 = 3;
 /// The pause after the first failed try; doubled after each.
 const BACKOFF: Duration = Duration::from_millis(500);
+/// The longest a call takes: every try and the pauses between them (16.5 s), what a
+/// stopping API gives the calls under way.
+pub const DRAIN: Duration = Duration::from_millis(
+    TIMEOUT.as_millis() as u64 * TRIES as u64
+        + BACKOFF.as_millis() as u64 * ((1u64 << (TRIES - 1)) - 1),
+);
 
 /// One call to make.
 #[derive(Debug, Clone)]
