@@ -2,7 +2,7 @@
 //! process the agent), killed, waited for and deleted by `dispose`, or in the background
 //! when dropped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStderr};
 use tokio::sync::watch;
 
-use super::{END_WAIT, MESSAGES, OWN_END, OciEngine, Runtime, TASK_FILE};
+use super::{END_WAIT, MESSAGES, OWN_END, OciEngine, TASK_FILE};
 use crate::sandbox::engine::Container;
 use crate::sandbox::identity::Identity;
 
@@ -168,17 +168,34 @@ impl OciContainer {
         }
     }
 
-    /// The runtime has no state of it left: runc keeps a container's state in a directory
-    /// of its own under its root, removed by its deletion (once its processes are gone).
-    /// Read without starting runc, which costs the host more than the task's own program.
-    /// runsc keeps its state otherwise: asked as before.
+    /// The runtime has no state of it left, read without starting the runtime (a start of
+    /// runc or runsc costs the host more than the task's own program).
     fn forgotten(&self) -> bool {
-        self.oci.runtime == Runtime::Runc
-            && matches!(
-                std::fs::symlink_metadata(self.oci.root.join(&self.id)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound
-            )
+        no_state_of(&self.oci.root, &self.id)
     }
+}
+
+/// Whether `root` holds no state of the container `id`: runc keeps a container's state in
+/// a directory `<root>/<id>`, runsc in a file `<root>/<id>_sandbox:<id>.state`, each
+/// removed by the container's deletion (once its processes are gone); runsc's lock file
+/// (`….lock`) may stay behind and says nothing. Any other entry naming the container
+/// counts as state, and a root that cannot be read is a "no": the runtime is then asked,
+/// never an id handed back while its sandbox may run.
+fn no_state_of(root: &Path, id: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return false;
+    };
+    for entry in entries {
+        let Ok(entry) = entry else {
+            return false;
+        };
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.contains(id) && !name.ends_with(".lock") {
+            return false;
+        }
+    }
+    true
 }
 
 #[async_trait]
@@ -245,5 +262,28 @@ mod tests {
             ),
             "its runc run is told to end"
         );
+    }
+
+    /// A container is gone only when its runtime keeps nothing of it: runc's directory
+    /// and runsc's state file each say it is there; runsc's leftover lock file, another
+    /// container's state or an empty root say it is not; an unreadable root is not taken
+    /// for "gone".
+    #[test]
+    fn a_containers_state_is_read_for_runc_and_runsc() {
+        let root = std::env::temp_dir().join(format!("codebox-state-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&root).unwrap();
+        let id = "codebox-0123456789abcdef0123456789abcdef";
+        assert!(no_state_of(&root, id));
+        std::fs::create_dir(root.join(id)).unwrap();
+        assert!(!no_state_of(&root, id), "runc's directory");
+        std::fs::remove_dir(root.join(id)).unwrap();
+        let runsc = root.join(format!("{id}_sandbox:{id}"));
+        std::fs::write(runsc.with_extension("lock"), b"").unwrap();
+        assert!(no_state_of(&root, id), "a lock file alone");
+        std::fs::write(runsc.with_extension("state"), b"{}").unwrap();
+        assert!(!no_state_of(&root, id), "runsc's state file");
+        assert!(no_state_of(&root, "codebox-another"));
+        assert!(!no_state_of(&root.join("missing"), id));
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
