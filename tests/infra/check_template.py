@@ -303,6 +303,13 @@ for name, lt in of_type("AWS::EC2::LaunchTemplate").items():
 runtime = template["Parameters"].get("SandboxRuntime", {})
 if set(runtime.get("AllowedValues", [])) != {"runc", "runsc"}:
     problem("no SandboxRuntime parameter (runc | runsc)")
+# Hosts shared by many tenants get a second kernel unless the operator says otherwise, and
+# every host of a stack the same gVisor: a pinned release, not whatever is newest at boot.
+if runtime.get("Default") != "runsc":
+    problem("the SandboxRuntime default is not runsc (gVisor for multi-tenant hosts)")
+release = str(template["Parameters"].get("GvisorRelease", {}).get("Default", ""))
+if not re.fullmatch(r"[0-9]{8}(\.[0-9]+)?", release):
+    problem(f"the GvisorRelease default {release!r} is not a pinned release")
 for name, lt in of_type("AWS::EC2::LaunchTemplate").items():
     user_data = json.dumps(lt["Properties"]["LaunchTemplateData"].get("UserData", ""))
     if "sha512sum -c" not in user_data or '\\"runsc\\"' not in user_data.replace("'", '\\"'):
