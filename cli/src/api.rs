@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use codebox_api::TaskView;
+
 use crate::fail::{Fail, Result, code, lower_first};
 use crate::net::{Error, Http, Request, Response};
 
@@ -21,64 +23,6 @@ pub struct Api {
     http: Http,
     pub server: String,
     token: Option<String>,
-}
-
-/// `GET /task/{id}`, as much of it as the client reads (the rest is kept in the JSON).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct TaskView {
-    pub id: String,
-    pub kind: String,
-    pub status: String,
-    pub created_at: Option<String>,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub result: Option<ResultView>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ResultView {
-    pub kind: String,
-    pub verdict: String,
-    pub exit_code: Option<i32>,
-    pub signal: Option<String>,
-    pub stdout: String,
-    pub stderr: String,
-    pub compile_output: Option<String>,
-    pub time_ms: Option<u64>,
-    pub cpu_time_ms: Option<u64>,
-    pub memory_kb: Option<u64>,
-    pub truncated: bool,
-    /// `utf-8` (default) or `base64` for stdout, stderr and compile_output.
-    pub encoding: Option<String>,
-    pub passed: Option<u32>,
-    pub total: Option<u32>,
-    pub tests: Option<Vec<TestView>>,
-    pub image_base64: Option<String>,
-    pub error: Option<String>,
-}
-
-impl ResultView {
-    pub fn base64(&self) -> bool {
-        self.encoding.as_deref() == Some("base64")
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct TestView {
-    pub index: u32,
-    pub verdict: String,
-    pub exit_code: Option<i32>,
-    pub signal: Option<String>,
-    pub stdout: String,
-    pub stderr: String,
-    pub time_ms: Option<u64>,
-    pub cpu_time_ms: Option<u64>,
-    pub memory_kb: Option<u64>,
-    pub truncated: bool,
 }
 
 /// `GET /languages`, one item.
@@ -97,10 +41,6 @@ pub struct Language {
 pub struct CompilerVersion {
     pub id: String,
     pub version: Option<String>,
-}
-
-pub fn is_finished(status: &str) -> bool {
-    matches!(status, "completed" | "failed" | "cancelled")
 }
 
 impl Api {

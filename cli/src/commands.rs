@@ -8,6 +8,8 @@ use clap::CommandFactory;
 use http::Method;
 use serde_json::{Map, Value, json};
 
+use codebox_api::{ResultView, Verdict};
+
 use crate::api::{Api, Language, TaskView, path_segment};
 use crate::args::{Cli, Command, Credentials, ImageArgs, LsArgs, RunArgs};
 use crate::config::{self, Config, Settings};
@@ -217,18 +219,17 @@ async fn run(api: &Api, args: RunArgs, json: bool) -> Result<u8> {
     let mut task = task_view(&outcome.body)?;
     if json {
         output::json(&outcome.body)?;
-        let r = report::finished_result(&task)?;
+        let r = report::code_result(&task)?;
         return Ok(match &cases {
-            Some(_) if r.verdict == "accepted" => 0,
+            Some(_) if r.verdict == Verdict::Accepted => 0,
             Some(_) => code::NOT_ACCEPTED,
             None => report::exit_status(r),
         });
     }
     // A stream that carried no output ends with the text form: get the exact bytes.
     let lossy = |t: &TaskView| {
-        t.result.as_ref().is_some_and(|r| {
-            !r.base64() && (r.stdout.contains('\u{FFFD}') || r.stderr.contains('\u{FFFD}'))
-        })
+        matches!(&t.result, Some(ResultView::Code(r))
+            if !r.base64() && (r.stdout.contains('\u{FFFD}') || r.stderr.contains('\u{FFFD}')))
     };
     if outcome.streamed.stdout == 0 && outcome.streamed.stderr == 0 && lossy(&task) {
         let path = format!("/task/{}?encoding=base64", path_segment(&id));
@@ -310,17 +311,16 @@ async fn image(api: &Api, args: ImageArgs, json: bool) -> Result<u8> {
     };
     let outcome = follow::follow(api, &id, &options).await?;
     let task = task_view(&outcome.body)?;
-    let r = report::finished_result(&task)?;
-    let out = r
-        .image_base64
-        .as_deref()
+    let (image, why) = match report::finished_result(&task)? {
+        ResultView::Image(r) => (
+            r.image_base64.as_deref(),
+            r.error.clone().unwrap_or_else(|| r.verdict.to_string()),
+        ),
+        ResultView::Code(r) => (None, format!("a program's result ({})", r.verdict)),
+    };
+    let out = image
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .ok_or_else(|| {
-            Fail::unavailable(format!(
-                "task {id} ended without an image: {}",
-                r.error.as_deref().unwrap_or(&r.verdict)
-            ))
-        })?;
+        .ok_or_else(|| Fail::unavailable(format!("task {id} ended without an image: {why}")))?;
     if to_stdout {
         output::stdout(&out)?;
     } else {
@@ -334,7 +334,8 @@ async fn image(api: &Api, args: ImageArgs, json: bool) -> Result<u8> {
             args.filter.id(),
             args.output.display(),
             kib(u64::try_from(out.len()).unwrap_or(u64::MAX).div_ceil(1024)),
-            task.duration_ms
+            task.status
+                .duration_ms
                 .and_then(|d| u64::try_from(d).ok())
                 .map(ms)
                 .unwrap_or_default()

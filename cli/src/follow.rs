@@ -9,10 +9,12 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::api::{Api, TestView, is_finished, path_segment};
+use codebox_api::events::{self as sse, OutputChunk, StatusEvent, TaskEventName};
+use codebox_api::{TaskStatus, TestView};
+
+use crate::api::{Api, path_segment};
 use crate::fail::{Fail, Result, code};
 use crate::output::{self, Spinner};
-use crate::sse;
 use crate::testdir::TestCase;
 
 /// A stream that says nothing for this long (not even a keep-alive) is given up for
@@ -140,20 +142,31 @@ async fn events(api: &Api, id: &str, live: &mut Live<'_>) -> Result<Option<Value
 
 impl Live<'_> {
     fn event(&mut self, event: &sse::Event) -> Result<Option<Value>> {
-        let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-        match event.event.as_str() {
-            "status" if data["status"].as_str() != Some("queued") => self.spinner.stop(),
-            "stdout" | "stderr" => {
+        let Some(name) = TaskEventName::parse(&event.event) else {
+            return Ok(None);
+        };
+        match name {
+            TaskEventName::Status => {
+                if serde_json::from_str::<StatusEvent>(&event.data)
+                    .is_ok_and(|e| e.status != TaskStatus::Queued)
+                {
+                    self.spinner.stop();
+                }
+            }
+            TaskEventName::Stdout | TaskEventName::Stderr => {
                 self.spinner.stop();
-                let text = data["data"].as_str().unwrap_or_default();
-                let bytes = decode(text, data["encoding"].as_str() == Some("base64"));
-                if event.event == "stdout" {
+                let Ok(chunk) = serde_json::from_str::<OutputChunk>(&event.data) else {
+                    return Ok(None);
+                };
+                let bytes = decode(&chunk.data, chunk.is_base64());
+                let stdout = name == TaskEventName::Stdout;
+                if stdout {
                     self.streamed.stdout += bytes.len();
                 } else {
                     self.streamed.stderr += bytes.len();
                 }
                 if self.options.live && !bytes.is_empty() {
-                    if event.event == "stdout" {
+                    if stdout {
                         output::stdout(&bytes)?;
                     } else {
                         output::stderr(&bytes);
@@ -161,9 +174,9 @@ impl Live<'_> {
                     self.streamed.last_byte = bytes.last().copied();
                 }
             }
-            "test" => {
+            TaskEventName::Test => {
                 self.spinner.stop();
-                if let Ok(test) = serde_json::from_value::<TestView>(data) {
+                if let Ok(test) = serde_json::from_str::<TestView>(&event.data) {
                     if self.options.live {
                         if self.streamed.last_byte.is_some_and(|b| b != b'\n') {
                             output::stderr(b"\n");
@@ -174,8 +187,12 @@ impl Live<'_> {
                     self.streamed.tests.insert(test.index);
                 }
             }
-            "done" if data.is_object() => return Ok(Some(data)),
-            _ => {}
+            TaskEventName::Done => {
+                if let Ok(data @ Value::Object(_)) = serde_json::from_str::<Value>(&event.data) {
+                    return Ok(Some(data));
+                }
+            }
+            TaskEventName::Error => {}
         }
         Ok(None)
     }
@@ -199,7 +216,7 @@ async fn poll(api: &Api, id: &str, live: &mut Live<'_>) -> Result<Value> {
         if status != "queued" {
             live.spinner.stop();
         }
-        if is_finished(status) {
+        if TaskStatus::is_finished_str(status) {
             return Ok(body);
         }
         tokio::time::sleep(pause).await;

@@ -13,7 +13,6 @@ mod lang;
 mod net;
 mod output;
 mod report;
-mod sse;
 mod testdir;
 
 use std::process::ExitCode;

@@ -2,18 +2,18 @@
 
 use std::io::IsTerminal;
 
-use crate::api::{ResultView, TaskView, TestView};
 use crate::fail::{Fail, Result, code};
 use crate::follow::{Streamed, decode};
 use crate::output::{self, kib, ms, say};
 use crate::testdir::TestCase;
+use codebox_api::{CodeOutputView, ResultView, TaskStatus, TaskView, TestView, Verdict};
 
 /// Prints what the run did not show live (output, compile errors, test verdicts) and a
 /// summary line on stderr; returns the exit status.
 pub fn run(task: &TaskView, streamed: &Streamed, tests: Option<&[TestCase]>) -> Result<u8> {
-    let r = finished_result(task)?;
+    let r = code_result(task)?;
     let mut last_byte = streamed.last_byte;
-    if r.verdict == "compile_error" {
+    if r.verdict == Verdict::CompileError {
         let out = decode(r.compile_output.as_deref().unwrap_or_default(), r.base64());
         output::stderr(&out);
         if out.last().is_some_and(|b| *b != b'\n') {
@@ -70,7 +70,7 @@ pub fn run(task: &TaskView, streamed: &Streamed, tests: Option<&[TestCase]>) -> 
             "codebox: passed {passed}/{total} ({}){figures}",
             r.verdict
         ));
-        return Ok(if r.verdict == "accepted" {
+        return Ok(if r.verdict == Verdict::Accepted {
             0
         } else {
             code::NOT_ACCEPTED
@@ -87,50 +87,63 @@ pub fn run(task: &TaskView, streamed: &Streamed, tests: Option<&[TestCase]>) -> 
 /// The result of a task that ended as it should; a failed or cancelled task is a
 /// failure of its own.
 pub fn finished_result(task: &TaskView) -> Result<&ResultView> {
-    match (task.status.as_str(), &task.result) {
-        ("cancelled", _) => Err(Fail::new(
+    let id = task.status.id;
+    match (task.status.status, &task.result) {
+        (TaskStatus::Cancelled, _) => Err(Fail::new(
             code::NOT_ACCEPTED,
-            format!("task {} was cancelled", task.id),
+            format!("task {id} was cancelled"),
         )),
-        ("completed", Some(r)) => Ok(r),
-        (_, r) => {
-            let why = r
-                .as_ref()
-                .and_then(|r| {
-                    r.error
-                        .clone()
-                        .or_else(|| {
-                            let err = String::from_utf8_lossy(&decode(&r.stderr, r.base64()))
-                                .trim()
-                                .to_owned();
-                            (!err.is_empty()).then_some(err)
-                        })
-                        .or_else(|| (!r.verdict.is_empty()).then(|| r.verdict.clone()))
-                })
-                .unwrap_or_else(|| task.status.clone());
+        (TaskStatus::Completed, Some(r)) => Ok(r),
+        (status, r) => {
+            let why = match r {
+                Some(ResultView::Image(r)) => {
+                    r.error.clone().unwrap_or_else(|| r.verdict.to_string())
+                }
+                Some(ResultView::Code(r)) => {
+                    let err = String::from_utf8_lossy(&decode(&r.stderr, r.base64()))
+                        .trim()
+                        .to_owned();
+                    if err.is_empty() {
+                        r.verdict.to_string()
+                    } else {
+                        err
+                    }
+                }
+                None => status.to_string(),
+            };
             Err(Fail::unavailable(format!(
-                "the service could not run task {}: {why}",
-                task.id
+                "the service could not run task {id}: {why}"
             )))
         }
     }
 }
 
+/// The outcome of a program that ended as it should.
+pub fn code_result(task: &TaskView) -> Result<&CodeOutputView> {
+    match finished_result(task)? {
+        ResultView::Code(r) => Ok(r),
+        ResultView::Image(_) => Err(Fail::unavailable(format!(
+            "task {} is an image task, not a program",
+            task.status.id
+        ))),
+    }
+}
+
 /// The program's exit status as this command's: its exit code, 128 + a signal's number,
 /// 124 for the time limit, 125 for a compile error.
-pub fn exit_status(r: &ResultView) -> u8 {
-    match r.verdict.as_str() {
-        "compile_error" => return code::COMPILE_ERROR,
-        "time_limit" => return code::TIME_LIMIT,
+pub fn exit_status(r: &CodeOutputView) -> u8 {
+    match r.verdict {
+        Verdict::CompileError => return code::COMPILE_ERROR,
+        Verdict::TimeLimit => return code::TIME_LIMIT,
         _ => {}
     }
     if let Some(n) = r.signal.as_deref().and_then(signal_number) {
         return 128 + n;
     }
-    match (r.exit_code, r.verdict.as_str()) {
+    match (r.exit_code, r.verdict) {
         (Some(c), _) => u8::try_from(c.rem_euclid(256)).unwrap_or(1),
-        (None, "ok") => 0,
-        (None, "memory_limit") => 128 + 9,
+        (None, Verdict::Ok) => 0,
+        (None, Verdict::MemoryLimit) => 128 + 9,
         _ => 1,
     }
 }
@@ -179,7 +192,7 @@ pub fn test_line(test: &TestView, cases: &[TestCase]) {
     let name = case
         .map(|c| c.name.clone())
         .unwrap_or_else(|| format!("#{}", index.saturating_add(1)));
-    let show_figures = test.verdict != "skipped";
+    let show_figures = test.verdict != Verdict::Skipped;
     say(format!(
         "  {name}: {}{}{}",
         test.verdict,
@@ -194,8 +207,8 @@ pub fn test_line(test: &TestView, cases: &[TestCase]) {
             String::new()
         }
     ));
-    match test.verdict.as_str() {
-        "wrong_answer" => {
+    match test.verdict {
+        Verdict::WrongAnswer => {
             if let Some((line, expected, got)) =
                 case.and_then(|c| first_difference(&c.expected_stdout, &test.stdout))
             {
@@ -206,7 +219,7 @@ pub fn test_line(test: &TestView, cases: &[TestCase]) {
                 ));
             }
         }
-        "runtime_error" | "memory_limit" => {
+        Verdict::RuntimeError | Verdict::MemoryLimit => {
             let lines: Vec<&str> = test.stderr.lines().collect();
             for line in &lines[lines.len().saturating_sub(3)..] {
                 say(format!("      | {line}"));
@@ -255,77 +268,83 @@ pub fn first_difference(
 pub fn show(task: &TaskView) -> Result<()> {
     let mut out = String::new();
     let mut field = |name: &str, value: String| out.push_str(&format!("{name:<10} {value}\n"));
-    field("id", task.id.clone());
-    field("kind", task.kind.clone());
-    field("status", task.status.clone());
-    for (name, value) in [
-        ("created", &task.created_at),
-        ("started", &task.started_at),
-        ("finished", &task.finished_at),
-    ] {
+    let t = &task.status;
+    field("id", t.id.to_string());
+    field("kind", t.kind.as_str().to_owned());
+    field("status", t.status.to_string());
+    field("created", codebox_api::time::format(&t.created_at));
+    for (name, value) in [("started", &t.started_at), ("finished", &t.finished_at)] {
         if let Some(v) = value {
-            field(name, v.clone());
+            field(name, codebox_api::time::format(v));
         }
     }
-    if let Some(d) = task.duration_ms.and_then(|d| u64::try_from(d).ok()) {
+    if let Some(d) = t.duration_ms.and_then(|d| u64::try_from(d).ok()) {
         field("duration", ms(d));
     }
-    if let Some(r) = &task.result {
-        field("verdict", r.verdict.clone());
-        if let Some(c) = r.exit_code {
-            field("exit code", c.to_string());
+    let mut texts: Vec<(&str, &str)> = Vec::new();
+    match &task.result {
+        None => {}
+        Some(ResultView::Image(r)) => {
+            field("verdict", r.verdict.to_string());
+            if let Some(e) = &r.error {
+                field("error", e.clone());
+            }
+            if let Some(image) = &r.image_base64 {
+                field("image", format!("PNG, {} bytes base64", image.len()));
+            }
         }
-        if let Some(s) = &r.signal {
-            field("signal", s.clone());
-        }
-        if let Some(t) = r.time_ms {
-            field("time", ms(t));
-        }
-        if let Some(t) = r.cpu_time_ms {
-            field("cpu time", ms(t));
-        }
-        if let Some(m) = r.memory_kb {
-            field("memory", kib(m));
-        }
-        if let (Some(p), Some(t)) = (r.passed, r.total) {
-            field("passed", format!("{p}/{t}"));
-        }
-        if r.truncated {
-            field(
-                "truncated",
-                "yes (output cut at the output limit)".to_owned(),
-            );
-        }
-        if let Some(e) = &r.error {
-            field("error", e.clone());
-        }
-        if let Some(image) = &r.image_base64 {
-            field("image", format!("PNG, {} bytes base64", image.len()));
-        }
-        for t in r.tests.iter().flatten() {
-            field(
-                &format!("test {}", t.index + 1),
-                format!(
-                    "{}{}{}",
-                    t.verdict,
-                    ending(t.exit_code, t.signal.as_deref()),
-                    figures(t.time_ms, None, None)
+        Some(ResultView::Code(r)) => {
+            field("verdict", r.verdict.to_string());
+            if let Some(c) = r.exit_code {
+                field("exit code", c.to_string());
+            }
+            if let Some(s) = &r.signal {
+                field("signal", s.clone());
+            }
+            if let Some(t) = r.time_ms {
+                field("time", ms(t));
+            }
+            if let Some(t) = r.cpu_time_ms {
+                field("cpu time", ms(t));
+            }
+            if let Some(m) = r.memory_kb {
+                field("memory", kib(m));
+            }
+            if let (Some(p), Some(t)) = (r.passed, r.total) {
+                field("passed", format!("{p}/{t}"));
+            }
+            if r.truncated {
+                field(
+                    "truncated",
+                    "yes (output cut at the output limit)".to_owned(),
+                );
+            }
+            for t in r.tests.iter().flatten() {
+                field(
+                    &format!("test {}", t.index + 1),
+                    format!(
+                        "{}{}{}",
+                        t.verdict,
+                        ending(t.exit_code, t.signal.as_deref()),
+                        figures(t.time_ms, None, None)
+                    ),
+                );
+            }
+            texts = vec![
+                (
+                    "compile output",
+                    r.compile_output.as_deref().unwrap_or_default(),
                 ),
-            );
+                ("stdout", r.stdout.as_str()),
+                ("stderr", r.stderr.as_str()),
+            ];
         }
-        for (name, text) in [
-            (
-                "compile output",
-                r.compile_output.as_deref().unwrap_or_default(),
-            ),
-            ("stdout", r.stdout.as_str()),
-            ("stderr", r.stderr.as_str()),
-        ] {
-            if !text.is_empty() {
-                out.push_str(&format!("--- {name} ---\n{text}"));
-                if !text.ends_with('\n') {
-                    out.push('\n');
-                }
+    }
+    for (name, text) in texts {
+        if !text.is_empty() {
+            out.push_str(&format!("--- {name} ---\n{text}"));
+            if !text.ends_with('\n') {
+                out.push('\n');
             }
         }
     }
@@ -336,12 +355,22 @@ pub fn show(task: &TaskView) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn result(verdict: &str, exit_code: Option<i32>, signal: Option<&str>) -> ResultView {
-        ResultView {
-            verdict: verdict.into(),
+    fn result(verdict: &str, exit_code: Option<i32>, signal: Option<&str>) -> CodeOutputView {
+        CodeOutputView {
+            verdict: serde_json::from_value(serde_json::json!(verdict)).unwrap(),
             exit_code,
             signal: signal.map(Into::into),
-            ..ResultView::default()
+            stdout: String::new(),
+            stderr: String::new(),
+            compile_output: None,
+            time_ms: None,
+            cpu_time_ms: None,
+            memory_kb: None,
+            truncated: false,
+            encoding: codebox_api::OutputEncoding::Utf8,
+            passed: None,
+            total: None,
+            tests: None,
         }
     }
 
@@ -400,24 +429,40 @@ mod tests {
 
     #[test]
     fn failed_and_cancelled_tasks_are_failures() {
-        let task = |status: &str, result: Option<ResultView>| TaskView {
-            id: "t".into(),
-            status: status.into(),
-            result,
-            ..TaskView::default()
+        let id = uuid::Uuid::nil();
+        let task = |status: &str, result: Option<ResultView>| {
+            let mut view = serde_json::json!({
+                "id": id, "kind": "code", "status": status,
+                "created_at": "2026-12-06T10:00:00.000Z", "started_at": null,
+                "finished_at": null, "duration_ms": null,
+            });
+            view["result"] = serde_json::to_value(result).unwrap();
+            serde_json::from_value::<TaskView>(view).unwrap()
         };
         let e = finished_result(&task("cancelled", None)).unwrap_err();
-        assert_eq!(e, Fail::new(code::NOT_ACCEPTED, "task t was cancelled"));
-        let failed = ResultView {
-            verdict: "internal_error".into(),
+        assert_eq!(
+            e,
+            Fail::new(code::NOT_ACCEPTED, format!("task {id} was cancelled"))
+        );
+        let failed = ResultView::Image(codebox_api::ImageOutputView {
+            verdict: Verdict::InternalError,
+            image_base64: None,
             error: Some("not a PNG".into()),
-            ..ResultView::default()
-        };
+        });
         let e = finished_result(&task("failed", Some(failed))).unwrap_err();
         assert_eq!(
             e,
-            Fail::unavailable("the service could not run task t: not a PNG")
+            Fail::unavailable(format!("the service could not run task {id}: not a PNG"))
         );
-        assert!(finished_result(&task("completed", Some(ResultView::default()))).is_ok());
+        let crashed = ResultView::Code(result("internal_error", None, None));
+        let e = finished_result(&task("failed", Some(crashed))).unwrap_err();
+        assert_eq!(
+            e,
+            Fail::unavailable(format!(
+                "the service could not run task {id}: internal_error"
+            ))
+        );
+        let ok = ResultView::Code(result("ok", Some(0), None));
+        assert!(finished_result(&task("completed", Some(ok))).is_ok());
     }
 }

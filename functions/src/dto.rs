@@ -1,109 +1,103 @@
-//! Request and response bodies of the API, as the OpenAPI document shows them.
+//! Request and response bodies of the API, as the OpenAPI document shows them. What a
+//! client reads is `codebox_api`'s (re-exported here), made from the domain by the
+//! functions below; the workers' bodies and the documented shape of `POST /task` are the
+//! server's own.
 
 use base64::Engine;
-use codebox_core::domain::{
-    CodeResult, Task, TaskKind, TaskResult, TaskStatus, TaskSummary, Verdict,
-};
-use codebox_core::time::{self, Timestamp};
+use codebox_core::domain::{CodeResult, Task, TaskResult, TaskStatus, TaskSummary, TestResult};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    /// 3–64 characters of `[A-Za-z0-9_.-]`.
-    #[schema(example = "ada", pattern = r"^[A-Za-z0-9_.-]{3,64}$")]
-    pub username: String,
-    /// 8–72 characters, any (more than 72 bytes of UTF-8 are pre-hashed, not cut).
-    #[schema(example = "correct horse battery", min_length = 8, max_length = 72)]
-    pub password: String,
-}
+pub use codebox_api::{
+    CodeOutputView, CodeResultView, Credentials, Health, ImageOutputView, ImageResultView,
+    OutputEncoding, ResultView, ServiceInfo, TaskAccepted, TaskList, TaskStatusView, TaskView,
+    TestView, TokenResponse, UserCreated, WebhookKey,
+};
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct UserCreated {
-    pub id: Uuid,
-    pub username: String,
-    #[serde(with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TokenResponse {
-    pub token: String,
-    #[schema(example = "Bearer")]
-    pub token_type: String,
-    /// Seconds until the token expires.
-    pub expires_in: i64,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TaskAccepted {
-    pub id: Uuid,
-    pub status: TaskStatus,
-    #[serde(with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-}
-
-impl From<&Task> for TaskAccepted {
-    fn from(t: &Task) -> Self {
-        Self {
-            id: t.id,
-            status: t.status,
-            created_at: t.created_at,
-        }
+/// The answer to a submitted task.
+pub fn accepted(t: &Task) -> TaskAccepted {
+    TaskAccepted {
+        id: t.id,
+        status: t.status,
+        created_at: t.created_at,
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TaskStatusView {
-    pub id: Uuid,
-    pub kind: TaskKind,
-    pub status: TaskStatus,
-    #[serde(with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::rfc3339_opt")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub started_at: Option<Timestamp>,
-    #[serde(with = "time::rfc3339_opt")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub finished_at: Option<Timestamp>,
-    pub duration_ms: Option<i64>,
-}
-
-impl From<&Task> for TaskStatusView {
-    fn from(t: &Task) -> Self {
-        Self::from(&t.summary())
+/// A task's status as `GET /status/{id}` and the listings show it.
+pub fn status_of(t: &TaskSummary) -> TaskStatusView {
+    TaskStatusView {
+        id: t.id,
+        kind: t.kind,
+        status: t.status,
+        created_at: t.created_at,
+        started_at: t.started_at,
+        finished_at: t.finished_at,
+        duration_ms: t.duration_ms(),
     }
 }
 
-impl From<&TaskSummary> for TaskStatusView {
-    fn from(t: &TaskSummary) -> Self {
-        Self {
-            id: t.id,
-            kind: t.kind,
-            status: t.status,
-            created_at: t.created_at,
-            started_at: t.started_at,
-            finished_at: t.finished_at,
-            duration_ms: t.duration_ms(),
-        }
+/// Output bytes as a result writes them.
+fn write(b: &codebox_core::bytes::Bytes, encoding: OutputEncoding) -> String {
+    match encoding {
+        OutputEncoding::Utf8 => b.to_text_lossy().into_owned(),
+        OutputEncoding::Base64 => b.to_base64(),
     }
 }
 
-/// How `stdout`, `stderr` and `compile_output` are written in a result.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum OutputEncoding {
-    /// As text; byte sequences that are not UTF-8 become U+FFFD.
-    #[default]
-    #[serde(rename = "utf-8")]
-    Utf8,
-    /// The exact bytes, base64-encoded.
-    #[serde(rename = "base64")]
-    Base64,
+/// One test's outcome as the API shows it.
+pub fn test_view(t: &TestResult, encoding: OutputEncoding) -> TestView {
+    TestView {
+        index: t.index,
+        verdict: t.verdict,
+        exit_code: t.exit_code,
+        signal: t.signal.clone(),
+        stdout: write(&t.stdout, encoding),
+        stderr: write(&t.stderr, encoding),
+        time_ms: t.time_ms,
+        cpu_time_ms: t.cpu_time_ms,
+        memory_kb: t.memory_kb,
+        truncated: t.truncated,
+    }
+}
+
+/// A code task's outcome as the API shows it.
+pub fn code_output(r: &CodeResult, encoding: OutputEncoding) -> CodeOutputView {
+    CodeOutputView {
+        passed: r.passed,
+        total: r.total,
+        tests: r
+            .tests
+            .as_ref()
+            .map(|tests| tests.iter().map(|t| test_view(t, encoding)).collect()),
+        verdict: r.verdict,
+        exit_code: r.exit_code,
+        signal: r.signal.clone(),
+        stdout: write(&r.stdout, encoding),
+        stderr: write(&r.stderr, encoding),
+        compile_output: r.compile_output.as_ref().map(|b| write(b, encoding)),
+        time_ms: r.time_ms,
+        cpu_time_ms: r.cpu_time_ms,
+        memory_kb: r.memory_kb,
+        truncated: r.truncated,
+        encoding,
+    }
+}
+
+/// The result part of `GET /task/{id}`.
+pub fn result_view(
+    result: &TaskResult,
+    image: Option<&[u8]>,
+    encoding: OutputEncoding,
+) -> ResultView {
+    match result {
+        TaskResult::Code(r) => ResultView::Code(code_output(r, encoding)),
+        TaskResult::Image(r) => ResultView::Image(ImageOutputView {
+            verdict: r.verdict,
+            image_base64: image.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+            error: r.error.clone(),
+        }),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -113,176 +107,6 @@ pub struct ResultParams {
     /// `base64`: the exact bytes the program wrote.
     #[param(value_type = Option<OutputEncoding>)]
     pub encoding: Option<OutputEncoding>,
-}
-
-/// A code task's outcome as the API shows it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CodeOutputView {
-    pub verdict: Verdict,
-    pub exit_code: Option<i32>,
-    /// The terminating signal's name, e.g. `SIGSEGV`.
-    pub signal: Option<String>,
-    pub stdout: String,
-    pub stderr: String,
-    /// `""` after a successful compile, the compiler's messages after a failed one,
-    /// `null` for interpreted languages.
-    pub compile_output: Option<String>,
-    /// Wall time of the run step, from the program's start to its end.
-    pub time_ms: Option<u64>,
-    /// CPU time (user + system) of the program and every process it started.
-    pub cpu_time_ms: Option<u64>,
-    /// Peak resident memory of the program's largest process, in KiB; `null` where the
-    /// program never ran.
-    pub memory_kb: Option<u64>,
-    /// Whether stdout or stderr was cut at the output limit.
-    pub truncated: bool,
-    /// How `stdout`, `stderr` and `compile_output` are written (`?encoding=`).
-    pub encoding: OutputEncoding,
-    /// Judged tasks only: how many tests passed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub passed: Option<u32>,
-    /// Judged tasks only: how many tests there are.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total: Option<u32>,
-    /// Judged tasks only: each test's outcome in order (empty after a compile error).
-    /// The task's `stdout` and `stderr` are then empty, and its figures are the largest of
-    /// any test.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tests: Option<Vec<TestView>>,
-}
-
-/// One test's outcome.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TestView {
-    /// The test's place in the request's `tests`, from 0.
-    pub index: u32,
-    /// `accepted`, `wrong_answer`, `runtime_error`, `time_limit`, `memory_limit`,
-    /// `output_limit` or `skipped`.
-    pub verdict: Verdict,
-    pub exit_code: Option<i32>,
-    pub signal: Option<String>,
-    pub stdout: String,
-    pub stderr: String,
-    pub time_ms: Option<u64>,
-    pub cpu_time_ms: Option<u64>,
-    pub memory_kb: Option<u64>,
-    pub truncated: bool,
-}
-
-impl TestView {
-    pub fn new(t: &codebox_core::domain::TestResult, encoding: OutputEncoding) -> Self {
-        let write = |b: &codebox_core::bytes::Bytes| match encoding {
-            OutputEncoding::Utf8 => b.to_text_lossy().into_owned(),
-            OutputEncoding::Base64 => b.to_base64(),
-        };
-        Self {
-            index: t.index,
-            verdict: t.verdict,
-            exit_code: t.exit_code,
-            signal: t.signal.clone(),
-            stdout: write(&t.stdout),
-            stderr: write(&t.stderr),
-            time_ms: t.time_ms,
-            cpu_time_ms: t.cpu_time_ms,
-            memory_kb: t.memory_kb,
-            truncated: t.truncated,
-        }
-    }
-}
-
-impl CodeOutputView {
-    pub fn new(r: &CodeResult, encoding: OutputEncoding) -> Self {
-        let write = |b: &codebox_core::bytes::Bytes| match encoding {
-            OutputEncoding::Utf8 => b.to_text_lossy().into_owned(),
-            OutputEncoding::Base64 => b.to_base64(),
-        };
-        Self {
-            passed: r.passed,
-            total: r.total,
-            tests: r
-                .tests
-                .as_ref()
-                .map(|tests| tests.iter().map(|t| TestView::new(t, encoding)).collect()),
-            verdict: r.verdict,
-            exit_code: r.exit_code,
-            signal: r.signal.clone(),
-            stdout: write(&r.stdout),
-            stderr: write(&r.stderr),
-            compile_output: r.compile_output.as_ref().map(write),
-            time_ms: r.time_ms,
-            cpu_time_ms: r.cpu_time_ms,
-            memory_kb: r.memory_kb,
-            truncated: r.truncated,
-            encoding,
-        }
-    }
-}
-
-/// `GET /result/{id}` of a code task.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CodeResultView {
-    pub id: Uuid,
-    pub status: TaskStatus,
-    #[serde(flatten)]
-    pub result: CodeOutputView,
-}
-
-/// `GET /result/{id}` of an image task with `Accept: application/json`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ImageResultView {
-    pub id: Uuid,
-    pub status: TaskStatus,
-    pub verdict: Verdict,
-    /// The output PNG, base64-encoded; `null` when there is none.
-    pub image_base64: Option<String>,
-    /// Why there is no output, when there is none.
-    pub error: Option<String>,
-}
-
-/// The result part of `GET /task/{id}`, told apart by `kind`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ResultView {
-    Code(CodeOutputView),
-    Image(ImageOutputView),
-}
-
-/// An image task's outcome inside `GET /task/{id}`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ImageOutputView {
-    pub verdict: Verdict,
-    /// The output PNG, base64-encoded; `null` when there is none.
-    pub image_base64: Option<String>,
-    /// Why there is no output, when there is none.
-    pub error: Option<String>,
-}
-
-impl ResultView {
-    pub fn new(result: &TaskResult, image: Option<&[u8]>, encoding: OutputEncoding) -> Self {
-        match result {
-            TaskResult::Code(r) => Self::Code(CodeOutputView::new(r, encoding)),
-            TaskResult::Image(r) => Self::Image(ImageOutputView {
-                verdict: r.verdict,
-                image_base64: image.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
-                error: r.error.clone(),
-            }),
-        }
-    }
-}
-
-/// `GET /task/{id}`: the status, and the result once finished.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TaskView {
-    #[serde(flatten)]
-    pub status: TaskStatusView,
-    pub result: Option<ResultView>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TaskList {
-    pub items: Vec<TaskStatusView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -381,23 +205,6 @@ pub struct StartResponse {
     /// come again shortly, without counting a delivery.
     #[serde(default)]
     pub deferred: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ServiceInfo {
-    #[schema(example = "codebox")]
-    pub service: String,
-    #[schema(example = "ok")]
-    pub status: String,
-    pub version: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
-    /// Each checked part (`store`, `queue`) and how it answered.
-    pub checks: std::collections::BTreeMap<String, String>,
 }
 
 /// The body of `POST /task` as the document describes it: a program (C and C++ alone may
@@ -766,18 +573,6 @@ pub struct CommitBody {
     /// The task has a webhook (its worker sees it in the spec): the API tells it.
     #[serde(default)]
     pub notify: bool,
-}
-
-/// `GET /webhook/key`: the key the caller's webhook calls are signed with, theirs alone.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct WebhookKey {
-    /// 64 hex digits; this text, as bytes, is the HMAC key.
-    pub key: String,
-    /// How a call is signed with it.
-    #[schema(
-        example = "X-Codebox-Signature: sha256=<hex HMAC-SHA256 of \"<X-Codebox-Timestamp>.<body>\">"
-    )]
-    pub scheme: String,
 }
 
 #[cfg(test)]

@@ -221,7 +221,8 @@ impl Client {
         }
         Ok(EventStream {
             response: r,
-            buffer: Vec::new(),
+            parser: codebox_api::events::Parser::new(),
+            ready: std::collections::VecDeque::new(),
         })
     }
 
@@ -301,7 +302,7 @@ impl Client {
         loop {
             let s = self.status(id).await?;
             match s["status"].as_str() {
-                Some("completed" | "failed" | "cancelled") => break,
+                Some(status) if codebox_api::TaskStatus::is_finished_str(status) => break,
                 _ if Instant::now() > deadline => {
                     bail!("task {id} still {} after {within:?}", s["status"])
                 }
@@ -487,7 +488,9 @@ pub struct SseEvent {
 /// An open event stream, read one event at a time.
 pub struct EventStream {
     response: reqwest::Response,
-    buffer: Vec<u8>,
+    parser: codebox_api::events::Parser,
+    /// Events parsed and not yet read.
+    ready: std::collections::VecDeque<codebox_api::events::Event>,
 }
 
 impl EventStream {
@@ -495,33 +498,16 @@ impl EventStream {
     /// skipped; every `data` must be JSON.
     pub async fn next(&mut self) -> anyhow::Result<Option<SseEvent>> {
         loop {
-            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
-                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
-                let block = String::from_utf8(block)?;
-                let (mut id, mut name, mut data) = (None, "message".to_owned(), None);
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        id = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        v.trim().clone_into(&mut name);
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data = Some(serde_json::from_str::<Value>(v.trim())?);
-                    }
-                }
-                match data {
-                    Some(data) => {
-                        return Ok(Some(SseEvent {
-                            id,
-                            name,
-                            data,
-                            at: Instant::now(),
-                        }));
-                    }
-                    None => continue,
-                }
+            if let Some(event) = self.ready.pop_front() {
+                return Ok(Some(SseEvent {
+                    data: serde_json::from_str(&event.data)?,
+                    id: event.id,
+                    name: event.event,
+                    at: Instant::now(),
+                }));
             }
             match self.response.chunk().await? {
-                Some(bytes) => self.buffer.extend_from_slice(&bytes),
+                Some(bytes) => self.ready.extend(self.parser.push(&bytes)),
                 None => return Ok(None),
             }
         }

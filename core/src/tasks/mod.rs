@@ -1,12 +1,13 @@
 //! Tasks: what a client sends (`request`), how it is checked (`validate`), the service
-//! users and workers call (`service`), the outbox and its sweeper (`outbox`), and PNG
-//! uploads (`uploads`).
+//! users and workers call (`service`), waiting for a task's end (`wait`), the outbox and
+//! its sweeper (`outbox`), and PNG uploads (`uploads`).
 
 mod outbox;
 mod request;
 mod service;
 mod uploads;
 mod validate;
+mod wait;
 
 #[cfg(test)]
 mod tests;

@@ -5,9 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use codebox_core::domain::{Task, TaskEvent};
 use codebox_core::tasks::{SubmitRequest, Submitted};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
@@ -54,14 +52,18 @@ pub async fn create_task(
     let task = submitted.task;
     tracing::Span::current().record("task_id", tracing::field::display(task.id));
     if let Some(within) = wait
-        && let Some(finished) = wait_for_end(&state, &task, within).await?
+        && let Some(finished) = state.tasks.wait_for_end(&task, within).await?
     {
         let view = super::get_task::view(&state, &finished, OutputEncoding::default()).await?;
         return Ok((StatusCode::OK, axum::Json(view)).into_response());
     }
     let location = HeaderValue::from_str(&format!("/task/{}", task.id))
         .map_err(|e| codebox_core::Error::Backend(e.into()))?;
-    let mut res = (StatusCode::ACCEPTED, axum::Json(TaskAccepted::from(&task))).into_response();
+    let mut res = (
+        StatusCode::ACCEPTED,
+        axum::Json(crate::dto::accepted(&task)),
+    )
+        .into_response();
     res.headers_mut().insert(header::LOCATION, location);
     if !submitted.created {
         res.headers_mut()
@@ -138,66 +140,6 @@ pub(crate) async fn submit(
     Ok(submitted)
 }
 
-/// The task once it has ended, or `None` when `within` passes first. Woken by the task's
-/// status events where the deployment's event bus carries them (the answer leaves as the
-/// outcome is stored); reads only the task's summary otherwise, polling from 20 ms and
-/// backing off to 250 ms — also the safety net for an event the bus lost.
-pub(crate) async fn wait_for_end(
-    state: &AppState,
-    task: &Task,
-    within: Duration,
-) -> ApiResult<Option<Task>> {
-    let deadline = tokio::time::Instant::now() + within;
-    // Listening before the first read: an end between the two is not missed.
-    let bus = state.tasks.events();
-    let mut live = if bus.carries() {
-        bus.subscribe(task.id).await.ok()
-    } else {
-        None
-    };
-    let mut pause = Duration::from_millis(20);
-    // Told by the bus that the task ended: the task itself is read at once (one read, not
-    // its summary first).
-    let mut told = false;
-    loop {
-        if std::mem::take(&mut told) {
-            let ended = state.tasks.get(task.owner, task.id).await?;
-            if ended.status.is_finished() {
-                return Ok(Some(ended));
-            }
-        }
-        let summary = state.tasks.summary(task.owner, task.id).await?;
-        if summary.status.is_finished() {
-            return Ok(Some(state.tasks.get(task.owner, task.id).await?));
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        let nap = tokio::time::sleep(pause.min(deadline - now));
-        tokio::pin!(nap);
-        // Output and test events do not end it: only an ended status, the nap's end, or
-        // the bus letting go of this listener (polling alone from then on) reads again.
-        while let Some(events) = live.as_mut() {
-            tokio::select! {
-                event = events.next() => match event {
-                    Some(TaskEvent::Status { status }) if status.is_finished() => {
-                        told = true;
-                        break;
-                    }
-                    Some(_) => {}
-                    None => live = None,
-                },
-                _ = &mut nap => break,
-            }
-        }
-        if live.is_none() {
-            nap.await;
-        }
-        pause = (pause * 2).min(Duration::from_millis(250));
-    }
-}
-
 /// The body of `POST /task/batch`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -258,7 +200,7 @@ pub async fn create_batch(
             Err(e) => Err(e),
         };
         items.push(match item {
-            Ok(s) => BatchItem::Accepted(TaskAccepted::from(&s.task)),
+            Ok(s) => BatchItem::Accepted(crate::dto::accepted(&s.task)),
             Err(e) => BatchItem::Refused(e.problem()),
         });
     }

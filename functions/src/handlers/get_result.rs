@@ -9,7 +9,7 @@ use axum::routing::get;
 use base64::Engine;
 use codebox_core::domain::{TaskId, TaskResult, Verdict};
 
-use crate::dto::{CodeOutputView, CodeResultView, ImageResultView, ResultParams};
+use crate::dto::{CodeResultView, ImageResultView, ResultParams};
 use crate::extract::{AuthUser, Path, Query};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
@@ -46,7 +46,7 @@ pub async fn get_result(
         TaskResult::Code(r) => Ok(axum::Json(CodeResultView {
             id: task.id,
             status: task.status,
-            result: CodeOutputView::new(r, params.encoding.unwrap_or_default()),
+            result: crate::dto::code_output(r, params.encoding.unwrap_or_default()),
         })
         .into_response()),
         TaskResult::Image(r) => {

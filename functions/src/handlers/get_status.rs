@@ -23,7 +23,7 @@ pub async fn get_status(
     Path(id): Path<TaskId>,
 ) -> ApiResult<axum::Json<TaskStatusView>> {
     let task = state.tasks.summary(me.user_id, id).await?;
-    Ok(axum::Json(TaskStatusView::from(&task)))
+    Ok(axum::Json(crate::dto::status_of(&task)))
 }
 
 pub fn router(state: AppState) -> Router {

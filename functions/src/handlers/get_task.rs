@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::routing::get;
 use codebox_core::domain::{Task, TaskId};
 
-use crate::dto::{OutputEncoding, ResultParams, ResultView, TaskStatusView, TaskView};
+use crate::dto::{OutputEncoding, ResultParams, TaskView};
 use crate::extract::{AuthUser, Path, Query};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
@@ -35,12 +35,12 @@ pub async fn view(state: &AppState, task: &Task, encoding: OutputEncoding) -> Ap
     let result = match &task.result {
         Some(r) if task.status.is_finished() => {
             let image = state.tasks.image_output(task).await?;
-            Some(ResultView::new(r, image.as_deref(), encoding))
+            Some(crate::dto::result_view(r, image.as_deref(), encoding))
         }
         _ => None,
     };
     Ok(TaskView {
-        status: TaskStatusView::from(task),
+        status: crate::dto::status_of(&task.summary()),
         result,
     })
 }

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 
-use crate::dto::{ListParams, TaskList, TaskStatusView};
+use crate::dto::{ListParams, TaskList};
 use crate::extract::{AuthUser, Query};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
@@ -30,7 +30,7 @@ pub async fn list_tasks(
         )
         .await?;
     Ok(axum::Json(TaskList {
-        items: page.items.iter().map(TaskStatusView::from).collect(),
+        items: page.items.iter().map(crate::dto::status_of).collect(),
         next_cursor: page.next_cursor,
     }))
 }

@@ -19,12 +19,13 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use base64::Engine;
+use codebox_api::events::{OutputChunk, StatusEvent, TaskEventName};
 use codebox_core::domain::{TaskEvent, TaskId, TaskStatus, UserId};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::dto::{OutputEncoding, ResultParams, TaskView, TestView};
+use crate::dto::{OutputEncoding, ResultParams, TaskView};
 use crate::extract::{AuthUser, Path, Query};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
@@ -35,7 +36,7 @@ const POLL: Duration = Duration::from_secs(1);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// One event as it is sent: the name and its JSON data.
-type Outgoing = (&'static str, serde_json::Value);
+type Outgoing = (TaskEventName, serde_json::Value);
 
 /// One event of the stream as Server-Sent Events carry it.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -46,17 +47,6 @@ pub struct TaskEventFrame {
     /// One JSON document: `{"status"}`, `{"data"[, "encoding"]}`, a test, the task, or a
     /// problem.
     pub data: String,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskEventName {
-    Status,
-    Stdout,
-    Stderr,
-    Test,
-    Done,
-    Error,
 }
 
 #[utoipa::path(get, path = "/task/{id}/events", tag = "tasks", security(("bearer" = [])),
@@ -95,7 +85,7 @@ pub async fn task_events(
         let (name, data) = rx.recv().await?;
         let event = Event::default()
             .id(n.to_string())
-            .event(name)
+            .event(name.as_str())
             .data(data.to_string());
         Some((Ok(event), (rx, n + 1)))
     });
@@ -139,7 +129,7 @@ impl Follow {
         let mut shown = HashSet::new();
         let mut text = [Utf8Chunks::default(), Utf8Chunks::default()];
         if !self
-            .send("status", serde_json::json!({ "status": status }))
+            .send(TaskEventName::Status, json(&StatusEvent { status }))
             .await
         {
             return;
@@ -152,20 +142,20 @@ impl Follow {
                     Some(TaskEvent::Status { status: s }) => Some(s),
                     Some(TaskEvent::Stdout { data }) => {
                         for data in text[0].push(data.as_bytes()) {
-                            if !self.send("stdout", data).await { return; }
+                            if !self.send(TaskEventName::Stdout, data).await { return; }
                         }
                         None
                     }
                     Some(TaskEvent::Stderr { data }) => {
                         for data in text[1].push(data.as_bytes()) {
-                            if !self.send("stderr", data).await { return; }
+                            if !self.send(TaskEventName::Stderr, data).await { return; }
                         }
                         None
                     }
                     Some(TaskEvent::Test { test }) => {
                         if shown.insert(test.index) {
-                            let view = TestView::new(&test, self.encoding);
-                            if !self.send("test", json(&view)).await { return; }
+                            let view = crate::dto::test_view(&test, self.encoding);
+                            if !self.send(TaskEventName::Test, json(&view)).await { return; }
                         }
                         None
                     }
@@ -188,14 +178,17 @@ impl Follow {
             {
                 status = s;
                 if !self
-                    .send("status", serde_json::json!({ "status": status }))
+                    .send(TaskEventName::Status, json(&StatusEvent { status }))
                     .await
                 {
                     return;
                 }
             }
         }
-        for (name, chunks) in ["stdout", "stderr"].into_iter().zip(text.iter_mut()) {
+        for (name, chunks) in [TaskEventName::Stdout, TaskEventName::Stderr]
+            .into_iter()
+            .zip(text.iter_mut())
+        {
             if let Some(data) = chunks.finish()
                 && !self.send(name, data).await
             {
@@ -218,12 +211,13 @@ impl Follow {
         };
         if let Some(crate::dto::ResultView::Code(code)) = &view.result {
             for test in code.tests.iter().flatten() {
-                if !shown.contains(&test.index) && !self.send("test", json(test)).await {
+                if !shown.contains(&test.index) && !self.send(TaskEventName::Test, json(test)).await
+                {
                     return;
                 }
             }
         }
-        self.send("done", json(&view)).await;
+        self.send(TaskEventName::Done, json(&view)).await;
     }
 
     async fn fail(&self, e: codebox_core::Error) {
@@ -231,11 +225,11 @@ impl Follow {
     }
 
     async fn fail_api(&self, e: crate::problem::ApiError) {
-        self.send("error", json(&e.problem())).await;
+        self.send(TaskEventName::Error, json(&e.problem())).await;
     }
 
     /// False when the client is gone.
-    async fn send(&self, name: &'static str, data: serde_json::Value) -> bool {
+    async fn send(&self, name: TaskEventName, data: serde_json::Value) -> bool {
         self.tx.send((name, data)).await.is_ok()
     }
 }
@@ -258,13 +252,13 @@ impl Utf8Chunks {
         all.extend_from_slice(bytes);
         match std::str::from_utf8(&all) {
             Ok("") => vec![],
-            Ok(text) => vec![serde_json::json!({ "data": text })],
+            Ok(text) => vec![json(&OutputChunk::text(text))],
             Err(e) if e.error_len().is_none() => {
                 let (text, rest) = all.split_at(e.valid_up_to());
                 self.pending = rest.to_vec();
                 match std::str::from_utf8(text) {
                     Ok("") | Err(_) => vec![],
-                    Ok(text) => vec![serde_json::json!({ "data": text })],
+                    Ok(text) => vec![json(&OutputChunk::text(text))],
                 }
             }
             Err(_) => vec![base64_data(&all)],
@@ -279,10 +273,9 @@ impl Utf8Chunks {
 }
 
 fn base64_data(bytes: &[u8]) -> serde_json::Value {
-    serde_json::json!({
-        "data": base64::engine::general_purpose::STANDARD.encode(bytes),
-        "encoding": "base64",
-    })
+    json(&OutputChunk::base64(
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    ))
 }
 
 /// The events route; the function that serves `GET /task/{id}` serves it too.

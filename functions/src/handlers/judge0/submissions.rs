@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
 
 use crate::extract::{JsonObject, Query};
-use crate::handlers::create_task::{submit, wait_for_end};
+use crate::handlers::create_task::submit;
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -47,7 +47,11 @@ pub async fn create(
     let task = submitted.task;
     if params.wait() {
         let within = crate::handlers::create_task::MAX_WAIT;
-        let task = wait_for_end(&state, &task, within).await?.unwrap_or(task);
+        let task = state
+            .tasks
+            .wait_for_end(&task, within)
+            .await?
+            .unwrap_or(task);
         // As Judge0: the submission was made, so 201 all the same, with its token.
         let body = match super::view::view(&state, &task, base64, &fields) {
             Ok(view) => Value::Object(view),

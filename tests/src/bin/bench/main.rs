@@ -117,10 +117,10 @@ async fn one(c: &Client, body: &Value, answer: Answer) -> anyhow::Result<(f64, f
             let deadline = started + Duration::from_secs(60);
             let status = loop {
                 let s = c.status(&id).await?;
-                if matches!(
-                    s["status"].as_str(),
-                    Some("completed" | "failed" | "cancelled")
-                ) {
+                if s["status"]
+                    .as_str()
+                    .is_some_and(codebox_api::TaskStatus::is_finished_str)
+                {
                     break s;
                 }
                 if Instant::now() > deadline {

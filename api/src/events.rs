@@ -1,5 +1,90 @@
-//! A Server-Sent Events parser (the `text/event-stream` format of the WHATWG HTML
-//! standard) fed with the chunks of a response body as they come.
+//! A task's live events (`GET /task/{id}/events`): their names and data, and a parser of
+//! the Server-Sent Events stream that carries them (the `text/event-stream` format of the
+//! WHATWG HTML standard), fed with the chunks of a response body as they come.
+
+use serde::{Deserialize, Serialize};
+
+use crate::status::{OutputEncoding, TaskStatus};
+
+/// What an event of a task's stream is: its SSE `event:` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TaskEventName {
+    /// [`StatusEvent`], now and on each change.
+    Status,
+    /// [`OutputChunk`] of stdout as the program writes it.
+    Stdout,
+    /// [`OutputChunk`] of stderr.
+    Stderr,
+    /// One test's outcome as it ends (a `TestView`).
+    Test,
+    /// The task as `GET /task/{id}` shows it (a `TaskView`); the stream closes.
+    Done,
+    /// A problem object: the task can no longer be read; the stream closes.
+    Error,
+}
+
+impl TaskEventName {
+    const ALL: [Self; 6] = [
+        Self::Status,
+        Self::Stdout,
+        Self::Stderr,
+        Self::Test,
+        Self::Done,
+        Self::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+            Self::Test => "test",
+            Self::Done => "done",
+            Self::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+}
+
+/// The data of a `status` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub status: TaskStatus,
+}
+
+/// The data of a `stdout` or `stderr` event: UTF-8 text as it is, other bytes in base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputChunk {
+    pub data: String,
+    /// `base64` when `data` is the bytes in base64; absent for text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<OutputEncoding>,
+}
+
+impl OutputChunk {
+    pub fn text(data: &str) -> Self {
+        Self {
+            data: data.to_owned(),
+            encoding: None,
+        }
+    }
+
+    pub fn base64(data: String) -> Self {
+        Self {
+            data,
+            encoding: Some(OutputEncoding::Base64),
+        }
+    }
+
+    pub fn is_base64(&self) -> bool {
+        self.encoding == Some(OutputEncoding::Base64)
+    }
+}
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +188,7 @@ impl Parser {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const STREAM: &str = "id: 1\nevent: status\ndata: {\"status\":\"running\"}\n\n\
@@ -167,5 +253,24 @@ mod tests {
         let got = p.push(b"\n");
         assert_eq!(got[0].data, "late");
         assert_eq!(got[0].event, "message", "the unused event name was dropped");
+    }
+
+    /// Every event name is the serde name, both ways.
+    #[test]
+    fn event_names_are_written_as_serde_writes_them() {
+        for name in TaskEventName::ALL {
+            assert_eq!(
+                serde_json::to_value(name).unwrap(),
+                serde_json::json!(name.as_str())
+            );
+            assert_eq!(TaskEventName::parse(name.as_str()), Some(name));
+        }
+        let chunk = serde_json::to_value(OutputChunk::text("hi")).unwrap();
+        assert_eq!(chunk, serde_json::json!({"data": "hi"}));
+        let chunk = serde_json::to_value(OutputChunk::base64("/2E=".into())).unwrap();
+        assert_eq!(
+            chunk,
+            serde_json::json!({"data": "/2E=", "encoding": "base64"})
+        );
     }
 }
