@@ -7,6 +7,9 @@
 pub mod auth;
 pub mod bytes;
 pub mod config;
+/// The suites every adapter of a port passes: test code, built only for the tests
+/// (`conformance` feature), never into a service's binaries.
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod domain;
 pub mod error;

@@ -1,6 +1,6 @@
 //! The ports: every backend (memory, PostgreSQL/Redis/RabbitMQ, DynamoDB/SQS/S3, Docker)
 //! implements these traits, and every implementation passes the same suite in
-//! [`crate::conformance`].
+//! `codebox_core::conformance` (the `conformance` feature).
 
 use std::time::Duration;
 
