@@ -20,6 +20,7 @@ pub mod memory;
 pub mod png;
 pub mod ports;
 pub mod shutdown;
+pub mod spill;
 pub mod tasks;
 pub mod telemetry;
 pub mod time;

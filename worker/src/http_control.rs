@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use codebox_core::Error;
 use codebox_core::domain::{Commit, LeaseId, StartDecision, TaskEvent, TaskId};
 use codebox_core::ports::{BlobStore, TaskControl};
+use codebox_core::spill::{self, Carried};
 use serde::Deserialize;
 
 pub struct HttpTaskControl {
@@ -212,17 +213,25 @@ impl TaskControl for HttpTaskControl {
         // proportion (30 s, and 1 s more per MiB).
         let timeout = Duration::from_secs(30 + (body.len() as u64 >> 20));
         let spilled = match &self.spill {
+            // The body is past what the API takes inline: its outcome travels by key (the
+            // rest of the body is a few fields).
             Some((blobs, limit)) if body.len() > *limit => {
-                let key = format!(
-                    "results/{}/{}.json",
-                    commit.task_id,
-                    uuid::Uuid::new_v4().simple()
-                );
                 let result =
-                    serde_json::to_vec(&commit.result).map_err(|e| Error::Backend(e.into()))?;
-                blobs.put(&key, result).await?;
-                metrics::counter!("codebox_commits_spilled_total").increment(1);
-                Some((blobs, key))
+                    serde_json::to_string(&commit.result).map_err(|e| Error::Backend(e.into()))?;
+                let key = || {
+                    format!(
+                        "results/{}/{}.json",
+                        commit.task_id,
+                        uuid::Uuid::new_v4().simple()
+                    )
+                };
+                match spill::carry(Some(blobs.as_ref()), result, 0, "a commit body", key).await? {
+                    Carried::Spilled(key) => {
+                        metrics::counter!("codebox_commits_spilled_total").increment(1);
+                        Some((blobs, key))
+                    }
+                    Carried::Inline(_) => None,
+                }
             }
             _ => None,
         };

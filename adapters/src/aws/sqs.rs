@@ -17,6 +17,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use codebox_core::Error;
 use codebox_core::domain::TaskMessage;
 use codebox_core::ports::{BlobStore, Delivery, QueueConsumer, Settle, TaskQueue};
+use codebox_core::spill::{self, Carried};
 use serde::{Deserialize, Serialize};
 
 use super::{SPILL_BYTES, sdk_error};
@@ -125,27 +126,32 @@ impl SqsQueue {
 #[async_trait]
 impl TaskQueue for SqsQueue {
     async fn publish(&self, message: &TaskMessage) -> Result<(), Error> {
-        let mut body = serde_json::to_string(message).map_err(|e| Error::Backend(e.into()))?;
-        let mut spilled = None;
-        if body.len() > SPILL_BYTES {
-            let Some(spill) = &self.spill else {
-                return Err(Error::TooLarge(format!(
-                    "a task message of {} bytes does not fit SQS",
-                    body.len()
-                )));
-            };
-            let key = format!(
+        let body = serde_json::to_string(message).map_err(|e| Error::Backend(e.into()))?;
+        let key = || {
+            format!(
                 "spill/messages/{}-{}.json",
                 message.task_id,
                 uuid::Uuid::new_v4()
-            );
-            spill.put(&key, body.into_bytes()).await?;
-            body = serde_json::to_string(&Spilled {
-                spilled: key.clone(),
-            })
-            .map_err(|e| Error::Backend(e.into()))?;
-            spilled = Some(key);
-        }
+            )
+        };
+        let (body, spilled) = match spill::carry(
+            self.spill.as_deref(),
+            body,
+            SPILL_BYTES,
+            "an SQS message",
+            key,
+        )
+        .await?
+        {
+            Carried::Inline(body) => (body, None),
+            Carried::Spilled(key) => (
+                serde_json::to_string(&Spilled {
+                    spilled: key.clone(),
+                })
+                .map_err(|e| Error::Backend(e.into()))?,
+                Some(key),
+            ),
+        };
         let sent = self
             .client
             .send_message()

@@ -1,6 +1,8 @@
 //! Values too big for an item: a task's spec or result past [`SPILL_BYTES`] lives in the
 //! blob store, and the item keeps its key.
 
+use codebox_core::spill::{self, Carried};
+
 use super::codec::*;
 use super::*;
 
@@ -11,18 +13,18 @@ impl DynamoStore {
         value: String,
         key: impl FnOnce() -> String,
     ) -> Result<(&'static str, AttributeValue, Option<String>), Error> {
-        if value.len() <= SPILL_BYTES {
-            return Ok(("inline", s(value), None));
+        match spill::carry(
+            self.spill.as_deref(),
+            value,
+            SPILL_BYTES,
+            "a DynamoDB item",
+            key,
+        )
+        .await?
+        {
+            Carried::Inline(value) => Ok(("inline", s(value), None)),
+            Carried::Spilled(key) => Ok(("ref", s(key.clone()), Some(key))),
         }
-        let Some(spill) = &self.spill else {
-            return Err(Error::TooLarge(format!(
-                "a value of {} bytes does not fit a DynamoDB item",
-                value.len()
-            )));
-        };
-        let key = key();
-        spill.put(&key, value.into_bytes()).await?;
-        Ok(("ref", s(key.clone()), Some(key)))
     }
 
     pub(super) async fn load_json<T: serde::de::DeserializeOwned>(
