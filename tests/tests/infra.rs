@@ -32,12 +32,22 @@ fn cfn_lint_passes() {
 }
 
 /// `sam validate --lint`: the SAM transform and cfn-lint as the SAM CLI runs them (offline;
-/// scripts/ensure-tools.sh installs the pinned CLI).
+/// the pinned CLI in the virtualenv scripts/ensure-tools.sh keeps, asked of the script
+/// itself, so the test and `make deploy` find the same one).
 #[test]
 fn sam_validate_lint_passes() {
-    let sam = std::env::var("CODEBOX_TOOLS_DIR")
-        .map(|d| PathBuf::from(d).join("sam/bin/sam"))
-        .unwrap_or_else(|_| PathBuf::from("/opt/codebox-tools/sam/bin/sam"));
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash")
+        .arg(root.join("scripts/ensure-tools.sh"))
+        .arg("sam")
+        .output()
+        .expect("bash runs scripts/ensure-tools.sh");
+    assert!(
+        out.status.success(),
+        "scripts/ensure-tools.sh sam: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sam = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("sam");
     let mut cmd = Command::new(&sam);
     cmd.args(["validate", "--lint", "--template"])
         .arg(template())
