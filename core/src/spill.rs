@@ -1,6 +1,7 @@
 //! Values too big for what carries them — a DynamoDB item (400 KB), an SQS message
-//! (256 KiB), a commit body — go to the blob store, and only their key travels. One rule
-//! for every carrier: the adapters' items and messages, and the worker's commit.
+//! (256 KiB) — go to the blob store, and only their key travels: one rule for the
+//! adapters' items and messages. (The worker's commit moves its outcome by key too, but
+//! its rule is the whole body's size, so it puts the blob itself.)
 
 use crate::error::{Error, Result};
 use crate::ports::BlobStore;

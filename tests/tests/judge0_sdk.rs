@@ -356,7 +356,8 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     assert_eq!(get("/submissions?page=0").await.unwrap().status(), 400);
 
     // Statistics over the caller's own submissions, counted as the listing shows them.
-    let stats: Value = get("/statistics").await.unwrap().json().await.unwrap();
+    let raw = get("/statistics").await.unwrap().text().await.unwrap();
+    let stats: Value = serde_json::from_str(&raw).unwrap();
     let all: Value = get("/submissions?per_page=100&fields=status,language_id")
         .await
         .unwrap()
@@ -367,6 +368,16 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     assert_eq!(stats["submissions"]["total"], 9, "{stats}");
     let days = stats["submissions"]["last_30_days"].as_object().unwrap();
     assert_eq!(days.len(), 30, "{stats}");
+    // Newest first, as Judge0 writes them: the days in the order the body has them.
+    let mut in_order: Vec<(usize, &String)> = days
+        .keys()
+        .map(|day| (raw.find(&format!("\"{day}\"")).unwrap(), day))
+        .collect();
+    in_order.sort();
+    let written: Vec<&String> = in_order.into_iter().map(|(_, day)| day).collect();
+    let mut newest_first = written.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(written, newest_first, "{raw}");
     let recent: u64 = days.values().map(|n| n.as_u64().unwrap()).sum();
     assert_eq!(
         stats["submissions"]["today"].as_u64().unwrap() + recent,

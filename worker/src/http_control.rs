@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use codebox_core::Error;
 use codebox_core::domain::{Commit, LeaseId, StartDecision, TaskEvent, TaskId};
 use codebox_core::ports::{BlobStore, TaskControl};
-use codebox_core::spill::{self, Carried};
 use serde::Deserialize;
 
 pub struct HttpTaskControl {
@@ -218,20 +217,14 @@ impl TaskControl for HttpTaskControl {
             Some((blobs, limit)) if body.len() > *limit => {
                 let result =
                     serde_json::to_string(&commit.result).map_err(|e| Error::Backend(e.into()))?;
-                let key = || {
-                    format!(
-                        "results/{}/{}.json",
-                        commit.task_id,
-                        uuid::Uuid::new_v4().simple()
-                    )
-                };
-                match spill::carry(Some(blobs.as_ref()), result, 0, "a commit body", key).await? {
-                    Carried::Spilled(key) => {
-                        metrics::counter!("codebox_commits_spilled_total").increment(1);
-                        Some((blobs, key))
-                    }
-                    Carried::Inline(_) => None,
-                }
+                let key = format!(
+                    "results/{}/{}.json",
+                    commit.task_id,
+                    uuid::Uuid::new_v4().simple()
+                );
+                blobs.put(&key, result.into_bytes()).await?;
+                metrics::counter!("codebox_commits_spilled_total").increment(1);
+                Some((blobs, key))
             }
             _ => None,
         };

@@ -12,8 +12,7 @@ use codebox_core::domain::{Task, TaskSpec};
 use codebox_core::languages;
 use futures::StreamExt;
 use parking_lot::Mutex;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use crate::extract::Query;
@@ -31,16 +30,69 @@ const READS_AT_ONCE: usize = 16;
 
 /// Each caller's statistics and when they were counted.
 #[derive(Default)]
-pub struct StatisticsCache(Mutex<HashMap<uuid::Uuid, (Instant, Value)>>);
+pub struct StatisticsCache(Mutex<HashMap<uuid::Uuid, (Instant, Statistics)>>);
+
+/// What `GET /judge0/statistics` answers, in Judge0's key order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Statistics {
+    created_at: String,
+    cached_until: String,
+    submissions: Submissions,
+    languages: Vec<LanguageCount>,
+    statuses: Vec<StatusCount>,
+    database: Database,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct LanguageCount {
+    language: Named<Option<u16>>,
+    count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct StatusCount {
+    status: Named<u8>,
+    count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Named<Id> {
+    id: Id,
+    name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Database {
+    size_pretty: String,
+    size_in_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Submissions {
+    total: usize,
+    today: u64,
+    last_30_days: NewestFirst,
+}
+
+/// Each of the 30 days before today and its count, newest first, as Judge0 writes them
+/// (a JSON object whose keys keep this order).
+#[derive(Debug, Clone)]
+struct NewestFirst(Vec<(String, u64)>);
+
+impl Serialize for NewestFirst {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(day, n)| (day, n)))
+    }
+}
 
 impl StatisticsCache {
-    fn get(&self, owner: uuid::Uuid) -> Option<Value> {
+    fn get(&self, owner: uuid::Uuid) -> Option<Statistics> {
         let kept = self.0.lock();
         let (at, value) = kept.get(&owner)?;
         (at.elapsed() < KEPT).then(|| value.clone())
     }
 
-    fn put(&self, owner: uuid::Uuid, value: Value) {
+    fn put(&self, owner: uuid::Uuid, value: Statistics) {
         let mut kept = self.0.lock();
         kept.retain(|_, (at, _)| at.elapsed() < KEPT);
         if kept.len() >= CALLERS_KEPT {
@@ -70,7 +122,7 @@ pub async fn statistics(
     State(state): State<AppState>,
     Judge0User(me): Judge0User,
     Query(params): Query<StatisticsParams>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<axum::Json<Statistics>> {
     if params.invalidate_cache.as_deref().map(str::trim) == Some("true") {
         state.judge0_statistics.forget(me.user_id);
     } else if let Some(kept) = state.judge0_statistics.get(me.user_id) {
@@ -97,7 +149,7 @@ pub async fn statistics(
 }
 
 /// The statistics of `tasks`, counted at `now`.
-fn count(state: &AppState, tasks: &[Task], now: DateTime<Utc>) -> Value {
+fn count(state: &AppState, tasks: &[Task], now: DateTime<Utc>) -> Statistics {
     let today = now.date_naive();
     let mut by_day: BTreeMap<String, u64> = (1..=30)
         .filter_map(|back| today.checked_sub_days(Days::new(back)))
@@ -128,36 +180,45 @@ fn count(state: &AppState, tasks: &[Task], now: DateTime<Utc>) -> Value {
     let mut languages: Vec<_> = by_language.into_iter().collect();
     // Most used first, as Judge0 orders them.
     languages.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
-    let languages: Vec<Value> = languages
+    let languages = languages
         .into_iter()
-        .map(|((id, name), count)| json!({"language": {"id": id, "name": name}, "count": count}))
+        .map(|((id, name), count)| LanguageCount {
+            language: Named { id, name },
+            count,
+        })
         .collect();
-    let statuses: Vec<Value> = by_status
+    let statuses = by_status
         .into_iter()
         .map(|(id, count)| {
             let name = super::STATUSES
                 .iter()
                 .find(|(s, _)| *s == id)
                 .map_or("", |(_, d)| d);
-            json!({"status": {"id": id, "name": name}, "count": count})
+            StatusCount {
+                status: Named {
+                    id,
+                    name: name.to_owned(),
+                },
+                count,
+            }
         })
         .collect();
     let kept_until = now + chrono::Duration::from_std(KEPT).unwrap_or_default();
-    json!({
-        "created_at": rails_time(now),
-        "cached_until": rails_time(kept_until),
-        "submissions": {
-            "total": tasks.len(),
-            "today": on_today,
-            "last_30_days": by_day,
+    Statistics {
+        created_at: rails_time(now),
+        cached_until: rails_time(kept_until),
+        submissions: Submissions {
+            total: tasks.len(),
+            today: on_today,
+            last_30_days: NewestFirst(by_day.into_iter().rev().collect()),
         },
-        "languages": languages,
-        "statuses": statuses,
-        "database": {
-            "size_pretty": pretty_size(bytes),
-            "size_in_bytes": bytes,
+        languages,
+        statuses,
+        database: Database {
+            size_pretty: pretty_size(bytes),
+            size_in_bytes: bytes,
         },
-    })
+    }
 }
 
 /// A time as Rails writes one in JSON: milliseconds and the offset.
