@@ -1,7 +1,9 @@
 //! Tasks: what a client sends (`request`), how it is checked (`validate`), the service
 //! users and workers call (`service`), waiting for a task's end (`wait`), the outbox and
-//! its sweeper (`outbox`), and PNG uploads (`uploads`).
+//! its sweeper (`outbox`), PNG uploads (`uploads`), and the finished tasks' summaries an
+//! API process keeps (`finished`).
 
+mod finished;
 mod outbox;
 mod request;
 mod service;

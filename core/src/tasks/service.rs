@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::finished::FinishedSummaries;
 use super::request::*;
 use super::validate::*;
 use crate::domain::{
@@ -33,6 +34,8 @@ pub struct TaskService {
     inline_image_max: usize,
     /// Tasks one user may have running at once; a start past it is deferred. `None`: any.
     running_cap: Option<usize>,
+    /// The finished tasks' summaries this process read, answered again without the store.
+    finished: Arc<FinishedSummaries>,
 }
 
 /// A submitted task, and whether it is new or the first one of its idempotency key.
@@ -56,6 +59,7 @@ impl TaskService {
             notifier: None,
             inline_image_max: png::MAX_BYTES,
             running_cap: None,
+            finished: Arc::default(),
         }
     }
 
@@ -257,9 +261,18 @@ impl TaskService {
         }
     }
 
-    /// The caller's task without spec and result: what `GET /status` shows.
+    /// The caller's task without spec and result: what `GET /status` shows. A finished
+    /// task's summary is read from the store once per [`super::finished::KEPT`].
     pub async fn summary(&self, owner: UserId, id: TaskId) -> Result<TaskSummary> {
-        match self.tasks.summary(id).await? {
+        let summary = match self.finished.get(id) {
+            Some(kept) => Some(kept),
+            None => self
+                .tasks
+                .summary(id)
+                .await?
+                .inspect(|t| self.finished.keep(t)),
+        };
+        match summary {
             Some(t) if t.owner == owner => Ok(t),
             _ => Err(not_found(id)),
         }

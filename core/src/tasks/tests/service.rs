@@ -180,13 +180,7 @@ async fn cancel_then_commit_keeps_cancelled() {
     );
     svc.cancel(owner, t.id).await.unwrap();
     assert_eq!(svc.cancelled_among(&[t.id]).await.unwrap(), vec![t.id]);
-    let commit = Commit {
-        task_id: t.id,
-        status: TaskStatus::Completed,
-        result: TaskResult::Code(crate::domain::CodeResult::empty(Verdict::Ok)),
-        notify: false,
-    };
-    svc.commit(&commit).await.unwrap();
+    svc.commit(&completed(t.id)).await.unwrap();
     let got = svc.get(owner, t.id).await.unwrap();
     assert_eq!(got.status, TaskStatus::Cancelled);
     assert!(matches!(
@@ -226,13 +220,7 @@ async fn a_running_task_s_lease_keeps_a_second_start_out_until_released() {
     svc.release(t.id, first).await.unwrap();
     assert_eq!(svc.start(t.id, second).await.unwrap(), StartDecision::Run);
     assert_eq!(svc.start(t.id, first).await.unwrap(), StartDecision::Leased);
-    let commit = Commit {
-        task_id: t.id,
-        status: TaskStatus::Completed,
-        result: TaskResult::Code(crate::domain::CodeResult::empty(Verdict::Ok)),
-        notify: false,
-    };
-    svc.commit(&commit).await.unwrap();
+    svc.commit(&completed(t.id)).await.unwrap();
     assert_eq!(svc.start(t.id, second).await.unwrap(), StartDecision::Skip);
     assert_eq!(
         svc.start(Uuid::new_v4(), first).await.unwrap(),
@@ -252,4 +240,50 @@ async fn other_users_task_is_not_found() {
         svc.get(Uuid::new_v4(), t.id).await,
         Err(Error::NotFound(_))
     ));
+}
+
+/// A finished task's summary is read from the store once, then answered from memory
+/// (here: still answered after the store lost the task); a task not yet finished is read
+/// every time, so its changes show at once; the owner check holds for a kept summary.
+#[tokio::test]
+async fn a_finished_summary_is_kept_and_an_unfinished_one_read_each_time() {
+    let (svc, _q) = service();
+    let owner = Uuid::new_v4();
+    let t = svc.submit(owner, code("python"), None).await.unwrap().task;
+    assert_eq!(
+        svc.summary(owner, t.id).await.unwrap().status,
+        TaskStatus::Queued
+    );
+    assert_eq!(
+        svc.start(t.id, Uuid::new_v4()).await.unwrap(),
+        StartDecision::Run
+    );
+    assert_eq!(
+        svc.summary(owner, t.id).await.unwrap().status,
+        TaskStatus::Running,
+        "an unfinished summary is not kept"
+    );
+    svc.commit(&completed(t.id)).await.unwrap();
+    let finished = svc.summary(owner, t.id).await.unwrap();
+    assert_eq!(finished.status, TaskStatus::Completed);
+    svc.tasks.delete(t.id).await.unwrap();
+    assert_eq!(svc.summary(owner, t.id).await.unwrap(), finished);
+    assert!(matches!(
+        svc.summary(Uuid::new_v4(), t.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        svc.get(owner, t.id).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// A worker's commit of `id` completed with no output.
+fn completed(id: crate::domain::TaskId) -> Commit {
+    Commit {
+        task_id: id,
+        status: TaskStatus::Completed,
+        result: TaskResult::Code(crate::domain::CodeResult::empty(Verdict::Ok)),
+        notify: false,
+    }
 }
