@@ -339,6 +339,37 @@ pub fn services(action: &str) {
     assert!(status.success(), "scripts/services.sh {action} failed");
 }
 
+/// A project service stopped by a fault test ([`stop_service`]). [`Stopped::restart`]
+/// brings it back; a test that fails while it is down brings it back as it unwinds, so the
+/// rest of the suite still has its services.
+pub struct Stopped {
+    up: bool,
+}
+
+/// Stops one of the project's services (`postgres`, `redis`, `rabbitmq`, `moto`).
+pub fn stop_service(service: &str) -> Stopped {
+    services(&format!("stop-{service}"));
+    Stopped { up: false }
+}
+
+impl Stopped {
+    pub fn restart(mut self) {
+        self.up = true;
+        services("up");
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if !self.up {
+            let _ = Command::new("bash")
+                .arg(root().join("scripts/services.sh"))
+                .arg("up")
+                .status();
+        }
+    }
+}
+
 /// Sends SIGTERM (what `docker stop` and ECS send) and waits for the process to end.
 /// Returns how long it took.
 pub fn terminate(p: &mut Proc, within: Duration) -> Duration {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use codebox_tests::Client;
 use codebox_tests::procs::{
     Profile, assert_each_completed_with_its_marker, kill_mid_task_then_recover, metric_sum,
-    sandbox_containers_after_reaping, services, submit_marked, tasks_run, terminate,
+    sandbox_containers_after_reaping, stop_service, submit_marked, tasks_run, terminate,
     wait_completed, wait_for, worker_metrics,
 };
 use serde_json::{Value, json};
@@ -54,7 +54,7 @@ async fn a_rabbitmq_restart_loses_nothing_and_refuses_cleanly_meanwhile() {
     for _ in 0..8 {
         ids.push(c.submit(&slow).await.unwrap());
     }
-    services("stop-rabbitmq");
+    let broker = stop_service("rabbitmq");
     let r = c
         .http
         .post(c.url("/task"))
@@ -73,7 +73,7 @@ async fn a_rabbitmq_restart_loses_nothing_and_refuses_cleanly_meanwhile() {
         8,
         "nothing half-made"
     );
-    services("up");
+    broker.restart();
     // The gateway's publisher reconnects too.
     ids.push(c.submit(&hello()).await.unwrap());
     for id in &ids {
@@ -91,10 +91,19 @@ async fn a_postgres_restart_is_503_meanwhile_then_recovers() {
     let c = Client::new_user(p.addr()).await.unwrap();
     let id = c.submit(&hello()).await.unwrap();
     c.wait(&id, Duration::from_secs(60)).await.unwrap();
-    services("stop-postgres");
-    let r = c
+    let database = stop_service("postgres");
+    // A finished task's status is what the gateway read before; its result is read again.
+    let status = c
         .http
         .get(c.url(&format!("/status/{id}")))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200, "a finished task's status is kept");
+    let r = c
+        .http
+        .get(c.url(&format!("/result/{id}")))
         .bearer_auth(&c.token)
         .send()
         .await
@@ -109,7 +118,7 @@ async fn a_postgres_restart_is_503_meanwhile_then_recovers() {
         codebox_tests::get(c.url("/health")).await.unwrap().status(),
         503
     );
-    services("up");
+    database.restart();
     wait_for(Duration::from_secs(30), || async {
         codebox_tests::get(c.url("/health"))
             .await
@@ -186,9 +195,9 @@ async fn deferred_messages_outlive_a_broker_restart() {
             .unwrap();
         d.settle.defer(Duration::from_millis(500)).await.unwrap();
     }
-    services("stop-rabbitmq");
+    let broker = stop_service("rabbitmq");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    services("up");
+    broker.restart();
     let mut back = HashSet::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while back.len() < N && std::time::Instant::now() < deadline {
@@ -394,9 +403,9 @@ async fn a_thousand_tasks_survive_gateway_worker_and_broker_restarts() {
     let (mut w4, log4) = p.logged_worker(&[]).await;
 
     wait_completed(&clients, 650, within).await;
-    services("stop-rabbitmq");
+    let broker = stop_service("rabbitmq");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    services("up");
+    broker.restart();
 
     wait_completed(&clients, N, within).await;
     assert_each_completed_with_its_marker(&clients, &tasks).await;
