@@ -14,6 +14,7 @@ pub mod conformance;
 pub mod domain;
 pub mod error;
 pub mod judge;
+pub mod kept;
 pub mod languages;
 pub mod limits;
 pub mod memory;

@@ -4,40 +4,33 @@
 //! (a queued or running task is always read), at most [`MOST`] of them, each for
 //! [`KEPT`]: a task removed past its retention is answered for no longer than that.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
+use std::time::Duration;
 
 use crate::domain::{TaskId, TaskSummary};
+use crate::kept::Kept;
 
 /// How long a finished summary is answered from memory.
 pub const KEPT: Duration = Duration::from_secs(60);
 /// Finished summaries one process keeps at most.
 pub const MOST: usize = 10_000;
 
-#[derive(Default)]
-pub(super) struct FinishedSummaries(Mutex<HashMap<TaskId, (Instant, TaskSummary)>>);
+pub(super) struct FinishedSummaries(Kept<TaskId, TaskSummary>);
+
+impl Default for FinishedSummaries {
+    fn default() -> Self {
+        Self(Kept::new(KEPT, MOST))
+    }
+}
 
 impl FinishedSummaries {
     pub(super) fn get(&self, id: TaskId) -> Option<TaskSummary> {
-        let kept = self.0.lock();
-        let (at, summary) = kept.get(&id)?;
-        (at.elapsed() < KEPT).then(|| summary.clone())
+        self.0.get(&id)
     }
 
     /// Keeps `summary` if its task has finished.
     pub(super) fn keep(&self, summary: &TaskSummary) {
-        if !summary.status.is_finished() {
-            return;
+        if summary.status.is_finished() {
+            self.0.put(summary.id, summary.clone());
         }
-        let mut kept = self.0.lock();
-        if kept.len() >= MOST {
-            kept.retain(|_, (at, _)| at.elapsed() < KEPT);
-            if kept.len() >= MOST {
-                kept.clear();
-            }
-        }
-        kept.insert(summary.id, (Instant::now(), summary.clone()));
     }
 }

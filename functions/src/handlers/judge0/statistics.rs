@@ -3,15 +3,15 @@
 //! bytes they hold. Kept ten minutes per caller, as Judge0 keeps its own;
 //! `invalidate_cache=true` counts again.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::extract::State;
 use chrono::{DateTime, Days, Utc};
 use codebox_core::domain::{Task, TaskSpec};
+use codebox_core::kept::Kept;
 use codebox_core::languages;
 use futures::StreamExt;
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
@@ -28,9 +28,14 @@ const CALLERS_KEPT: usize = 10_000;
 /// Submissions read at once while counting.
 const READS_AT_ONCE: usize = 16;
 
-/// Each caller's statistics and when they were counted.
-#[derive(Default)]
-pub struct StatisticsCache(Mutex<HashMap<uuid::Uuid, (Instant, Statistics)>>);
+/// Each caller's statistics, kept [`KEPT`] (at most [`CALLERS_KEPT`] callers).
+pub struct StatisticsCache(Kept<uuid::Uuid, Statistics>);
+
+impl Default for StatisticsCache {
+    fn default() -> Self {
+        Self(Kept::new(KEPT, CALLERS_KEPT))
+    }
+}
 
 /// What `GET /judge0/statistics` answers, in Judge0's key order.
 #[derive(Debug, Clone, Serialize)]
@@ -85,27 +90,6 @@ impl Serialize for NewestFirst {
     }
 }
 
-impl StatisticsCache {
-    fn get(&self, owner: uuid::Uuid) -> Option<Statistics> {
-        let kept = self.0.lock();
-        let (at, value) = kept.get(&owner)?;
-        (at.elapsed() < KEPT).then(|| value.clone())
-    }
-
-    fn put(&self, owner: uuid::Uuid, value: Statistics) {
-        let mut kept = self.0.lock();
-        kept.retain(|_, (at, _)| at.elapsed() < KEPT);
-        if kept.len() >= CALLERS_KEPT {
-            kept.clear();
-        }
-        kept.insert(owner, (Instant::now(), value));
-    }
-
-    fn forget(&self, owner: uuid::Uuid) {
-        self.0.lock().remove(&owner);
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct StatisticsParams {
     /// `true`: count again now rather than answer what was counted within ten minutes.
@@ -124,8 +108,8 @@ pub async fn statistics(
     Query(params): Query<StatisticsParams>,
 ) -> ApiResult<axum::Json<Statistics>> {
     if params.invalidate_cache.as_deref().map(str::trim) == Some("true") {
-        state.judge0_statistics.forget(me.user_id);
-    } else if let Some(kept) = state.judge0_statistics.get(me.user_id) {
+        state.judge0_statistics.0.forget(&me.user_id);
+    } else if let Some(kept) = state.judge0_statistics.0.get(&me.user_id) {
         return Ok(axum::Json(kept));
     }
     let listed = super::listing::submissions_of(&state, me.user_id).await?;
@@ -144,7 +128,7 @@ pub async fn statistics(
         }
     }
     let counted = count(&state, &read, Utc::now());
-    state.judge0_statistics.put(me.user_id, counted.clone());
+    state.judge0_statistics.0.put(me.user_id, counted.clone());
     Ok(axum::Json(counted))
 }
 
