@@ -269,16 +269,18 @@ impl Client {
             .to_owned())
     }
 
-    /// An authenticated GET of `path`, as JSON (whatever the status).
-    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self
-            .http
+    /// An authenticated GET of `path`.
+    pub async fn fetch(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+        self.http
             .get(self.url(path))
             .bearer_auth(&self.token)
             .send()
-            .await?
-            .json()
-            .await?)
+            .await
+    }
+
+    /// An authenticated GET of `path`, as JSON (whatever the status).
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self.fetch(path).await?.json().await?)
     }
 
     pub async fn status(&self, id: &str) -> anyhow::Result<Value> {

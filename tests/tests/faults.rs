@@ -93,21 +93,9 @@ async fn a_postgres_restart_is_503_meanwhile_then_recovers() {
     c.wait(&id, Duration::from_secs(60)).await.unwrap();
     let database = stop_service("postgres");
     // A finished task's status is what the gateway read before; its result is read again.
-    let status = c
-        .http
-        .get(c.url(&format!("/status/{id}")))
-        .bearer_auth(&c.token)
-        .send()
-        .await
-        .unwrap();
+    let status = c.fetch(&format!("/status/{id}")).await.unwrap();
     assert_eq!(status.status(), 200, "a finished task's status is kept");
-    let r = c
-        .http
-        .get(c.url(&format!("/result/{id}")))
-        .bearer_auth(&c.token)
-        .send()
-        .await
-        .unwrap();
+    let r = c.fetch(&format!("/result/{id}")).await.unwrap();
     assert_eq!(r.status(), 503);
     let body = r.text().await.unwrap();
     assert!(

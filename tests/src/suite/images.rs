@@ -77,13 +77,7 @@ pub async fn image_filters_on_a_real_png(addr: SocketAddr) {
         .await
         .unwrap();
     c.wait(&id, Duration::from_secs(30)).await.unwrap();
-    let r = c
-        .http
-        .get(c.url(&format!("/result/{id}")))
-        .bearer_auth(&c.token)
-        .send()
-        .await
-        .unwrap();
+    let r = c.fetch(&format!("/result/{id}")).await.unwrap();
     assert_eq!(r.headers()["content-type"], "image/png");
     let bytes = r.bytes().await.unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
