@@ -49,7 +49,12 @@ fn job(argv: &[&str]) -> Job {
 }
 
 fn agent(input: &[u8]) -> (std::process::Output, Vec<Frame>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_codebox-agent"))
+    agent_by(Command::new(env!("CARGO_BIN_EXE_codebox-agent")), input)
+}
+
+/// The agent started by `command` (the agent itself, or a shell that execs it).
+fn agent_by(mut command: Command, input: &[u8]) -> (std::process::Output, Vec<Frame>) {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -74,7 +79,10 @@ fn agent(input: &[u8]) -> (std::process::Output, Vec<Frame>) {
 }
 
 fn run_with(job: &Job, files: &[&[u8]], stdin: &[u8]) -> Outcome {
-    let (output, frames) = agent(&encode_job(job, files, stdin).unwrap());
+    outcome(job, agent(&encode_job(job, files, stdin).unwrap()))
+}
+
+fn outcome(job: &Job, (output, frames): (std::process::Output, Vec<Frame>)) -> Outcome {
     let _ = std::fs::remove_dir_all(&job.dir);
     assert!(output.status.success(), "{output:?}");
     let mut o = Outcome {
@@ -297,4 +305,79 @@ fn a_malformed_job_fails_with_one_line() {
     let (output, _) = agent(&bytes);
     let _ = std::fs::remove_dir_all(&j.dir);
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// The threads of the agent: its main thread, one per output stream, the reaper.
+const AGENT_THREADS: u32 = 4;
+
+/// A pids cgroup of its own (v1's `pids` hierarchy or v2's root), removed when dropped.
+struct PidsCgroup(std::path::PathBuf);
+
+impl PidsCgroup {
+    fn new(max: u32) -> Self {
+        let v1 = std::path::Path::new("/sys/fs/cgroup/pids");
+        let v2 = std::path::Path::new("/sys/fs/cgroup");
+        let parent = if v1.join("cgroup.procs").exists() {
+            v1
+        } else {
+            let controllers =
+                std::fs::read_to_string(v2.join("cgroup.subtree_control")).unwrap_or_default();
+            assert!(
+                controllers.split_whitespace().any(|c| c == "pids"),
+                "this test needs a pids cgroup controller"
+            );
+            v2
+        };
+        let dir = parent.join(format!(
+            "codebox-agent-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir(&dir)
+            .unwrap_or_else(|e| panic!("making {dir:?} (make test runs as root): {e}"));
+        std::fs::write(dir.join("pids.max"), max.to_string()).unwrap();
+        PidsCgroup(dir)
+    }
+
+    /// The agent, moved into this cgroup by the shell that then becomes it.
+    fn agent(&self) -> Command {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "echo $$ > \"$1/cgroup.procs\" && exec \"$0\"",
+            env!("CARGO_BIN_EXE_codebox-agent"),
+        ])
+        .arg(&self.0);
+        c
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Every thread the agent needs exists before the program starts: with room in its pids
+/// cgroup for the agent's threads and one process more, the program takes the last place
+/// (it cannot fork) and the agent still watches it to its end and reports it. A thread
+/// the agent started after the program would find no room, and the run would fail.
+#[test]
+fn the_agent_starts_no_thread_once_the_program_runs() {
+    let cgroup = PidsCgroup::new(AGENT_THREADS + 1);
+    let j = job(&["sh", "-c", "echo before; /bin/true; echo after $?"]);
+    let (output, frames) = agent_by(cgroup.agent(), &encode_job(&j, &[], b"").unwrap());
+    let o = outcome(&j, (output, frames));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.to_lowercase().contains("fork"),
+        "the program had the last place of the cgroup: {stderr}"
+    );
+    assert!(o.started);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("before\n"),
+        "{:?}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(o.report.stop, Stop::Exited);
 }
