@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -16,6 +17,7 @@ pub struct TlsFront {
     pub port: u16,
     /// The test CA's certificate (PEM), for a client's `SSL_CERT_FILE`.
     pub ca_file: PathBuf,
+    handshakes: Arc<AtomicUsize>,
     serving: tokio::task::JoinHandle<()>,
 }
 
@@ -46,9 +48,12 @@ impl TlsFront {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let counted = handshakes.clone();
         let serving = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
+                let counted = counted.clone();
                 tokio::spawn(async move {
                     let (Ok(mut tls), Ok(mut plain)) = (
                         acceptor.accept(client).await,
@@ -56,6 +61,7 @@ impl TlsFront {
                     ) else {
                         return;
                     };
+                    counted.fetch_add(1, Ordering::SeqCst);
                     let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
                 });
             }
@@ -63,8 +69,14 @@ impl TlsFront {
         Ok(Self {
             port,
             ca_file,
+            handshakes,
             serving,
         })
+    }
+
+    /// How many connections completed their handshake.
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(Ordering::SeqCst)
     }
 
     /// The front's URL, by name (the certificate's).

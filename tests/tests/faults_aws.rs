@@ -206,3 +206,43 @@ async fn a_webhook_is_signed_with_the_key_from_secrets_manager() {
     assert_eq!(body["id"], id.as_str());
     assert_eq!(body["result"]["stdout"], "signed\n");
 }
+
+/// SQS and S3 over HTTPS, as on AWS: moto behind a TLS terminator with a test CA the
+/// worker is told to trust (`SSL_CERT_FILE`), the worker's only way to its queue and
+/// bucket. A task's message is received and extended, and its outcome, too big for a
+/// commit, is put in S3, all through it (on AWS the worker's image brings the CA bundle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reaches_sqs_and_s3_over_https() {
+    let p = Profile::aws();
+    let _gateway = p.gateway().await;
+    let moto = codebox_tests::aws::endpoint();
+    let moto = moto.trim_start_matches("http://").trim_end_matches('/');
+    let front = codebox_tests::tls::TlsFront::start(moto.parse().unwrap())
+        .await
+        .unwrap();
+    let port = codebox_tests::procs::free_port();
+    let mut extra = vec![
+        ("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}")),
+        ("COMMIT_SPILL_BYTES", "1024".to_owned()),
+        ("AWS_ENDPOINT_URL", front.url()),
+        (
+            "SSL_CERT_FILE",
+            front.ca_file.to_string_lossy().into_owned(),
+        ),
+    ];
+    extra.extend(p.worker_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    let _worker = p.spawn("codebox-worker", &extra);
+    let c = Client::new_user(p.addr()).await.unwrap();
+    let r = c
+        .run(json!({"language": "python", "code": "print('y' * 6000)"}))
+        .await
+        .unwrap();
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["stdout"], format!("{}\n", "y".repeat(6000)));
+    let spilled = metric_sum(&worker_metrics(port).await, "codebox_commits_spilled_total");
+    assert_eq!(
+        spilled, 1.0,
+        "the outcome went to S3 through the terminator"
+    );
+    assert!(front.handshakes() > 0);
+}
