@@ -71,12 +71,13 @@ LAMBDA_TARGET = $(if $(filter arm64,$(LAMBDA_ARCH)),--arm64,--x86-64)
 check_lambda_arch = $(if $(filter arm64 x86_64,$(LAMBDA_ARCH)),,$(error LAMBDA_ARCH must be arm64 or x86_64, not '$(LAMBDA_ARCH)'))
 
 ## One Lambda binary per handler into target/lambda/<function>/bootstrap (cargo lambda),
-## with the AWS backends only (no PostgreSQL, Redis or RabbitMQ client linked in).
+## with the AWS backends only (no PostgreSQL, Redis or RabbitMQ client linked in), built
+## with the size profile (Cargo.toml's profile.lambda).
 ## Needs only Rust and Python 3: cargo-lambda and zig come into a virtualenv of their own
 ## (scripts/ensure-tools.sh lambda), and zig links for the target whatever the host.
 lambda-build:
 	$(check_lambda_arch)
-	PATH="$$(bash scripts/ensure-tools.sh lambda):$$PATH" cargo lambda build --release \
+	PATH="$$(bash scripts/ensure-tools.sh lambda):$$PATH" cargo lambda build --profile lambda \
 	  $(LAMBDA_TARGET) -p codebox-functions \
 	  --no-default-features --features aws $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
 
