@@ -385,7 +385,10 @@ impl Backends {
         }
     }
 
-    pub async fn from_config(config: &ApiConfig) -> anyhow::Result<Self> {
+    /// The backends `config` names. `QUEUES`: whether this process queues tasks; a Lambda
+    /// function that never does is built with `false`, so on AWS it links no SQS client
+    /// (the linker drops its code) and has a queue that refuses instead.
+    pub async fn from_config<const QUEUES: bool>(config: &ApiConfig) -> anyhow::Result<Self> {
         match &config.backend {
             Backend::Memory => Ok(Self::memory()),
             #[cfg(feature = "local")]
@@ -397,7 +400,10 @@ impl Backends {
             }
             .into()),
             #[cfg(feature = "aws")]
-            Backend::Aws(aws) => Ok(Self::aws(aws).await),
+            Backend::Aws(aws) => Ok(Self::aws_linking::<QUEUES>(
+                codebox_adapters::aws::sdk_config().await,
+                aws,
+            )),
             #[cfg(not(feature = "aws"))]
             Backend::Aws(_) => Err(ConfigError {
                 var: "BACKEND".into(),
@@ -408,15 +414,19 @@ impl Backends {
     }
 
     /// DynamoDB for users, sessions and tasks, SQS, S3 for blobs and for values too big
-    /// for an item or a message. The clients connect lazily: nothing is dialled at start.
-    #[cfg(feature = "aws")]
-    pub async fn aws(c: &AwsBackend) -> Self {
-        Self::aws_with(codebox_adapters::aws::sdk_config().await, c)
-    }
-
-    /// As [`Backends::aws`], with the SDK configuration given (tests on moto).
+    /// for an item or a message, with the SDK configuration given (tests on moto). The
+    /// clients connect lazily: nothing is dialled at start.
     #[cfg(feature = "aws")]
     pub fn aws_with(sdk: &codebox_adapters::aws::SdkConfig, c: &AwsBackend) -> Self {
+        Self::aws_linking::<true>(sdk, c)
+    }
+
+    /// As [`Backends::aws_with`], with SQS only where `QUEUES`.
+    #[cfg(feature = "aws")]
+    fn aws_linking<const QUEUES: bool>(
+        sdk: &codebox_adapters::aws::SdkConfig,
+        c: &AwsBackend,
+    ) -> Self {
         use codebox_adapters::aws::{dynamodb, s3, sqs};
         let blobs: Arc<dyn BlobStore> = Arc::new(s3::S3BlobStore::new(sdk, &c.blob_bucket));
         let store = Arc::new(
@@ -432,20 +442,24 @@ impl Backends {
             )
             .with_retention(c.task_retention_days),
         );
-        let queue = sqs::SqsQueue::new(
-            sdk,
-            sqs::SqsConfig {
-                queue_url: c.queue_url.clone(),
-                dead_letter_url: None,
-            },
-            Some(blobs.clone()),
-        );
+        let queue: Arc<dyn TaskQueue> = if QUEUES {
+            Arc::new(sqs::SqsQueue::new(
+                sdk,
+                sqs::SqsConfig {
+                    queue_url: c.queue_url.clone(),
+                    dead_letter_url: None,
+                },
+                Some(blobs.clone()),
+            ))
+        } else {
+            Arc::new(crate::lambda::NoQueue)
+        };
         Self {
             users: store.clone(),
             sessions: store.clone(),
             tasks: store,
             blobs,
-            queue: Arc::new(queue),
+            queue,
             limiter: Arc::new(dynamodb::DynamoRateLimiter::new(
                 sdk,
                 c.limits_table.clone(),
@@ -518,18 +532,19 @@ impl AppState {
     /// Configuration and backends from the environment: what the gateway binary starts
     /// with (it serves every route, the workers' too).
     pub async fn from_env() -> anyhow::Result<Self> {
-        Self::from_env_serving(true).await
+        Self::from_env_serving::<true>(true).await
     }
 
     /// What the Lambda function serving `handler` starts with: only `commit` serves
-    /// workers.
-    pub async fn for_function(handler: &str) -> anyhow::Result<Self> {
-        Self::from_env_serving(handler == "commit").await
+    /// workers, and only a function built with `QUEUES` queues tasks
+    /// ([`Backends::from_config`]).
+    pub async fn for_function<const QUEUES: bool>(handler: &str) -> anyhow::Result<Self> {
+        Self::from_env_serving::<QUEUES>(handler == "commit").await
     }
 
-    async fn from_env_serving(serves_workers: bool) -> anyhow::Result<Self> {
+    async fn from_env_serving<const QUEUES: bool>(serves_workers: bool) -> anyhow::Result<Self> {
         let config = ApiConfig::from_env(serves_workers).await?;
-        let backends = Backends::from_config(&config).await?;
+        let backends = Backends::from_config::<QUEUES>(&config).await?;
         Self::build(&config, &backends)
     }
 }

@@ -9,7 +9,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use codebox_core::ports::BlobStore;
+use codebox_core::domain::TaskMessage;
+use codebox_core::ports::{BlobStore, TaskQueue};
 
 /// The largest response body a Lambda function returns itself: Lambda carries 6 MB, and
 /// a binary body (a PNG) travels base64-encoded, a third bigger.
@@ -111,15 +112,40 @@ pub fn with_offload(router: Router, large_responses: Option<Arc<dyn BlobStore>>)
     }
 }
 
+/// The queue of a Lambda function that never queues a task (built with `QUEUES` false,
+/// [`crate::Backends::from_config`]): it links no queue client, and a publish it was never
+/// meant to make fails as the broker being away would, so nothing is taken as queued.
+pub struct NoQueue;
+
+#[async_trait::async_trait]
+impl TaskQueue for NoQueue {
+    async fn publish(&self, message: &TaskMessage) -> codebox_core::error::Result<()> {
+        Err(codebox_core::Error::Unavailable(format!(
+            "this function queues no task (task {})",
+            message.task_id
+        )))
+    }
+}
+
 /// The `main` of a Lambda binary serving the handler module `$handler`: tracing, state
 /// built once from the environment (a bad setting stops it with one line), then serve.
+/// `lambda_main!(create_task, queues)` for a function that queues tasks; without
+/// `queues` the function links no queue client.
 #[macro_export]
 macro_rules! lambda_main {
     ($handler:ident) => {
+        $crate::lambda_main!(@serve $handler, false);
+    };
+    ($handler:ident, queues) => {
+        $crate::lambda_main!(@serve $handler, true);
+    };
+    (@serve $handler:ident, $queues:literal) => {
         #[tokio::main]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::telemetry::init_tracing();
-            let state = match $crate::AppState::for_function(stringify!($handler)).await {
+            let state = match $crate::AppState::for_function::<$queues>(stringify!($handler))
+                .await
+            {
                 Ok(state) => state,
                 Err(e) => {
                     eprintln!("codebox: {e}");

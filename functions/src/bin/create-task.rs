@@ -1,3 +1,3 @@
 //! Lambda function `create-task`.
 
-codebox_functions::lambda_main!(create_task);
+codebox_functions::lambda_main!(create_task, queues);

@@ -1,3 +1,3 @@
 //! Lambda function `judge0`: the Judge0-compatible API.
 
-codebox_functions::lambda_main!(judge0);
+codebox_functions::lambda_main!(judge0, queues);

@@ -382,12 +382,22 @@ async fn idempotency_key_returns_the_first_task() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 
+/// A queue away, and the queue of a Lambda function built to queue nothing
+/// (`lambda::NoQueue`, should a route that queues ever be served by one): 503, nothing kept.
 #[tokio::test]
 async fn queue_outage_is_503_and_leaves_nothing() {
-    let queue = MemoryQueue::new(3);
-    queue.set_available(false);
+    let away = MemoryQueue::new(3);
+    away.set_available(false);
+    let queues: [Arc<dyn codebox_core::ports::TaskQueue>; 2] =
+        [Arc::new(away), Arc::new(codebox_functions::lambda::NoQueue)];
+    for queue in queues {
+        refused_and_gone(queue).await;
+    }
+}
+
+async fn refused_and_gone(queue: Arc<dyn codebox_core::ports::TaskQueue>) {
     let mut backends = Backends::memory();
-    backends.queue = Arc::new(queue);
+    backends.queue = queue;
     let app = router(state_with(3600, &backends));
     let token = login_as(&app, "mia").await;
     let r = send(
