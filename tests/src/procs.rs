@@ -301,9 +301,15 @@ impl Profile {
 
     /// A worker whose metrics answer on the returned port.
     pub async fn worker(&self) -> (Proc, u16) {
+        self.worker_with(&[]).await
+    }
+
+    /// A worker of this profile with `env` on top, once its metrics answer; and their port.
+    pub async fn worker_with(&self, env: &[(&str, String)]) -> (Proc, u16) {
         let port = free_port();
         let mut extra = vec![("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}"))];
         extra.extend(self.worker_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        extra.extend(env.iter().cloned());
         let p = self.spawn("codebox-worker", &extra);
         wait_for(Duration::from_secs(30), || async {
             crate::get(format!("http://127.0.0.1:{port}/metrics"))
@@ -753,19 +759,9 @@ pub async fn auth_rate_is_shared_by_gateways(p: &Profile) {
 /// completes with all of it, through the blob store (the worker counts the spill).
 pub async fn big_outcome_goes_through_the_blob_store(p: &Profile) -> String {
     let _gateway = p.gateway().await;
-    let port = free_port();
-    let mut extra = vec![
-        ("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}")),
-        ("COMMIT_SPILL_BYTES", "1024".to_owned()),
-    ];
-    extra.extend(p.worker_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
-    let _worker = p.spawn("codebox-worker", &extra);
-    wait_for(Duration::from_secs(30), || async {
-        crate::get(format!("http://127.0.0.1:{port}/metrics"))
-            .await
-            .is_ok()
-    })
-    .await;
+    let (_worker, port) = p
+        .worker_with(&[("COMMIT_SPILL_BYTES", "1024".to_owned())])
+        .await;
     let c = crate::Client::new_user(p.addr()).await.unwrap();
     let r = c
         .run(serde_json::json!({"language": "python", "code": "print('y' * 6000)"}))

@@ -220,18 +220,16 @@ async fn a_worker_reaches_sqs_and_s3_over_https() {
     let front = codebox_tests::tls::TlsFront::start(moto.parse().unwrap())
         .await
         .unwrap();
-    let port = codebox_tests::procs::free_port();
-    let mut extra = vec![
-        ("WORKER_METRICS_ADDR", format!("127.0.0.1:{port}")),
-        ("COMMIT_SPILL_BYTES", "1024".to_owned()),
-        ("AWS_ENDPOINT_URL", front.url()),
-        (
-            "SSL_CERT_FILE",
-            front.ca_file.to_string_lossy().into_owned(),
-        ),
-    ];
-    extra.extend(p.worker_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
-    let _worker = p.spawn("codebox-worker", &extra);
+    let (_worker, port) = p
+        .worker_with(&[
+            ("COMMIT_SPILL_BYTES", "1024".to_owned()),
+            ("AWS_ENDPOINT_URL", front.url()),
+            (
+                "SSL_CERT_FILE",
+                front.ca_file.to_string_lossy().into_owned(),
+            ),
+        ])
+        .await;
     let c = Client::new_user(p.addr()).await.unwrap();
     let r = c
         .run(json!({"language": "python", "code": "print('y' * 6000)"}))
