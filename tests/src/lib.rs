@@ -422,16 +422,44 @@ fn count_containers(task_id: &str, running_only: bool) -> anyhow::Result<usize> 
         bail!("docker ps failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).lines().count()
-        + runc_sandboxes_of(task_id, running_only)?)
+        + oci_sandboxes_of(task_id, running_only)?.len())
+}
+
+/// Host pids of the first processes (the agents) of a task's running sandboxes, on
+/// every engine: the Docker engine's containers and the OCI engines' (runc, runsc; for
+/// runsc the sandbox's own process, which holds the agent).
+pub fn sandbox_agent_pids_of(task_id: &str) -> anyhow::Result<Vec<u32>> {
+    let name = format!("name=codebox-{task_id}");
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-q", "--filter", "label=codebox.role=sandbox"])
+        .args(["--filter", &name, "--filter", "status=running"])
+        .output()
+        .context("running the docker CLI")?;
+    let mut pids = Vec::new();
+    for id in String::from_utf8_lossy(&out.stdout).lines() {
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "-f", "{{.State.Pid}}", id])
+            .output()
+            .context("running the docker CLI")?;
+        if let Ok(pid) = String::from_utf8_lossy(&out.stdout).trim().parse::<u32>() {
+            pids.push(pid);
+        }
+    }
+    for c in oci_sandboxes_of(task_id, true)? {
+        if let Some(pid) = c["pid"].as_u64().filter(|p| *p > 0) {
+            pids.push(pid as u32);
+        }
+    }
+    Ok(pids)
 }
 
 /// Containers of the OCI engines (runc, runsc) serving this task (the task is named in
 /// their bundle), or only those whose container runs. A bundle a dead worker left without
 /// its container is no sandbox (nothing of it runs or holds resources; the reaper removes
 /// it later).
-fn runc_sandboxes_of(task_id: &str, running_only: bool) -> anyhow::Result<usize> {
+fn oci_sandboxes_of(task_id: &str, running_only: bool) -> anyhow::Result<Vec<Value>> {
     use codebox_worker::sandbox::engine::runc::{self as oci, Runtime};
-    let mut count = 0;
+    let mut found = Vec::new();
     for runtime in [Runtime::Runc, Runtime::Runsc] {
         let root = oci::state_root(runtime);
         if !root.exists() {
@@ -465,17 +493,16 @@ fn runc_sandboxes_of(task_id: &str, running_only: bool) -> anyhow::Result<usize>
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         let list: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        count += list
-            .as_array()
-            .map(|l| {
-                l.iter()
-                    .filter(|c| !running_only || c["status"] == "running")
-                    .filter(|c| c["bundle"].as_str().is_some_and(serves))
-                    .count()
-            })
-            .unwrap_or(0);
+        found.extend(
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| !running_only || c["status"] == "running")
+                .filter(|c| c["bundle"].as_str().is_some_and(serves))
+                .cloned(),
+        );
     }
-    Ok(count)
+    Ok(found)
 }
 
 /// One Server-Sent Event as a client receives it.

@@ -13,6 +13,7 @@ codebox_tests::suite!(codebox_tests::shared_runc_stack();
     hidden_children_count_in_the_facts,
     host_interrupts_and_power_are_masked,
     the_root_is_nosuid_and_nodev,
+    a_sandbox_killed_mid_run_ends_its_task_once,
 );
 
 /// runc runs with an environment of the worker's making (`PATH` alone): none of the

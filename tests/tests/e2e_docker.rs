@@ -10,4 +10,5 @@ codebox_tests::suite!(codebox_tests::shared_docker_stack();
     only_local_and_ip_sockets_open,
     hidden_children_count_in_the_facts,
     host_interrupts_and_power_are_masked,
+    a_sandbox_killed_mid_run_ends_its_task_once,
 );

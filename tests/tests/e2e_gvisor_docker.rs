@@ -20,4 +20,5 @@ codebox_tests::suite!(codebox_tests::shared_gvisor_docker_stack();
     the_workers_environment_is_not_visible,
     cancel_kills_a_running_task,
     fork_bomb_and_disk_filling_end_with_a_verdict,
+    a_sandbox_killed_mid_run_ends_its_task_once,
 );

@@ -459,3 +459,40 @@ pub async fn the_workers_environment_is_not_visible(addr: SocketAddr) {
         assert!(!out.contains(secret), "{secret} leaked: {out}");
     }
 }
+
+/// The sandbox's first process (the agent) killed by SIGKILL mid-run — what the memory
+/// limit does when a program's memory is not its own process's (files in `/tmp`) — gives
+/// the task its own verdict on every engine, once: `memory_limit`, never a platform
+/// failure retried (a rerun would end `accepted`, its sleep over, or `failed`). The
+/// Docker engine learns how its auto-removed container ended from its events.
+pub async fn a_sandbox_killed_mid_run_ends_its_task_once(addr: SocketAddr) {
+    let c = client(addr).await;
+    let src = "import time\nprint('up', flush=True)\ntime.sleep(15)";
+    let id = c
+        .submit(&json!({"language": "python", "code": src, "limits": {"time_ms": 20_000}}))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pids = loop {
+        if c.status(&id).await.unwrap()["status"] == "running" {
+            let pids = crate::sandbox_agent_pids_of(&id).unwrap();
+            if !pids.is_empty() {
+                break pids;
+            }
+        }
+        assert!(Instant::now() < deadline, "its sandbox never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(pids.len(), 1, "one sandbox runs the task: {pids:?}");
+    // The program is under way well within this.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pids[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -KILL {}", pids[0]);
+    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(r["verdict"], "memory_limit", "{r}");
+    assert_eq!(r["signal"], "SIGKILL", "{r}");
+    assert_eq!(r["stdout"], "up\n", "its output so far is kept: {r}");
+}

@@ -315,7 +315,7 @@ async fn drive(
                 // Where the agent cannot read the cgroup (gVisor), ask the engine about a
                 // SIGKILL the agent did not send.
                 None if report.signal == Some(9) && report.stop == Stop::Exited => {
-                    container.saw_oom().await?
+                    container.saw_oom().await?.unwrap_or(false)
                 }
                 None => false,
             };
@@ -336,7 +336,8 @@ async fn drive(
         Ok(None) => {
             // The agent is gone without a report: killed with the container's memory (it
             // is one of its processes), or broken.
-            if container.saw_oom().await? {
+            let oom = container.saw_oom().await?;
+            if oom == Some(true) {
                 return Ok(StepOutcome {
                     oom_killed: true,
                     signal: Some(9),
@@ -346,7 +347,10 @@ async fn drive(
                 });
             }
             let why = String::from_utf8_lossy(&agent_stderr).trim().to_owned();
-            if started.is_some() && container.tells_oom_apart() {
+            // Certainly not the memory limit, and the program had started: the run's own
+            // verdict. Before the start (or when the engine cannot tell) it is the
+            // platform's failure, retried.
+            if started.is_some() && oom == Some(false) {
                 tracing::warn!(agent = %why, "a sandbox agent stopped during the run without a report");
                 return Ok(StepOutcome {
                     stdout,

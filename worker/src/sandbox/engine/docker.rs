@@ -4,20 +4,23 @@
 //! configuration names one.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
+use bollard::models::{
+    ContainerCreateBody, EventMessage, HostConfig, HostConfigLogConfig, ResourcesUlimits,
+};
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
-    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
+    KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use codebox_agent::AGENT_PATH;
 use codebox_core::Error;
 use codebox_core::domain::TaskId;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio_util::task::TaskTracker;
 
 use super::runc::{AGENT_TASKS, GVISOR_HOST_PIDS};
@@ -174,6 +177,7 @@ impl Engine for DockerEngine {
         let docker = &self.docker;
         let timer = crate::stages::Timer::start("create");
         let identity = self.config.identities.take()?;
+        let made = unix_now().as_secs() as i64;
         let created = docker
             .create_container(
                 None,
@@ -184,6 +188,7 @@ impl Engine for DockerEngine {
         let mut container = DockerContainer {
             docker: docker.clone(),
             id: created.id.clone(),
+            made,
             live: true,
             started: false,
             identity: Some(identity),
@@ -354,6 +359,8 @@ fn container_config(config: &SandboxConfig, memory_mb: u32, uid: u32) -> Contain
 struct DockerContainer {
     docker: Docker,
     id: String,
+    /// When it was made (Unix seconds): where the engine's events of it begin.
+    made: i64,
     /// Cleared once disposed of.
     live: bool,
     started: bool,
@@ -379,14 +386,8 @@ impl Container for DockerContainer {
         })
     }
 
-    /// Docker's auto-removed container can be gone before its OOM flag is read (seen on
-    /// gVisor).
-    fn tells_oom_apart(&self) -> bool {
-        false
-    }
-
-    async fn saw_oom(&self) -> Result<bool, Error> {
-        engine_saw_oom(&self.docker, &self.id).await
+    async fn saw_oom(&self) -> Result<Option<bool>, Error> {
+        engine_saw_oom(&self.docker, &self.id, self.made).await
     }
 
     async fn dispose(mut self: Box<Self>) {
@@ -506,29 +507,64 @@ fn engine(e: bollard::errors::Error) -> Error {
     Error::Unavailable(format!("container engine: {e}"))
 }
 
-/// Whether the engine recorded an OOM kill in the container. It may record the cgroup's
-/// event a moment after the kill (seen on cgroup v1), so it looks again for a moment.
-async fn engine_saw_oom(docker: &Docker, id: &str) -> Result<bool, Error> {
+/// Whether the memory limit killed in the container, from the engine's events of it,
+/// which outlive the container (it is auto-removed once its agent ends, often before an
+/// inspect could read its state). The engine may record the cgroup's event a moment after
+/// the kill (seen on cgroup v1), so it looks again for a moment; `None` when the container
+/// has neither died nor been seen out of memory by then.
+async fn engine_saw_oom(docker: &Docker, id: &str, made: i64) -> Result<Option<bool>, Error> {
+    let filters = HashMap::from([
+        ("type", vec!["container".to_owned()]),
+        ("container", vec![id.to_owned()]),
+        ("event", vec!["oom".to_owned(), "die".to_owned()]),
+    ]);
+    let since = (made - 1).to_string();
     for attempt in 0..7 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let state = match docker
-            .inspect_container(id, None::<InspectContainerOptions>)
+        // Up to now only: a later bound would keep the stream open until then.
+        let now = unix_now();
+        let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+        let options = EventsOptionsBuilder::default()
+            .since(&since)
+            .until(&until)
+            .filters(&filters)
+            .build();
+        let events: Vec<EventMessage> = docker
+            .events(Some(options))
+            .try_collect()
             .await
-        {
-            Ok(c) => c.state,
-            // Gone (auto-removed after its agent ended): nothing more to learn.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(false),
-            Err(e) => return Err(engine(e)),
-        };
-        if state.and_then(|s| s.oom_killed).unwrap_or(false) {
-            return Ok(true);
+            .map_err(engine)?;
+        if let Some(oom) = oom_of(&events) {
+            return Ok(Some(oom));
         }
     }
-    Ok(false)
+    Ok(None)
+}
+
+/// What a container's `oom` and `die` events say of the memory limit: an `oom` event is
+/// one; so is a death by SIGKILL (exit 137), which nothing inside can send to the agent,
+/// its first process, and the worker had not sent (it asks before it kills), as on the
+/// runc engine; any other death is not. `None` before either.
+fn oom_of(events: &[EventMessage]) -> Option<bool> {
+    let is = |e: &EventMessage, action: &str| e.action.as_deref() == Some(action);
+    if events.iter().any(|e| is(e, "oom")) {
+        return Some(true);
+    }
+    let died = events.iter().find(|e| is(e, "die"))?;
+    let exit_code = died
+        .actor
+        .as_ref()
+        .and_then(|a| a.attributes.as_ref())
+        .and_then(|a| a.get("exitCode"));
+    Some(exit_code.is_some_and(|c| c == "137"))
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -628,5 +664,35 @@ mod tests {
         assert_eq!(h.runtime.as_deref(), Some("runsc"));
         assert_eq!(h.auto_remove, Some(true), "gone with its worker");
         assert!(h.pid_mode.is_none() && h.ipc_mode.is_none() && h.userns_mode.is_none());
+    }
+
+    fn event(action: &str, exit_code: Option<&str>) -> EventMessage {
+        EventMessage {
+            action: Some(action.to_owned()),
+            actor: Some(bollard::models::EventActor {
+                id: Some("c".to_owned()),
+                attributes: exit_code
+                    .map(|c| HashMap::from([("exitCode".to_owned(), c.to_owned())])),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// An agent gone without a report is the memory limit only when the engine says so:
+    /// its `oom` event, or its death by a SIGKILL the worker did not send; any other
+    /// death is certainly not (the run's own verdict); no death yet is not known (the
+    /// step is retried).
+    #[test]
+    fn the_engines_events_tell_the_memory_limit_apart() {
+        assert_eq!(oom_of(&[]), None);
+        assert_eq!(oom_of(&[event("die", Some("137"))]), Some(true));
+        assert_eq!(
+            oom_of(&[event("oom", None), event("die", Some("0"))]),
+            Some(true)
+        );
+        assert_eq!(oom_of(&[event("oom", None)]), Some(true));
+        assert_eq!(oom_of(&[event("die", Some("101"))]), Some(false));
+        assert_eq!(oom_of(&[event("die", Some("1"))]), Some(false));
+        assert_eq!(oom_of(&[event("die", None)]), Some(false));
     }
 }

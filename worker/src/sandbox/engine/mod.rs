@@ -53,13 +53,10 @@ pub trait Container: Send + Sync {
     /// step's path.
     fn serves(&self, task: TaskId) -> tokio::task::JoinHandle<()>;
 
-    /// Whether [`Self::saw_oom`]'s `false` is certain. Where it is not, an agent gone
-    /// without a report stays a platform failure, retried, rather than a verdict that may
-    /// be wrong.
-    fn tells_oom_apart(&self) -> bool;
-
-    /// Whether the memory limit killed in the sandbox, asked of the engine.
-    async fn saw_oom(&self) -> Result<bool, Error>;
+    /// Whether the memory limit killed in the sandbox, asked of the engine: `None` when
+    /// the engine cannot tell (an agent gone without a report then stays a platform
+    /// failure, retried, rather than a verdict that may be wrong).
+    async fn saw_oom(&self) -> Result<Option<bool>, Error>;
 
     /// Ends it (killing what still runs) and waits until it is gone, bounded. Its uid goes
     /// back to the pool only once the engine confirms it gone.

@@ -213,20 +213,17 @@ impl Container for OciContainer {
         })
     }
 
-    /// runc sees how the agent ended (a SIGKILL only the memory limit can send).
-    fn tells_oom_apart(&self) -> bool {
-        true
-    }
-
     /// Whether the memory limit killed its first process (the agent, gone without a
     /// report): killed by SIGKILL, which nothing inside can send to it and the worker did
-    /// not.
-    async fn saw_oom(&self) -> Result<bool, Error> {
-        Ok(!self.killed
-            && self
-                .ended(Duration::from_secs(2))
-                .await
-                .is_some_and(|e| e.killed_by == Some(9)))
+    /// not. runc sees how the agent ended, so the answer is always certain.
+    async fn saw_oom(&self) -> Result<Option<bool>, Error> {
+        Ok(Some(
+            !self.killed
+                && self
+                    .ended(Duration::from_secs(2))
+                    .await
+                    .is_some_and(|e| e.killed_by == Some(9)),
+        ))
     }
 
     async fn dispose(mut self: Box<Self>) {
