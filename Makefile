@@ -79,7 +79,7 @@ lambda-build:
 	$(check_lambda_arch)
 	PATH="$$(bash scripts/ensure-tools.sh lambda):$$PATH" cargo lambda build --profile lambda \
 	  $(LAMBDA_TARGET) -p codebox-functions \
-	  --no-default-features --features aws $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+	  --no-default-features --features lambda $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
 
 ## Cold-start init time and size of every function built by lambda-build, on BACKEND=aws
 ## (moto from scripts/services.sh, provisioned by the LocalStack init hook).

@@ -84,7 +84,7 @@ impl Running {
 
     /// The webhook calls of tasks that ended before the stop, made before it returns.
     async fn drain_webhooks(&self) {
-        if let Some(webhooks) = &self.state.webhooks {
+        if let Some(webhooks) = &self.state.webhook_calls {
             webhooks.drain(codebox_functions::webhooks::DRAIN).await;
         }
     }

@@ -338,7 +338,7 @@ async fn secret_or_arn(name: &str, what: &str) -> anyhow::Result<SecretString> {
     };
     #[cfg(feature = "aws")]
     {
-        let sdk = codebox_adapters::aws::sdk_config().await;
+        let sdk = codebox_adapters::aws::sdk_config().await?;
         codebox_adapters::aws::secrets::secret_string(sdk, &arn).await
     }
     #[cfg(not(feature = "aws"))]
@@ -401,7 +401,7 @@ impl Backends {
             .into()),
             #[cfg(feature = "aws")]
             Backend::Aws(aws) => Ok(Self::aws_linking::<QUEUES>(
-                codebox_adapters::aws::sdk_config().await,
+                codebox_adapters::aws::sdk_config().await?,
                 aws,
             )),
             #[cfg(not(feature = "aws"))]
@@ -498,7 +498,19 @@ impl Backends {
 }
 
 impl AppState {
+    /// The API over `backends`, taking the workers' outcomes and calling the webhooks of
+    /// the tasks they end.
     pub fn build(config: &ApiConfig, backends: &Backends) -> anyhow::Result<Self> {
+        Self::build_serving::<true>(config, backends)
+    }
+
+    /// `WORKERS`: whether this process stores tasks' ends, and so calls their webhooks; a
+    /// Lambda function other than `commit` is built with `false` and links no webhook
+    /// client (it still checks a submitted webhook's address and tells users their keys).
+    fn build_serving<const WORKERS: bool>(
+        config: &ApiConfig,
+        backends: &Backends,
+    ) -> anyhow::Result<Self> {
         let accounts = AccountService::new(
             backends.users.clone(),
             backends.sessions.clone(),
@@ -509,42 +521,50 @@ impl AppState {
                 worker_token: config.worker_token.clone(),
             },
         )?;
-        let webhooks = crate::webhooks::Webhooks::new(&config.webhooks)?;
-        let tasks = TaskService::new(
+        let mut tasks = TaskService::new(
             backends.tasks.clone(),
             backends.blobs.clone(),
             backends.queue.clone(),
         )
         .with_events(backends.events.clone())
-        .with_notifier(webhooks.clone())
         .with_inline_image_limit(config.inline_image_max)
         .with_running_cap(config.limits.max_running_tasks);
+        let calls = if WORKERS {
+            let calls = crate::webhooks::WebhookCalls::new(&config.webhooks)?;
+            tasks = tasks.with_notifier(calls.clone());
+            Some(calls)
+        } else {
+            None
+        };
         let limits = ClientLimits::new(backends.limiter.clone(), config.limits);
         let mut state = AppState::new(accounts, tasks, limits, config.cors_origins.clone());
         state.large_responses = Some(backends.blobs.clone());
         state.events_max = config.events_max;
         state.public_url = config.public_url.clone();
-        webhooks.attach(state.clone());
-        state.webhooks = Some(webhooks);
+        state.webhooks = Some(crate::webhooks::Webhooks::new(&config.webhooks));
+        if let Some(calls) = &calls {
+            calls.attach(state.clone());
+        }
+        state.webhook_calls = calls;
         Ok(state)
     }
 
     /// Configuration and backends from the environment: what the gateway binary starts
     /// with (it serves every route, the workers' too).
     pub async fn from_env() -> anyhow::Result<Self> {
-        Self::from_env_serving::<true>(true).await
+        Self::from_env_serving::<true, true>().await
     }
 
-    /// What the Lambda function serving `handler` starts with: only `commit` serves
-    /// workers, and only a function built with `QUEUES` queues tasks
-    /// ([`Backends::from_config`]).
-    pub async fn for_function<const QUEUES: bool>(handler: &str) -> anyhow::Result<Self> {
-        Self::from_env_serving::<QUEUES>(handler == "commit").await
+    /// What a Lambda function starts with: only one built with `QUEUES` queues tasks
+    /// ([`Backends::from_config`]), only one built with `WORKERS` (`commit`) serves
+    /// workers and calls webhooks ([`Self::build_serving`]).
+    pub async fn for_function<const QUEUES: bool, const WORKERS: bool>() -> anyhow::Result<Self> {
+        Self::from_env_serving::<QUEUES, WORKERS>().await
     }
 
-    async fn from_env_serving<const QUEUES: bool>(serves_workers: bool) -> anyhow::Result<Self> {
-        let config = ApiConfig::from_env(serves_workers).await?;
+    async fn from_env_serving<const QUEUES: bool, const WORKERS: bool>() -> anyhow::Result<Self> {
+        let config = ApiConfig::from_env(WORKERS).await?;
         let backends = Backends::from_config::<QUEUES>(&config).await?;
-        Self::build(&config, &backends)
+        Self::build_serving::<WORKERS>(&config, &backends)
     }
 }

@@ -129,23 +129,26 @@ impl TaskQueue for NoQueue {
 
 /// The `main` of a Lambda binary serving the handler module `$handler`: tracing, state
 /// built once from the environment (a bad setting stops it with one line), then serve.
-/// `lambda_main!(create_task, queues)` for a function that queues tasks; without
-/// `queues` the function links no queue client.
+/// `lambda_main!(create_task, queues)` for a function that queues tasks, and
+/// `lambda_main!(commit, workers)` for the one that serves workers (it stores tasks' ends
+/// and calls their webhooks); without either the function links no queue client and no
+/// webhook client.
 #[macro_export]
 macro_rules! lambda_main {
     ($handler:ident) => {
-        $crate::lambda_main!(@serve $handler, false);
+        $crate::lambda_main!(@serve $handler, false, false);
     };
     ($handler:ident, queues) => {
-        $crate::lambda_main!(@serve $handler, true);
+        $crate::lambda_main!(@serve $handler, true, false);
     };
-    (@serve $handler:ident, $queues:literal) => {
+    ($handler:ident, workers) => {
+        $crate::lambda_main!(@serve $handler, false, true);
+    };
+    (@serve $handler:ident, $queues:literal, $workers:literal) => {
         #[tokio::main]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::telemetry::init_tracing();
-            let state = match $crate::AppState::for_function::<$queues>(stringify!($handler))
-                .await
-            {
+            let state = match $crate::AppState::for_function::<$queues, $workers>().await {
                 Ok(state) => state,
                 Err(e) => {
                     eprintln!("codebox: {e}");

@@ -26,8 +26,11 @@ pub struct AppState {
     pub languages_read: Arc<parking_lot::Mutex<Option<std::time::Instant>>>,
     /// Where clients reach the API (`PUBLIC_URL`); `None`: as each request says.
     pub public_url: Option<String>,
-    /// Tells tasks' webhooks; `None`: this API takes no webhooks.
+    /// Where tasks' webhooks may point, and users' signing keys; `None`: this API takes
+    /// no webhooks.
     pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
+    /// The calls of ended tasks' webhooks, in a process that stores tasks' ends.
+    pub webhook_calls: Option<Arc<crate::webhooks::WebhookCalls>>,
     /// What `GET /judge0/statistics` counted for each caller, kept ten minutes.
     pub judge0_statistics: Arc<crate::handlers::judge0::StatisticsCache>,
 }
@@ -53,6 +56,7 @@ impl AppState {
             languages_read: Arc::default(),
             public_url: None,
             webhooks: None,
+            webhook_calls: None,
             judge0_statistics: Arc::default(),
         }
     }

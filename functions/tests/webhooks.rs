@@ -389,7 +389,7 @@ async fn calls_under_way_are_made_before_the_api_stops() {
     run_to_end(&app, &id, "1\n").await;
     // The stop, as the task's end is stored: the 503s' pauses (0.5 s, 1 s) still to come.
     let left = state
-        .webhooks
+        .webhook_calls
         .as_ref()
         .unwrap()
         .drain(codebox_functions::webhooks::DRAIN)

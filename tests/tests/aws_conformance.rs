@@ -345,3 +345,27 @@ async fn sqs_queue() {
         "two messages were dead-lettered"
     );
 }
+
+/// What a function built for Lambda (`make lambda-build`, feature `lambda`) runs on: the
+/// SDK configuration from the variables Lambda sets and nothing else — moto reached
+/// through `AWS_ENDPOINT_URL`, its stores passing their suites — and a missing variable
+/// named in the error.
+#[tokio::test]
+async fn a_lambda_functions_aws_settings_come_from_its_environment_alone() {
+    use std::collections::HashMap;
+    let aws = StandIn::provision(60, 3);
+    let env: HashMap<String, String> = aws.process_env().into_iter().collect();
+    let sdk = codebox_adapters::aws::environment_config(|name| env.get(name).cloned()).unwrap();
+    assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-1"));
+    let blobs = S3BlobStore::new(&sdk, aws.var("BLOB_BUCKET"));
+    conformance::blob_store(&blobs).await;
+    let sessions = DynamoStore::new(&sdk, tables(&aws), None);
+    conformance::session_store(&sessions).await;
+    for missing in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+        let err = codebox_adapters::aws::environment_config(|name| {
+            (name != missing).then(|| env.get(name).cloned()).flatten()
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with(missing), "{err}");
+    }
+}

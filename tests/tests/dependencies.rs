@@ -9,9 +9,23 @@ use std::process::Command;
 /// The packages (and `<package> feature "<name>"` lines) `package` pulls in with
 /// `features`, for normal builds.
 fn tree(package: &str, features: &[&str]) -> Vec<String> {
+    tree_of(package, features, &["-e", "normal,features"])
+}
+
+/// What of `dependency`, features included, `package` uses with `features`.
+fn used_of(package: &str, features: &[&str], dependency: &str) -> Vec<String> {
+    tree_of(
+        package,
+        features,
+        &["-e", "normal,features", "-i", dependency],
+    )
+}
+
+fn tree_of(package: &str, features: &[&str], how: &[&str]) -> Vec<String> {
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
-        .args(["tree", "--offline", "-p", package, "-e", "normal,features"])
+        .args(["tree", "--offline", "-p", package])
+        .args(how)
         .args(["--prefix", "none"])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     if !features.is_empty() {
@@ -62,9 +76,29 @@ fn the_standalone_services_link_their_backends_and_no_test_code() {
     for backend in ["lapin ", "sqlx ", "redis ", "aws-sdk-dynamodb "] {
         assert!(links(&gateway, backend), "the gateway lacks {backend}");
     }
-    // The Lambda functions' build (`make lambda-build`): the AWS SDK alone.
-    let lambda = tree("codebox-functions", &["aws"]);
+    // The Lambda functions' build, with the features `make lambda-build` names: the AWS
+    // SDK alone, configured from the environment Lambda sets.
+    let lambda = tree("codebox-functions", &[&lambda_build_features()]);
     assert!(links(&lambda, "aws-sdk-dynamodb "));
+    const ENVIRONMENT_ONLY: &str = "codebox-adapters feature \"lambda-environment\"";
+    let adapters = used_of(
+        "codebox-functions",
+        &[&lambda_build_features()],
+        "codebox-adapters",
+    );
+    assert!(
+        links(&adapters, ENVIRONMENT_ONLY),
+        "the Lambda functions link the SDK's whole default chain"
+    );
+    let adapters = used_of("codebox-functions", &[], "codebox-adapters");
+    assert!(
+        links(&adapters, "codebox-adapters feature \"aws\""),
+        "the tree was read"
+    );
+    assert!(
+        !links(&adapters, ENVIRONMENT_ONLY),
+        "the gateway reads only Lambda's variables"
+    );
     for backend in ["lapin ", "sqlx ", "redis "] {
         assert!(
             !links(&lambda, backend),
@@ -77,4 +111,25 @@ fn the_standalone_services_link_their_backends_and_no_test_code() {
             "a service links the conformance suites"
         );
     }
+}
+
+/// The features the Makefile's `lambda-build` builds the functions with.
+fn lambda_build_features() -> String {
+    let makefile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Makefile"))
+        .expect("the Makefile is readable");
+    let recipe = makefile
+        .split("\nlambda-build:")
+        .nth(1)
+        .expect("the Makefile has lambda-build");
+    let recipe = recipe.split("\n\n").next().unwrap_or_default();
+    let words: Vec<&str> = recipe.split_whitespace().collect();
+    assert!(
+        words.contains(&"--no-default-features"),
+        "lambda-build builds without the default features: {recipe}"
+    );
+    let at = words
+        .iter()
+        .position(|w| *w == "--features")
+        .expect("lambda-build names its features");
+    words[at + 1].to_owned()
 }

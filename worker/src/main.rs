@@ -74,7 +74,7 @@ async fn connect(
             visibility,
         } => {
             use codebox_adapters::aws::{s3::S3BlobStore, sdk_config, sqs};
-            let sdk = sdk_config().await;
+            let sdk = sdk_config().await?;
             let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(sdk, bucket));
             let queue = sqs::SqsQueue::new(
                 sdk,

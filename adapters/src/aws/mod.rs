@@ -24,12 +24,17 @@ pub mod sqs;
 
 static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
 
-fn loader() -> aws_config::ConfigLoader {
+/// The SDK's hyper client on rustls with *ring*.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new()
+    aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+        .build_https()
+}
+
+fn loader() -> aws_config::ConfigLoader {
+    let loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
     // A bound on every call, retries included, where the caller has a deadline of its
     // own (a function's timeout): a call that hangs fails in time for the function to
     // answer, instead of the function being killed half-way.
@@ -58,9 +63,63 @@ fn operation_timeout() -> Option<std::time::Duration> {
 }
 
 /// The process's SDK configuration from the environment, loaded on first use: every
-/// client of the process is made from it.
-pub async fn sdk_config() -> &'static SdkConfig {
-    CONFIG.get_or_init(|| loader().load()).await
+/// client of the process is made from it. Built for Lambda (feature
+/// `lambda-environment`), the environment Lambda sets is all it reads
+/// ([`environment_config`]); otherwise the SDK's default chain.
+pub async fn sdk_config() -> anyhow::Result<&'static SdkConfig> {
+    #[cfg(feature = "lambda-environment")]
+    let config = CONFIG
+        .get_or_try_init(|| async { environment_config(|name| std::env::var(name).ok()) })
+        .await?;
+    #[cfg(not(feature = "lambda-environment"))]
+    let config = CONFIG.get_or_init(|| loader().load()).await;
+    Ok(config)
+}
+
+/// The SDK configuration from the variables AWS Lambda sets, and nothing else: the
+/// credentials of the function's role (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), its region (`AWS_REGION`), and `AWS_ENDPOINT_URL` for a
+/// stand-in. The SDK's default chain — profile files, SSO, web identity through STS, the
+/// ECS and instance metadata endpoints — is never referenced, so a function built with
+/// it links none of that (its defaults for retries, timeouts, sleeping and the identity
+/// cache are the clients' own).
+pub fn environment_config(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<SdkConfig> {
+    let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let required = |name: &str| {
+        var(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{name} is not set: a function built for Lambda takes its AWS credentials and region from the environment Lambda gives it"
+            )
+        })
+    };
+    let credentials = aws_credential_types::Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    );
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .ok_or_else(|| anyhow::anyhow!("AWS_REGION is not set: a function built for Lambda takes its AWS credentials and region from the environment Lambda gives it"))?;
+    let mut builder = SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        );
+    if let Some(limit) = operation_timeout() {
+        builder = builder.timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(limit)
+                .build(),
+        );
+    }
+    if let Some(endpoint) = var("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Ok(builder.build())
 }
 
 /// A configuration for a stand-in on `endpoint` (moto, LocalStack) with its dummy

@@ -1,3 +1,3 @@
 //! Lambda function `commit`.
 
-codebox_functions::lambda_main!(commit);
+codebox_functions::lambda_main!(commit, workers);

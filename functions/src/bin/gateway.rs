@@ -54,7 +54,7 @@ async fn run() -> anyhow::Result<()> {
         });
     }
     // Calls of tasks that ended before the stop are made before the process ends.
-    let webhooks = state.webhooks.clone();
+    let webhooks = state.webhook_calls.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (GATEWAY_ADDR): {e}"))?;

@@ -5,7 +5,7 @@ use codebox_functions::{AppState, handlers, lambda, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init_tracing();
-    let state = match AppState::for_function::<true>("health").await {
+    let state = match AppState::for_function::<true, false>().await {
         Ok(state) => state,
         Err(e) => {
             eprintln!("codebox: {e}");

@@ -8,7 +8,7 @@ use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     codebox_functions::telemetry::init_tracing();
-    let state = match codebox_functions::AppState::for_function::<true>("sweep").await {
+    let state = match codebox_functions::AppState::for_function::<true, false>().await {
         Ok(state) => state,
         Err(e) => {
             eprintln!("codebox: {e}");

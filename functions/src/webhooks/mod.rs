@@ -6,30 +6,26 @@
 //! the background; a Lambda function calls before it answers (nothing of it runs after),
 //! within 3 s all tries together, so its worker is not held longer.
 //!
-//! Files: `address.rs` (where a webhook may point), `send.rs` (the guarded client),
-//! `signing.rs` (each user's key and the signature).
+//! Files: `address.rs` (where a webhook may point), `calls.rs` (the calls of ended
+//! tasks, made only by a process that stores tasks' ends), `send.rs` (the guarded
+//! client), `signing.rs` (each user's key and the signature).
 
 pub mod address;
+mod calls;
 mod send;
 mod signing;
 
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use codebox_core::domain::{Task, UserId, WebhookStyle};
-use codebox_core::ports::EndNotifier;
+use codebox_core::domain::UserId;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use address::AllowedHosts;
+pub use calls::WebhookCalls;
 pub use send::{Call, DRAIN, Sender, Sent, TIMEOUT, TRIES};
 pub use signing::{SIGNATURE, TIMESTAMP, signature, user_key};
 
-use crate::dto::OutputEncoding;
-use crate::state::AppState;
-
-/// What a call made before a Lambda function answers may take, all tries together.
-const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
 /// Time a webhook's host gets to resolve when its task is submitted.
 const LOOKUP: std::time::Duration = std::time::Duration::from_secs(3);
 /// The header naming the task a call is about.
@@ -46,49 +42,19 @@ pub struct WebhookConfig {
     pub inline: bool,
 }
 
-/// The notifier the task service tells of ended tasks with a webhook.
+/// Where webhooks may point, and each user's signing key: what every API process
+/// needs to take a task with a webhook (the calls themselves are [`WebhookCalls`]'s).
 pub struct Webhooks {
-    sender: Sender,
+    allowed: AllowedHosts,
     secret: Option<SecretString>,
-    inline: bool,
-    /// The API whose views the calls carry; set once it is built.
-    state: OnceLock<AppState>,
-    /// Calls under way in the background, which a stopping API lets finish.
-    calls: tokio_util::task::TaskTracker,
 }
 
 impl Webhooks {
-    pub fn new(config: &WebhookConfig) -> anyhow::Result<Arc<Self>> {
-        Ok(Arc::new(Self {
-            sender: Sender::new(config.allowed_hosts.clone())?,
+    pub fn new(config: &WebhookConfig) -> Arc<Self> {
+        Arc::new(Self {
+            allowed: config.allowed_hosts.clone(),
             secret: config.secret.clone(),
-            inline: config.inline,
-            state: OnceLock::new(),
-            calls: tokio_util::task::TaskTracker::new(),
-        }))
-    }
-
-    /// Lets the calls under way finish, tries and pauses included, for at most `within`
-    /// (a stopping API: its tasks' ends are stored, their calls not yet made). Answers how
-    /// many were still under way when it gave up.
-    pub async fn drain(&self, within: std::time::Duration) -> usize {
-        self.calls.close();
-        if tokio::time::timeout(within, self.calls.wait())
-            .await
-            .is_err()
-        {
-            let left = self.calls.len();
-            tracing::warn!(
-                left,
-                "webhook calls still under way when the API stopped; not made"
-            );
-            return left;
-        }
-        0
-    }
-
-    pub fn attach(&self, state: AppState) {
-        let _ = self.state.set(state);
+        })
     }
 
     /// Whether a submitted task may have this webhook: a URL whose host, listed in
@@ -96,7 +62,7 @@ impl Webhooks {
     /// networks. The reason in words when not.
     pub async fn check(&self, url: &str) -> Result<(), String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("is not a URL: {e}"))?;
-        let Some((host, port)) = target_allowed(self.sender.allowed(), &parsed)? else {
+        let Some((host, port)) = target_allowed(&self.allowed, &parsed)? else {
             return Ok(());
         };
         let found = tokio::time::timeout(LOOKUP, tokio::net::lookup_host((host.as_str(), port)))
@@ -114,77 +80,9 @@ impl Webhooks {
         Ok(())
     }
 
-    /// The call a task's webhook asks for.
-    async fn call_for(&self, task: &Task) -> Option<Call> {
-        let webhook = task.spec.webhook()?;
-        let state = self.state.get()?;
-        let url = reqwest::Url::parse(&webhook.url).ok()?;
-        let mut headers = vec![(TASK, task.id.to_string())];
-        let (method, body) = match webhook.style {
-            WebhookStyle::Task => {
-                let view = crate::handlers::get_task::view(state, task, OutputEncoding::default())
-                    .await
-                    .map_err(|e| tracing::warn!(task_id = %task.id, error = %e.detail, "a webhook's body could not be made"))
-                    .ok()?;
-                (reqwest::Method::POST, serde_json::to_vec(&view).ok()?)
-            }
-            WebhookStyle::Judge0 => (
-                reqwest::Method::PUT,
-                crate::handlers::judge0::callback_body(state, task),
-            ),
-        };
-        if let Some(secret) = &self.secret {
-            let at = codebox_core::time::now().timestamp();
-            headers.extend(
-                signing::headers(secret.expose_secret().as_bytes(), task.owner, at, &body)
-                    .into_iter()
-                    .flatten(),
-            );
-        }
-        Some(Call {
-            method,
-            url,
-            body,
-            headers,
-        })
-    }
-
     /// The key `user`'s calls are signed with; `None` where calls are not signed.
     pub fn key_for(&self, user: UserId) -> Option<String> {
         user_key(self.secret.as_ref()?.expose_secret().as_bytes(), user)
-    }
-}
-
-#[async_trait]
-impl EndNotifier for Webhooks {
-    async fn ended(&self, task: Task) {
-        let Some(call) = self.call_for(&task).await else {
-            return;
-        };
-        let sender = self.sender.clone();
-        let id = task.id;
-        let send = async move {
-            match sender.send(&call).await {
-                Sent::Answered(status) if (200..300).contains(&status) => {
-                    tracing::info!(task_id = %id, status, "webhook called");
-                }
-                Sent::Answered(status) => {
-                    tracing::warn!(task_id = %id, status, "webhook answered with an error");
-                }
-                Sent::Failed(why) => {
-                    tracing::warn!(task_id = %id, error = %why, "webhook not reached");
-                }
-            }
-        };
-        if self.inline {
-            // Before the function answers its worker, which waits: a short budget, not
-            // three slow tries.
-            if tokio::time::timeout(INLINE_BUDGET, send).await.is_err() {
-                tracing::warn!(task_id = %id, "webhook not reached within the function's budget");
-            }
-        } else {
-            self.calls.spawn(send);
-        }
     }
 }
 

@@ -101,10 +101,6 @@ impl Sender {
         Ok(Self { http, allowed })
     }
 
-    pub fn allowed(&self) -> &AllowedHosts {
-        &self.allowed
-    }
-
     /// Makes the call, trying up to [`TRIES`] times.
     pub async fn send(&self, call: &Call) -> Sent {
         if let Err(why) = super::target_allowed(&self.allowed, &call.url) {
