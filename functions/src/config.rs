@@ -44,6 +44,9 @@ pub struct ApiConfig {
     /// Where webhooks may point, and their signing key (`CALLBACK_ALLOWED_HOSTS`,
     /// `WEBHOOK_SECRET`).
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// How `/judge0/` tells a program killed by a signal (`JUDGE0_SIGNALS`: `signal`, the
+    /// default, or `nzec` as Judge0 itself).
+    pub judge0_signals: crate::handlers::judge0::SignalReport,
 }
 
 /// Which stores and queue the API uses.
@@ -262,6 +265,12 @@ impl ApiConfig {
             )?,
             public_url: public_url(config::var("PUBLIC_URL"))?,
             webhooks: webhook_config()?,
+            judge0_signals: match config::choice("JUDGE0_SIGNALS", "signal", &["signal", "nzec"])?
+                .as_str()
+            {
+                "nzec" => crate::handlers::judge0::SignalReport::Nzec,
+                _ => crate::handlers::judge0::SignalReport::Signal,
+            },
         })
     }
 }
@@ -541,6 +550,7 @@ impl AppState {
         state.large_responses = Some(backends.blobs.clone());
         state.events_max = config.events_max;
         state.public_url = config.public_url.clone();
+        state.judge0_signals = config.judge0_signals;
         state.webhooks = Some(crate::webhooks::Webhooks::new(&config.webhooks));
         if let Some(calls) = &calls {
             calls.attach(state.clone());

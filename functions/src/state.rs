@@ -33,6 +33,8 @@ pub struct AppState {
     pub webhook_calls: Option<Arc<crate::webhooks::WebhookCalls>>,
     /// What `GET /judge0/statistics` counted for each caller, kept ten minutes.
     pub judge0_statistics: Arc<crate::handlers::judge0::StatisticsCache>,
+    /// How `/judge0/` tells a program killed by a signal (`JUDGE0_SIGNALS`).
+    pub judge0_signals: crate::handlers::judge0::SignalReport,
 }
 
 /// How long an event stream follows its task by default: longer than any task runs.
@@ -58,6 +60,7 @@ impl AppState {
             webhooks: None,
             webhook_calls: None,
             judge0_statistics: Arc::default(),
+            judge0_signals: Default::default(),
         }
     }
 

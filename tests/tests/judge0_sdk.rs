@@ -456,3 +456,44 @@ async fn what_other_judge0_clients_send_is_taken_as_judge0_takes_it() {
     assert_eq!(q["failed"], 0, "{seen}");
     running.stop().await;
 }
+
+/// A program killed by a signal, told both ways (Judge0's own issue #443: a segfault is
+/// "Runtime Error (NZEC)" there, `exit_signal` null): by its signal by default, and as
+/// Judge0 tells it — bash's exit status 128 + 11 — with `JUDGE0_SIGNALS=nzec`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_is_told_by_its_name_or_as_judge0_tells_it() {
+    use codebox_functions::handlers::judge0::SignalReport;
+    use serde_json::json;
+    let segfault = json!({"source_code": "import ctypes\nctypes.string_at(0)", "language_id": 71});
+    let fields = "?wait=true&fields=status,exit_code,exit_signal,message";
+    for (report, status, exit_code, exit_signal, message) in [
+        (
+            SignalReport::Signal,
+            json!({"id": 7, "description": "Runtime Error (SIGSEGV)"}),
+            json!(null),
+            json!(11),
+            "Killed by signal 11 (SIGSEGV)",
+        ),
+        (
+            SignalReport::Nzec,
+            json!({"id": 11, "description": "Runtime Error (NZEC)"}),
+            json!(139),
+            json!(null),
+            "Exited with error status 139",
+        ),
+    ] {
+        let running =
+            codebox_tests::start_embedded_with(None, |c| c.api.judge0_signals = report).await;
+        let c = Client::new_user(running.addr).await.unwrap();
+        let (code, answer) = c
+            .post(&format!("/judge0/submissions{fields}"), &segfault)
+            .await
+            .unwrap();
+        assert_eq!(code, 201, "{answer}");
+        assert_eq!(answer["status"], status, "{report:?}: {answer}");
+        assert_eq!(answer["exit_code"], exit_code, "{report:?}: {answer}");
+        assert_eq!(answer["exit_signal"], exit_signal, "{report:?}: {answer}");
+        assert_eq!(answer["message"], message, "{report:?}: {answer}");
+        running.stop().await;
+    }
+}

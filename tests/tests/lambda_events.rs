@@ -35,6 +35,7 @@ fn config(jwt_secret: SecretString, backend: Backend) -> ApiConfig {
         inline_image_max: codebox_core::png::MAX_BYTES,
         public_url: None,
         webhooks: Default::default(),
+        judge0_signals: Default::default(),
     }
 }
 

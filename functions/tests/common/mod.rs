@@ -32,6 +32,7 @@ pub fn config(ttl: i64) -> ApiConfig {
         inline_image_max: codebox_core::png::MAX_BYTES,
         public_url: None,
         webhooks: Default::default(),
+        judge0_signals: Default::default(),
     }
 }
 

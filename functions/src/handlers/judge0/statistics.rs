@@ -158,7 +158,9 @@ fn count(state: &AppState, tasks: &[Task], now: DateTime<Utc>) -> Statistics {
             );
             *by_language.entry((id, name)).or_default() += 1;
         }
-        *by_status.entry(super::view::status_of(task).0).or_default() += 1;
+        *by_status
+            .entry(super::view::status_of(task, state.judge0_signals).0)
+            .or_default() += 1;
         bytes += serde_json::to_vec(task).map_or(0, |b| b.len() as u64);
     }
     let mut languages: Vec<_> = by_language.into_iter().collect();

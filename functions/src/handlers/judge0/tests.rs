@@ -137,7 +137,28 @@ fn runtime_errors_split_by_signal_as_judge0_does() {
         (signalled("SIGKILL"), 12),
         (CodeResult::empty(Verdict::InternalError), 13),
     ] {
-        assert_eq!(status_of(&task(result.clone())).0, id, "{result:?}");
+        assert_eq!(
+            status_of(&task(result.clone()), SignalReport::Signal).0,
+            id,
+            "{result:?}"
+        );
+    }
+    // As Judge0 itself (JUDGE0_SIGNALS=nzec): a signal is bash's exit, 128 + its number.
+    assert_eq!(
+        status_of(&task(signalled("SIGSEGV")), SignalReport::Nzec),
+        (11, Some("Exited with error status 139".to_owned()))
+    );
+    assert_eq!(
+        status_of(&task(signalled("SIGFPE")), SignalReport::Nzec),
+        (11, Some("Exited with error status 136".to_owned()))
+    );
+    // Not a program's own signal: the memory limit and the output limit stay theirs.
+    for (verdict, id) in [(Verdict::MemoryLimit, 12), (Verdict::OutputLimit, 8)] {
+        let r = CodeResult {
+            signal: Some("SIGKILL".to_owned()),
+            ..CodeResult::empty(verdict)
+        };
+        assert_eq!(status_of(&task(r), SignalReport::Nzec).0, id);
     }
     assert_eq!(signal_number("SIGSEGV"), Some(11));
     assert_eq!(signal_number("SIGKILL"), Some(9));

@@ -105,8 +105,33 @@ pub struct SubmissionList {
     pub submissions: Vec<Option<Map<String, Value>>>,
 }
 
+/// How a program killed by a signal is told under `/judge0/` (`JUDGE0_SIGNALS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SignalReport {
+    /// By its signal (`signal`, the default): Runtime Error (SIGSEGV) 7, (SIGXFSZ) 8,
+    /// (SIGFPE) 9, (SIGABRT) 10, (Other) 12 for the rest, with `exit_signal`.
+    #[default]
+    Signal,
+    /// As Judge0 CE 1.13.1 tells it (`nzec`): Judge0 runs each program under bash, which
+    /// exits with 128 + the signal's number, so isolate sees a non-zero exit: Runtime
+    /// Error (NZEC) 11, `exit_code` 139 for a SIGSEGV, `exit_signal` null.
+    Nzec,
+}
+
+impl SignalReport {
+    /// A run's `(exit_code, signal)` as this report tells them.
+    fn told(self, verdict: Verdict, exit_code: Option<i32>, signal: Option<&str>) -> Told<'_> {
+        match (self, verdict, signal.and_then(signal_number)) {
+            (Self::Nzec, Verdict::RuntimeError, Some(n)) => (Some(128 + n), None),
+            _ => (exit_code, signal),
+        }
+    }
+}
+
+type Told<'a> = (Option<i32>, Option<&'a str>);
+
 /// Judge0's status of a task.
-pub(super) fn status_of(task: &Task) -> (u8, Option<String>) {
+pub(super) fn status_of(task: &Task, report: SignalReport) -> (u8, Option<String>) {
     let Some(TaskResult::Code(r)) = &task.result else {
         return match task.status {
             TaskStatus::Queued => (1, None),
@@ -114,7 +139,7 @@ pub(super) fn status_of(task: &Task) -> (u8, Option<String>) {
             _ => (13, Some("the task has no code result".to_owned())),
         };
     };
-    let (code, signal) = (r.exit_code, r.signal.as_deref());
+    let (code, signal) = report.told(r.verdict, r.exit_code, r.signal.as_deref());
     match r.verdict {
         Verdict::Ok | Verdict::Accepted => (3, None),
         Verdict::WrongAnswer => (4, None),
@@ -312,7 +337,13 @@ fn submission_with(
         ),
         (None, None) => (None, None, None, None, None),
     };
-    let (status_id, message) = status_of(task);
+    let (status_id, message) = status_of(task, state.judge0_signals);
+    let (exit_code, signal) = match result {
+        Some(r) => state
+            .judge0_signals
+            .told(r.verdict, exit_code, signal.as_deref()),
+        None => (exit_code, signal.as_deref()),
+    };
     let description = STATUSES
         .iter()
         .find(|(id, _)| *id == status_id)
@@ -366,10 +397,7 @@ fn submission_with(
             message.map_or(Value::Null, |m| encode("message", m.as_bytes())),
         ),
         ("exit_code", json!(exit_code)),
-        (
-            "exit_signal",
-            json!(signal.as_deref().and_then(signal_number)),
-        ),
+        ("exit_signal", json!(signal.and_then(signal_number))),
         ("time", json!(seconds(cpu))),
         ("wall_time", json!(seconds(wall))),
         ("memory", json!(memory)),
