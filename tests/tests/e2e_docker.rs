@@ -6,6 +6,7 @@ codebox_tests::all_tests!(codebox_tests::shared_docker_stack());
 codebox_tests::suite!(codebox_tests::shared_docker_stack();
     metrics_include_the_workers,
     namespaces_and_keyrings_are_refused,
+    io_uring_and_userfaultfd_are_refused,
     the_program_is_the_first_the_kernel_kills,
     only_local_and_ip_sockets_open,
     hidden_children_count_in_the_facts,

@@ -362,9 +362,10 @@ pub async fn host_interrupts_and_power_are_masked(addr: SocketAddr) {
     );
 }
 
-/// The runc engine's own denial beyond Docker 20.10's default profile: io_uring (a kernel
-/// interface with a long record of exploits); and userfaultfd (a common exploit aid,
-/// which Docker's profile denies too).
+/// The sandboxes' policy's denial beyond Docker 20.10's default profile, on both engines
+/// (the Docker engine passes the same policy): io_uring (a kernel interface with a long
+/// record of exploits); and userfaultfd (a common exploit aid, which Docker's profile
+/// denies too).
 pub async fn io_uring_and_userfaultfd_are_refused(addr: SocketAddr) {
     let src = "import ctypes, errno, platform\nlibc = ctypes.CDLL(None, use_errno=True)\n\
         def res(r):\n    return 'ok' if r >= 0 else errno.errorcode.get(ctypes.get_errno(), '?')\n\
