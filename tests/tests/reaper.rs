@@ -158,7 +158,12 @@ async fn a_sandbox_whose_runtime_was_killed_is_reaped(runtime: Runtime, asked: O
     };
     let sandbox = Sandboxes::connect(config.clone()).await.unwrap();
     assert_eq!(sandbox.engine(), runtime.name());
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let docker = codebox_worker::sandbox::engine::docker::DockerEngine::connect(
+        &config,
+        tokio_util::task::TaskTracker::new(),
+    )
+    .await
+    .unwrap();
     // Its own sandboxes take uids of a block of their own, as a worker's would.
     let claimed = SandboxConfig {
         identities: config
@@ -170,7 +175,7 @@ async fn a_sandbox_whose_runtime_was_killed_is_reaped(runtime: Runtime, asked: O
         ..config.clone()
     };
     let engine = Oci(std::sync::Arc::new(
-        OciEngine::open(
+        OciEngine::beside(
             &docker,
             &claimed,
             runtime,

@@ -92,7 +92,7 @@ impl Sandboxes {
             // Another runtime is Docker's to run.
             Some(_) => None,
         };
-        let open = |runtime| OciEngine::open(docker.client(), &config, runtime, disposals.clone());
+        let open = |runtime| OciEngine::beside(&docker, &config, runtime, disposals.clone());
         let engine: Arc<dyn Engine> = match (config.engine, runtime) {
             (EngineKind::Docker, _) | (EngineKind::Auto, None) => docker.clone(),
             (EngineKind::Runc, Some(runtime)) => Arc::new(Oci(Arc::new(open(runtime).await?))),

@@ -23,7 +23,7 @@ use codebox_core::domain::TaskId;
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::task::TaskTracker;
 
-use super::runc::{AGENT_TASKS, GVISOR_HOST_PIDS};
+use super::runc::{AGENT_TASKS, Daemon, GVISOR_HOST_PIDS, StoredImage};
 use super::{Container, Engine, FromAgent, NEVER_STARTED_LEFTOVER, Prepared, RUNNING_LEFTOVER};
 use crate::sandbox::SandboxConfig;
 use crate::sandbox::identity::Identity;
@@ -65,9 +65,34 @@ impl DockerEngine {
         })
     }
 
-    /// The engine's client: the runner image's store for the OCI engines.
-    pub fn client(&self) -> &Docker {
-        &self.docker
+    /// How the daemon makes its containers, which an OCI engine beside it matches.
+    pub async fn daemon(&self) -> anyhow::Result<Daemon> {
+        let info = self.docker.info().await?;
+        Ok(Daemon {
+            default_runtime: info.default_runtime.unwrap_or_else(|| "runc".to_owned()),
+            security_options: info.security_options.unwrap_or_default(),
+        })
+    }
+
+    /// Where `image` lies in the daemon's store, for an OCI engine to mount.
+    pub async fn stored_image(&self, image: &str) -> anyhow::Result<StoredImage> {
+        let found = self.docker.inspect_image(image).await.map_err(|_| {
+            anyhow::anyhow!(
+                "the runner image {image} is missing; build it with `make runner-image`"
+            )
+        })?;
+        let driver = found
+            .graph_driver
+            .ok_or_else(|| anyhow::anyhow!("the engine does not say where the runner image is"))?;
+        let mut layers: Vec<String> = driver.data.get("UpperDir").cloned().into_iter().collect();
+        if let Some(lower) = driver.data.get("LowerDir") {
+            layers.extend(lower.split(':').map(str::to_owned));
+        }
+        Ok(StoredImage {
+            id: found.id.unwrap_or_default(),
+            driver: driver.name,
+            layers,
+        })
     }
 
     /// See [`Engine::reap`]. A worker's containers end by themselves when it dies (their

@@ -56,20 +56,38 @@ pub(super) fn runc_runs() -> std::collections::HashSet<String> {
     ids
 }
 
+/// How the Docker daemon beside the worker makes its containers: what an OCI engine must
+/// match (the Docker engine reads it, `DockerEngine::daemon`).
+#[derive(Debug, Clone, Default)]
+pub struct Daemon {
+    /// Its default runtime (`runc` unless the operator chose another).
+    pub default_runtime: String,
+    /// What it adds to every container (`name=seccomp,profile=default`, `name=userns`, …).
+    pub security_options: Vec<String>,
+}
+
+/// Where the runner image lies in the daemon's store, which an OCI engine mounts as its
+/// sandboxes' root (the Docker engine reads it, `DockerEngine::stored_image`).
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    pub id: String,
+    /// The store's driver: only `overlay2`'s layers can be mounted here.
+    pub driver: String,
+    /// Its layers' directories, the top one first.
+    pub layers: Vec<String>,
+}
+
 /// What the engine's daemon adds to every container that this engine would not: another
 /// default runtime (gVisor), user-namespace remapping, SELinux labels, a seccomp profile
 /// of the operator's. Where any is set, sandboxes stay with Docker.
-pub(super) fn same_as_dockers_default(
-    info: &bollard::models::SystemInfo,
-    runtime: Runtime,
-) -> anyhow::Result<()> {
+pub(super) fn same_as_dockers_default(daemon: &Daemon, runtime: Runtime) -> anyhow::Result<()> {
     // An engine whose every container runs on another runtime (gVisor) wants at least
     // that: runc would be less. gVisor is never less than the default.
-    let default = info.default_runtime.as_deref().unwrap_or("runc");
+    let default = daemon.default_runtime.as_str();
     if runtime == Runtime::Runc && default != "runc" {
         anyhow::bail!("the engine's default runtime is {default}, not runc");
     }
-    for option in info.security_options.iter().flatten() {
+    for option in &daemon.security_options {
         let name = option
             .split(',')
             .find_map(|kv| kv.strip_prefix("name="))
@@ -84,19 +102,16 @@ pub(super) fn same_as_dockers_default(
 
 /// Docker's AppArmor profile where the host enforces AppArmor: it must be loaded (Docker
 /// loads it when it starts), or the sandboxes stay with Docker.
-pub(super) async fn apparmor_profile(
-    info: &bollard::models::SystemInfo,
-) -> anyhow::Result<Option<String>> {
+pub(super) async fn apparmor_profile(daemon: &Daemon) -> anyhow::Result<Option<String>> {
     let enabled = tokio::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .await
         .is_ok_and(|v| v.trim() == "Y");
     if !enabled {
         return Ok(None);
     }
-    let apparmor_in_docker = info
+    let apparmor_in_docker = daemon
         .security_options
         .iter()
-        .flatten()
         .any(|o| o.contains("name=apparmor"));
     let loaded = tokio::fs::read_to_string("/sys/kernel/security/apparmor/profiles")
         .await
@@ -167,4 +182,43 @@ async fn mount(args: &[&str]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn daemon(default_runtime: &str, options: &[&str]) -> Daemon {
+        Daemon {
+            default_runtime: default_runtime.to_owned(),
+            security_options: options.iter().map(|o| (*o).to_owned()).collect(),
+        }
+    }
+
+    /// Where the daemon makes its containers tighter than this engine would (another
+    /// default runtime, user namespaces, SELinux, rootless, an operator's seccomp
+    /// profile), the sandboxes stay with Docker.
+    #[test]
+    fn a_daemon_tighter_than_this_engine_keeps_the_sandboxes() {
+        let debian = [
+            "name=apparmor",
+            "name=seccomp,profile=default",
+            "name=cgroupns",
+        ];
+        assert!(same_as_dockers_default(&daemon("runc", &debian), Runtime::Runc).is_ok());
+        assert!(same_as_dockers_default(&daemon("runsc", &debian), Runtime::Runc).is_err());
+        assert!(same_as_dockers_default(&daemon("runsc", &debian), Runtime::Runsc).is_ok());
+        for added in [
+            "name=userns",
+            "name=selinux",
+            "name=rootless",
+            "name=seccomp,profile=/etc/docker/custom.json",
+        ] {
+            assert!(
+                same_as_dockers_default(&daemon("runc", &[added]), Runtime::Runc).is_err(),
+                "{added}"
+            );
+        }
+    }
 }

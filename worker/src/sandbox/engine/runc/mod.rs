@@ -47,7 +47,7 @@ use tokio_util::task::TaskTracker;
 use super::{Engine, Prepared, pipes};
 use crate::sandbox::SandboxConfig;
 use container::{OciContainer, messages, wait_for};
-pub use host::{bundles, run_dir, runc_root, state_root};
+pub use host::{Daemon, StoredImage, bundles, run_dir, runc_root, state_root};
 
 /// Which OCI runtime runs the bundles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,16 +114,30 @@ pub struct OciEngine {
 }
 
 impl OciEngine {
-    /// Finds the runner image's root in the Docker engine's store (overlay2), mounting its
-    /// layers read-only when it has several; checks the runtime.
-    pub async fn open(
-        docker: &bollard::Docker,
+    /// The engine beside `docker`: the daemon's ways and its store's runner image, as
+    /// [`Self::open`] takes them.
+    pub async fn beside(
+        docker: &super::docker::DockerEngine,
         config: &SandboxConfig,
         runtime: Runtime,
         disposals: TaskTracker,
     ) -> anyhow::Result<Self> {
-        let info = docker.info().await?;
-        host::same_as_dockers_default(&info, runtime)?;
+        let daemon = docker.daemon().await?;
+        let image = docker.stored_image(&config.image).await?;
+        Self::open(&daemon, image, config, runtime, disposals).await
+    }
+
+    /// Mounts the runner image's root from the Docker engine's store (overlay2): its
+    /// layers read-only when it has several; checks the runtime and that the daemon makes
+    /// its containers no tighter than this engine does.
+    pub async fn open(
+        daemon: &Daemon,
+        image: StoredImage,
+        config: &SandboxConfig,
+        runtime: Runtime,
+        disposals: TaskTracker,
+    ) -> anyhow::Result<Self> {
+        host::same_as_dockers_default(daemon, runtime)?;
         let binary = PathBuf::from(match runtime {
             Runtime::Runc => config.runc.as_str(),
             Runtime::Runsc => config.runsc.as_str(),
@@ -143,38 +157,24 @@ impl OciEngine {
         if runtime == Runtime::Runc {
             version::check(&version).map_err(anyhow::Error::msg)?;
         }
-        let image = docker.inspect_image(&config.image).await.map_err(|_| {
-            anyhow::anyhow!(
-                "the runner image {} is missing; build it with `make runner-image`",
-                config.image
-            )
-        })?;
-        let id = image.id.unwrap_or_default();
-        let driver = image
-            .graph_driver
-            .ok_or_else(|| anyhow::anyhow!("the engine does not say where the runner image is"))?;
-        if driver.name != "overlay2" {
+        if image.driver != "overlay2" {
             anyhow::bail!(
                 "the {} engine reads the runner image from Docker's overlay2 store; this engine uses {}",
                 runtime.name(),
-                driver.name
+                image.driver
             );
         }
-        let data = &driver.data;
-        let mut layers: Vec<String> = data.get("UpperDir").cloned().into_iter().collect();
-        if let Some(lower) = data.get("LowerDir") {
-            layers.extend(lower.split(':').map(str::to_owned));
-        }
-        if layers.is_empty() {
+        if image.layers.is_empty() {
             anyhow::bail!("the runner image {} has no layers", config.image);
         }
+        let (id, layers) = (image.id, image.layers);
         let rootfs = host::mount_root(&id, &layers).await?;
         let seccomp = match config.seccomp.as_deref() {
             Some(policy) => policy.clone(),
             None => crate::sandbox::seccomp::load(&config.seccomp_profile).await?,
         };
         let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-        let apparmor = host::apparmor_profile(&info).await?;
+        let apparmor = host::apparmor_profile(daemon).await?;
         let root = state_root(runtime);
         for dir in [&root, &bundles()] {
             tokio::fs::create_dir_all(dir).await?;
