@@ -1,6 +1,7 @@
-//! Compresses the playground's files (`web/`, but the page itself) with gzip into
-//! `OUT_DIR/web/`: the bytes every binary that serves the playground carries, and what a
-//! browser (every one takes gzip) is sent. `handlers/root.rs` includes them.
+//! Compresses the playground's files (`web/`) with gzip into `OUT_DIR/web/`: the bytes
+//! every binary that serves the playground carries for each file the page loads, and
+//! what a browser (every one takes gzip) is sent. `handlers/root.rs` includes them (the
+//! page itself it keeps as it is).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -50,7 +50,11 @@ fn loader() -> aws_config::ConfigLoader {
 
 /// `AWS_OPERATION_TIMEOUT_SECS` (1–900; unset: the SDK's defaults, no overall bound).
 fn operation_timeout() -> Option<std::time::Duration> {
-    let secs: u64 = codebox_core::config::var("AWS_OPERATION_TIMEOUT_SECS")?
+    operation_timeout_in(codebox_core::config::var)
+}
+
+fn operation_timeout_in(var: impl Fn(&str) -> Option<String>) -> Option<std::time::Duration> {
+    let secs: u64 = var("AWS_OPERATION_TIMEOUT_SECS")?
         .trim()
         .parse()
         .ok()
@@ -78,11 +82,13 @@ pub async fn sdk_config() -> anyhow::Result<&'static SdkConfig> {
 
 /// The SDK configuration from the variables AWS Lambda sets, and nothing else: the
 /// credentials of the function's role (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_SESSION_TOKEN`), its region (`AWS_REGION`), and `AWS_ENDPOINT_URL` for a
-/// stand-in. The SDK's default chain — profile files, SSO, web identity through STS, the
-/// ECS and instance metadata endpoints — is never referenced, so a function built with
-/// it links none of that (its defaults for retries, timeouts, sleeping and the identity
-/// cache are the clients' own).
+/// `AWS_SESSION_TOKEN`), its region (`AWS_REGION`), `AWS_ENDPOINT_URL` for a stand-in,
+/// and `AWS_OPERATION_TIMEOUT_SECS`; not per-service endpoint URLs, retry or
+/// FIPS/dual-stack variables, or a container credentials URI, none of which Lambda sets.
+/// The SDK's default chain — profile files, SSO, web identity through STS, the ECS and
+/// instance metadata endpoints — is never referenced, so a function built with it links
+/// none of that (sleeping, the time source and the identity cache are the clients' own
+/// defaults).
 pub fn environment_config(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<SdkConfig> {
     let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
     let required = |name: &str| {
@@ -104,12 +110,14 @@ pub fn environment_config(var: impl Fn(&str) -> Option<String>) -> anyhow::Resul
         .ok_or_else(|| anyhow::anyhow!("AWS_REGION is not set: a function built for Lambda takes its AWS credentials and region from the environment Lambda gives it"))?;
     let mut builder = SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
+        // Standard retries, whatever a later behaviour version's default.
+        .retry_config(aws_config::retry::RetryConfig::standard())
         .http_client(https_client())
         .region(aws_config::Region::new(region))
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
         );
-    if let Some(limit) = operation_timeout() {
+    if let Some(limit) = operation_timeout_in(var) {
         builder = builder.timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .operation_timeout(limit)

@@ -175,10 +175,10 @@ async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let body = if gzip {
-            asset.gzip.to_vec()
+            axum::body::Body::from(asset.gzip)
         } else {
             match inflate(asset.gzip) {
-                Ok(body) => body,
+                Ok(body) => axum::body::Body::from(body),
                 Err(e) => {
                     tracing::error!(file = %path, error = %e, "a built-in playground file does not inflate");
                     return ApiError::new(

@@ -473,20 +473,28 @@ pub async fn a_sandbox_killed_mid_run_ends_its_task_once(addr: SocketAddr) {
         .submit(&json!({"language": "python", "code": src, "limits": {"time_ms": 20_000}}))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let pids = loop {
-        if c.status(&id).await.unwrap()["status"] == "running" {
-            let pids = crate::sandbox_agent_pids_of(&id).unwrap();
-            if !pids.is_empty() {
-                break pids;
+    // Its first line, live: the program runs.
+    let mut events = c.open_events(&id).await.unwrap();
+    let printed = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = events.next().await.unwrap() {
+            if event.name == "stdout" {
+                return true;
             }
         }
-        assert!(Instant::now() < deadline, "its sandbox never ran");
+        false
+    })
+    .await;
+    assert_eq!(printed.ok(), Some(true), "the program never printed");
+    // Its sandbox is named for the task a moment after it starts (off the step's path).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pids = loop {
+        let pids = crate::sandbox_agent_pids_of(&id).unwrap();
+        if !pids.is_empty() || Instant::now() > deadline {
+            break pids;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(pids.len(), 1, "one sandbox runs the task: {pids:?}");
-    // The program is under way well within this.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &pids[0].to_string()])
         .status()

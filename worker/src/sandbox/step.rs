@@ -314,9 +314,16 @@ async fn drive(
                 Some(oom) => oom,
                 // Where the agent cannot read the cgroup (gVisor), ask the engine about a
                 // SIGKILL the agent did not send.
-                None if report.signal == Some(9) && report.stop == Stop::Exited => {
-                    container.saw_oom().await?.unwrap_or(false)
-                }
+                // The container still runs (its agent reported): a short look, and a
+                // failed one costs the run nothing.
+                None if report.signal == Some(9) && report.stop == Stop::Exited => container
+                    .saw_oom(Duration::from_millis(350))
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "the engine did not say whether a run was out of memory");
+                        None
+                    })
+                    .unwrap_or(false),
                 None => false,
             };
             Ok(StepOutcome {
@@ -336,7 +343,7 @@ async fn drive(
         Ok(None) => {
             // The agent is gone without a report: killed with the container's memory (it
             // is one of its processes), or broken.
-            let oom = container.saw_oom().await?;
+            let oom = container.saw_oom(Duration::from_secs(2)).await?;
             if oom == Some(true) {
                 return Ok(StepOutcome {
                     oom_killed: true,

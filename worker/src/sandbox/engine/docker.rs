@@ -20,7 +20,7 @@ use bollard::query_parameters::{
 use codebox_agent::AGENT_PATH;
 use codebox_core::Error;
 use codebox_core::domain::TaskId;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use tokio_util::task::TaskTracker;
 
 use super::runc::{AGENT_TASKS, Daemon, GVISOR_HOST_PIDS, StoredImage};
@@ -411,8 +411,8 @@ impl Container for DockerContainer {
         })
     }
 
-    async fn saw_oom(&self) -> Result<Option<bool>, Error> {
-        engine_saw_oom(&self.docker, &self.id, self.made).await
+    async fn saw_oom(&self, within: Duration) -> Result<Option<bool>, Error> {
+        engine_saw_oom(&self.docker, &self.id, self.made, within).await
     }
 
     async fn dispose(mut self: Box<Self>) {
@@ -534,44 +534,50 @@ fn engine(e: bollard::errors::Error) -> Error {
 
 /// Whether the memory limit killed in the container, from the engine's events of it,
 /// which outlive the container (it is auto-removed once its agent ends, often before an
-/// inspect could read its state). The engine may record the cgroup's event a moment after
-/// the kill (seen on cgroup v1), so it looks again for a moment; `None` when the container
-/// has neither died nor been seen out of memory by then.
-async fn engine_saw_oom(docker: &Docker, id: &str, made: i64) -> Result<Option<bool>, Error> {
+/// inspect could read its state). One request streams them, from a minute before the
+/// container was made (the worker's and the engine's clocks may differ), for at most
+/// `within`: an `oom` event or a death by SIGKILL answers at once; after any other death
+/// it still waits a moment for an `oom` event the engine records late (seen on cgroup
+/// v1). `None` when the container has neither died nor been seen out of memory by then.
+async fn engine_saw_oom(
+    docker: &Docker,
+    id: &str,
+    made: i64,
+    within: Duration,
+) -> Result<Option<bool>, Error> {
+    /// How long an `oom` event may follow the death it caused.
+    const LATE_OOM: Duration = Duration::from_millis(300);
     let filters = HashMap::from([
         ("type", vec!["container".to_owned()]),
         ("container", vec![id.to_owned()]),
         ("event", vec!["oom".to_owned(), "die".to_owned()]),
     ]);
-    let since = (made - 1).to_string();
-    for attempt in 0..7 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        // Up to now only: a later bound would keep the stream open until then.
-        let now = unix_now();
-        let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
-        let options = EventsOptionsBuilder::default()
-            .since(&since)
-            .until(&until)
-            .filters(&filters)
-            .build();
-        let events: Vec<EventMessage> = docker
-            .events(Some(options))
-            .try_collect()
-            .await
-            .map_err(engine)?;
-        if let Some(oom) = oom_of(&events) {
-            return Ok(Some(oom));
+    let options = EventsOptionsBuilder::default()
+        .since(&(made - 60).to_string())
+        .filters(&filters)
+        .build();
+    let mut events = docker.events(Some(options));
+    let deadline = tokio::time::Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        let until = match oom_of(&seen) {
+            Some(true) => return Ok(Some(true)),
+            Some(false) => deadline.min(tokio::time::Instant::now() + LATE_OOM),
+            None => deadline,
+        };
+        match tokio::time::timeout_at(until, events.next()).await {
+            Ok(Some(Ok(event))) => seen.push(event),
+            Ok(Some(Err(e))) => return Err(engine(e)),
+            Ok(None) | Err(_) => return Ok(oom_of(&seen)),
         }
     }
-    Ok(None)
 }
 
 /// What a container's `oom` and `die` events say of the memory limit: an `oom` event is
 /// one; so is a death by SIGKILL (exit 137), which nothing inside can send to the agent,
-/// its first process, and the worker had not sent (it asks before it kills), as on the
-/// runc engine; any other death is not. `None` before either.
+/// its first process, and the worker had not sent (it asks before it kills; an operator's
+/// `docker kill` reads the same); any other death is not. `None` before either, or for a
+/// death that names no exit code.
 fn oom_of(events: &[EventMessage]) -> Option<bool> {
     let is = |e: &EventMessage, action: &str| e.action.as_deref() == Some(action);
     if events.iter().any(|e| is(e, "oom")) {
@@ -582,8 +588,8 @@ fn oom_of(events: &[EventMessage]) -> Option<bool> {
         .actor
         .as_ref()
         .and_then(|a| a.attributes.as_ref())
-        .and_then(|a| a.get("exitCode"));
-    Some(exit_code.is_some_and(|c| c == "137"))
+        .and_then(|a| a.get("exitCode"))?;
+    Some(exit_code == "137")
 }
 
 fn unix_now() -> Duration {
@@ -718,6 +724,6 @@ mod tests {
         assert_eq!(oom_of(&[event("oom", None)]), Some(true));
         assert_eq!(oom_of(&[event("die", Some("101"))]), Some(false));
         assert_eq!(oom_of(&[event("die", Some("1"))]), Some(false));
-        assert_eq!(oom_of(&[event("die", None)]), Some(false));
+        assert_eq!(oom_of(&[event("die", None)]), None);
     }
 }

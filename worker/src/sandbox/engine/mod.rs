@@ -53,10 +53,10 @@ pub trait Container: Send + Sync {
     /// step's path.
     fn serves(&self, task: TaskId) -> tokio::task::JoinHandle<()>;
 
-    /// Whether the memory limit killed in the sandbox, asked of the engine: `None` when
-    /// the engine cannot tell (an agent gone without a report then stays a platform
-    /// failure, retried, rather than a verdict that may be wrong).
-    async fn saw_oom(&self) -> Result<Option<bool>, Error>;
+    /// Whether the memory limit killed in the sandbox, asked of the engine, which gets
+    /// `within` to tell: `None` when it cannot (an agent gone without a report then stays
+    /// a platform failure, retried, rather than a verdict that may be wrong).
+    async fn saw_oom(&self, within: Duration) -> Result<Option<bool>, Error>;
 
     /// Ends it (killing what still runs) and waits until it is gone, bounded. Its uid goes
     /// back to the pool only once the engine confirms it gone.

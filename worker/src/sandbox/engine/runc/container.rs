@@ -215,15 +215,13 @@ impl Container for OciContainer {
 
     /// Whether the memory limit killed its first process (the agent, gone without a
     /// report): killed by SIGKILL, which nothing inside can send to it and the worker did
-    /// not. runc sees how the agent ended, so the answer is always certain.
-    async fn saw_oom(&self) -> Result<Option<bool>, Error> {
-        Ok(Some(
-            !self.killed
-                && self
-                    .ended(Duration::from_secs(2))
-                    .await
-                    .is_some_and(|e| e.killed_by == Some(9)),
-        ))
+    /// not. runc tells the worker how the agent ended; `None` when it has not ended
+    /// within `within`.
+    async fn saw_oom(&self, within: Duration) -> Result<Option<bool>, Error> {
+        if self.killed {
+            return Ok(Some(false));
+        }
+        Ok(self.ended(within).await.map(|e| e.killed_by == Some(9)))
     }
 
     async fn dispose(mut self: Box<Self>) {
