@@ -6,6 +6,7 @@ codebox_tests::all_tests!(codebox_tests::shared_gvisor_stack());
 codebox_tests::suite!(codebox_tests::shared_gvisor_stack();
     gvisor_opens_no_socket_to_the_host,
     a_sandbox_killed_mid_run_ends_its_task_once,
+    the_sandbox_is_the_first_the_hosts_kernel_kills,
 );
 
 /// runsc runs with an environment of the worker's making (`PATH` alone), as runc does:

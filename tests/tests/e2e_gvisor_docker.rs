@@ -21,6 +21,7 @@ codebox_tests::suite!(codebox_tests::shared_gvisor_docker_stack();
     cancel_kills_a_running_task,
     fork_bomb_and_disk_filling_end_with_a_verdict,
     a_sandbox_killed_mid_run_ends_its_task_once,
+    the_sandbox_is_the_first_the_hosts_kernel_kills,
     deep_recursion_fits_the_default_stack,
     a_compiled_program_must_fit_its_run,
 );

@@ -473,8 +473,39 @@ pub async fn a_sandbox_killed_mid_run_ends_its_task_once(addr: SocketAddr) {
         .submit(&json!({"language": "python", "code": src, "limits": {"time_ms": 20_000}}))
         .await
         .unwrap();
-    // Its first line, live: the program runs.
-    let mut events = c.open_events(&id).await.unwrap();
+    let pid = sandbox_once_it_prints(&c, &id).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -KILL {pid}");
+    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(r["verdict"], "memory_limit", "{r}");
+    assert_eq!(r["signal"], "SIGKILL", "{r}");
+    assert_eq!(r["stdout"], "up\n", "its output so far is kept: {r}");
+}
+
+/// On gVisor the program's `/proc` is the Sentry's, which shows `oom_score_adj` 0: what
+/// the host's kernel weighs is the sandbox's process on the host, and that is the kernel's
+/// first victim under host memory pressure, as a program is on the other engines.
+pub async fn the_sandbox_is_the_first_the_hosts_kernel_kills(addr: SocketAddr) {
+    let c = client(addr).await;
+    let src = "import time\nprint('up', flush=True)\ntime.sleep(10)";
+    let id = c
+        .submit(&json!({"language": "python", "code": src, "limits": {"time_ms": 15_000}}))
+        .await
+        .unwrap();
+    let pid = sandbox_once_it_prints(&c, &id).await;
+    let adj = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
+    assert_eq!(adj.trim(), "1000", "the sandbox's process on the host");
+    assert_eq!(c.cancel(&id).await.status(), 204);
+}
+
+/// The host pid of the first process of the one sandbox running task `id`, once its
+/// program has printed its first line (so the program runs). The sandbox is named for
+/// the task a moment after it starts, off the step's path.
+async fn sandbox_once_it_prints(c: &crate::Client, id: &str) -> u32 {
+    let mut events = c.open_events(id).await.unwrap();
     let printed = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(event) = events.next().await.unwrap() {
             if event.name == "stdout" {
@@ -485,23 +516,14 @@ pub async fn a_sandbox_killed_mid_run_ends_its_task_once(addr: SocketAddr) {
     })
     .await;
     assert_eq!(printed.ok(), Some(true), "the program never printed");
-    // Its sandbox is named for the task a moment after it starts (off the step's path).
     let deadline = Instant::now() + Duration::from_secs(10);
     let pids = loop {
-        let pids = crate::sandbox_agent_pids_of(&id).unwrap();
+        let pids = crate::sandbox_agent_pids_of(id).unwrap();
         if !pids.is_empty() || Instant::now() > deadline {
             break pids;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(pids.len(), 1, "one sandbox runs the task: {pids:?}");
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &pids[0].to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "kill -KILL {}", pids[0]);
-    let r = c.wait(&id, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(r["verdict"], "memory_limit", "{r}");
-    assert_eq!(r["signal"], "SIGKILL", "{r}");
-    assert_eq!(r["stdout"], "up\n", "its output so far is kept: {r}");
+    pids[0]
 }
