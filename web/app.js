@@ -484,8 +484,8 @@
 
   // Follows task `id` until it ends: `GET /task/{id}/events` read as a stream (fetch with
   // the token: EventSource cannot send it), else polling `GET /task/{id}` (100 ms
-  // doubling to 1 s). Calls handlers.status(status), .output(stream, text), .test(test)
-  // and finally .done(task body).
+  // doubling to 1 s). Calls handlers.status(status), .output(stream, text), .test(test),
+  // .retried() when a retried run's output starts again, and finally .done(task body).
   async function follow(id, handlers, signal) {
     var ended = false;
     if (!state.noEvents) {
@@ -537,6 +537,7 @@
     var done = false;
     var failed = null;
     var decoders = {};
+    var attempt = 1;
     function dispatch() {
       if (!event.data.length) { event = { type: "message", data: [] }; return; }
       var data;
@@ -544,6 +545,12 @@
       var type = event.type;
       event = { type: "message", data: [] };
       if (!data) { return; }
+      if ((type === "stdout" || type === "stderr" || type === "test") && data.attempt > attempt) {
+        // A run the platform retried (its sandbox was lost): its output starts again.
+        attempt = data.attempt;
+        decoders = {};
+        if (handlers.retried) { handlers.retried(); }
+      }
       if (type === "status") { handlers.status(data.status); }
       else if (type === "stdout" || type === "stderr") {
         var text = data.data || "";
@@ -786,6 +793,7 @@
       await follow(id, {
         status: function (s) { setBadge($("task-status"), s); },
         output: function (stream, text) { streamed = true; appendOutput(stream, text); },
+        retried: function () { $("output").textContent = ""; },
         test: showTest,
         done: function (task) {
           if (task.result && task.result.kind === "image") {

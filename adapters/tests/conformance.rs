@@ -159,7 +159,7 @@ async fn redis_event_streams_outlive_a_lost_connection() {
     let ids: Vec<uuid::Uuid> = (0..7).map(|_| uuid::Uuid::new_v4()).collect();
     let mut streams = Vec::new();
     for id in &ids {
-        streams.push(bus.subscribe(*id).await.unwrap());
+        streams.push(bus.listen(*id).await.unwrap());
     }
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")
@@ -193,11 +193,51 @@ async fn redis_event_streams_outlive_a_lost_connection() {
             if let Ok(Some(event)) =
                 tokio::time::timeout(std::time::Duration::from_millis(200), streams[3].next()).await
             {
-                return event;
+                return event.event;
             }
         }
     })
     .await
     .expect("the open stream hears its task again");
     assert_eq!(heard, running);
+}
+
+/// A task's log in Redis lives while the task runs and a minute after its end: never
+/// longer, whoever listens.
+#[tokio::test]
+async fn redis_event_logs_expire_after_their_tasks_end() {
+    use codebox_core::domain::{TaskEvent, TaskStatus};
+    use codebox_core::ports::{EventBus, LOG_AFTER_END, LOG_IDLE};
+    let (u, prefix) = redis_url_and_prefix();
+    let bus = RedisEventBus::connect(&u, &prefix).await.unwrap();
+    let client = redis::Client::open(u.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let id = uuid::Uuid::new_v4();
+    let log = format!("{prefix}events:{{{id}}}:log");
+    let mut ttl = async || -> i64 {
+        redis::cmd("TTL")
+            .arg(&log)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    let running = TaskEvent::Status {
+        status: TaskStatus::Running,
+    };
+    bus.publish(id, &[running]).await.unwrap();
+    let idle = ttl().await;
+    assert!(
+        idle > LOG_AFTER_END.as_secs() as i64 && idle <= LOG_IDLE.as_secs() as i64,
+        "a running task's log is kept while it runs: {idle} s"
+    );
+    let ended = TaskEvent::Status {
+        status: TaskStatus::Completed,
+    };
+    bus.publish(id, &[ended]).await.unwrap();
+    let after = ttl().await;
+    assert!(
+        after > 0 && after <= LOG_AFTER_END.as_secs() as i64,
+        "an ended task's log goes a minute later: {after} s"
+    );
+    assert_eq!(bus.subscribe(id).await.unwrap().past.len(), 2);
 }

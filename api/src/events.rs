@@ -64,6 +64,14 @@ pub struct OutputChunk {
     /// `base64` when `data` is the bytes in base64; absent for text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<OutputEncoding>,
+    /// The run this output comes from, from 1: a run the platform retried (its sandbox
+    /// was lost) starts its output again with the next number.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 impl OutputChunk {
@@ -71,13 +79,20 @@ impl OutputChunk {
         Self {
             data: data.to_owned(),
             encoding: None,
+            attempt: 1,
         }
+    }
+
+    /// This chunk, as output of run `attempt`.
+    pub fn of_attempt(self, attempt: u32) -> Self {
+        Self { attempt, ..self }
     }
 
     pub fn base64(data: String) -> Self {
         Self {
             data,
             encoding: Some(OutputEncoding::Base64),
+            attempt: 1,
         }
     }
 
@@ -266,11 +281,13 @@ mod tests {
             assert_eq!(TaskEventName::parse(name.as_str()), Some(name));
         }
         let chunk = serde_json::to_value(OutputChunk::text("hi")).unwrap();
-        assert_eq!(chunk, serde_json::json!({"data": "hi"}));
-        let chunk = serde_json::to_value(OutputChunk::base64("/2E=".into())).unwrap();
+        assert_eq!(chunk, serde_json::json!({"data": "hi", "attempt": 1}));
+        let chunk = serde_json::to_value(OutputChunk::base64("/2E=".into()).of_attempt(2)).unwrap();
         assert_eq!(
             chunk,
-            serde_json::json!({"data": "/2E=", "encoding": "base64"})
+            serde_json::json!({"data": "/2E=", "encoding": "base64", "attempt": 2})
         );
+        let old: OutputChunk = serde_json::from_value(serde_json::json!({"data": "x"})).unwrap();
+        assert_eq!(old.attempt, 1, "a chunk without a run is the first run's");
     }
 }

@@ -56,6 +56,10 @@ struct Live<'a> {
     options: &'a Options,
     spinner: Spinner,
     streamed: Streamed,
+    /// The run the output shown comes from.
+    attempt: u32,
+    /// The id of the last event of the task's log that was shown.
+    last_id: Option<String>,
 }
 
 /// Follows task `id` until it ends. Ctrl-C cancels the task and fails with
@@ -65,6 +69,8 @@ pub async fn follow(api: &Api, id: &str, options: &Options) -> Result<Outcome> {
         options,
         spinner: Spinner::start("queued", options.spinner),
         streamed: Streamed::default(),
+        attempt: 1,
+        last_id: None,
     };
     let work = async {
         match events(api, id, &mut live).await? {
@@ -98,22 +104,52 @@ pub async fn follow(api: &Api, id: &str, options: &Options) -> Result<Outcome> {
     }
 }
 
-/// The `done` body, or `None` when the server has no events or the stream ended
-/// without one (a gateway that cannot stream): then polling takes over.
+/// The header a stream opened again names the last event it had with.
+const LAST_EVENT_ID: http::HeaderName = http::HeaderName::from_static("last-event-id");
+/// Streams a broken stream is opened again for, from where it broke, before polling.
+const RESUMES: u32 = 3;
+
+/// What one stream came to.
+enum Stream {
+    /// `done`, with the task's body.
+    Done(Value),
+    /// Idle, broken or ended without `done`: it may be opened again.
+    Broken,
+    /// The server streams no events here.
+    None,
+}
+
+/// The `done` body, or `None` when the server has no events or its streams kept ending
+/// without one (a gateway that cannot stream): then polling takes over. A stream that
+/// breaks is opened again with `Last-Event-ID`, so nothing is shown twice.
 async fn events(api: &Api, id: &str, live: &mut Live<'_>) -> Result<Option<Value>> {
+    for _ in 0..=RESUMES {
+        match stream(api, id, live).await? {
+            Stream::Done(done) => return Ok(Some(done)),
+            Stream::Broken => {}
+            Stream::None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+async fn stream(api: &Api, id: &str, live: &mut Live<'_>) -> Result<Stream> {
     let path = format!("/task/{}/events", path_segment(id));
-    let request = api
+    let mut request = api
         .request(Method::GET, &path, true)?
         .header(ACCEPT, "text/event-stream");
+    if let Some(last) = &live.last_id {
+        request = request.header(LAST_EVENT_ID, last);
+    }
     // A network failure here is told by the polling that follows.
     let Ok(response) = api.send_unchecked(request).await else {
-        return Ok(None);
+        return Ok(Stream::None);
     };
     if matches!(
         response.status,
         StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
     ) {
-        return Ok(None);
+        return Ok(Stream::None);
     }
     let mut response = api.check(response, true).await?;
     let streams = response
@@ -122,25 +158,47 @@ async fn events(api: &Api, id: &str, live: &mut Live<'_>) -> Result<Option<Value
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if !streams {
-        return Ok(None);
+        return Ok(Stream::None);
     }
     let mut parser = sse::Parser::new();
     loop {
         let chunk = match tokio::time::timeout(STREAM_IDLE, response.chunk()).await {
             Ok(Ok(Some(chunk))) => chunk,
             // Idle, broken or ended without `done`.
-            _ => return Ok(None),
+            _ => return Ok(Stream::Broken),
         };
         for event in parser.push(&chunk) {
+            if event.id.is_some() {
+                live.last_id.clone_from(&event.id);
+            }
             if let Some(done) = live.event(&event)? {
                 live.streamed.complete = true;
-                return Ok(Some(done));
+                return Ok(Stream::Done(done));
             }
         }
     }
 }
 
 impl Live<'_> {
+    /// Output of run `attempt` comes: a run the platform retried starts its output again,
+    /// and what the earlier run showed no longer counts.
+    fn run(&mut self, attempt: u32) {
+        if attempt <= self.attempt {
+            return;
+        }
+        self.attempt = attempt;
+        if self.streamed.stdout + self.streamed.stderr > 0 || !self.streamed.tests.is_empty() {
+            if self.options.live {
+                if self.streamed.last_byte.is_some_and(|b| b != b'\n') {
+                    output::stderr(b"\n");
+                }
+                output::stderr(b"codebox: the run was retried; its output starts again\n");
+                self.streamed.last_byte = Some(b'\n');
+            }
+            self.streamed = Streamed::default();
+        }
+    }
+
     fn event(&mut self, event: &sse::Event) -> Result<Option<Value>> {
         let Some(name) = TaskEventName::parse(&event.event) else {
             return Ok(None);
@@ -158,6 +216,7 @@ impl Live<'_> {
                 let Ok(chunk) = serde_json::from_str::<OutputChunk>(&event.data) else {
                     return Ok(None);
                 };
+                self.run(chunk.attempt);
                 let bytes = decode(&chunk.data, chunk.is_base64());
                 let stdout = name == TaskEventName::Stdout;
                 if stdout {
@@ -176,6 +235,12 @@ impl Live<'_> {
             }
             TaskEventName::Test => {
                 self.spinner.stop();
+                if let Some(attempt) = serde_json::from_str::<Value>(&event.data)
+                    .ok()
+                    .and_then(|v| v["attempt"].as_u64())
+                {
+                    self.run(u32::try_from(attempt).unwrap_or(u32::MAX));
+                }
                 if let Ok(test) = serde_json::from_str::<TestView>(&event.data) {
                     if self.options.live {
                         if self.streamed.last_byte.is_some_and(|b| b != b'\n') {
@@ -230,4 +295,50 @@ pub fn decode(text: &str, base64: bool) -> Vec<u8> {
         return bytes;
     }
     text.as_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn event(name: &str, data: Value) -> sse::Event {
+        sse::Event {
+            event: name.to_owned(),
+            data: data.to_string(),
+            id: None,
+        }
+    }
+
+    #[test]
+    fn a_retried_runs_output_counts_from_its_start() {
+        let options = Options {
+            live: false,
+            spinner: false,
+            exact: false,
+            cases: Vec::new(),
+        };
+        let mut live = Live {
+            options: &options,
+            spinner: Spinner::start("queued", false),
+            streamed: Streamed::default(),
+            attempt: 1,
+            last_id: None,
+        };
+        let chunk = |data: &str, attempt: u32| {
+            event(
+                "stdout",
+                serde_json::json!({"data": data, "attempt": attempt}),
+            )
+        };
+        live.event(&chunk("first run\n", 1)).unwrap();
+        assert_eq!(live.streamed.stdout, 10);
+        live.event(&chunk("again\n", 2)).unwrap();
+        assert_eq!(
+            live.streamed.stdout, 6,
+            "the first run's output no longer counts"
+        );
+        live.event(&chunk("more\n", 2)).unwrap();
+        assert_eq!(live.streamed.stdout, 11);
+    }
 }

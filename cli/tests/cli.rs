@@ -658,7 +658,10 @@ async fn webhook_key_is_printed_or_refused() {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Events {
     Full,
+    /// Cut after its second event; opened again with `Last-Event-ID`, the rest.
     CutShort,
+    /// Cut after its second event however often it is opened.
+    AlwaysCut,
     Missing,
 }
 
@@ -743,24 +746,37 @@ async fn answer(mut socket: tokio::net::TcpStream, events: Events) {
                 json!({"title": "Not Found", "status": 404, "detail": "no route"}).to_string(),
             )
         } else {
+            let last: u64 = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("last-event-id:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            let frames = [
+                "id: 1\nevent: status\ndata: {\"status\":\"running\"}\n\n".to_owned(),
+                "id: 2\nevent: stdout\ndata: {\"data\":\"hel\",\"attempt\":1}\n\n".to_owned(),
+                "id: 3\nevent: stdout\ndata: {\"data\":\"lo\\n\"}\n\n".to_owned(),
+                "id: 4\nevent: stderr\ndata: {\"data\":\"/wo=\",\"encoding\":\"base64\"}\n\n"
+                    .to_owned(),
+                format!("event: done\ndata: {}\n\n", done_body("utf-8")),
+            ];
+            // The server's part: the events after the client's last, cut where asked.
+            let upto = match events {
+                Events::CutShort if last == 0 => 2,
+                Events::AlwaysCut => 2,
+                _ => frames.len(),
+            };
             let mut stream = String::from(
                 "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
             );
-            stream.push_str("id: 1\nevent: status\ndata: {\"status\":\"running\"}\n\n");
-            stream.push_str("id: 2\nevent: stdout\ndata: {\"data\":\"hel\"}\n\n");
+            let after = usize::try_from(last).unwrap().min(upto);
+            let (now, rest) = frames[after..upto].split_at(1.min(upto - after));
+            stream.push_str(&now.concat());
             socket.write_all(stream.as_bytes()).await.unwrap();
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let mut rest = String::from(": keep-alive\n\n");
-            if events == Events::Full {
-                rest.push_str("id: 3\nevent: stdout\ndata: {\"data\":\"lo\\n\"}\n\n");
-                rest.push_str(
-                    "id: 4\nevent: stderr\ndata: {\"data\":\"/wo=\",\"encoding\":\"base64\"}\n\n",
-                );
-                rest.push_str(&format!(
-                    "id: 5\nevent: done\ndata: {}\n\n",
-                    done_body("utf-8")
-                ));
-            }
+            let rest = format!(": keep-alive\n\n{}", rest.concat());
             let _ = socket.write_all(rest.as_bytes()).await;
             let _ = socket.shutdown().await;
             return;
@@ -774,13 +790,19 @@ async fn answer(mut socket: tokio::net::TcpStream, events: Events) {
     let _ = socket.shutdown().await;
 }
 
-/// Output is printed as it streams, once; a stream cut short or missing falls back to
-/// polling and prints what was not shown yet, byte for byte.
+/// Output is printed as it streams, once: a stream cut short is opened again after the
+/// last event it had; one that keeps breaking, or is missing, falls back to polling and
+/// prints what was not shown yet, byte for byte.
 #[tokio::test]
 async fn live_output_is_printed_once() {
     let home = Home::new();
     home.file("hello.py", "print('hello')\n");
-    for events in [Events::Full, Events::CutShort, Events::Missing] {
+    for events in [
+        Events::Full,
+        Events::CutShort,
+        Events::AlwaysCut,
+        Events::Missing,
+    ] {
         let addr = scripted_server(events).await;
         let cli = Codebox::new(&home, url(addr)).token("t");
         let run = cli.run(&["run", "hello.py", "--lang", "python"]).await;

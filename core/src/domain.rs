@@ -373,10 +373,36 @@ impl CodeResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TaskEvent {
-    Status { status: TaskStatus },
-    Stdout { data: Bytes },
-    Stderr { data: Bytes },
-    Test { test: TestResult },
+    Status {
+        status: TaskStatus,
+    },
+    /// The output and tests after it come from this run of the task (its delivery's
+    /// attempt, from 1): a run the platform retried starts its output again. The API puts
+    /// it before each worker's batch; a worker never sends it.
+    Attempt {
+        attempt: u32,
+    },
+    Stdout {
+        data: Bytes,
+    },
+    Stderr {
+        data: Bytes,
+    },
+    Test {
+        test: TestResult,
+    },
+}
+
+impl TaskEvent {
+    /// Roughly what the event costs to keep: its bytes of output.
+    pub fn weight(&self) -> usize {
+        const BASE: usize = 64;
+        BASE + match self {
+            Self::Stdout { data } | Self::Stderr { data } => data.len(),
+            Self::Test { test } => test.stdout.len() + test.stderr.len(),
+            Self::Status { .. } | Self::Attempt { .. } => 0,
+        }
+    }
 }
 
 /// The outcome of one test of a judged task.

@@ -352,18 +352,76 @@ pub trait EndNotifier: Send + Sync {
 }
 
 /// Live events of running tasks, from where they happen (a worker's sandbox, a status
-/// change) to whichever API process serves the task's event stream. Best effort: an event
-/// nobody listens to is gone, and the final result is always read from the store.
+/// change) to whichever API process serves the task's event stream. Best effort: the
+/// final result is always read from the store.
+///
+/// The bus keeps each task's log while it runs (and [`LOG_AFTER_END`] after its end, at
+/// most [`LOG_EVENTS`] events and [`LOG_BYTES`] bytes), numbering the events it keeps
+/// from 1: a listener who comes late hears the log first, and one who comes back after a
+/// broken stream skips what it had.
 #[async_trait]
 pub trait EventBus: Send + Sync {
     async fn publish(&self, id: TaskId, events: &[TaskEvent]) -> Result<()>;
-    /// The events of `id` published from now on, until the stream is dropped.
-    async fn subscribe(&self, id: TaskId)
-    -> Result<futures::stream::BoxStream<'static, TaskEvent>>;
+    /// The task's log so far, then the events of `id` published from now on (none twice),
+    /// until the live stream is dropped.
+    async fn subscribe(&self, id: TaskId) -> Result<Subscription>;
+    /// The events of `id` published from now on, without the log (a caller waiting for
+    /// the end needs no past).
+    async fn listen(&self, id: TaskId) -> Result<futures::stream::BoxStream<'static, Logged>>;
     /// Whether published events reach subscribers at all (not on AWS, where API
     /// functions share no channel: their streams carry status, tests and the end only).
     fn carries(&self) -> bool {
         true
+    }
+}
+
+/// Events a task's log keeps at most; later ones are heard live only.
+pub const LOG_EVENTS: usize = 8192;
+/// Bytes (as [`TaskEvent::weight`] counts them) a task's log keeps at most.
+pub const LOG_BYTES: usize = 4 << 20;
+/// How long a task's log is kept once a final status was published.
+pub const LOG_AFTER_END: Duration = Duration::from_secs(60);
+/// How long a task's log is kept after its last event, ended or not.
+pub const LOG_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// An event as the bus hands it out: with its number in the task's log, when the log
+/// kept it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    pub seq: Option<u64>,
+    pub event: TaskEvent,
+}
+
+/// A listener's view of a task: what was published before it came, then what comes.
+pub struct Subscription {
+    /// The log at the time of subscribing, in order.
+    pub past: Vec<Logged>,
+    /// Events published since, each after every event of `past`.
+    pub live: futures::stream::BoxStream<'static, Logged>,
+}
+
+impl Subscription {
+    /// Past and live events as one stream.
+    pub fn all(self) -> futures::stream::BoxStream<'static, Logged> {
+        use futures::StreamExt;
+        Box::pin(futures::stream::iter(self.past).chain(self.live))
+    }
+
+    /// The end of the log: live events numbered up to here were in `past`.
+    pub fn last_seq(&self) -> u64 {
+        self.past.iter().filter_map(|l| l.seq).max().unwrap_or(0)
+    }
+}
+
+/// How long a task's log is kept after these events: shorter once it has ended.
+pub fn log_ttl(events: &[TaskEvent]) -> Duration {
+    if events
+        .iter()
+        .any(|e| matches!(e, TaskEvent::Status { status } if status.is_finished()))
+    {
+        LOG_AFTER_END
+    } else {
+        LOG_IDLE
     }
 }
 
@@ -376,10 +434,14 @@ impl EventBus for NoEvents {
         Ok(())
     }
 
-    async fn subscribe(
-        &self,
-        _id: TaskId,
-    ) -> Result<futures::stream::BoxStream<'static, TaskEvent>> {
+    async fn subscribe(&self, _id: TaskId) -> Result<Subscription> {
+        Ok(Subscription {
+            past: Vec::new(),
+            live: Box::pin(futures::stream::pending()),
+        })
+    }
+
+    async fn listen(&self, _id: TaskId) -> Result<futures::stream::BoxStream<'static, Logged>> {
         Ok(Box::pin(futures::stream::pending()))
     }
 
@@ -438,9 +500,10 @@ pub trait TaskControl: Send + Sync {
     async fn cancelled_among(&self, ids: &[TaskId]) -> Result<Vec<TaskId>>;
     /// Stores the outcome; committing twice is harmless.
     async fn commit(&self, commit: &crate::domain::Commit) -> Result<()>;
-    /// Hands a running task's live events (output chunks, finished tests) to the API's
-    /// event bus. Best effort: a failure costs the live view, never the task.
-    async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<()>;
+    /// Hands a running task's live events (output chunks, finished tests) of its run
+    /// `attempt` to the API's event bus. Best effort: a failure costs the live view, never
+    /// the task.
+    async fn progress(&self, id: TaskId, attempt: u32, events: Vec<TaskEvent>) -> Result<()>;
 
     /// Readiness: the API answers, takes this worker's credential and reaches its store.
     /// A call that fails while this succeeds is the task's own failure, not an outage.

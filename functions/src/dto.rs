@@ -146,10 +146,18 @@ pub struct StartRequest {
 #[serde(deny_unknown_fields)]
 pub struct ProgressRequest {
     pub task_id: Uuid,
+    /// The run these events come from: its delivery's attempt, from 1.
+    #[serde(default = "first_attempt")]
+    #[schema(minimum = 1, default = 1)]
+    pub attempt: u32,
     /// 1–1024 events, each `{"event": "stdout" | "stderr", "data": <bytes>}` or
     /// `{"event": "test", "test": <test result>}`.
     #[schema(value_type = Vec<Object>, min_items = 1, max_items = 1024)]
     pub events: Vec<codebox_core::domain::TaskEvent>,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// Events one `POST /commit/events` carries at most.

@@ -201,13 +201,24 @@ impl Client {
 
     /// Opens the task's event stream (`GET /task/{id}/events`).
     pub async fn open_events(&self, id: &str) -> anyhow::Result<EventStream> {
-        let r = self
+        self.open_events_after(id, None).await
+    }
+
+    /// Opens the task's event stream again after the event `last` (`Last-Event-ID`).
+    pub async fn open_events_after(
+        &self,
+        id: &str,
+        last: Option<&str>,
+    ) -> anyhow::Result<EventStream> {
+        let mut request = self
             .http
             .get(self.url(&format!("/task/{id}/events")))
             .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(120))
-            .send()
-            .await?;
+            .timeout(Duration::from_secs(120));
+        if let Some(last) = last {
+            request = request.header("last-event-id", last);
+        }
+        let r = request.send().await?;
         if r.status() != 200 {
             bail!("events: {} {}", r.status(), r.text().await?);
         }
@@ -228,7 +239,16 @@ impl Client {
 
     /// Every event of the task's stream until it closes, each with when it arrived.
     pub async fn events(&self, id: &str) -> anyhow::Result<Vec<SseEvent>> {
-        let mut stream = self.open_events(id).await?;
+        self.events_after(id, None).await
+    }
+
+    /// Every event of the task's stream opened again after the event `last`.
+    pub async fn events_after(
+        &self,
+        id: &str,
+        last: Option<&str>,
+    ) -> anyhow::Result<Vec<SseEvent>> {
+        let mut stream = self.open_events_after(id, last).await?;
         let mut events = Vec::new();
         while let Some(event) = stream.next().await? {
             events.push(event);

@@ -1,7 +1,8 @@
 //! Live events (`GET /task/{id}/events`): output streams while the program runs on the
 //! embedded profile and across the compose profile's gateways (Redis carries it from the
-//! gateway the worker reports to, to the one the client watches), and a client that goes
-//! away costs the server nothing.
+//! gateway the worker reports to, to the one the client watches); a late client hears the
+//! output from the start and a returning one the rest; and a client that goes away costs
+//! the server nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -36,6 +37,7 @@ async fn streams_come_to(c: &Client, n: f64) {
 async fn embedded_streams_live_and_lets_go_of_a_client_that_left() {
     let running = start_embedded().await;
     suite::live_output_arrives_while_the_program_runs(running.addr, running.addr).await;
+    suite::a_late_or_returning_client_hears_the_output_once(running.addr, running.addr).await;
 
     let c = Client::new_user(running.addr).await.unwrap();
     // The first stream's work ended with its `done`.
@@ -72,4 +74,5 @@ async fn compose_streams_through_a_gateway_that_did_not_take_the_task() {
     let (_second, second) = profile.another_gateway().await;
     let (_worker, _) = profile.worker().await;
     suite::live_output_arrives_while_the_program_runs(profile.addr(), second).await;
+    suite::a_late_or_returning_client_hears_the_output_once(profile.addr(), second).await;
 }

@@ -172,8 +172,13 @@ impl TaskControl for HttpTaskControl {
             .map(|_| ())
     }
 
-    async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<(), Error> {
-        let body = serde_json::json!({ "task_id": id, "events": events });
+    async fn progress(
+        &self,
+        id: TaskId,
+        attempt: u32,
+        events: Vec<TaskEvent>,
+    ) -> Result<(), Error> {
+        let body = serde_json::json!({ "task_id": id, "attempt": attempt, "events": events });
         self.post("/commit/events", &body, Some(Duration::from_secs(5)))
             .await
             .map(|_| ())

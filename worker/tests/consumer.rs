@@ -138,10 +138,11 @@ impl TaskControl for FlakyControl {
     async fn progress(
         &self,
         id: TaskId,
+        attempt: u32,
         events: Vec<codebox_core::domain::TaskEvent>,
     ) -> Result<(), Error> {
         self.check()?;
-        self.inner.progress(id, events).await
+        self.inner.progress(id, attempt, events).await
     }
     async fn commit(&self, commit: &Commit) -> Result<(), Error> {
         self.check()?;

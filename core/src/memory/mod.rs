@@ -10,7 +10,7 @@ pub mod tasks;
 mod users;
 
 pub use blobs::MemoryBlobStore;
-pub use events::MemoryEventBus;
+pub use events::{Fanout, MemoryEventBus, live_after};
 pub use limits::MemoryRateLimiter;
 pub use queue::MemoryQueue;
 pub use sessions::MemorySessionStore;

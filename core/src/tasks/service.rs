@@ -466,8 +466,11 @@ impl TaskControl for TaskService {
         TaskService::commit(self, commit).await.map(|_| ())
     }
 
-    async fn progress(&self, id: TaskId, events: Vec<TaskEvent>) -> Result<()> {
-        self.events.publish(id, &events).await
+    async fn progress(&self, id: TaskId, attempt: u32, events: Vec<TaskEvent>) -> Result<()> {
+        let mut batch = Vec::with_capacity(events.len() + 1);
+        batch.push(TaskEvent::Attempt { attempt });
+        batch.extend(events);
+        self.events.publish(id, &batch).await
     }
 }
 

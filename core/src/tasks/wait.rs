@@ -8,6 +8,7 @@ use futures::StreamExt;
 use super::TaskService;
 use crate::domain::{Task, TaskEvent};
 use crate::error::Result;
+use crate::ports::Logged;
 
 impl TaskService {
     /// The task once it has ended, or `None` when `within` passes first. Woken by the
@@ -20,7 +21,7 @@ impl TaskService {
         // Listening before the first read: an end between the two is not missed.
         let bus = self.events();
         let mut live = if bus.carries() {
-            bus.subscribe(task.id).await.ok()
+            bus.listen(task.id).await.ok()
         } else {
             None
         };
@@ -51,7 +52,7 @@ impl TaskService {
             while let Some(events) = live.as_mut() {
                 tokio::select! {
                     event = events.next() => match event {
-                        Some(TaskEvent::Status { status }) if status.is_finished() => {
+                        Some(Logged { event: TaskEvent::Status { status }, .. }) if status.is_finished() => {
                             told = true;
                             break;
                         }

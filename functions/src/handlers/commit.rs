@@ -193,7 +193,7 @@ pub async fn cancelled(
     security(("worker" = [])),
     responses(
         (status = 204, description = "Handed to the task's event streams (if any listen)"),
-        (status = 400, description = "No events, more than 1024, or a status event (the API makes those)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No events, more than 1024, a status or attempt event (the API makes those), or attempt 0", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A user's token", body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
@@ -207,17 +207,24 @@ pub async fn events(
             body.events.len()
         )));
     }
-    // A task's status is the store's: listeners hear it from the API, never from a worker.
+    // A task's status is the store's: listeners hear it from the API, never from a worker;
+    // so is the run the events come from (the request's `attempt`).
     if body
         .events
         .iter()
-        .any(|e| matches!(e, TaskEvent::Status { .. }))
+        .any(|e| matches!(e, TaskEvent::Status { .. } | TaskEvent::Attempt { .. }))
     {
         return Err(ApiError::bad_request(
-            "a status event comes from the API, not from a worker",
+            "a status or attempt event comes from the API, not from a worker",
         ));
     }
-    state.tasks.progress(body.task_id, body.events).await?;
+    if body.attempt == 0 {
+        return Err(ApiError::bad_request("attempt counts from 1"));
+    }
+    state
+        .tasks
+        .progress(body.task_id, body.attempt, body.events)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

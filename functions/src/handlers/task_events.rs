@@ -9,6 +9,11 @@
 //! test (from the result) and `done`. A stream lasts at most the configured time
 //! (`EVENTS_MAX_SECS`) and then ends without `done`: a client reconnects or reads the task.
 //! A client that goes away ends its stream's work at once.
+//!
+//! The bus keeps a running task's log: a client who comes late hears the output and tests
+//! so far first, and one who comes back with `Last-Event-ID` (each event from the log
+//! carries its number as its id) hears only what followed. Output and tests carry the run
+//! they come from (`attempt`): a run the platform retried starts its output again.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -16,12 +21,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use base64::Engine;
 use codebox_api::events::{OutputChunk, StatusEvent, TaskEventName};
 use codebox_core::domain::{TaskEvent, TaskId, TaskStatus, UserId};
-use futures::stream::BoxStream;
+use codebox_core::ports::{Logged, Subscription};
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
@@ -35,14 +41,16 @@ const POLL: Duration = Duration::from_secs(1);
 /// Comment lines that keep an idle stream open through proxies.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// One event as it is sent: the name and its JSON data.
-type Outgoing = (TaskEventName, serde_json::Value);
+/// One event as it is sent: the name, its JSON data, and its number in the task's log
+/// (events not from the log — a status read, the tests and `done` at the end — have none).
+type Outgoing = (TaskEventName, serde_json::Value, Option<u64>);
 
 /// One event of the stream as Server-Sent Events carry it.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct TaskEventFrame {
-    /// The event's number in this stream, from 0.
-    pub id: String,
+    /// The event's number in the task's log (output, tests and status changes as they
+    /// happened), for `Last-Event-ID`; absent on events not from the log.
+    pub id: Option<String>,
     pub event: TaskEventName,
     /// One JSON document: `{"status"}`, `{"data"[, "encoding"]}`, a test, the task, or a
     /// problem.
@@ -50,16 +58,20 @@ pub struct TaskEventFrame {
 }
 
 #[utoipa::path(get, path = "/task/{id}/events", tag = "tasks", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Task id"), ResultParams),
+    params(("id" = uuid::Uuid, Path, description = "Task id"), ResultParams,
+        ("Last-Event-ID" = Option<u64>, Header, description = "The `id` of the last event a broken stream delivered: the new stream skips the output and tests up to it")),
     responses(
-        (status = 200, description = "`text/event-stream`. Each event has an `id` (its number in this stream) \
-and one JSON `data` line. `status`: `{\"status\"}` now and on each change. `stdout` / `stderr`: \
-`{\"data\"}`, output as the program writes it (`{\"data\", \"encoding\": \"base64\"}` for bytes that \
-are not UTF-8), within the task's output limits; not on AWS, whose functions share no channel, \
+        (status = 200, description = "`text/event-stream`. Each event has one JSON `data` line, and \
+those from the task's log an `id` (their number in it). `status`: `{\"status\"}` now and on each change. \
+`stdout` / `stderr`: `{\"data\", \"attempt\"}`, output as the program writes it (`\"encoding\": \"base64\"` \
+for bytes that are not UTF-8), within the task's output limits; from the task's start for a client \
+who comes while it runs (after `Last-Event-ID` when sent); `attempt` is the run it comes from, from 1 \
+(a run the platform retried starts its output again); not on AWS, whose functions share no channel, \
 nor for judged tasks, whose output is in their tests. `test`: one element of the result's `tests` \
-as that test ends. `done`: the `GET /task/{id}` body; then the stream closes. `error`: a problem \
+as that test ends, with its run's `attempt`. `done`: the `GET /task/{id}` body; then the stream closes. `error`: a problem \
 object when the task can no longer be read; then the stream closes. A stream that reaches its \
 longest time (`EVENTS_MAX_SECS`) closes without `done`.", content_type = "text/event-stream", body = TaskEventFrame),
+        (status = 400, description = "`Last-Event-ID` is not an event id of this stream (a number)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The task is past its retention", body = Problem, content_type = "application/problem+json")))]
@@ -68,9 +80,11 @@ pub async fn task_events(
     AuthUser(me): AuthUser,
     Path(id): Path<TaskId>,
     Query(params): Query<ResultParams>,
+    headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let resume = last_event_id(&headers)?;
     // Listening starts before the first read: nothing that happens after it is missed.
-    let live = state.tasks.events().subscribe(id).await?;
+    let subscription = state.tasks.events().subscribe(id).await?;
     let summary = state.tasks.summary(me.user_id, id).await?;
     let (tx, rx) = mpsc::channel::<Outgoing>(64);
     let follow = Follow {
@@ -80,16 +94,32 @@ pub async fn task_events(
         encoding: params.encoding.unwrap_or_default(),
         tx,
     };
-    tokio::spawn(follow.run(summary.status, live));
-    let events = futures::stream::unfold((rx, 0u64), |(mut rx, n)| async move {
-        let (name, data) = rx.recv().await?;
-        let event = Event::default()
-            .id(n.to_string())
-            .event(name.as_str())
-            .data(data.to_string());
-        Some((Ok(event), (rx, n + 1)))
+    tokio::spawn(follow.run(summary.status, subscription, resume));
+    let events = futures::stream::unfold(rx, |mut rx| async move {
+        let (name, data, seq) = rx.recv().await?;
+        let mut event = Event::default().event(name.as_str()).data(data.to_string());
+        if let Some(seq) = seq {
+            event = event.id(seq.to_string());
+        }
+        Some((Ok(event), rx))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// The number of the last event a client had, from `Last-Event-ID` (0: none).
+fn last_event_id(headers: &HeaderMap) -> Result<u64, crate::problem::ApiError> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(0);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text.is_empty() {
+        return Ok(0);
+    }
+    text.parse().map_err(|_| {
+        crate::problem::ApiError::bad_request(format!(
+            "Last-Event-ID {text:?} is not an event id of this stream (a number)"
+        ))
+    })
 }
 
 struct Follow {
@@ -118,44 +148,40 @@ impl Drop for Open {
 
 impl Follow {
     /// Follows the task until it ends (then `done`), the stream's time is up, or the
-    /// client is gone — whichever comes first.
-    async fn run(self, mut status: TaskStatus, mut live: BoxStream<'static, TaskEvent>) {
+    /// client is gone — whichever comes first. The log comes first (the client's part of
+    /// it, up to `resume`, only counted), then live events.
+    async fn run(self, mut status: TaskStatus, subscription: Subscription, resume: u64) {
         let _open = Open::new();
         let deadline = tokio::time::sleep(self.state.events_max);
         tokio::pin!(deadline);
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         poll.tick().await;
-        let mut shown = HashSet::new();
-        let mut text = [Utf8Chunks::default(), Utf8Chunks::default()];
+        let mut seen = Seen::default();
         if !self
-            .send(TaskEventName::Status, json(&StatusEvent { status }))
+            .send(TaskEventName::Status, json(&StatusEvent { status }), None)
             .await
         {
             return;
+        }
+        let Subscription { past, mut live } = subscription;
+        for logged in past {
+            // The log's statuses are older than the one just read.
+            if !matches!(logged.event, TaskEvent::Status { .. })
+                && !self.relay(&mut seen, logged, resume).await
+            {
+                return;
+            }
         }
         while !status.is_finished() {
             let changed = tokio::select! {
                 _ = self.tx.closed() => return,
                 _ = &mut deadline => return,
                 event = live.next() => match event {
-                    Some(TaskEvent::Status { status: s }) => Some(s),
-                    Some(TaskEvent::Stdout { data }) => {
-                        for data in text[0].push(data.as_bytes()) {
-                            if !self.send(TaskEventName::Stdout, data).await { return; }
-                        }
-                        None
-                    }
-                    Some(TaskEvent::Stderr { data }) => {
-                        for data in text[1].push(data.as_bytes()) {
-                            if !self.send(TaskEventName::Stderr, data).await { return; }
-                        }
-                        None
-                    }
-                    Some(TaskEvent::Test { test }) => {
-                        if shown.insert(test.index) {
-                            let view = crate::dto::test_view(&test, self.encoding);
-                            if !self.send(TaskEventName::Test, json(&view)).await { return; }
+                    Some(Logged { event: TaskEvent::Status { status: s }, seq }) => Some((s, seq)),
+                    Some(logged) => {
+                        if !self.relay(&mut seen, logged, resume).await {
+                            return;
                         }
                         None
                     }
@@ -166,41 +192,87 @@ impl Follow {
                     }
                 },
                 _ = poll.tick() => match self.state.tasks.summary(self.owner, self.id).await {
-                    Ok(summary) => Some(summary.status),
+                    Ok(summary) => Some((summary.status, None)),
                     Err(e) => {
                         self.fail(e).await;
                         return;
                     }
                 },
             };
-            if let Some(s) = changed
+            if let Some((s, seq)) = changed
                 && s != status
             {
                 status = s;
                 if !self
-                    .send(TaskEventName::Status, json(&StatusEvent { status }))
+                    .send(TaskEventName::Status, json(&StatusEvent { status }), seq)
                     .await
                 {
                     return;
                 }
             }
         }
+        let attempt = seen.attempt;
         for (name, chunks) in [TaskEventName::Stdout, TaskEventName::Stderr]
             .into_iter()
-            .zip(text.iter_mut())
+            .zip(seen.text.iter_mut())
         {
             if let Some(data) = chunks.finish()
-                && !self.send(name, data).await
+                && !self.send(name, json(&data.of_attempt(attempt)), None).await
             {
                 return;
             }
         }
-        self.finish(&shown).await;
+        self.finish(&seen).await;
+    }
+
+    /// Output, a test or the start of a run, from the log: sent unless the client had it
+    /// (numbered up to `resume`), and counted either way. False when the client is gone.
+    async fn relay(&self, seen: &mut Seen, logged: Logged, resume: u64) -> bool {
+        let had = logged.seq.is_some_and(|seq| seq <= resume);
+        let (name, index) = match logged.event {
+            TaskEvent::Attempt { attempt } => {
+                if attempt != seen.attempt {
+                    // A run the platform retried: its output starts again.
+                    *seen = Seen {
+                        attempt,
+                        ..Seen::default()
+                    };
+                }
+                return true;
+            }
+            TaskEvent::Status { .. } => return true,
+            TaskEvent::Stdout { data } => (TaskEventName::Stdout, data),
+            TaskEvent::Stderr { data } => (TaskEventName::Stderr, data),
+            TaskEvent::Test { test } => {
+                if seen.tests.insert(test.index) && !had {
+                    let view = crate::dto::test_view(&test, self.encoding);
+                    return self
+                        .send(
+                            TaskEventName::Test,
+                            with_attempt(json(&view), seen.attempt),
+                            logged.seq,
+                        )
+                        .await;
+                }
+                return true;
+            }
+        };
+        let stream = usize::from(name == TaskEventName::Stderr);
+        for chunk in seen.text[stream].push(index.as_bytes()) {
+            if !had
+                && !self
+                    .send(name, json(&chunk.of_attempt(seen.attempt)), logged.seq)
+                    .await
+            {
+                return false;
+            }
+        }
+        true
     }
 
     /// The tests the bus did not carry, then `done` with the task as `GET /task/{id}`
     /// shows it.
-    async fn finish(&self, shown: &HashSet<u32>) {
+    async fn finish(&self, seen: &Seen) {
         let task = match self.state.tasks.get(self.owner, self.id).await {
             Ok(task) => task,
             Err(e) => return self.fail(e).await,
@@ -211,13 +283,20 @@ impl Follow {
         };
         if let Some(crate::dto::ResultView::Code(code)) = &view.result {
             for test in code.tests.iter().flatten() {
-                if !shown.contains(&test.index) && !self.send(TaskEventName::Test, json(test)).await
+                if !seen.tests.contains(&test.index)
+                    && !self
+                        .send(
+                            TaskEventName::Test,
+                            with_attempt(json(test), seen.attempt),
+                            None,
+                        )
+                        .await
                 {
                     return;
                 }
             }
         }
-        self.send(TaskEventName::Done, json(&view)).await;
+        self.send(TaskEventName::Done, json(&view), None).await;
     }
 
     async fn fail(&self, e: codebox_core::Error) {
@@ -225,13 +304,40 @@ impl Follow {
     }
 
     async fn fail_api(&self, e: crate::problem::ApiError) {
-        self.send(TaskEventName::Error, json(&e.problem())).await;
+        self.send(TaskEventName::Error, json(&e.problem()), None)
+            .await;
     }
 
     /// False when the client is gone.
-    async fn send(&self, name: TaskEventName, data: serde_json::Value) -> bool {
-        self.tx.send((name, data)).await.is_ok()
+    async fn send(&self, name: TaskEventName, data: serde_json::Value, seq: Option<u64>) -> bool {
+        self.tx.send((name, data, seq)).await.is_ok()
     }
+}
+
+/// What the stream has told of the current run (the client's part of the log counted).
+struct Seen {
+    attempt: u32,
+    /// Stdout and stderr.
+    text: [Utf8Chunks; 2],
+    tests: HashSet<u32>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            attempt: 1,
+            text: Default::default(),
+            tests: HashSet::new(),
+        }
+    }
+}
+
+/// A test's view with the run it comes from.
+fn with_attempt(mut view: serde_json::Value, attempt: u32) -> serde_json::Value {
+    if let serde_json::Value::Object(fields) = &mut view {
+        fields.insert("attempt".into(), attempt.into());
+    }
+    view
 }
 
 fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
@@ -247,35 +353,33 @@ struct Utf8Chunks {
 }
 
 impl Utf8Chunks {
-    fn push(&mut self, bytes: &[u8]) -> Vec<serde_json::Value> {
+    fn push(&mut self, bytes: &[u8]) -> Vec<OutputChunk> {
         let mut all = std::mem::take(&mut self.pending);
         all.extend_from_slice(bytes);
         match std::str::from_utf8(&all) {
             Ok("") => vec![],
-            Ok(text) => vec![json(&OutputChunk::text(text))],
+            Ok(text) => vec![OutputChunk::text(text)],
             Err(e) if e.error_len().is_none() => {
                 let (text, rest) = all.split_at(e.valid_up_to());
                 self.pending = rest.to_vec();
                 match std::str::from_utf8(text) {
                     Ok("") | Err(_) => vec![],
-                    Ok(text) => vec![json(&OutputChunk::text(text))],
+                    Ok(text) => vec![OutputChunk::text(text)],
                 }
             }
-            Err(_) => vec![base64_data(&all)],
+            Err(_) => vec![base64_chunk(&all)],
         }
     }
 
     /// What is left when the output has ended.
-    fn finish(&mut self) -> Option<serde_json::Value> {
+    fn finish(&mut self) -> Option<OutputChunk> {
         let rest = std::mem::take(&mut self.pending);
-        (!rest.is_empty()).then(|| base64_data(&rest))
+        (!rest.is_empty()).then(|| base64_chunk(&rest))
     }
 }
 
-fn base64_data(bytes: &[u8]) -> serde_json::Value {
-    json(&OutputChunk::base64(
-        base64::engine::general_purpose::STANDARD.encode(bytes),
-    ))
+fn base64_chunk(bytes: &[u8]) -> OutputChunk {
+    OutputChunk::base64(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// The events route; the function that serves `GET /task/{id}` serves it too.
@@ -290,18 +394,25 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn json_of(chunks: Vec<OutputChunk>) -> Vec<serde_json::Value> {
+        chunks.iter().map(json).collect()
+    }
+
     #[test]
     fn a_character_split_between_chunks_arrives_whole() {
         let mut chunks = Utf8Chunks::default();
         let bytes = "h€llo".as_bytes();
         assert_eq!(
-            chunks.push(&bytes[..2]),
-            vec![serde_json::json!({"data": "h"})]
+            json_of(chunks.push(&bytes[..2])),
+            vec![serde_json::json!({"data": "h", "attempt": 1})]
         );
-        assert_eq!(chunks.push(&bytes[2..3]), Vec::<serde_json::Value>::new());
         assert_eq!(
-            chunks.push(&bytes[3..]),
-            vec![serde_json::json!({"data": "€llo"})]
+            json_of(chunks.push(&bytes[2..3])),
+            Vec::<serde_json::Value>::new()
+        );
+        assert_eq!(
+            json_of(chunks.push(&bytes[3..])),
+            vec![serde_json::json!({"data": "€llo", "attempt": 1})]
         );
         assert_eq!(chunks.finish(), None);
     }
@@ -310,17 +421,17 @@ mod tests {
     fn bytes_that_are_not_utf8_come_in_base64() {
         let mut chunks = Utf8Chunks::default();
         assert_eq!(
-            chunks.push(&[0xff, b'a']),
-            vec![serde_json::json!({"data": "/2E=", "encoding": "base64"})]
+            json_of(chunks.push(&[0xff, b'a'])),
+            vec![serde_json::json!({"data": "/2E=", "encoding": "base64", "attempt": 1})]
         );
         // A character cut short by the end of the output.
         assert_eq!(
-            chunks.push(&[b'a', 0xe2, 0x82]),
-            vec![serde_json::json!({"data": "a"})]
+            json_of(chunks.push(&[b'a', 0xe2, 0x82])),
+            vec![serde_json::json!({"data": "a", "attempt": 1})]
         );
         assert_eq!(
-            chunks.finish(),
-            Some(serde_json::json!({"data": "4oI=", "encoding": "base64"}))
+            chunks.finish().map(|c| json(&c)),
+            Some(serde_json::json!({"data": "4oI=", "encoding": "base64", "attempt": 1}))
         );
     }
 }

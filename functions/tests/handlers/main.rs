@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 mod common;
 
 mod accounts;
+mod events;
 mod images;
 mod limits;
 mod service;

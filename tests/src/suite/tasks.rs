@@ -341,3 +341,63 @@ pub async fn live_output_arrives_while_the_program_runs(submit: SocketAddr, watc
         "the first line arrived {ahead:?} before the end"
     );
 }
+
+/// The output of a stream's events, each chunk checked to come from the first run.
+fn streamed_output(events: &[crate::SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|e| e.name == "stdout")
+        .map(|e| {
+            assert_eq!(e.data["attempt"], 1, "{}", e.data);
+            e.data["data"].as_str().unwrap()
+        })
+        .collect()
+}
+
+/// A client who comes while the task runs hears its output from the start; one whose
+/// stream broke comes back with `Last-Event-ID` and hears the rest, nothing twice.
+pub async fn a_late_or_returning_client_hears_the_output_once(
+    submit: SocketAddr,
+    watch: SocketAddr,
+) {
+    let c = client(submit).await;
+    let program =
+        "import time\nfor i in range(6):\n    print('line', i, flush=True)\n    time.sleep(0.3)\n";
+    let expected = "line 0\nline 1\nline 2\nline 3\nline 4\nline 5\n";
+    let id = c.submit(&code("python", program)).await.unwrap();
+    let w = c.at(watch);
+    let mut first = w.open_events(&id).await.unwrap();
+    let (mut had, mut last) = (String::new(), None);
+    while had.lines().count() < 2 {
+        let event = first
+            .next()
+            .await
+            .unwrap()
+            .expect("the stream goes on while the task runs");
+        assert_ne!(
+            event.name, "done",
+            "the program printed 2 lines before its end"
+        );
+        if event.name == "stdout" {
+            had += event.data["data"].as_str().unwrap();
+            last.clone_from(&event.id);
+        }
+    }
+    assert!(last.is_some(), "output carries its number in the log");
+    drop(first);
+    let (late, resumed) = tokio::join!(w.events(&id), w.events_after(&id, last.as_deref()));
+    let (late, resumed) = (late.unwrap(), resumed.unwrap());
+    assert_eq!(
+        streamed_output(&late),
+        expected,
+        "a late client hears the output from the start"
+    );
+    assert_eq!(
+        had + &streamed_output(&resumed),
+        expected,
+        "a returning client hears the rest, once"
+    );
+    for events in [&late, &resumed] {
+        assert_eq!(events.last().map(|e| e.name.as_str()), Some("done"));
+    }
+}

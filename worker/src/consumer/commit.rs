@@ -3,10 +3,11 @@
 use super::*;
 
 impl Worker {
-    /// Runs a started task and stores its outcome.
+    /// Runs a started task (its delivery's `attempt`) and stores its outcome.
     pub(super) async fn run_and_commit(
         &self,
         message: &TaskMessage,
+        attempt: u32,
         cancel: CancellationToken,
     ) -> Result<(), Error> {
         let (status, result) = match &message.spec {
@@ -15,7 +16,7 @@ impl Worker {
                     let (progress, events) = Progress::channel(PROGRESS_BACKLOG);
                     let control = self.control.clone();
                     let forwarder =
-                        tokio::spawn(forward_progress(control, message.task_id, events));
+                        tokio::spawn(forward_progress(control, message.task_id, attempt, events));
                     (Some(progress), Some(forwarder))
                 } else {
                     (None, None)

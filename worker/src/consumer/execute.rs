@@ -8,13 +8,14 @@ impl Worker {
     pub(super) async fn execute_leased(
         &self,
         message: &TaskMessage,
+        attempt: u32,
         deferrals: u32,
         settle: &dyn Settle,
     ) -> Result<Ran, Error> {
         let Some(lease) = self.config.lease else {
-            return self.execute(message, deferrals).await;
+            return self.execute(message, attempt, deferrals).await;
         };
-        let work = self.execute(message, deferrals);
+        let work = self.execute(message, attempt, deferrals);
         tokio::pin!(work);
         let mut tick = tokio::time::interval((lease / 3).max(Duration::from_millis(500)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -37,6 +38,7 @@ impl Worker {
     pub(super) async fn execute(
         &self,
         message: &TaskMessage,
+        attempt: u32,
         deferrals: u32,
     ) -> Result<Ran, Error> {
         if let Err(e) = codebox_core::tasks::check_spec(&message.spec) {
@@ -85,7 +87,9 @@ impl Worker {
         let watched = self
             .watch
             .watch(id, holder, self.control.clone(), self.config.cancel_poll);
-        let done = self.run_and_commit(message, watched.token.clone()).await;
+        let done = self
+            .run_and_commit(message, attempt, watched.token.clone())
+            .await;
         drop(watched);
         if let Err(e) = &done {
             // The message goes back: its next delivery need not wait for this lease.

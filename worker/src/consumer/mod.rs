@@ -256,7 +256,7 @@ impl Worker {
             metrics::histogram!("codebox_queue_wait_seconds").record(wait);
             metrics::gauge!("codebox_tasks_in_flight").increment(1.0);
             let settled = match self
-                .execute_leased(&message, deferrals, settle.as_ref())
+                .execute_leased(&message, attempt, deferrals, settle.as_ref())
                 .await
             {
                 Ok(Ran::Committed) => Settled::Committed,

@@ -12,11 +12,13 @@ pub(super) const PROGRESS_BYTES: usize = 256 * 1024;
 /// How long the end of a run waits for its last events to reach the API.
 pub(super) const PROGRESS_FLUSH: Duration = Duration::from_secs(2);
 
-/// Sends a running task's live events to the API, gathered for [`PROGRESS_WINDOW`]
-/// with adjacent output of one stream merged, until the sandbox drops its sender.
+/// Sends a running task's live events (of its run `attempt`) to the API, gathered for
+/// [`PROGRESS_WINDOW`] with adjacent output of one stream merged, until the sandbox drops
+/// its sender.
 pub(super) async fn forward_progress(
     control: Arc<dyn TaskControl>,
     id: TaskId,
+    attempt: u32,
     mut events: tokio::sync::mpsc::Receiver<TaskEvent>,
 ) {
     while let Some(first) = events.recv().await {
@@ -33,7 +35,7 @@ pub(super) async fn forward_progress(
                 _ = &mut window => break,
             }
         }
-        if let Err(e) = control.progress(id, batch.events).await {
+        if let Err(e) = control.progress(id, attempt, batch.events).await {
             metrics::counter!("codebox_events_dropped_total").increment(1);
             tracing::debug!(task_id = %id, error = %e, "live events did not reach the API");
         }

@@ -1,165 +1,62 @@
-//! Redis: sessions with a TTL (logout deletes the key; expiry is also checked on read),
-//! and the rate limiter's counters.
+//! Live events between API processes (compose: several gateways), with each task's log.
 
-use async_trait::async_trait;
-use codebox_core::Error;
-use codebox_core::domain::{Session, TaskEvent, TaskId};
-use codebox_core::memory::MemoryEventBus;
-use codebox_core::ports::{EventBus, RateDecision, RateLimiter, SessionStore, window_of};
-use codebox_core::time;
-use futures::StreamExt;
-use futures::stream::BoxStream;
-use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-#[derive(Clone)]
-pub struct RedisSessionStore {
-    conn: ConnectionManager,
-    prefix: String,
-}
+use async_trait::async_trait;
+use codebox_core::Error;
+use codebox_core::domain::{TaskEvent, TaskId};
+use codebox_core::memory::{Fanout, live_after};
+use codebox_core::ports::{EventBus, LOG_BYTES, LOG_EVENTS, Logged, Subscription, log_ttl};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use redis::aio::ConnectionManager;
 
-fn unavailable(e: redis::RedisError) -> Error {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
-        Error::Unavailable("the session store".into())
-    } else {
-        Error::Backend(anyhow::Error::new(e).context("redis"))
-    }
-}
+use super::{manager_config, unavailable};
 
-/// How long a Redis reply and a (re)connection may take. The client's defaults (0.5 s and
-/// 1 s) turn a moment of CPU starvation on a busy host — the gateway's own task polled
-/// late, or Redis scheduled late — into a 503 for a request that would have passed;
-/// a slow reply should make a request slower, not fail it. A Redis that is really gone
-/// still fails fast: its connection is refused.
-fn manager_config() -> redis::aio::ConnectionManagerConfig {
-    redis::aio::ConnectionManagerConfig::new()
-        .set_response_timeout(Some(std::time::Duration::from_secs(5)))
-        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
-}
-
-impl RedisSessionStore {
-    /// Connects with automatic reconnection; keys are `<prefix>session:<jti>`.
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client =
-            redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
-        let conn = ConnectionManager::new_with_config(client, manager_config())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
-        Ok(Self {
-            conn,
-            prefix: prefix.to_owned(),
-        })
-    }
-
-    fn key(&self, jti: &str) -> String {
-        format!("{}session:{jti}", self.prefix)
-    }
-}
-
-#[async_trait]
-impl SessionStore for RedisSessionStore {
-    async fn put(&self, session: &Session) -> Result<(), Error> {
-        let ttl_ms = (session.expires_at - time::now()).num_milliseconds();
-        if ttl_ms <= 0 {
-            return Ok(());
-        }
-        let value = serde_json::to_string(session).map_err(|e| Error::Backend(e.into()))?;
-        let mut conn = self.conn.clone();
-        let _: () = conn
-            .pset_ex(self.key(&session.jti), value, ttl_ms as u64)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn get(&self, jti: &str) -> Result<Option<Session>, Error> {
-        let mut conn = self.conn.clone();
-        let value: Option<String> = conn.get(self.key(jti)).await.map_err(unavailable)?;
-        let Some(value) = value else { return Ok(None) };
-        let session: Session =
-            serde_json::from_str(&value).map_err(|e| Error::Backend(e.into()))?;
-        Ok((session.expires_at > time::now()).then_some(session))
-    }
-
-    async fn revoke(&self, jti: &str) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        let _: () = conn.del(self.key(jti)).await.map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-}
-
-/// Redis: fixed-window counters (`INCR` and a `PEXPIRE` set with the first hit, in one
-/// transaction), shared by every gateway.
-#[derive(Clone)]
-pub struct RedisRateLimiter {
-    conn: ConnectionManager,
-    prefix: String,
-}
-
-impl RedisSessionStore {
-    /// A limiter on the same connection; keys are `<prefix>rate:<key>:<window>`.
-    pub fn rate_limiter(&self) -> RedisRateLimiter {
-        RedisRateLimiter {
-            conn: self.conn.clone(),
-            prefix: self.prefix.clone(),
-        }
-    }
-}
-
-#[async_trait]
-impl RateLimiter for RedisRateLimiter {
-    async fn hit(
-        &self,
-        key: &str,
-        limit: u32,
-        window: std::time::Duration,
-    ) -> Result<RateDecision, Error> {
-        let (index, left) = window_of(time::now().timestamp_millis(), window);
-        let k = format!("{}rate:{key}:{index}", self.prefix);
-        // Kept a window past its end, so clock skew between gateways cannot reopen it.
-        let keep_ms = u64::try_from(window.as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_mul(2);
-        let mut conn = self.conn.clone();
-        let (count,): (u64,) = redis::pipe()
-            .atomic()
-            .incr(&k, 1)
-            .cmd("PEXPIRE")
-            .arg(&k)
-            .arg(keep_ms)
-            .arg("NX")
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(RateDecision::of(count, limit, left))
-    }
-}
+/// Numbers, keeps and publishes one call's events at once: each event that fits the log
+/// (`KEYS[1]`, a list; its bytes in `KEYS[2]`) is appended and gets its place as its
+/// number, 0 when it does not fit; the numbers and the events go to the channel as
+/// `<n>,<n>,… <JSON array>`. ARGV: the channel, the log's time to live in seconds, its
+/// bounds (events, bytes), the JSON array, then each event's JSON and weight.
+const PUBLISH: &str = r#"
+local n = redis.call('LLEN', KEYS[1])
+local bytes = tonumber(redis.call('GET', KEYS[2]) or '0')
+local seqs = {}
+for i = 6, #ARGV, 2 do
+  local weight = tonumber(ARGV[i + 1])
+  if n < tonumber(ARGV[3]) and bytes + weight <= tonumber(ARGV[4]) then
+    n = redis.call('RPUSH', KEYS[1], ARGV[i])
+    bytes = bytes + weight
+    seqs[#seqs + 1] = n
+  else
+    seqs[#seqs + 1] = 0
+  end
+end
+if n > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[2], bytes, 'EX', ARGV[2])
+end
+redis.call('PUBLISH', ARGV[1], table.concat(seqs, ',') .. ' ' .. ARGV[5])
+return n
+"#;
 
 /// Live events between API processes (compose: several gateways): each task's events are
-/// published on its own channel, `<prefix>events:<task>`, as one JSON array per call.
+/// kept in its log, `<prefix>events:{<task>}:log` (a list: an event's place is its
+/// number), and published on its own channel, `<prefix>events:<task>`, both by one script.
 /// A process holds **one** pub/sub connection whatever the number of streams it serves:
 /// it subscribes to a task's channel while someone here follows the task, and hands what
-/// arrives to its local listeners (an in-process bus). A connection lost is made again on
-/// the next subscription, with every channel still listened to.
+/// arrives to its local listeners. A listener who comes late reads the log once
+/// subscribed: what was published meanwhile is in both, and heard once. A connection lost
+/// is made again on the next subscription, with every channel still listened to.
 #[derive(Clone)]
 pub struct RedisEventBus {
     client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
-    local: MemoryEventBus,
+    local: Fanout,
+    publish: Arc<redis::Script>,
     hub: Arc<tokio::sync::Mutex<Option<Hub>>>,
 }
 
@@ -181,7 +78,8 @@ impl RedisEventBus {
             client,
             conn,
             prefix: prefix.to_owned(),
-            local: MemoryEventBus::default(),
+            local: Fanout::default(),
+            publish: Arc::new(redis::Script::new(PUBLISH)),
             hub: Arc::default(),
         };
         // Streams still open when the subscription's connection is lost go on hearing
@@ -212,6 +110,12 @@ impl RedisEventBus {
         format!("{}events:{id}", self.prefix)
     }
 
+    /// The task's log and its size, in one hash slot.
+    fn log_keys(&self, id: TaskId) -> [String; 2] {
+        let task = format!("{}events:{{{id}}}", self.prefix);
+        [format!("{task}:log"), format!("{task}:bytes")]
+    }
+
     /// A live hub: the one there is, or a new connection subscribed to every task still
     /// listened to here (each Redis call bounded by [`HUB_CALL`]: the lock is held).
     async fn hub<'a>(&self, slot: &'a mut Option<Hub>) -> Result<&'a mut Hub, Error> {
@@ -236,13 +140,13 @@ impl RedisEventBus {
                         .get_channel_name()
                         .strip_prefix(&events_of)
                         .and_then(|id| id.parse::<TaskId>().ok());
-                    let events: Vec<TaskEvent> = message
+                    let logged = message
                         .get_payload::<String>()
                         .ok()
-                        .and_then(|payload| serde_json::from_str(&payload).ok())
+                        .and_then(|payload| numbered(&payload))
                         .unwrap_or_default();
                     if let Some(id) = id {
-                        let _ = local.publish(id, &events).await;
+                        local.send(id, &logged);
                     }
                 }
                 flag.store(false, Ordering::SeqCst);
@@ -275,24 +179,85 @@ async fn bounded<T>(
     }
 }
 
+/// A published message as listeners get it: each event with its number (none for 0).
+fn numbered(payload: &str) -> Option<Vec<Logged>> {
+    let (seqs, events) = payload.split_once(' ')?;
+    let events: Vec<TaskEvent> = serde_json::from_str(events).ok()?;
+    let seqs = seqs.split(',').map(|n| n.parse::<u64>().ok());
+    Some(
+        seqs.zip(events)
+            .map(|(seq, event)| Logged {
+                seq: seq.filter(|&n| n > 0),
+                event,
+            })
+            .collect(),
+    )
+}
+
 #[async_trait]
 impl EventBus for RedisEventBus {
     async fn publish(&self, id: TaskId, events: &[TaskEvent]) -> Result<(), Error> {
         if events.is_empty() {
             return Ok(());
         }
-        let payload = serde_json::to_string(events).map_err(|e| Error::Backend(e.into()))?;
+        let all = serde_json::to_string(events).map_err(|e| Error::Backend(e.into()))?;
+        let [log, bytes] = self.log_keys(id);
+        let mut call = self.publish.key(log);
+        call.key(bytes)
+            .arg(self.channel(id))
+            .arg(log_ttl(events).as_secs())
+            .arg(LOG_EVENTS)
+            .arg(LOG_BYTES)
+            .arg(all);
+        for event in events {
+            let one = serde_json::to_string(event).map_err(|e| Error::Backend(e.into()))?;
+            call.arg(one).arg(event.weight());
+        }
         let mut conn = self.conn.clone();
-        let _: i64 = conn
-            .publish(self.channel(id), payload)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 = call.invoke_async(&mut conn).await.map_err(unavailable)?;
         Ok(())
     }
 
-    async fn subscribe(&self, id: TaskId) -> Result<BoxStream<'static, TaskEvent>, Error> {
-        // Listening locally first: nothing that arrives once Redis confirms is missed.
-        let stream = self.local.subscribe(id).await?;
+    async fn subscribe(&self, id: TaskId) -> Result<Subscription, Error> {
+        let rx = self.local.listen(id);
+        self.follow(id).await?;
+        // Read once Redis confirmed the subscription: an event published since is heard
+        // live, one before is in the log, one in between in both (and heard once).
+        let [log, _] = self.log_keys(id);
+        let mut conn = self.conn.clone();
+        let kept: Vec<String> = redis::cmd("LRANGE")
+            .arg(log)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let mut past = Vec::with_capacity(kept.len());
+        for (n, json) in (1u64..).zip(&kept) {
+            let event: TaskEvent =
+                serde_json::from_str(json).map_err(|e| Error::Backend(e.into()))?;
+            past.push(Logged {
+                seq: Some(n),
+                event,
+            });
+        }
+        let after = kept.len() as u64;
+        Ok(Subscription {
+            past,
+            live: live_after(rx, after),
+        })
+    }
+
+    async fn listen(&self, id: TaskId) -> Result<BoxStream<'static, Logged>, Error> {
+        let rx = self.local.listen(id);
+        self.follow(id).await?;
+        Ok(live_after(rx, 0))
+    }
+}
+
+impl RedisEventBus {
+    /// Subscribes the shared connection to the task's channel, if it is not yet.
+    async fn follow(&self, id: TaskId) -> Result<(), Error> {
         let mut slot = self.hub.lock().await;
         let hub = self.hub(&mut slot).await?;
         // Channels nobody here follows any more are left on the way.
@@ -319,6 +284,6 @@ impl EventBus for RedisEventBus {
             *slot = None;
             return Err(e);
         }
-        Ok(stream)
+        Ok(())
     }
 }
