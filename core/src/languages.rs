@@ -2,7 +2,7 @@
 //! Judge0 ids, file names, compile and run commands, compile limits and version command.
 //! Adding a language is a row here, its Debian packages in the runner image
 //! (`worker/runner/build-image.sh`, the Dockerfile beside it), its id in the API's enum
-//! (`functions/src/dto.rs`) and its programs in `tests/tests/languages.rs` (tests fail
+//! (`functions/src/dto.rs`) and its programs in `tests/src/programs.rs` (tests fail
 //! until all four are there).
 
 use serde::{Deserialize, Serialize};

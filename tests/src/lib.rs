@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod procs;
+pub mod programs;
 pub mod suite;
 pub mod tls;
 

@@ -1,18 +1,21 @@
 //! `make bench`: starts the embedded stack (or targets `--url`), then measures end-to-end
 //! latency of python and C hellos (answered by `wait=true`, and python also by polling the
-//! status), where each task's time went (the stack's stage histograms, `stages.rs`),
-//! throughput with 32 concurrent clients, and, in the same
-//! run, the baselines they are judged against: a bare `docker run --rm` of the same hello,
-//! and a pipeline that does one `docker run --rm` per task at the same concurrency. Also
-//! status polling, and the floor: the same `python3` hello run directly on the host. The
-//! baselines run on the runtime the sandboxes run on (`CODEBOX_SANDBOX_RUNTIME`, e.g.
-//! `--runtime runsc` for gVisor). Prints a table with the ratios and writes
-//! `target/bench/latest.json`.
+//! status), the hello of every language `GET /languages` lists (`languages.rs`: p50 and
+//! p95 of each, or why it failed), where each task's time went (the stack's stage
+//! histograms, `stages.rs`), throughput with 32 concurrent clients, and, in the same run,
+//! the baselines they are judged against (`baselines.rs`): a bare `docker run --rm` of the
+//! same hello, and a pipeline that does one `docker run --rm` per task at the same
+//! concurrency. Also status polling, and the floor: the same `python3` hello run directly
+//! on the host. The baselines run on the runtime the sandboxes run on
+//! (`CODEBOX_SANDBOX_RUNTIME`, e.g. `--runtime runsc` for gVisor). Prints a table with the
+//! ratios and writes `target/bench/latest.json`.
 //!
 //! Options: `--url http://host:port` (a running stack), `--out FILE` (the JSON),
-//! `--samples N` (default 30),
+//! `--samples N` (default 30), `--per-language-samples N` (default 5, at most 20; 0 skips),
 //! `--tasks N` (throughput tasks, default 200), `--clients N` (default 32).
 
+mod baselines;
+mod languages;
 mod stages;
 
 use std::collections::HashSet;
@@ -29,6 +32,7 @@ struct Args {
     url: Option<String>,
     out: Option<String>,
     samples: usize,
+    per_language: usize,
     tasks: usize,
     clients: usize,
 }
@@ -38,6 +42,7 @@ fn args() -> anyhow::Result<Args> {
         url: None,
         out: None,
         samples: 30,
+        per_language: 5,
         tasks: 200,
         clients: 32,
     };
@@ -48,13 +53,24 @@ fn args() -> anyhow::Result<Args> {
             "--url" => a.url = Some(value()?),
             "--out" => a.out = Some(value()?),
             "--samples" => a.samples = value()?.parse().context("--samples takes a number")?,
+            "--per-language-samples" => {
+                a.per_language = value()?
+                    .parse()
+                    .context("--per-language-samples: a number")?
+            }
             "--tasks" => a.tasks = value()?.parse().context("--tasks takes a number")?,
             "--clients" => a.clients = value()?.parse().context("--clients takes a number")?,
-            other => bail!("unknown option {other}; see the doc comment of tests/src/bin/bench.rs"),
+            other => bail!("unknown option {other}; see tests/src/bin/bench/main.rs"),
         }
     }
     if a.samples == 0 || a.tasks == 0 || a.clients == 0 {
         bail!("--samples, --tasks and --clients must be at least 1");
+    }
+    if a.per_language > languages::MAX_SAMPLES {
+        bail!(
+            "--per-language-samples is at most {}",
+            languages::MAX_SAMPLES
+        );
     }
     Ok(a)
 }
@@ -92,9 +108,17 @@ enum Answer {
     Polling,
 }
 
-/// One task end to end as a client sees it; returns (end-to-end ms, time inside the
-/// worker's run of the task in ms).
-async fn one(c: &Client, body: &Value, answer: Answer) -> anyhow::Result<(f64, f64)> {
+/// What a hello prints.
+const HELLO: Option<&str> = Some("hello\n");
+
+/// One task end to end as a client sees it, which must succeed (and print `stdout` when
+/// given); returns (end-to-end ms, time inside the worker's run of the task in ms).
+async fn one(
+    c: &Client,
+    body: &Value,
+    answer: Answer,
+    stdout: Option<&str>,
+) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();
     let (result, inside) = match answer {
         Answer::Waiting => {
@@ -139,7 +163,9 @@ async fn one(c: &Client, body: &Value, answer: Answer) -> anyhow::Result<(f64, f
         }
     };
     let e2e = started.elapsed().as_secs_f64() * 1000.0;
-    if !matches!(result["verdict"].as_str(), Some("ok" | "accepted")) {
+    if !matches!(result["verdict"].as_str(), Some("ok" | "accepted"))
+        || stdout.is_some_and(|out| result["stdout"] != out)
+    {
         bail!("a task ended {result}");
     }
     Ok((e2e, inside))
@@ -166,111 +192,16 @@ async fn latency(
     body: &Value,
     n: usize,
     answer: Answer,
+    stdout: Option<&str>,
 ) -> anyhow::Result<(Value, Value)> {
-    one(c, body, answer).await?; // warm-up
+    one(c, body, answer, stdout).await?; // warm-up
     let (mut e2e, mut overhead) = (Vec::new(), Vec::new());
     for _ in 0..n {
-        let (total, inside) = one(c, body, answer).await?;
+        let (total, inside) = one(c, body, answer, stdout).await?;
         e2e.push(total);
         overhead.push((total - inside).max(0.0));
     }
     Ok((summary(e2e), summary(overhead)))
-}
-
-/// `docker run --rm --network none [--runtime R]`: the runtime the sandboxes run on.
-fn docker_run(image: &str) -> Vec<String> {
-    let mut args: Vec<String> = ["run", "--rm", "--network", "none"]
-        .map(str::to_owned)
-        .to_vec();
-    if let Ok(runtime) = std::env::var("CODEBOX_SANDBOX_RUNTIME")
-        && !runtime.is_empty()
-    {
-        args.extend(["--runtime".to_owned(), runtime]);
-    }
-    args.extend([image, "python3", "-c", "print('hello')"].map(str::to_owned));
-    args
-}
-
-/// The floor: the same python hello run directly on the host, no sandbox at all, as the
-/// sandbox runs it (`python3 -B main.py`) with the interpreter the runner image has
-/// (Debian's; not a shim a version manager may have put first on the `PATH`).
-fn on_the_host(n: usize) -> anyhow::Result<Value> {
-    let dir = std::env::temp_dir().join(format!("codebox-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("main.py"), "print('hello')\n")?;
-    let python = ["/usr/bin/python3", "python3"]
-        .into_iter()
-        .find(|p| !p.starts_with('/') || std::path::Path::new(p).exists())
-        .unwrap_or("python3");
-    let mut ms = Vec::new();
-    for _ in 0..n {
-        let started = Instant::now();
-        let out = std::process::Command::new(python)
-            .args(["-B", "main.py"])
-            .current_dir(&dir)
-            .output()
-            .context("running python3 on the host")?;
-        if !out.status.success() || out.stdout != b"hello\n" {
-            bail!("python3 on the host failed");
-        }
-        ms.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(summary(ms))
-}
-
-fn bare_docker_run(image: &str, n: usize) -> anyhow::Result<Value> {
-    let mut ms = Vec::new();
-    for _ in 0..n {
-        let started = Instant::now();
-        let out = std::process::Command::new("docker")
-            .args(docker_run(image))
-            .output()
-            .context("running the docker CLI")?;
-        if !out.status.success() || out.stdout != b"hello\n" {
-            bail!(
-                "docker run failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        ms.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    Ok(summary(ms))
-}
-
-/// The baseline pipeline: one `docker run --rm` per task, `clients` at a time.
-async fn docker_run_pipeline(image: &str, tasks: usize, clients: usize) -> anyhow::Result<Value> {
-    let started = Instant::now();
-    let per = tasks.div_ceil(clients);
-    let mut handles = Vec::new();
-    for i in 0..clients {
-        let count = per.min(tasks.saturating_sub(i * per));
-        let image = image.to_owned();
-        handles.push(tokio::spawn(async move {
-            for _ in 0..count {
-                let out = tokio::process::Command::new("docker")
-                    .args(docker_run(&image))
-                    .output()
-                    .await
-                    .context("running the docker CLI")?;
-                if !out.status.success() || out.stdout != b"hello\n" {
-                    bail!(
-                        "docker run failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for h in handles {
-        h.await??;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    Ok(json!({
-        "tasks": tasks, "clients": clients, "seconds": round(secs),
-        "tasks_per_second": round(tasks as f64 / secs),
-    }))
 }
 
 async fn throughput(
@@ -413,13 +344,13 @@ async fn run() -> anyhow::Result<()> {
     let base = format!("http://{addr}");
     eprintln!("bench: python hello x{}, answered by wait=true", a.samples);
     let (py_e2e, py_overhead, py_split) = split(&c, &base, a.samples + 1, async {
-        latency(&c, &python, a.samples, Answer::Waiting).await
+        latency(&c, &python, a.samples, Answer::Waiting, HELLO).await
     })
     .await?;
     eprintln!("bench: python hello x{}, polling the status", a.samples);
-    let (py_polled, _) = latency(&c, &python, a.samples, Answer::Polling).await?;
+    let (py_polled, _) = latency(&c, &python, a.samples, Answer::Polling, HELLO).await?;
     eprintln!("bench: C hello x{}", a.samples);
-    let (c_e2e, c_overhead) = latency(&c, &c_hello, a.samples, Answer::Waiting).await?;
+    let (c_e2e, c_overhead) = latency(&c, &c_hello, a.samples, Answer::Waiting, HELLO).await?;
     // Judging: one compile, 20 runs, against 20 separate C tasks (compile + run each).
     let c_sum =
         "#include <stdio.h>\nint main(void){int a,b;scanf(\"%d %d\",&a,&b);printf(\"%d\\n\",a+b);}";
@@ -429,11 +360,15 @@ async fn run() -> anyhow::Result<()> {
     let judged = json!({"language": "c", "code": c_sum, "tests": tests});
     let judged_samples = (a.samples / 4).max(5);
     eprintln!("bench: C with 20 tests x{judged_samples}");
-    let (judged_e2e, _) = latency(&c, &judged, judged_samples, Answer::Waiting).await?;
+    let (judged_e2e, _) = latency(&c, &judged, judged_samples, Answer::Waiting, None).await?;
+    let per_language = match a.per_language {
+        0 => json!({}),
+        n => languages::hellos(&c, n).await?,
+    };
     eprintln!("bench: python3 on the host x{}", a.samples);
-    let host = on_the_host(a.samples)?;
+    let host = baselines::on_the_host(a.samples)?;
     eprintln!("bench: bare docker run x{}", a.samples.min(20));
-    let bare = bare_docker_run(&image, a.samples.min(20))?;
+    let bare = baselines::bare_docker_run(&image, a.samples.min(20))?;
     eprintln!(
         "bench: throughput, {} tasks from {} clients",
         a.tasks, a.clients
@@ -448,7 +383,7 @@ async fn run() -> anyhow::Result<()> {
         "bench: docker-run-per-task pipeline, {} tasks from {} clients",
         a.tasks, a.clients
     );
-    let pipeline = docker_run_pipeline(&image, a.tasks, a.clients).await?;
+    let pipeline = baselines::docker_run_pipeline(&image, a.tasks, a.clients).await?;
     // As Codapi runs code: one `docker run` per request, here from 8 clients, and
     // codebox from as many.
     eprintln!(
@@ -456,7 +391,7 @@ async fn run() -> anyhow::Result<()> {
         a.tasks
     );
     let few = throughput(addr, a.tasks, CODAPI_CLIENTS).await?;
-    let per_request = docker_run_pipeline(&image, a.tasks, CODAPI_CLIENTS).await?;
+    let per_request = baselines::docker_run_pipeline(&image, a.tasks, CODAPI_CLIENTS).await?;
     eprintln!("bench: status polling, {} clients for 5 s", a.clients);
     let poll = polling(&c, a.clients, 5).await?;
 
@@ -487,6 +422,7 @@ async fn run() -> anyhow::Result<()> {
         "python_p50_over_bare_docker_run_p50": round(ratio),
         "c_p50_over_bare_docker_run_p50": round(c_ratio),
         "c_20_tests_e2e": judged_e2e,
+        "hello_p50_per_language": per_language,
         "c_20_tests_p50_over_20_c_hello_p50": round(judged_ratio),
         "throughput": tput,
         "docker_run_pipeline": pipeline,
@@ -520,15 +456,9 @@ async fn run() -> anyhow::Result<()> {
         ),
         ("GET /status", "status_polling"),
     ] {
-        let s = &report[key];
-        let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
-        println!(
-            "{name:<34} {:>9.1} {:>9.1} {:>9.1}",
-            f("p50_ms"),
-            f("p95_ms"),
-            f("p99_ms")
-        );
+        print_row(name, &report[key]);
     }
+    languages::print(&report["hello_p50_per_language"]);
     stages::print(
         "where a python hello's time goes (mean of each stage, one task at a time):",
         &report["python_hello_stages"],
@@ -588,4 +518,15 @@ async fn run() -> anyhow::Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     println!("written to {}", path.display());
     Ok(())
+}
+
+/// One line of the table: a summary's p50, p95 and p99.
+fn print_row(name: &str, s: &Value) {
+    let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "{name:<34} {:>9.1} {:>9.1} {:>9.1}",
+        f("p50_ms"),
+        f("p95_ms"),
+        f("p99_ms")
+    );
 }

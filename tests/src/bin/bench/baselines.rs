@@ -1,0 +1,110 @@
+//! The baselines codebox is judged against, run in the same bench on the same machine:
+//! python3 on the host (the floor), a bare `docker run --rm` of the same hello, and a
+//! pipeline doing one `docker run --rm` per task.
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::{round, summary};
+
+/// `docker run --rm --network none [--runtime R]`: the runtime the sandboxes run on.
+fn docker_run(image: &str) -> Vec<String> {
+    let mut args: Vec<String> = ["run", "--rm", "--network", "none"]
+        .map(str::to_owned)
+        .to_vec();
+    if let Ok(runtime) = std::env::var("CODEBOX_SANDBOX_RUNTIME")
+        && !runtime.is_empty()
+    {
+        args.extend(["--runtime".to_owned(), runtime]);
+    }
+    args.extend([image, "python3", "-c", "print('hello')"].map(str::to_owned));
+    args
+}
+
+/// The floor: the same python hello run directly on the host, no sandbox at all, as the
+/// sandbox runs it (`python3 -B main.py`) with the interpreter the runner image has
+/// (Debian's; not a shim a version manager may have put first on the `PATH`).
+pub fn on_the_host(n: usize) -> anyhow::Result<Value> {
+    let dir = std::env::temp_dir().join(format!("codebox-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("main.py"), "print('hello')\n")?;
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || std::path::Path::new(p).exists())
+        .unwrap_or("python3");
+    let mut ms = Vec::new();
+    for _ in 0..n {
+        let started = Instant::now();
+        let out = std::process::Command::new(python)
+            .args(["-B", "main.py"])
+            .current_dir(&dir)
+            .output()
+            .context("running python3 on the host")?;
+        if !out.status.success() || out.stdout != b"hello\n" {
+            bail!("python3 on the host failed");
+        }
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(summary(ms))
+}
+
+pub fn bare_docker_run(image: &str, n: usize) -> anyhow::Result<Value> {
+    let mut ms = Vec::new();
+    for _ in 0..n {
+        let started = Instant::now();
+        let out = std::process::Command::new("docker")
+            .args(docker_run(image))
+            .output()
+            .context("running the docker CLI")?;
+        if !out.status.success() || out.stdout != b"hello\n" {
+            bail!(
+                "docker run failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(summary(ms))
+}
+
+/// The baseline pipeline: one `docker run --rm` per task, `clients` at a time.
+pub async fn docker_run_pipeline(
+    image: &str,
+    tasks: usize,
+    clients: usize,
+) -> anyhow::Result<Value> {
+    let started = Instant::now();
+    let per = tasks.div_ceil(clients);
+    let mut handles = Vec::new();
+    for i in 0..clients {
+        let count = per.min(tasks.saturating_sub(i * per));
+        let image = image.to_owned();
+        handles.push(tokio::spawn(async move {
+            for _ in 0..count {
+                let out = tokio::process::Command::new("docker")
+                    .args(docker_run(&image))
+                    .output()
+                    .await
+                    .context("running the docker CLI")?;
+                if !out.status.success() || out.stdout != b"hello\n" {
+                    bail!(
+                        "docker run failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "tasks": tasks, "clients": clients, "seconds": round(secs),
+        "tasks_per_second": round(tasks as f64 / secs),
+    }))
+}
