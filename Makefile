@@ -62,13 +62,15 @@ tools:
 	bash scripts/ensure-tools.sh
 
 LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health judge0 sweep webhook-key
-# The functions' architecture: `make lambda-build` builds for it and `make deploy` hands
-# it to the stack (parameter LambdaArchitecture), so the binaries and the functions agree.
-# Either builds on any host (zig links; arm64, Graviton, is cheaper per GB-second); rustup
-# adds the Rust target the first time (`rustup target add aarch64-unknown-linux-gnu`).
-LAMBDA_ARCH ?= x86_64
-LAMBDA_TARGET = $(if $(filter arm64,$(LAMBDA_ARCH)),--arm64,--x86-64)
-check_lambda_arch = $(if $(filter arm64 x86_64,$(LAMBDA_ARCH)),,$(error LAMBDA_ARCH must be arm64 or x86_64, not '$(LAMBDA_ARCH)'))
+# The deployment's one architecture: `make lambda-build` builds the functions for it and
+# `make deploy` hands it to the stack (parameter Architecture: the functions, the worker
+# hosts' AMI and instance type), so the binaries, functions and hosts agree; the worker
+# and runner images must be built for it too (hosts refuse an image of another). arm64
+# (Graviton: cheaper per GB-second and per vCPU-hour) unless told; either builds on any
+# host (zig links; rustup adds the Rust target the first time).
+ARCH ?= arm64
+LAMBDA_TARGET = $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
+check_arch = $(if $(filter arm64 x86_64,$(ARCH)),,$(error ARCH must be arm64 or x86_64, not '$(ARCH)'))
 
 ## One Lambda binary per handler into target/lambda/<function>/bootstrap (cargo lambda),
 ## with the AWS backends only (no PostgreSQL, Redis or RabbitMQ client linked in), built
@@ -76,7 +78,7 @@ check_lambda_arch = $(if $(filter arm64 x86_64,$(LAMBDA_ARCH)),,$(error LAMBDA_A
 ## Needs only Rust and Python 3: cargo-lambda and zig come into a virtualenv of their own
 ## (scripts/ensure-tools.sh lambda), and zig links for the target whatever the host.
 lambda-build:
-	$(check_lambda_arch)
+	$(check_arch)
 	PATH="$$(bash scripts/ensure-tools.sh lambda):$$PATH" cargo lambda build --profile lambda \
 	  $(LAMBDA_TARGET) -p codebox-functions \
 	  --no-default-features --features lambda $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
@@ -101,7 +103,7 @@ lambda-watch-aws: services
 ## Deploys infra/template.yaml with AWS SAM (needs the sam CLI and AWS credentials).
 deploy: lambda-build
 	PATH="$$(bash scripts/ensure-tools.sh sam):$$PATH" sam deploy --template-file infra/template.yaml --resolve-s3 --capabilities CAPABILITY_IAM --guided \
-	  --parameter-overrides LambdaArchitecture=$(LAMBDA_ARCH)
+	  --parameter-overrides Architecture=$(ARCH)
 
 ## The local gateway alone (stores and queue from the environment).
 gateway:

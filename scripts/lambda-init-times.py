@@ -70,7 +70,14 @@ def init_ms(fn, env):
     )
     binary = os.path.join(ROOT, "target/lambda", fn, "bootstrap")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([binary], env=full, stderr=subprocess.PIPE)
+    try:
+        proc = subprocess.Popen([binary], env=full, stderr=subprocess.PIPE)
+    except OSError as e:
+        server.shutdown()
+        sys.exit(
+            f"lambda-init-times: cannot run {binary} here ({e.strerror}): "
+            "build it for this host's architecture (`make lambda-build ARCH=x86_64` on x86)"
+        )
     ok = polled.wait(10)
     proc.kill()
     _, err = proc.communicate()

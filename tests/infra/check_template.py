@@ -57,20 +57,57 @@ def refs(node):
     return out
 
 
-# 1. The functions' architecture agrees with the build: one variable drives both.
-arch = params.get("LambdaArchitecture", {})
+# 1. One architecture for the build, the functions and the hosts: one variable drives all.
+arch = params.get("Architecture", {})
 if sorted(arch.get("AllowedValues", [])) != ["arm64", "x86_64"]:
-    problem("parameter LambdaArchitecture must allow exactly arm64 and x86_64")
-if template["Globals"]["Function"].get("Architectures") != [{"Ref": "LambdaArchitecture"}]:
-    problem("Globals.Function.Architectures must be [!Ref LambdaArchitecture]")
+    problem("parameter Architecture must allow exactly arm64 and x86_64")
+default = re.search(r"^ARCH \?= (\S+)", makefile, re.M)
+if not default or default.group(1) != arch.get("Default"):
+    problem("the Makefile's ARCH and the template's Architecture must default alike")
+for name, r in resources.items():
+    archs = r.get("Properties", {}).get("Architectures")
+    if archs is not None and archs != [{"Ref": "Architecture"}]:
+        problem(f"{name}: Architectures must be [!Ref Architecture]")
+if template["Globals"]["Function"].get("Architectures") != [{"Ref": "Architecture"}]:
+    problem("Globals.Function.Architectures must be [!Ref Architecture]")
 deploy = re.search(r"^deploy:.*?(?=^\S|\Z)", makefile, re.S | re.M)
-if not deploy or "LambdaArchitecture=$(LAMBDA_ARCH)" not in deploy.group(0):
-    problem("make deploy must pass LambdaArchitecture=$(LAMBDA_ARCH) to the stack")
-if not re.search(r"^LAMBDA_TARGET = \$\(if \$\(filter arm64,\$\(LAMBDA_ARCH\)\),--arm64,--x86-64\)", makefile, re.M):
-    problem("make lambda-build must derive its target from LAMBDA_ARCH")
+if not deploy or "Architecture=$(ARCH)" not in deploy.group(0):
+    problem("make deploy must pass Architecture=$(ARCH) to the stack")
+if not re.search(r"^LAMBDA_TARGET = \$\(if \$\(filter arm64,\$\(ARCH\)\),--arm64,--x86-64\)", makefile, re.M):
+    problem("make lambda-build must derive its target from ARCH")
 build = re.search(r"^lambda-build:.*?(?=^\S|\Z)", makefile, re.S | re.M)
 if not build or "$(LAMBDA_TARGET)" not in build.group(0):
     problem("make lambda-build must build for $(LAMBDA_TARGET)")
+# The hosts: their AMI and instance type follow the architecture, and an instance type of
+# another is refused before anything is made.
+if template.get("Conditions", {}).get("OnGraviton") != {"Fn::Equals": [{"Ref": "Architecture"}, "arm64"]}:
+    problem("condition OnGraviton must be Architecture = arm64")
+for lt in of_type("AWS::EC2::LaunchTemplate").values():
+    data = lt["Properties"]["LaunchTemplateData"]
+    ami = data.get("ImageId", {}).get("Fn::If", [None, None, {}])[2].get("Fn::If", [])
+    if (
+        len(ami) != 3
+        or ami[0] != "OnGraviton"
+        or "/amazon-linux-2023/arm64/" not in ami[1]
+        or "/amazon-linux-2023/recommended/" not in ami[2]
+    ):
+        problem("the launch template's AMI must be of the Architecture (OnGraviton: arm64's, else x86_64's)")
+    kind = data.get("InstanceType", {}).get("Fn::If", [None, None, {}])[2].get("Fn::If", [])
+    if len(kind) != 3 or kind[0] != "OnGraviton" or not re.match(r"^[cmr]\d+g", kind[1]) or re.match(r"^[cmr]\d+g", kind[2]):
+        problem("the launch template's default instance type must be of the Architecture")
+rule = json.dumps(template.get("Rules", {}))
+if "WorkerInstanceType" not in rule or "Architecture" not in rule:
+    problem("a rule must hold WorkerInstanceType to the Architecture")
+else:
+    for assertion in template["Rules"]["HostsOfTheArchitecture"]["Assertions"]:
+        for branch in assertion["Assert"]["Fn::Or"]:
+            want, types = branch["Fn::And"][0]["Fn::Equals"][1], branch["Fn::And"][1]["Fn::Contains"][0]
+            graviton = [t for t in types if re.match(r"^[cmr]\d+g", t)]
+            if (want == "arm64") != (len(graviton) == len(types)) or (want == "x86_64" and graviton):
+                problem(f"the {want} hosts' instance types are not all of {want}")
+user_data = json.dumps([lt["Properties"]["LaunchTemplateData"].get("UserData") for lt in of_type("AWS::EC2::LaunchTemplate").values()])
+if "{{.Architecture}}" not in user_data or "WorkerImageUri" not in user_data:
+    problem("worker hosts must check that both images are of their architecture")
 
 # 2. Least privilege: no wildcard resource, no action the code never uses, no SAM policy
 # template broader than the calls made.
