@@ -1,6 +1,6 @@
 //! Every language of the table, end to end on the embedded stack: hello, stdin echo, a
 //! runtime error, a time limit, and for compiled ones a compile error (with each
-//! compiler). A language added to the table without programs (`tests/src/programs.rs`)
+//! compiler); and hello through the Judge0 layer by each of its Judge0 ids. A language added to the table without programs (`tests/src/programs.rs`)
 //! fails the first test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -106,11 +106,59 @@ async fn every_language_runs_reads_fails_and_times_out() {
     for (_, body, _) in &cases {
         ids.push(c.submit(body).await.unwrap());
     }
+    // And through the Judge0 layer, by each Judge0 id (89, the multi-file program, is its
+    // zip: `judge0_sdk.rs`), queued with the rest.
+    let mut judge0 = Vec::new();
+    for l in LANGUAGES.iter().filter(|l| l.id != "multifile") {
+        let hello = programs(l.id).unwrap().hello;
+        for (id, _) in l.judge0 {
+            let r = c
+                .http
+                .post(c.url("/judge0/submissions"))
+                .header("x-auth-token", &c.token)
+                .json(&json!({"source_code": hello, "language_id": id, "wall_time_limit": 15}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201, "judge0 {id} ({})", l.id);
+            let token = r.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            judge0.push((*id, l.id, token));
+        }
+    }
     let mut failures = Vec::new();
     for ((what, _, check), id) in cases.iter().zip(&ids) {
         let r = c.wait(id, Duration::from_secs(180)).await.unwrap();
         if !check(&r) {
             failures.push(format!("{what}: {r}"));
+        }
+    }
+    for (id, language, token) in &judge0 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        let shown = loop {
+            let shown: Value = c
+                .http
+                .get(c.url(&format!(
+                    "/judge0/submissions/{token}?fields=status_id,stdout,compile_output"
+                )))
+                .header("x-auth-token", &c.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if shown["status_id"].as_u64().is_some_and(|s| s >= 3)
+                || std::time::Instant::now() > deadline
+            {
+                break shown;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        if shown["status_id"] != 3 || shown["stdout"] != "hello\n" {
+            failures.push(format!("judge0 {id} ({language}): hello: {shown}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

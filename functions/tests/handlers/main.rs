@@ -20,6 +20,7 @@ mod common;
 mod accounts;
 mod events;
 mod images;
+mod judge0;
 mod limits;
 mod service;
 mod tasks;

@@ -17,7 +17,9 @@ use super::*;
 /// A submission as Judge0 takes it, with Rails' leniency: numbers may come as strings,
 /// `null` or `""` means the default, booleans as Rails reads them. Judge0's defaults apply
 /// (CPU 5 s, wall 10 s, 128 000 KB, stack 64 000 KB, output 1 024 KB). What codebox
-/// cannot honour is refused (422) rather than ignored.
+/// cannot honour is refused (422) rather than ignored — but for the process count and the
+/// per-process flags, which Judge0 clients send with their defaults: the sandbox's own
+/// (64, limits for all processes together) apply, and the submission shows them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = Judge0SubmissionRequest)]
 pub struct SubmissionRequest {
@@ -60,13 +62,16 @@ pub struct SubmissionRequest {
     #[schema(value_type = Option<f64>, minimum = 0.0, maximum = 1048576.0)]
     #[serde(default, deserialize_with = "lenient::number")]
     pub stack_limit: Option<f64>,
-    /// Accepted; the sandbox's own process limit applies.
+    /// Accepted; the sandbox's own limit (64 processes and threads) applies, and the
+    /// submission shows it.
     #[schema(value_type = Option<f64>)]
     #[serde(default, deserialize_with = "lenient::number")]
     pub max_processes_and_or_threads: Option<f64>,
+    /// Accepted; the time limit is for all processes together (false), as shown.
     #[schema(value_type = Option<bool>)]
     #[serde(default, deserialize_with = "lenient::flag")]
     pub enable_per_process_and_thread_time_limit: Option<bool>,
+    /// Accepted; the memory limit is for all processes together (false), as shown.
     #[schema(value_type = Option<bool>)]
     #[serde(default, deserialize_with = "lenient::flag")]
     pub enable_per_process_and_thread_memory_limit: Option<bool>,

@@ -44,6 +44,35 @@ fn a_submission_becomes_a_task() {
     );
 }
 
+/// Each limit asked for is the limit the task gets (red if one were dropped for Judge0's
+/// default).
+#[test]
+fn each_limit_asked_is_the_limit_applied() {
+    let mut r = request(71);
+    r.wall_time_limit = Some(3.5);
+    r.memory_limit = Some(300_000.0);
+    r.max_file_size = Some(10.0);
+    r.cpu_time_limit = Some(0.0);
+    r.stack_limit = Some(8_192.0);
+    let l = to_task(r, false).unwrap().limits.unwrap();
+    assert_eq!(
+        (l.time_ms, l.memory_mb, l.output_kb, l.cpu_ms, l.stack_mb),
+        (Some(3500), Some(293), Some(10), None, Some(8)),
+        "300 000 KB is 293 MiB rounded up; CPU 0 is none"
+    );
+}
+
+/// Base64 as Ruby's encoder writes it, with line breaks, for the program and its input.
+#[test]
+fn base64_with_line_breaks_reads_as_judge0_reads_it() {
+    let mut r = request(71);
+    r.source_code = Some("cHJp\nbnQo\r\nMik=\n".into());
+    r.stdin = Some("eA\n==".into());
+    let t = to_task(r, true).unwrap();
+    assert_eq!(t.code.as_deref(), Some("print(2)"));
+    assert_eq!(t.stdin.as_deref(), Some("x"));
+}
+
 #[test]
 fn what_codebox_cannot_do_is_refused() {
     type Spoil = Box<dyn Fn(&mut SubmissionRequest)>;
