@@ -39,12 +39,14 @@ schemathesis run "$base/openapi.json" --url "$base" \
   --checks all --exclude-checks use_after_free --exclude-path /logout \
   --exclude-path-regex '^/judge0/' ${SCHEMATHESIS_EXTRA:-} \
   --max-examples 30 --workers 1 --seed 20261123 --no-color
-# The Judge0-compatible layer takes requests as Judge0 does (unknown fields ignored,
-# whatever Judge0 clients send), so only what it answers is held to the document: no
-# 5xx, documented statuses, content types, headers and response schemas.
+# The Judge0-compatible layer: every check too. It takes requests as Judge0 does (numbers
+# as strings, blank for the default), which its document states; where a refusal of a
+# request the document calls valid rests on what no schema can state (rules across
+# fields, a zip's content, where a callback resolves, a submission that has finished), the
+# config file widens that check's expected answers for that route alone, and says why.
 # shellcheck disable=SC2086
-schemathesis run "$base/openapi.json" --url "$base" \
+schemathesis --config-file scripts/schemathesis/judge0.toml run "$base/openapi.json" --url "$base" \
   -H "Authorization: Bearer $token" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --checks all \
   --include-path-regex '^/judge0/' ${SCHEMATHESIS_EXTRA:-} \
   --max-examples 30 --workers 1 --seed 20261123 --no-color

@@ -59,7 +59,7 @@ pub struct TaskEventFrame {
 
 #[utoipa::path(get, path = "/task/{id}/events", tag = "tasks", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Task id"), ResultParams,
-        ("Last-Event-ID" = Option<u64>, Header, description = "The `id` of the last event a broken stream delivered: the new stream skips the output and tests up to it")),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]{0,19}$", description = "The `id` of the last event a broken stream delivered: the new stream skips the output and tests up to it")),
     responses(
         (status = 200, description = "`text/event-stream`. Each event has one JSON `data` line, and \
 those from the task's log an `id` (their number in it). `status`: `{\"status\"}` now and on each change. \
@@ -111,13 +111,14 @@ fn last_event_id(headers: &HeaderMap) -> Result<u64, crate::problem::ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(0);
     };
-    let text = value.to_str().unwrap_or_default().trim();
+    let text = String::from_utf8_lossy(value.as_bytes());
     if text.is_empty() {
         return Ok(0);
     }
-    text.parse().map_err(|_| {
+    let digits = text.len() <= 19 && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten().ok_or_else(|| {
         crate::problem::ApiError::bad_request(format!(
-            "Last-Event-ID {text:?} is not an event id of this stream (a number)"
+            "Last-Event-ID {text:?} is not an event id of this stream (up to 19 digits)"
         ))
     })
 }

@@ -192,3 +192,40 @@ async fn the_runs_time_and_memory_are_their_means() {
         "CPU time and memory the means, wall time the last run's"
     );
 }
+
+/// The list's `page` and `per_page` read as Rails reads them: blank is the default,
+/// leading digits count, and what is no page is Judge0's 400.
+#[tokio::test]
+async fn pages_are_read_as_rails_reads_them() {
+    let app = app();
+    let token = login_as(&app, "paige").await;
+    for ok in ["page=&per_page=", "page=2abc&per_page=+05", "page=%20%201"] {
+        let r = judge0(
+            &app,
+            &token,
+            "GET",
+            &format!("/judge0/submissions?{ok}"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{ok}: {}", r.json());
+    }
+    for bad in [
+        "page=0",
+        "page=abc",
+        "per_page=101",
+        "page=1000000000",
+        "fields=stdout;",
+    ] {
+        let r = judge0(
+            &app,
+            &token,
+            "GET",
+            &format!("/judge0/submissions?{bad}"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.json());
+        assert!(r.json()["error"].is_string(), "{bad}: {}", r.json());
+    }
+}

@@ -208,6 +208,7 @@ pub struct SubmissionParams {
     /// `POST` only: answer once the submission has run (up to 25 s). `true` or `1`.
     pub wait: Option<String>,
     /// Comma-separated fields to return, or `*` for all.
+    #[param(schema_with = super::view::fields_schema)]
     pub fields: Option<String>,
 }
 
@@ -239,6 +240,8 @@ pub struct BatchParams {
     pub tokens: String,
     /// (`true` or `1`.)
     pub base64_encoded: Option<String>,
+    /// Comma-separated fields to return, or `*` for all.
+    #[param(schema_with = super::view::fields_schema)]
     pub fields: Option<String>,
 }
 
@@ -252,7 +255,7 @@ impl BatchParams {
 #[schema(as = Judge0BatchRequest)]
 pub struct BatchRequest {
     /// 1–20 submissions, each taken or refused on its own.
-    #[schema(min_items = 1, max_items = 20)]
+    #[schema(value_type = Vec<SubmissionRequest>, min_items = 1, max_items = 20)]
     pub submissions: Vec<Value>,
 }
 

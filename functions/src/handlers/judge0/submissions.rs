@@ -219,24 +219,51 @@ pub async fn show_batch(
 /// `GET /judge0/submissions`: the caller's own, newest first.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct IndexParams {
-    /// 1 and up (default 1).
+    /// 1 and up (default 1), read as Rails' `to_i` reads it (leading digits).
+    #[param(schema_with = page_schema)]
     pub page: Option<String>,
-    /// 1–100 (default 20).
+    /// 1–100 (default 20), read as `page` is.
+    #[param(schema_with = per_page_schema)]
     pub per_page: Option<String>,
     /// (`true` or `1`.)
     pub base64_encoded: Option<String>,
+    /// Comma-separated fields to return, or `*` for all.
+    #[param(schema_with = super::view::fields_schema)]
     pub fields: Option<String>,
+}
+
+/// A whole number as [`to_i`] reads it, `whole` its digits (blank: the default).
+fn leading_number(whole: &str) -> utoipa::openapi::Object {
+    use super::view::SPACE;
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(format!(r"^{SPACE}*(\+?0*{whole}([^0-9][\s\S]*)?)?$")))
+        .build()
+}
+
+fn page_schema() -> utoipa::openapi::Object {
+    // Up to MAX_PAGE.
+    leading_number("[1-9][0-9]{0,8}")
+}
+
+fn per_page_schema() -> utoipa::openapi::Object {
+    leading_number("([1-9][0-9]?|100)")
 }
 
 /// A page holds at most this many submissions.
 const MAX_PER_PAGE: i64 = 100;
+/// The last page asked for that is not refused (far past any list's end).
+const MAX_PAGE: i64 = 999_999_999;
 
-/// A whole number as Rails' `to_i` reads it: leading digits, else 0.
+/// A whole number as Rails' `to_i` reads it: leading digits, else 0; blank is the default
+/// (as Rails' parameters take `""`).
 fn to_i(v: Option<&str>, default: i64) -> i64 {
-    let Some(v) = v else {
+    let Some(v) = v.map(|v| v.trim_start_matches(super::view::RUBY_SPACE)) else {
         return default;
     };
-    let v = v.trim();
+    if v.is_empty() {
+        return default;
+    }
     let (sign, digits) = match v.strip_prefix('-') {
         Some(rest) => (-1, rest),
         None => (1, v.strip_prefix('+').unwrap_or(v)),
@@ -252,7 +279,7 @@ fn to_i(v: Option<&str>, default: i64) -> i64 {
     security(("bearer" = []), ("x_auth_token" = [])),
     responses(
         (status = 200, description = "A page of your submissions, newest first, and `meta` (`current_page`, `next_page`, `prev_page`, `total_pages`, `total_count`, counted up to 1 000)", body = Object),
-        (status = 400, description = "A page below 1, a `per_page` not 1 to 100, or an unknown field", body = Judge0Error, content_type = "application/json"),
+        (status = 400, description = "A page not 1 to 999 999 999, a `per_page` not 1 to 100, or an unknown field", body = Judge0Error, content_type = "application/json"),
         (status = 401, description = "No valid token")))]
 pub async fn index(
     State(state): State<AppState>,
@@ -260,7 +287,7 @@ pub async fn index(
     Query(params): Query<IndexParams>,
 ) -> ApiResult<axum::Json<Value>> {
     let page = to_i(params.page.as_deref(), 1);
-    if page <= 0 {
+    if !(1..=MAX_PAGE).contains(&page) {
         return Err(ApiError::bad_request(format!("invalid page: {page}")));
     }
     let per_page = to_i(params.per_page.as_deref(), 20);

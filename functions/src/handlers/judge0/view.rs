@@ -456,15 +456,36 @@ fn submission_with(
     fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
+/// Whitespace as Ruby's `strip` and `to_i` skip it (and [`SPACE`] says it in a pattern).
+pub(super) const RUBY_SPACE: &[char] = &[' ', '\t', '\n', '\r', '\x0b', '\x0c'];
+/// [`RUBY_SPACE`] in a pattern of the document.
+pub(super) const SPACE: &str = r"[ \t\n\r\x0b\x0c]";
+
+/// `fields` as the document states it: `*`, or field names separated by commas (blank
+/// for the default set), whitespace around each.
+pub(super) fn fields_schema() -> utoipa::openapi::Object {
+    let name = format!("({})", ALL_FIELDS.join("|"));
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(format!(
+            r"^{SPACE}*(\*|{name}?({SPACE}*,{SPACE}*{name}?)*){SPACE}*$"
+        )))
+        .build()
+}
+
 /// The fields asked for: `None` = the default set, `*` = all.
 pub(super) fn pick_fields(fields: Option<&str>) -> Result<Vec<&'static str>, ApiError> {
-    match fields.map(str::trim) {
+    match fields.map(|f| f.trim_matches(RUBY_SPACE)) {
         None | Some("") => Ok(DEFAULT_FIELDS.to_vec()),
         Some("*") => Ok(ALL_FIELDS.to_vec()),
         Some(list) => {
             let mut picked = Vec::new();
             let mut unknown = Vec::new();
-            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            for name in list
+                .split(',')
+                .map(|n| n.trim_matches(RUBY_SPACE))
+                .filter(|n| !n.is_empty())
+            {
                 match ALL_FIELDS.iter().find(|f| **f == name) {
                     Some(f) => picked.push(*f),
                     None => unknown.push(name.to_owned()),
