@@ -6,12 +6,14 @@
 //!
 //! Files: `status.rs` (a task's kind and status, verdicts, output encodings), `time.rs`
 //! (timestamps on the wire), `views.rs` (response bodies), `events.rs` (live events and
-//! the Server-Sent Events parser).
+//! the Server-Sent Events parser), `languages.rs` (the language listing).
 
 pub mod events;
+pub mod languages;
 pub mod status;
 pub mod time;
 pub mod views;
 
+pub use languages::{CompilerVersion, Language};
 pub use status::{OutputEncoding, TaskKind, TaskStatus, Verdict};
 pub use views::*;

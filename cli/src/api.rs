@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use http::{Method, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use codebox_api::TaskView;
+pub use codebox_api::{Language, TaskView};
 
 use crate::fail::{Fail, Result, code, lower_first};
 use crate::net::{Error, Http, Request, Response};
@@ -23,24 +22,6 @@ pub struct Api {
     http: Http,
     pub server: String,
     token: Option<String>,
-}
-
-/// `GET /languages`, one item.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Language {
-    pub id: String,
-    pub name: String,
-    pub version: Option<String>,
-    pub compiled: bool,
-    pub compilers: Vec<CompilerVersion>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct CompilerVersion {
-    pub id: String,
-    pub version: Option<String>,
 }
 
 impl Api {

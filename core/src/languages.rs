@@ -5,9 +5,6 @@
 //! (`functions/src/dto.rs`) and its programs in `tests/src/programs.rs` (tests fail
 //! until all four are there).
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 use crate::domain::{CodeSpec, Compiler};
 
 #[derive(Debug, Clone, Copy)]
@@ -724,7 +721,7 @@ pub fn read_versions(output: &str) -> Vec<Language> {
         for c in &mut lang.compilers {
             c.version = compilers
                 .iter()
-                .find(|(id, _)| *id == c.id)
+                .find(|(id, _)| id.as_str() == c.id)
                 .and_then(|(_, v)| v.clone());
         }
         lang.version = lang.compilers.first().and_then(|c| c.version.clone());
@@ -763,27 +760,8 @@ pub fn ids() -> String {
         .join(", ")
 }
 
-/// A language as `GET /languages` lists it, with the versions found in the runner image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Language {
-    #[schema(example = "python")]
-    pub id: String,
-    #[schema(example = "Python")]
-    pub name: String,
-    /// Version of the interpreter, or of the default compiler; `null` until a worker
-    /// has looked into the runner image.
-    #[schema(example = "3.11.2")]
-    pub version: Option<String>,
-    pub compiled: bool,
-    /// For compiled languages: each compiler with its version.
-    pub compilers: Vec<CompilerVersion>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct CompilerVersion {
-    pub id: Compiler,
-    pub version: Option<String>,
-}
+/// The listing's types are the API's words.
+pub use codebox_api::{CompilerVersion, Language};
 
 /// Where a task's files live inside its container (on the tmpfs).
 pub const BOX_DIR: &str = "/tmp/box";
@@ -873,7 +851,7 @@ pub fn unprobed() -> Vec<Language> {
                 .compilers()
                 .into_iter()
                 .map(|c| CompilerVersion {
-                    id: c,
+                    id: c.as_str().to_owned(),
                     version: None,
                 })
                 .collect(),

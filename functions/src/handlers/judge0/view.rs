@@ -223,7 +223,7 @@ pub(super) fn language_name(
         (Some(c), Some(l)) => l
             .compilers
             .iter()
-            .find(|v| v.id == c)
+            .find(|v| v.id == c.as_str())
             .and_then(|v| v.version.clone()),
         (None, Some(l)) => l.version.clone(),
         _ => None,
