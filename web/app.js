@@ -793,7 +793,7 @@
       await follow(id, {
         status: function (s) { setBadge($("task-status"), s); },
         output: function (stream, text) { streamed = true; appendOutput(stream, text); },
-        retried: function () { $("output").textContent = ""; },
+        retried: function () { $("output").textContent = ""; $("tests-body").textContent = ""; },
         test: showTest,
         done: function (task) {
           if (task.result && task.result.kind === "image") {

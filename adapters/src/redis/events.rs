@@ -65,6 +65,15 @@ struct Hub {
     sink: redis::aio::PubSubSink,
     alive: Arc<AtomicBool>,
     subscribed: HashSet<TaskId>,
+    /// Reads the subscription's messages; a hub replaced takes its connection with it (a
+    /// reader left running would hand every message on twice).
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 impl RedisEventBus {
@@ -133,7 +142,7 @@ impl RedisEventBus {
             }
             let alive = Arc::new(AtomicBool::new(true));
             let (local, prefix, flag) = (self.local.clone(), self.prefix.clone(), alive.clone());
-            tokio::spawn(async move {
+            let reader = tokio::spawn(async move {
                 let events_of = format!("{prefix}events:");
                 while let Some(message) = stream.next().await {
                     let id = message
@@ -156,6 +165,7 @@ impl RedisEventBus {
                 sink,
                 alive,
                 subscribed: listened.into_iter().collect(),
+                reader,
             });
         }
         slot.as_mut()

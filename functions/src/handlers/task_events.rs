@@ -38,6 +38,8 @@ use crate::state::AppState;
 
 /// How often a followed task's summary is read for a status change the bus did not carry.
 const POLL: Duration = Duration::from_secs(1);
+/// How long the end read from the store waits for the bus's last output.
+const DRAIN: Duration = Duration::from_secs(1);
 /// Comment lines that keep an idle stream open through proxies.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -166,31 +168,39 @@ impl Follow {
             return;
         }
         let Subscription { past, mut live } = subscription;
+        // Whether the bus has told this stream of the task's end, and has told it anything.
+        let mut end_heard = false;
+        let mut heard = !past.is_empty() || !status.is_finished();
         for logged in past {
             // The log's statuses are older than the one just read.
-            if !matches!(logged.event, TaskEvent::Status { .. })
-                && !self.relay(&mut seen, logged, resume).await
-            {
+            if let TaskEvent::Status { status: s } = logged.event {
+                end_heard |= s.is_finished();
+            } else if !self.relay(&mut seen, logged, resume).await {
                 return;
             }
         }
         while !status.is_finished() {
+            // Live events first: output already here is relayed before a poll can end it.
             let changed = tokio::select! {
+                biased;
                 _ = self.tx.closed() => return,
                 _ = &mut deadline => return,
                 event = live.next() => match event {
-                    Some(Logged { event: TaskEvent::Status { status: s }, seq }) => Some((s, seq)),
+                    Some(Logged { event: TaskEvent::Status { status: s }, seq }) => {
+                        end_heard |= s.is_finished();
+                        Some((s, seq))
+                    }
                     Some(logged) => {
+                        heard = true;
                         if !self.relay(&mut seen, logged, resume).await {
                             return;
                         }
                         None
                     }
-                    None => {
-                        // The bus let go of this listener: the summary alone tells the end.
-                        live = Box::pin(futures::stream::pending());
-                        None
-                    }
+                    // The bus let go of this listener (it fell behind, or lost its
+                    // connection): the stream ends, and the client asks again after its
+                    // last event, from the log.
+                    None => return,
                 },
                 _ = poll.tick() => match self.state.tasks.summary(self.owner, self.id).await {
                     Ok(summary) => Some((summary.status, None)),
@@ -209,6 +219,31 @@ impl Follow {
                     .await
                 {
                     return;
+                }
+            }
+        }
+        // The store can tell the end before the bus has carried the last output (they are
+        // two paths): the bus is heard up to its own word of the end, for a moment.
+        if heard && !end_heard && self.state.tasks.events().carries() {
+            let drain = tokio::time::sleep(DRAIN);
+            tokio::pin!(drain);
+            loop {
+                tokio::select! {
+                    biased;
+                    event = live.next() => match event {
+                        Some(Logged { event: TaskEvent::Status { status: s }, .. }) => {
+                            if s.is_finished() {
+                                break;
+                            }
+                        }
+                        Some(logged) => {
+                            if !self.relay(&mut seen, logged, resume).await {
+                                return;
+                            }
+                        }
+                        None => break,
+                    },
+                    _ = &mut drain => break,
                 }
             }
         }
@@ -232,16 +267,19 @@ impl Follow {
         let had = logged.seq.is_some_and(|seq| seq <= resume);
         let (name, index) = match logged.event {
             TaskEvent::Attempt { attempt } => {
-                if attempt != seen.attempt {
+                if attempt > seen.attempt {
                     // A run the platform retried: its output starts again.
                     *seen = Seen {
                         attempt,
                         ..Seen::default()
                     };
                 }
+                // A run given up on that still reports (its lease lapsed) is not shown.
+                seen.stale = attempt < seen.attempt;
                 return true;
             }
             TaskEvent::Status { .. } => return true,
+            _ if seen.stale => return true,
             TaskEvent::Stdout { data } => (TaskEventName::Stdout, data),
             TaskEvent::Stderr { data } => (TaskEventName::Stderr, data),
             TaskEvent::Test { test } => {
@@ -318,6 +356,8 @@ impl Follow {
 /// What the stream has told of the current run (the client's part of the log counted).
 struct Seen {
     attempt: u32,
+    /// The events now relayed come from an earlier run than `attempt`.
+    stale: bool,
     /// Stdout and stderr.
     text: [Utf8Chunks; 2],
     tests: HashSet<u32>,
@@ -327,6 +367,7 @@ impl Default for Seen {
     fn default() -> Self {
         Self {
             attempt: 1,
+            stale: false,
             text: Default::default(),
             tests: HashSet::new(),
         }

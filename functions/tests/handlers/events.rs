@@ -127,3 +127,43 @@ async fn a_worker_names_its_run_only_by_the_requests_attempt() {
     let zero = progress(&app, &id, 0, json!([{"event": "stdout", "data": "x"}])).await;
     assert!(zero.problem(StatusCode::BAD_REQUEST).contains("attempt"));
 }
+
+/// A run given up on that still reports (its lease lapsed, another run took over) is not
+/// shown, and does not unsettle the current run's output.
+#[tokio::test]
+async fn a_stale_runs_output_is_not_shown() {
+    let app = app();
+    let token = login_as(&app, "stan").await;
+    let id = submit(&app, &token).await;
+    assert_eq!(start(&app, &id).await.status, StatusCode::OK);
+    for (attempt, text) in [(2, "new\n"), (1, "old\n"), (2, "more\n")] {
+        let r = progress(
+            &app,
+            &id,
+            attempt,
+            json!([{"event": "stdout", "data": text}]),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+    }
+    assert!(
+        commit(&app, &id, Verdict::Ok, "new\nmore\n")
+            .await
+            .status
+            .is_success()
+    );
+    let all = events_of(&stream(&app, &token, &id, None).await);
+    let output: Vec<&Value> = all
+        .iter()
+        .filter(|(name, ..)| name == "stdout")
+        .map(|(.., data)| data)
+        .collect();
+    assert_eq!(
+        output,
+        [
+            &json!({"data": "new\n", "attempt": 2}),
+            &json!({"data": "more\n", "attempt": 2})
+        ],
+        "{all:?}"
+    );
+}
