@@ -85,9 +85,10 @@ pub async fn task_events(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let resume = last_event_id(&headers)?;
-    // Listening starts before the first read: nothing that happens after it is missed.
-    let subscription = state.tasks.events().subscribe(id).await?;
+    // The caller's task first (its log is read for its owner alone); what happens before
+    // the subscription is in the task's log, what happens after it is heard live.
     let summary = state.tasks.summary(me.user_id, id).await?;
+    let subscription = state.tasks.events().subscribe(id).await?;
     let (tx, rx) = mpsc::channel::<Outgoing>(64);
     let follow = Follow {
         state,
@@ -178,6 +179,10 @@ impl Follow {
             } else if !self.relay(&mut seen, logged, resume).await {
                 return;
             }
+        }
+        if end_heard && !status.is_finished() {
+            // It ended between the read and the subscription: read it again now.
+            poll.reset_immediately();
         }
         while !status.is_finished() {
             // Live events first: output already here is relayed before a poll can end it.
