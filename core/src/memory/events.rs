@@ -164,11 +164,6 @@ impl MemoryEventBus {
     pub fn channels(&self) -> usize {
         self.fanout.channels()
     }
-
-    /// Tasks with a log kept.
-    pub fn logs(&self) -> usize {
-        self.logs.lock().tasks.len()
-    }
 }
 
 #[async_trait]
@@ -193,7 +188,8 @@ impl EventBus for MemoryEventBus {
             .map(|log| log.events.clone())
             .unwrap_or_default();
         drop(logs);
-        let after = past.iter().filter_map(|l| l.seq).max().unwrap_or(0);
+        // The log's events are all numbered, in order.
+        let after = past.last().and_then(|l| l.seq).unwrap_or(0);
         Ok(Subscription {
             past,
             live: live_after(rx, after),
