@@ -363,9 +363,11 @@ pub const LANGUAGES: &[LanguageDef] = &[
         id: "lua",
         name: "Lua",
         source: "main.lua",
-        build: Build::Source,
-        artifact: "",
-        run: &["lua5.4", "main.lua"],
+        // Compiled to bytecode first, as on Judge0: a syntax error is a compile error,
+        // and `compiler_options` are luac's.
+        build: Build::Compiler(&["luac5.4", "-o", "luac.out", "main.lua"]),
+        artifact: "luac.out",
+        run: &["lua5.4", "luac.out"],
         judge0: &[(64, None)],
         version: "lua5.4 -v | cut -d' ' -f2",
         compile_limits: STANDARD,
@@ -658,13 +660,24 @@ pub const LANGUAGES: &[LanguageDef] = &[
         id: "groovy",
         name: "Groovy",
         source: "main.groovy",
-        build: Build::Source,
-        artifact: "",
+        // Compiled by groovyc, as on Judge0 (a syntax error is a compile error, and
+        // `compiler_options` are groovyc's, the script's arguments here); a script compiles
+        // to several classes (one per closure), handed to the run as one jar.
+        build: Build::Compiler(&[
+            "sh",
+            "-c",
+            "mkdir -p classes && JAVA_OPTS=-XX:+UseSerialGC groovyc -d classes \"$@\" main.groovy \
+             && exec jar cf main.jar -C classes .",
+            "sh",
+        ]),
+        artifact: "main.jar",
         run: &[
-            "env",
-            "JAVA_OPTS=-XX:+UseSerialGC -XX:MaxRAMPercentage=60",
-            "groovy",
-            "main.groovy",
+            "java",
+            "-XX:+UseSerialGC",
+            "-XX:MaxRAMPercentage=60",
+            "-cp",
+            "main.jar:/usr/share/java/groovy-all.jar",
+            "main",
         ],
         judge0: &[(88, None)],
         version: "dpkg-query -W -f '${Version}' groovy | cut -d- -f1",
@@ -905,7 +918,16 @@ mod tests {
                 .position(|w| w == "-DX=a b")
                 .unwrap_or_else(|| panic!("{}: {compile:?}", l.id));
             assert_eq!(compile[at + 1], "-O0", "{}", l.id);
-            assert_eq!(compile[at + 2], l.source, "{}: {compile:?}", l.id);
+            match compile.get(at + 2) {
+                Some(next) => assert_eq!(next, l.source, "{}: {compile:?}", l.id),
+                // A shell script's arguments, which it places before its source file.
+                None => {
+                    assert_eq!(compile[..2], ["sh", "-c"], "{}: {compile:?}", l.id);
+                    let script = &compile[2];
+                    let source = format!("\"$@\" {}", l.source);
+                    assert!(script.contains(&source), "{}: {compile:?}", l.id);
+                }
+            }
         }
         let c = CodeSpec {
             language: "c".into(),

@@ -148,7 +148,7 @@ pub fn programs(language: &str) -> Option<Programs> {
             echo: Some("print(io.read(\"l\"))"),
             exit3: Some("os.exit(3)"),
             forever: Some("while true do end"),
-            broken: None,
+            broken: Some("print(\"hello\""),
         },
         "haskell" => Programs {
             hello: "main :: IO ()\nmain = putStrLn \"hello\"",
@@ -313,7 +313,7 @@ pub fn programs(language: &str) -> Option<Programs> {
             echo: Some("println System.in.newReader().readLine()"),
             exit3: Some("System.exit(3)"),
             forever: Some("while (true) {}"),
-            broken: None,
+            broken: Some("println('hello'"),
         },
         // C programs, built by the task's `compile` script and run by its `run` (see
         // `multi_file`).
