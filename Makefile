@@ -61,7 +61,7 @@ services:
 tools:
 	bash scripts/ensure-tools.sh
 
-LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health judge0 sweep webhook-key
+LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-task list-tasks cancel-task commit languages health judge0 sweep webhook-key webhooks
 # The deployment's one architecture: `make lambda-build` builds the functions for it and
 # `make deploy` hands it to the stack (parameter Architecture: the functions, the worker
 # hosts' AMI and instance type), so the binaries, functions and hosts agree; the worker

@@ -13,7 +13,8 @@ use codebox_core::memory::{
 #[cfg(feature = "aws")]
 use codebox_core::ports::NoEvents;
 use codebox_core::ports::{
-    BlobStore, EventBus, QueueConsumer, RateLimiter, SessionStore, TaskQueue, TaskStore, UserStore,
+    BlobStore, EndNotifier, EventBus, QueueConsumer, RateLimiter, SessionStore, TaskQueue,
+    TaskStore, UserStore,
 };
 use codebox_core::tasks::TaskService;
 use secrecy::SecretString;
@@ -72,12 +73,18 @@ pub struct AwsBackend {
     /// Days a task is kept (its item expires a day before its blobs, which the bucket's
     /// lifecycle deletes after this many days); `None` keeps tasks for ever.
     pub task_retention_days: Option<u32>,
+    /// `WEBHOOK_QUEUE_URL`, read in a Lambda function only: where it hands ended tasks'
+    /// webhooks to the `webhooks` function (nothing of a function runs after it answers,
+    /// and calling before would hold its worker). A process that outlives its answers
+    /// (the gateway) calls in the background.
+    pub webhook_queue_url: Option<String>,
 }
 
 impl AwsBackend {
     /// `USERS_TABLE`, `SESSIONS_TABLE`, `TASKS_TABLE`, `IDEMPOTENCY_TABLE`,
     /// `LIMITS_TABLE`, `TASK_QUEUE_URL`, `BLOB_BUCKET` (all required: infra/ and
-    /// localstack/ set them); `TASK_RETENTION_DAYS` (2–3650, unset: no expiry).
+    /// localstack/ set them); `TASK_RETENTION_DAYS` (2–3650, unset: no expiry);
+    /// `WEBHOOK_QUEUE_URL` in a Lambda function.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             users_table: config::required("USERS_TABLE", "codebox-users")?,
@@ -99,6 +106,8 @@ impl AwsBackend {
                 )?),
                 None => None,
             },
+            webhook_queue_url: config::var("AWS_LAMBDA_FUNCTION_NAME")
+                .and_then(|_| config::var("WEBHOOK_QUEUE_URL")),
         })
     }
 }
@@ -169,6 +178,11 @@ impl ApiConfig {
                 secret_or_arn("WEBHOOK_SECRET", "the key webhook calls are signed with").await?;
             config.webhooks.secret = webhook_secret(Some(key.expose_secret().to_owned()))?;
         }
+        check_webhook_delivery(
+            serves_workers,
+            &config.backend,
+            config::var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        )?;
         Ok(config)
     }
 
@@ -276,8 +290,7 @@ impl ApiConfig {
 }
 
 /// `CALLBACK_ALLOWED_HOSTS` (`host[:port]`, comma-separated) and `WEBHOOK_SECRET` (at
-/// least 32 characters; or `WEBHOOK_SECRET_ARN`, read where outcomes are stored); calls
-/// made before answering in a Lambda function.
+/// least 32 characters; or `WEBHOOK_SECRET_ARN`, read where outcomes are stored).
 pub fn webhook_config() -> Result<crate::webhooks::WebhookConfig, ConfigError> {
     let allowed_hosts = crate::webhooks::AllowedHosts::parse(
         &config::var("CALLBACK_ALLOWED_HOSTS").unwrap_or_default(),
@@ -289,8 +302,27 @@ pub fn webhook_config() -> Result<crate::webhooks::WebhookConfig, ConfigError> {
     Ok(crate::webhooks::WebhookConfig {
         allowed_hosts,
         secret: webhook_secret(config::var("WEBHOOK_SECRET"))?,
-        inline: config::var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
     })
+}
+
+/// A Lambda function that stores tasks' ends on AWS cannot call their webhooks after it
+/// answers, and calling before would hold its worker: it needs the webhook queue.
+fn check_webhook_delivery(
+    serves_workers: bool,
+    backend: &Backend,
+    on_lambda: bool,
+) -> Result<(), ConfigError> {
+    match backend {
+        Backend::Aws(aws) if serves_workers && on_lambda && aws.webhook_queue_url.is_none() => {
+            Err(ConfigError {
+                var: "WEBHOOK_QUEUE_URL".into(),
+                problem: "is required in a Lambda function that stores tasks' ends: it hands \
+                          their webhooks to the webhooks function through that queue"
+                    .into(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The webhook key (`WEBHOOK_SECRET`, or the secret `WEBHOOK_SECRET_ARN` names): at
@@ -374,6 +406,9 @@ pub struct Backends {
     pub events: Arc<dyn EventBus>,
     /// The consuming side, where this process also runs the worker (embedded).
     pub consumer: Option<Arc<dyn QueueConsumer>>,
+    /// Where ended tasks' webhooks are handed on, instead of called by this process (a
+    /// Lambda function: the webhook queue).
+    pub webhook_queue: Option<Arc<dyn EndNotifier>>,
 }
 
 /// How many deliveries a message gets before it is dead-lettered.
@@ -391,6 +426,7 @@ impl Backends {
             limiter: Arc::new(MemoryRateLimiter::default()),
             events: Arc::new(MemoryEventBus::default()),
             consumer: Some(Arc::new(queue)),
+            webhook_queue: None,
         }
     }
 
@@ -476,6 +512,12 @@ impl Backends {
             // Functions share no channel: event streams carry status, tests and the end.
             events: Arc::new(NoEvents),
             consumer: None,
+            webhook_queue: c.webhook_queue_url.as_ref().map(|url| {
+                Arc::new(codebox_adapters::aws::webhook_queue::SqsWebhookQueue::new(
+                    sdk,
+                    url.clone(),
+                )) as Arc<dyn EndNotifier>
+            }),
         }
     }
 
@@ -502,6 +544,7 @@ impl Backends {
             queue: Arc::new(queue),
             events: Arc::new(redis::RedisEventBus::connect(&c.redis_url, &c.redis_prefix).await?),
             consumer: None,
+            webhook_queue: None,
         })
     }
 }
@@ -538,12 +581,17 @@ impl AppState {
         .with_events(backends.events.clone())
         .with_inline_image_limit(config.inline_image_max)
         .with_running_cap(config.limits.max_running_tasks);
-        let calls = if WORKERS {
-            let calls = crate::webhooks::WebhookCalls::new(&config.webhooks)?;
-            tasks = tasks.with_notifier(calls.clone());
-            Some(calls)
-        } else {
-            None
+        let calls = match (WORKERS, &backends.webhook_queue) {
+            (false, _) => None,
+            (true, Some(queue)) => {
+                tasks = tasks.with_notifier(queue.clone());
+                None
+            }
+            (true, None) => {
+                let calls = crate::webhooks::WebhookCalls::new(&config.webhooks)?;
+                tasks = tasks.with_notifier(calls.clone());
+                Some(calls)
+            }
         };
         let limits = ClientLimits::new(backends.limiter.clone(), config.limits);
         let mut state = AppState::new(accounts, tasks, limits, config.cors_origins.clone());
@@ -572,9 +620,53 @@ impl AppState {
         Self::from_env_serving::<QUEUES, WORKERS>().await
     }
 
+    /// What the `webhooks` function starts with: the API's state (whose views its calls
+    /// carry) and the calls, made by it with every try.
+    pub async fn for_webhooks() -> anyhow::Result<(Self, Arc<crate::webhooks::WebhookCalls>)> {
+        let config = ApiConfig::from_env(false).await?;
+        let backends = Backends::from_config::<false>(&config).await?;
+        let state = Self::build_serving::<false>(&config, &backends)?;
+        let calls = crate::webhooks::WebhookCalls::new(&config.webhooks)?;
+        calls.attach(state.clone());
+        Ok((state, calls))
+    }
+
     async fn from_env_serving<const QUEUES: bool, const WORKERS: bool>() -> anyhow::Result<Self> {
         let config = ApiConfig::from_env(WORKERS).await?;
         let backends = Backends::from_config::<QUEUES>(&config).await?;
         Self::build_serving::<WORKERS>(&config, &backends)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws(webhook_queue_url: Option<&str>) -> Backend {
+        Backend::Aws(AwsBackend {
+            users_table: "u".into(),
+            sessions_table: "s".into(),
+            tasks_table: "t".into(),
+            idempotency_table: "i".into(),
+            limits_table: "l".into(),
+            queue_url: "q".into(),
+            blob_bucket: "b".into(),
+            task_retention_days: None,
+            webhook_queue_url: webhook_queue_url.map(str::to_owned),
+        })
+    }
+
+    /// `commit` on Lambda does not start without the webhook queue; nothing else needs it.
+    #[test]
+    fn a_lambda_commit_needs_the_webhook_queue() {
+        let refused = check_webhook_delivery(true, &aws(None), true);
+        assert_eq!(
+            refused.map_err(|e| e.var),
+            Err("WEBHOOK_QUEUE_URL".to_owned())
+        );
+        assert!(check_webhook_delivery(true, &aws(Some("https://q")), true).is_ok());
+        assert!(check_webhook_delivery(false, &aws(None), true).is_ok());
+        assert!(check_webhook_delivery(true, &aws(None), false).is_ok());
+        assert!(check_webhook_delivery(true, &Backend::Memory, true).is_ok());
     }
 }

@@ -97,7 +97,6 @@ fn api_state(allowed: &str) -> AppState {
         webhooks: WebhookConfig {
             allowed_hosts: AllowedHosts::parse(allowed).unwrap(),
             secret: Some(SecretString::from(SECRET)),
-            inline: false,
         },
         ..config(3600)
     };

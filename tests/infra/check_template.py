@@ -405,6 +405,35 @@ for name, lt in of_type("AWS::EC2::LaunchTemplate").items():
     if "WorkerAmiId" not in json.dumps(lt["Properties"]["LaunchTemplateData"].get("ImageId")):
         problem(f"{name}: the AMI cannot be pinned (WorkerAmiId)")
 
+# 13. Webhooks (Judge0 parity, issue 20): commit hands each ended task's webhook to a
+# queue and answers its worker; a function fed by that queue makes the call with every try
+# (5 s each, 3 tries, pauses of 0.5 s and 1 s: 16.5 s), a failed read handed again alone.
+CALL_SECS = 5 * 3 + 0.5 + 1
+commit_env = commit.get("Environment", {}).get("Variables", {})
+hand_on = commit_env.get("WEBHOOK_QUEUE_URL", {}).get("Ref") if isinstance(commit_env.get("WEBHOOK_QUEUE_URL"), dict) else None
+if hand_on not in of_type("AWS::SQS::Queue"):
+    problem("CommitFunction: WEBHOOK_QUEUE_URL names no queue of the stack")
+elif {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": [hand_on, "QueueName"]}}} not in commit.get("Policies", []):
+    problem(f"CommitFunction: may not send to {hand_on}")
+else:
+    fed = [
+        (name, r["Properties"], e["Properties"])
+        for name, r in functions.items()
+        for e in r["Properties"].get("Events", {}).values()
+        if e.get("Type") == "SQS" and e.get("Properties", {}).get("Queue") == {"Fn::GetAtt": [hand_on, "Arn"]}
+    ]
+    if not fed:
+        problem(f"{hand_on}: no function is fed by the webhook queue")
+    for name, props, source in fed:
+        timeout = int(props.get("Timeout", default_timeout))
+        if timeout < CALL_SECS:
+            problem(f"{name}: a {timeout} s timeout cuts a call's tries ({CALL_SECS} s)")
+        if "ReportBatchItemFailures" not in source.get("FunctionResponseTypes", []):
+            problem(f"{name}: one failed message hands its whole batch again (ReportBatchItemFailures)")
+        visibility = int(of_type("AWS::SQS::Queue")[hand_on]["Properties"].get("VisibilityTimeout", 30))
+        if visibility < 6 * timeout:
+            problem(f"{hand_on}: visibility {visibility} s, under six times {name}'s timeout")
+
 for p in problems:
     print(p)
 sys.exit(1 if problems else 0)

@@ -116,6 +116,7 @@ fn every_api_route_has_a_function() {
         "judge0",
         "sweep",
         "webhook-key",
+        "webhooks",
     ] {
         assert!(
             text.contains(&format!("CodeUri: ../target/lambda/{name}/")),
@@ -163,6 +164,12 @@ want = template["Resources"]["TaskQueue"]["Properties"]
 got = sqs.get_queue_attributes(QueueUrl=env["TASK_QUEUE_URL"], AttributeNames=["All"])["Attributes"]
 if int(json.loads(got["RedrivePolicy"])["maxReceiveCount"]) != int(want["RedrivePolicy"]["maxReceiveCount"]):
     problems.append("TaskQueue: maxReceiveCount differs")
+for logical, var in [("WebhookQueue", "WEBHOOK_QUEUE_URL")]:
+    want = template["Resources"][logical]["Properties"]
+    got = sqs.get_queue_attributes(QueueUrl=env[var], AttributeNames=["All"])["Attributes"]
+    for attr in ("VisibilityTimeout", "MessageRetentionPeriod"):
+        if int(got[attr]) != int(want[attr]):
+            problems.append(f"{logical}: {attr} {want[attr]} vs {got[attr]}")
 print("\n".join(problems))
 sys.exit(1 if problems else 0)
 "#;

@@ -60,6 +60,7 @@ async fn aws() -> AppState {
         queue_url: stand_in.var("TASK_QUEUE_URL"),
         blob_bucket: stand_in.var("BLOB_BUCKET"),
         task_retention_days: None,
+        webhook_queue_url: None,
     };
     let backends = Backends::aws_with(&sdk, &backend);
     AppState::build(&config(secret, Backend::Aws(backend)), &backends).unwrap()

@@ -1,5 +1,5 @@
 //! AWS backends: DynamoDB (users, sessions, tasks, idempotency keys), SQS (the task queue
-//! and its dead letters), S3 (blobs) and Secrets Manager (the API's secrets at start).
+//! and its dead letters; the webhook queue), S3 (blobs) and Secrets Manager (the API's secrets at start).
 //!
 //! One SDK configuration per process, loaded once from the usual sources (environment,
 //! ECS task role, Lambda role); `AWS_ENDPOINT_URL` points every client at LocalStack or
@@ -21,6 +21,8 @@ pub mod s3;
 pub mod secrets;
 #[cfg(feature = "sqs")]
 pub mod sqs;
+#[cfg(feature = "sqs")]
+pub mod webhook_queue;
 
 static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
 

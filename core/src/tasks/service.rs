@@ -287,6 +287,17 @@ impl TaskService {
             .ok_or_else(|| not_found(id))
     }
 
+    /// An ended task whose webhook is due (the `webhooks` function, told by its queue; no
+    /// owner check: the queue's messages come from `commit`): `None` when it is gone, has
+    /// not ended, or asked for no webhook.
+    pub async fn webhook_due(&self, id: TaskId) -> Result<Option<Task>> {
+        Ok(self
+            .tasks
+            .get(id)
+            .await?
+            .filter(|t| t.status.is_finished() && t.spec.webhook().is_some()))
+    }
+
     /// The caller's finished task; `Conflict` naming the status while it is not finished.
     pub async fn result(&self, owner: UserId, id: TaskId) -> Result<Task> {
         let task = self.get(owner, id).await?;

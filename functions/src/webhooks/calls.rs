@@ -1,11 +1,12 @@
-//! The calls of ended tasks' webhooks: the task service's notifier, in a process that
-//! stores tasks' ends (the gateway, the embedded default, the `commit` function). Only
-//! such a process builds it, so the other Lambda functions link no HTTP client of it.
+//! The calls of ended tasks' webhooks: the task service's notifier in a long-running
+//! process that stores tasks' ends (the gateway, the embedded default), which calls in
+//! the background, and what the `webhooks` Lambda function calls with. Only such a
+//! process builds it, so the other Lambda functions link no HTTP client of it.
 
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use codebox_core::domain::{Task, WebhookStyle};
+use codebox_core::domain::{Task, TaskId, WebhookStyle};
 use codebox_core::ports::EndNotifier;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -13,14 +14,10 @@ use super::{Call, Sender, Sent, TASK, WebhookConfig, signing};
 use crate::dto::OutputEncoding;
 use crate::state::AppState;
 
-/// What a call made before a Lambda function answers may take, all tries together.
-const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
-
 /// The notifier the task service tells of ended tasks with a webhook.
 pub struct WebhookCalls {
     sender: Sender,
     secret: Option<SecretString>,
-    inline: bool,
     /// The API whose views the calls carry; set once it is built.
     state: OnceLock<AppState>,
     /// Calls under way in the background, which a stopping API lets finish.
@@ -32,7 +29,6 @@ impl WebhookCalls {
         Ok(Arc::new(Self {
             sender: Sender::new(config.allowed_hosts.clone())?,
             secret: config.secret.clone(),
-            inline: config.inline,
             state: OnceLock::new(),
             calls: tokio_util::task::TaskTracker::new(),
         }))
@@ -97,35 +93,39 @@ impl WebhookCalls {
     }
 }
 
+/// Makes `call` of the task `id`, every try, and logs how it ended.
+async fn make(sender: Sender, call: Call, id: TaskId) -> Sent {
+    let sent = sender.send(&call).await;
+    match &sent {
+        Sent::Answered(status) if (200..300).contains(status) => {
+            tracing::info!(task_id = %id, status, "webhook called");
+        }
+        Sent::Answered(status) => {
+            tracing::warn!(task_id = %id, status, "webhook answered with an error");
+        }
+        Sent::Failed(why) => {
+            tracing::warn!(task_id = %id, error = %why, "webhook not reached");
+        }
+    }
+    sent
+}
+
+impl WebhookCalls {
+    /// Calls `task`'s webhook now, every try and pause included (the `webhooks` function);
+    /// `None` when it has none, or its body could not be made.
+    pub async fn call(&self, task: &Task) -> Option<Sent> {
+        let call = self.call_for(task).await?;
+        Some(make(self.sender.clone(), call, task.id).await)
+    }
+}
+
 #[async_trait]
 impl EndNotifier for WebhookCalls {
+    /// In the background: no commit waits on a receiver.
     async fn ended(&self, task: Task) {
         let Some(call) = self.call_for(&task).await else {
             return;
         };
-        let sender = self.sender.clone();
-        let id = task.id;
-        let send = async move {
-            match sender.send(&call).await {
-                Sent::Answered(status) if (200..300).contains(&status) => {
-                    tracing::info!(task_id = %id, status, "webhook called");
-                }
-                Sent::Answered(status) => {
-                    tracing::warn!(task_id = %id, status, "webhook answered with an error");
-                }
-                Sent::Failed(why) => {
-                    tracing::warn!(task_id = %id, error = %why, "webhook not reached");
-                }
-            }
-        };
-        if self.inline {
-            // Before the function answers its worker, which waits: a short budget, not
-            // three slow tries.
-            if tokio::time::timeout(INLINE_BUDGET, send).await.is_err() {
-                tracing::warn!(task_id = %id, "webhook not reached within the function's budget");
-            }
-        } else {
-            self.calls.spawn(send);
-        }
+        self.calls.spawn(make(self.sender.clone(), call, task.id));
     }
 }

@@ -3,15 +3,20 @@
 //! fields in base64 for a `callback_url`; each signed with its owner's key when the
 //! deployment has a `WEBHOOK_SECRET`. Told by the API once the outcome is stored, never by a worker: the
 //! hosts that run untrusted code make no call a user chose. A long-running API calls in
-//! the background; a Lambda function calls before it answers (nothing of it runs after),
-//! within 3 s all tries together, so its worker is not held longer.
+//! the background; the `commit` Lambda function hands each call to the webhook queue
+//! (nothing of a function runs after it answers, and calling before would hold its
+//! worker), and the `webhooks` function, fed by that queue, makes it: the same tries,
+//! timeouts and pauses everywhere.
 //!
 //! Files: `address.rs` (where a webhook may point), `calls.rs` (the calls of ended
-//! tasks, made only by a process that stores tasks' ends), `send.rs` (the guarded
-//! client), `signing.rs` (each user's key and the signature).
+//! tasks, made only by a process that stores tasks' ends, or the `webhooks` function),
+//! `queued.rs` (the `webhooks` function's batches), `send.rs` (the guarded client),
+//! `signing.rs` (each user's key and the signature).
 
 pub mod address;
 mod calls;
+#[cfg(feature = "aws")]
+pub mod queued;
 mod send;
 mod signing;
 
@@ -38,8 +43,6 @@ pub struct WebhookConfig {
     pub allowed_hosts: AllowedHosts,
     /// `WEBHOOK_SECRET`: what each user's signing key is derived from; unsigned without one.
     pub secret: Option<SecretString>,
-    /// Call before answering (a Lambda function), not in the background.
-    pub inline: bool,
 }
 
 /// Where webhooks may point, and each user's signing key: what every API process

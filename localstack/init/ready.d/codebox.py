@@ -1,5 +1,6 @@
 """codebox's AWS resources on LocalStack (or moto): the task queue and its dead-letter
-queue with a redrive policy, the five DynamoDB tables with their indexes and TTL, the
+queue with a redrive policy, the webhook queue (a Lambda `commit` hands webhooks on
+through it), the five DynamoDB tables with their indexes and TTL, the
 blob bucket, and the two secrets. The same tables, indexes and attributes as
 infra/template.yaml.
 
@@ -61,6 +62,15 @@ def queues():
         },
     )
     return url, dlq_url
+
+
+def webhook_queue():
+    """Where a Lambda `commit` hands ended tasks' webhooks to the `webhooks` function."""
+    sqs = client("sqs")
+    return sqs.create_queue(
+        QueueName=f"{PREFIX}-webhooks",
+        Attributes={"VisibilityTimeout": "360", "MessageRetentionPeriod": "86400"},
+    )["QueueUrl"]
 
 
 # What a task list reads besides the keys (adapters/src/aws/dynamodb/codec.rs, summary_of).
@@ -191,6 +201,7 @@ def main():
         **tables(),
         "TASK_QUEUE_URL": url,
         "TASK_DLQ_URL": dlq_url,
+        "WEBHOOK_QUEUE_URL": webhook_queue(),
         "BLOB_BUCKET": bucket(),
         "JWT_SECRET_ARN": secret(
             f"{PREFIX}/jwt-secret", os.environ.get("JWT_SECRET") or secrets.token_urlsafe(48)
