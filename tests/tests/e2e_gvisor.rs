@@ -7,6 +7,7 @@ codebox_tests::suite!(codebox_tests::shared_gvisor_stack();
     gvisor_opens_no_socket_to_the_host,
     a_sandbox_killed_mid_run_ends_its_task_once,
     the_sandbox_is_the_first_the_hosts_kernel_kills,
+    hidden_children_count_in_the_facts,
 );
 
 /// runsc runs with an environment of the worker's making (`PATH` alone), as runc does:

@@ -7,6 +7,7 @@ codebox_tests::suite!(codebox_tests::shared_gvisor_docker_stack();
     python_hello,
     c_and_cpp_hello_with_gcc_and_clang,
     a_run_reports_exact_facts,
+    hidden_children_count_in_the_facts,
     a_cpu_limit_counts_work_not_waiting,
     a_programs_daemons_die_with_it,
     infinite_loop_hits_the_time_limit,

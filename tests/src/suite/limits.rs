@@ -119,8 +119,8 @@ pub async fn a_run_reports_exact_facts(addr: SocketAddr) {
 
 /// The facts count every process of the run, even those the program hides: two children
 /// with `SIGCHLD` ignored (the kernel reaps them, so they never reach a parent's rusage)
-/// each burn a second of CPU and touch 150 MB. The cgroup saw all of it. (On the host's
-/// kernel: gVisor shows the sandbox no cgroup, and its facts are still the Sentry's rusage.)
+/// each burn a second of CPU and touch 150 MB. The cgroup saw all of it: from inside on
+/// runc, from the host on gVisor (the Sentry's own accounts lose such a child).
 pub async fn hidden_children_count_in_the_facts(addr: SocketAddr) {
     let src = "import os, signal, time\n\
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\

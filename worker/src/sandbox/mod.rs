@@ -8,11 +8,13 @@
 //! - `engine/`: what starts a container — Docker, or an OCI runtime (runc, gVisor's runsc)
 //!   run by the worker on a bundle — behind one `Engine` trait;
 //! - `step.rs`: one step in a started container, the same on every engine;
+//! - `account.rs`: the host's account of a sandbox (its cgroup read from the host);
 //! - `pool.rs`: the warm containers the steps are taken from;
 //! - `code.rs`: a task's steps and verdicts;
 //! - `seccomp.rs`, `proc_paths.rs`, `identity.rs`: the policy every engine applies;
 //! - `config.rs`: the settings.
 
+pub mod account;
 mod code;
 pub mod commands;
 mod config;

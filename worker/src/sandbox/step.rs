@@ -19,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::account::{Account, Usage};
 use super::commands::BOX_DIR;
 use super::engine::{AgentInput, AgentOutput, Container, Engine, FromAgent, Prepared};
 
@@ -199,6 +200,40 @@ fn agent_failed(what: String) -> Error {
 }
 
 async fn drive(
+    container: &dyn Container,
+    output: AgentOutput,
+    input: AgentInput,
+    step: Step,
+    nproc: Option<u64>,
+    cancel: &CancellationToken,
+) -> Result<StepOutcome, Error> {
+    // Opened before the agent has its job, so the whole step is in it.
+    let account = container.account();
+    let outcome = exchange(container, output, input, step, nproc, cancel).await?;
+    Ok(match account.as_ref().and_then(Account::usage) {
+        Some(host) if outcome.reason != StopReason::Cancelled => counted(outcome, host),
+        _ => outcome,
+    })
+}
+
+/// The facts no program can shrink: the larger of the agent's and the host's account of
+/// the sandbox (on gVisor the agent's misses a child nobody waited for; where the agent
+/// was lost, the host's is all there is).
+fn counted(outcome: StepOutcome, host: Usage) -> StepOutcome {
+    StepOutcome {
+        cpu: Some(outcome.cpu.map_or(host.cpu, |cpu| cpu.max(host.cpu))),
+        memory_kb: Some(
+            outcome
+                .memory_kb
+                .map_or(host.memory_kb, |kb| kb.max(host.memory_kb)),
+        ),
+        ..outcome
+    }
+}
+
+/// The job to the agent, its frames back, until its report (or a limit, a cancel, its
+/// loss).
+async fn exchange(
     container: &dyn Container,
     mut output: AgentOutput,
     mut input: AgentInput,

@@ -415,6 +415,14 @@ impl Container for DockerContainer {
         engine_saw_oom(&self.docker, &self.id, self.made, within).await
     }
 
+    /// The container's cgroup where Docker puts it: `docker/<id>` with the cgroupfs
+    /// driver, `system.slice/docker-<id>.scope` with systemd's (on gVisor the Sentry's).
+    fn account(&self) -> Option<crate::sandbox::account::Account> {
+        use crate::sandbox::account::Account;
+        Account::open(&format!("/docker/{}", self.id))
+            .or_else(|| Account::open(&format!("/system.slice/docker-{}.scope", self.id)))
+    }
+
     async fn dispose(mut self: Box<Self>) {
         self.live = false;
         let gone = dispose(&self.docker, &self.id, self.started).await;

@@ -58,6 +58,13 @@ pub trait Container: Send + Sync {
     /// a platform failure, retried, rather than a verdict that may be wrong).
     async fn saw_oom(&self, within: Duration) -> Result<Option<bool>, Error>;
 
+    /// Opens the host's account of the sandbox (its cgroup read from the host) at a step's
+    /// start: what its facts are checked against at the end. `None` where the engine
+    /// keeps none.
+    fn account(&self) -> Option<crate::sandbox::account::Account> {
+        None
+    }
+
     /// Ends it (killing what still runs) and waits until it is gone, bounded. Its uid goes
     /// back to the pool only once the engine confirms it gone.
     async fn dispose(self: Box<Self>);

@@ -224,6 +224,12 @@ impl Container for OciContainer {
         Ok(self.ended(within).await.map(|e| e.killed_by == Some(9)))
     }
 
+    /// The cgroup of its spec's `cgroupsPath`: on gVisor the Sentry's, which did all the
+    /// program's work.
+    fn account(&self) -> Option<crate::sandbox::account::Account> {
+        crate::sandbox::account::Account::open(&super::spec::cgroups_path(&self.id))
+    }
+
     async fn dispose(mut self: Box<Self>) {
         OciContainer::dispose(&mut self).await;
     }

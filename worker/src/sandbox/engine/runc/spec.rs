@@ -7,6 +7,11 @@ use serde_json::{Value, json};
 use super::{OciEngine, Runtime};
 use crate::sandbox::SandboxConfig;
 
+/// The sandbox `id`'s cgroup, under each hierarchy (the spec's `cgroupsPath`).
+pub(crate) fn cgroups_path(id: &str) -> String {
+    format!("/codebox/{id}")
+}
+
 /// The spec of sandbox `id`.
 pub(crate) fn spec(
     config: &SandboxConfig,
@@ -81,7 +86,7 @@ pub(crate) fn spec(
              "options": ["rw", "exec", "nosuid", "nodev", format!("size={}m", config.tmpfs_mb), "mode=1777"]},
         ],
         "linux": {
-            "cgroupsPath": format!("/codebox/{id}"),
+            "cgroupsPath": cgroups_path(id),
             "resources": {
                 "devices": [
                     {"allow": false, "access": "rwm"},
