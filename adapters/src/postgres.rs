@@ -311,6 +311,25 @@ impl TaskStore for PostgresStore {
         self.count_in(owner, &["running"], at_most).await
     }
 
+    /// One round trip: the task's owner and the count in one statement.
+    async fn running_beside_queued(
+        &self,
+        id: TaskId,
+        at_most: usize,
+    ) -> Result<Option<usize>, Error> {
+        let count: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks r WHERE r.owner = t.owner \
+             AND r.status = 'running' LIMIT $2) AS counted) \
+             FROM tasks t WHERE t.id = $1 AND t.status = 'queued'",
+        )
+        .bind(id)
+        .bind(i64::try_from(at_most).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(count.map(|n| usize::try_from(n).unwrap_or(0)))
+    }
+
     async fn list_by_owner(
         &self,
         owner: UserId,

@@ -111,6 +111,19 @@ pub trait TaskStore: Send + Sync {
         .await
     }
 
+    /// What a queued task's start is checked against (the running cap): how many of its
+    /// owner's tasks are `running`, counting no further than `at_most`; `None` when the
+    /// task is gone or no longer queued. A store that can answers in one read (on every
+    /// start, so on every task's path).
+    async fn running_beside_queued(&self, id: TaskId, at_most: usize) -> Result<Option<usize>> {
+        match self.summary(id).await? {
+            Some(t) if t.status == crate::domain::TaskStatus::Queued => {
+                Ok(Some(self.count_running(t.owner, at_most).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The owner's tasks, newest first (`created_at`, then id, descending). The cursor is
     /// opaque to callers; an invalid cursor is `Invalid`.
     async fn list_by_owner(

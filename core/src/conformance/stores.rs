@@ -463,7 +463,8 @@ async fn delete(store: &dyn TaskStore) {
 }
 
 /// `count_active` counts the owner's queued and running tasks only, up to `at_most`;
-/// `count_running` the running ones.
+/// `count_running` the running ones; `running_beside_queued` those of a queued task's
+/// owner.
 async fn active_count(store: &dyn TaskStore) {
     let since = time::now() - Duration::hours(24);
     let owner = Uuid::new_v4();
@@ -509,6 +510,25 @@ async fn active_count(store: &dyn TaskStore) {
     assert_eq!(store.count_running(owner, 10).await.unwrap(), 2);
     assert_eq!(store.count_running(owner, 1).await.unwrap(), 1);
     assert_eq!(store.count_running(Uuid::new_v4(), 10).await.unwrap(), 0);
+    // A queued task's start sees its owner's running tasks; a task not queued, none.
+    assert_eq!(
+        store.running_beside_queued(ids[4], 10).await.unwrap(),
+        Some(2),
+        "the owner's two running tasks MUST count for its queued one"
+    );
+    assert_eq!(
+        store.running_beside_queued(ids[4], 1).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(store.running_beside_queued(ids[0], 10).await.unwrap(), None);
+    assert_eq!(store.running_beside_queued(ids[1], 10).await.unwrap(), None);
+    assert_eq!(
+        store
+            .running_beside_queued(Uuid::new_v4(), 10)
+            .await
+            .unwrap(),
+        None
+    );
     for id in ids {
         store.delete(id).await.unwrap();
     }

@@ -114,13 +114,9 @@ impl TaskService {
     /// never held back. The check and the start are two steps: two starts at once may
     /// both pass it, so the cap is exceeded by the starts racing, never for long.
     async fn must_wait(&self, id: TaskId, cap: usize, deferrals: u32) -> Result<bool> {
-        let Some(task) = self.tasks.summary(id).await? else {
+        let Some(running) = self.tasks.running_beside_queued(id, cap).await? else {
             return Ok(false);
         };
-        if task.status != TaskStatus::Queued {
-            return Ok(false);
-        }
-        let running = self.tasks.count_running(task.owner, cap).await?;
         Ok(running >= cap || (running > 0 && deferrals == 0))
     }
 
