@@ -1,8 +1,10 @@
 //! Tasks: what a client sends (`request`), how it is checked (`validate`), the service
-//! users and workers call (`service`), waiting for a task's end (`wait`), the outbox and
+//! users and workers call (`service`), waiting for a task's end (`wait`; an end stored in
+//! the same process handed to its waiters, `ended`), the outbox and
 //! its sweeper (`outbox`), PNG uploads (`uploads`), and the finished tasks' summaries an
 //! API process keeps (`finished`).
 
+mod ended;
 mod finished;
 mod outbox;
 mod request;

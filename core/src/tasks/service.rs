@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::ended::EndedHere;
 use super::finished::FinishedSummaries;
 use super::request::*;
 use super::validate::*;
@@ -36,6 +37,8 @@ pub struct TaskService {
     running_cap: Option<usize>,
     /// The finished tasks' summaries this process read, answered again without the store.
     finished: Arc<FinishedSummaries>,
+    /// Ends this process stored, handed to its waiters.
+    pub(super) ended: EndedHere,
 }
 
 /// A submitted task, and whether it is new or the first one of its idempotency key.
@@ -60,6 +63,7 @@ impl TaskService {
             inline_image_max: png::MAX_BYTES,
             running_cap: None,
             finished: Arc::default(),
+            ended: EndedHere::default(),
         }
     }
 
@@ -400,6 +404,7 @@ impl TaskService {
             match self.tasks.transition(commit.task_id, &transition).await? {
                 TransitionOutcome::Applied(t) => {
                     tracing::debug!(task_id = %t.id, status = %t.status, "committed");
+                    self.ended.tell(&t, &commit.result);
                     self.announce(t.id, t.status).await;
                     if commit.notify
                         && let Some(notifier) = &self.notifier

@@ -1,11 +1,14 @@
 //! Waiting for a task's end: what `POST /task?wait=true`, Judge0's `wait=true` and a
 //! client's long poll all do, written once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use tokio::sync::broadcast;
 
 use super::TaskService;
+use super::ended::Ended;
 use crate::domain::{Task, TaskEvent};
 use crate::error::Result;
 use crate::ports::Logged;
@@ -18,7 +21,9 @@ impl TaskService {
     /// lost.
     pub async fn wait_for_end(&self, task: &Task, within: Duration) -> Result<Option<Task>> {
         let deadline = tokio::time::Instant::now() + within;
-        // Listening before the first read: an end between the two is not missed.
+        // Listening before the first read: an end between the two is not missed. An end
+        // this process stores comes whole (`ended.rs`); others through the bus.
+        let mut here = Some(self.ended.listen());
         let bus = self.events();
         let mut live = if bus.carries() {
             bus.listen(task.id).await.ok()
@@ -46,12 +51,23 @@ impl TaskService {
             }
             let nap = tokio::time::sleep(pause.min(deadline - now));
             tokio::pin!(nap);
-            // Output and test events do not end it: only an ended status, the nap's end,
-            // or the bus letting go of this listener (polling alone from then on) reads
-            // again.
-            while let Some(events) = live.as_mut() {
+            // Output and test events do not end it: only an ended status, an end stored
+            // here, the nap's end, or the bus letting go of this listener (polling alone
+            // from then on) reads again.
+            loop {
                 tokio::select! {
-                    event = events.next() => match event {
+                    biased;
+                    end = next_end(&mut here) => match end {
+                        Ok(end) => {
+                            if let Some(ended) = end.of(task) {
+                                return Ok(Some(ended));
+                            }
+                        }
+                        // Behind: the bus and the store tell the end instead.
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => here = None,
+                    },
+                    event = next_event(&mut live) => match event {
                         Some(Logged { event: TaskEvent::Status { status }, .. }) if status.is_finished() => {
                             told = true;
                             break;
@@ -62,10 +78,28 @@ impl TaskService {
                     _ = &mut nap => break,
                 }
             }
-            if live.is_none() {
-                nap.await;
-            }
             pause = (pause * 2).min(Duration::from_millis(250));
         }
+    }
+}
+
+/// The next end stored in this process; never, once the channel is gone.
+async fn next_end(
+    here: &mut Option<broadcast::Receiver<Arc<Ended>>>,
+) -> std::result::Result<Arc<Ended>, broadcast::error::RecvError> {
+    match here {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The bus's next event for the task; never, once the bus has let go (`None` once, when
+/// it does).
+async fn next_event(
+    live: &mut Option<futures::stream::BoxStream<'static, Logged>>,
+) -> Option<Logged> {
+    match live {
+        Some(events) => events.next().await,
+        None => std::future::pending().await,
     }
 }

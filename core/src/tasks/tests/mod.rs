@@ -42,3 +42,4 @@ mod fairness;
 mod service;
 mod uploads;
 mod validation;
+mod waiting;
