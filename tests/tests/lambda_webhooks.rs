@@ -8,12 +8,12 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use codebox_functions::config::{ApiConfig, AwsBackend, Backend, Backends};
-use codebox_functions::webhooks::{AllowedHosts, WebhookCalls, WebhookConfig, queued};
+use codebox_functions::webhooks::queued::{self, SqsBatchResponse, SqsEvent};
+use codebox_functions::webhooks::{AllowedHosts, WebhookCalls, WebhookConfig};
 use codebox_functions::{AppState, router};
 use codebox_tests::aws::StandIn;
 use http_body_util::BodyExt;

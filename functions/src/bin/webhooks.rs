@@ -2,7 +2,7 @@
 //! task `commit` handed on, with every try, timeout and pause a call is due (see
 //! `webhooks::queued`); a message whose task could not be read is handed again.
 
-use aws_lambda_events::event::sqs::SqsEvent;
+use codebox_functions::webhooks::queued::SqsEvent;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 
 #[tokio::main]

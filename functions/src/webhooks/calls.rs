@@ -57,6 +57,13 @@ impl WebhookCalls {
         let _ = self.state.set(state);
     }
 
+    /// Calls `task`'s webhook now, every try and pause included (the `webhooks` function);
+    /// `None` when it has none, or its body could not be made.
+    pub async fn call(&self, task: &Task) -> Option<Sent> {
+        let call = self.call_for(task).await?;
+        Some(make(self.sender.clone(), call, task.id).await)
+    }
+
     /// The call a task's webhook asks for.
     async fn call_for(&self, task: &Task) -> Option<Call> {
         let webhook = task.spec.webhook()?;
@@ -108,15 +115,6 @@ async fn make(sender: Sender, call: Call, id: TaskId) -> Sent {
         }
     }
     sent
-}
-
-impl WebhookCalls {
-    /// Calls `task`'s webhook now, every try and pause included (the `webhooks` function);
-    /// `None` when it has none, or its body could not be made.
-    pub async fn call(&self, task: &Task) -> Option<Sent> {
-        let call = self.call_for(task).await?;
-        Some(make(self.sender.clone(), call, task.id).await)
-    }
 }
 
 #[async_trait]

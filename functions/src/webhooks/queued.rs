@@ -5,11 +5,41 @@
 //! (not a message of codebox's, a task gone or without a webhook) is dropped with a log
 //! line. A call that failed every try is not tried again, as on Judge0.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use codebox_adapters::aws::webhook_queue::WebhookDue;
 use codebox_core::tasks::TaskService;
+use serde::{Deserialize, Serialize};
 
 use super::WebhookCalls;
+
+/// The SQS event Lambda hands the function: of each message, what it reads (the
+/// id to report it by, the body).
+#[derive(Debug, Deserialize)]
+pub struct SqsEvent {
+    #[serde(rename = "Records")]
+    pub records: Vec<SqsMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsMessage {
+    #[serde(default)]
+    pub message_id: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// The answer of a function with `ReportBatchItemFailures`: the messages to hand again.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsBatchResponse {
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemFailure {
+    pub item_identifier: String,
+}
 
 /// Calls the webhooks of a batch; answers the messages to be handed again.
 pub async fn deliver(
@@ -24,11 +54,13 @@ pub async fn deliver(
             .map(|message| deliver_one(calls, tasks, message)),
     )
     .await;
-    let mut response = SqsBatchResponse::default();
-    for id in again.into_iter().flatten() {
-        response.add_failure(id);
+    SqsBatchResponse {
+        batch_item_failures: again
+            .into_iter()
+            .flatten()
+            .map(|item_identifier| BatchItemFailure { item_identifier })
+            .collect(),
     }
-    response
 }
 
 /// The id of `message` when it must be handed again.
@@ -37,8 +69,8 @@ async fn deliver_one(
     tasks: &TaskService,
     message: SqsMessage,
 ) -> Option<String> {
-    let id = message.message_id.unwrap_or_default();
-    let due: WebhookDue = match serde_json::from_str(message.body.as_deref().unwrap_or_default()) {
+    let id = message.message_id;
+    let due: WebhookDue = match serde_json::from_str(&message.body) {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(message_id = %id, error = %e, "not a message of the webhook queue; dropped");
