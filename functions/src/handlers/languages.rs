@@ -18,15 +18,22 @@ pub const LISTING_KEY: &str = "meta/languages.json";
 /// How long a process goes by the listing it has before reading the stored one again.
 const REREAD: Duration = Duration::from_secs(60);
 
-/// Whether `listing` names this API's languages, in order (a worker of another version
-/// or a corrupt blob does not replace the table).
+/// Whether `listing` names this API's languages and their compilers, in order (a worker
+/// of another version or a corrupt blob does not replace the table): only the versions
+/// are a worker's to say.
 pub fn is_listing(listing: &[Language]) -> bool {
     let known = codebox_core::languages::unprobed();
     listing.len() == known.len()
-        && listing
-            .iter()
-            .zip(&known)
-            .all(|(a, b)| a.id == b.id && a.compiled == b.compiled)
+        && listing.iter().zip(&known).all(|(a, b)| {
+            a.id == b.id
+                && a.name == b.name
+                && a.compiled == b.compiled
+                && a.compilers.len() == b.compilers.len()
+                && a.compilers
+                    .iter()
+                    .zip(&b.compilers)
+                    .all(|(x, y)| x.id == y.id)
+        })
 }
 
 #[utoipa::path(get, path = "/languages", tag = "service",

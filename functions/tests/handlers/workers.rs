@@ -255,6 +255,28 @@ async fn workers_report_language_versions() {
     )
     .await
     .problem(StatusCode::BAD_REQUEST);
+    // The table's own languages, but a compiler or a name this API does not have: only
+    // the versions are a worker's to say.
+    let c = now
+        .as_array()
+        .and_then(|l| l.iter().position(|l| l["id"] == "c"))
+        .expect("C is listed");
+    for (field, value) in [
+        ("/compilers/0/id", json!("tcc")),
+        ("/name", json!("Not C")),
+        ("/compilers", json!([])),
+    ] {
+        let mut changed = now.clone();
+        *changed
+            .pointer_mut(&format!("/{c}{field}"))
+            .expect("the field is there") = value;
+        send(
+            &app,
+            req("PUT", "/commit/languages", Some(WORKER), Some(changed)),
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    }
 }
 
 /// An outcome too big for one request comes as a blob key: stored from the blob, which
