@@ -108,6 +108,9 @@ pub async fn follow(api: &Api, id: &str, options: &Options) -> Result<Outcome> {
 const LAST_EVENT_ID: http::HeaderName = http::HeaderName::from_static("last-event-id");
 /// Streams a broken stream is opened again for, from where it broke, before polling.
 const RESUMES: u32 = 3;
+/// The pause before a broken stream is opened again, doubled each time (0.25, 0.5, 1 s):
+/// a server that keeps cutting streams is not called again at once.
+const RESUME_PAUSE: Duration = Duration::from_millis(250);
 
 /// What one stream came to.
 enum Stream {
@@ -123,7 +126,10 @@ enum Stream {
 /// without one (a gateway that cannot stream): then polling takes over. A stream that
 /// breaks is opened again with `Last-Event-ID`, so nothing is shown twice.
 async fn events(api: &Api, id: &str, live: &mut Live<'_>) -> Result<Option<Value>> {
-    for _ in 0..=RESUMES {
+    for resume in 0..=RESUMES {
+        if resume > 0 {
+            tokio::time::sleep(RESUME_PAUSE * 2u32.pow(resume - 1)).await;
+        }
         match stream(api, id, live).await? {
             Stream::Done(done) => return Ok(Some(done)),
             Stream::Broken => {}

@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use codebox_tests::Client;
 use serde_json::{Value, json};
@@ -684,18 +685,23 @@ fn done_body(encoding: &str) -> Value {
     })
 }
 
-async fn scripted_server(events: Events) -> SocketAddr {
+/// When each event stream was opened.
+type Openings = Arc<Mutex<Vec<Instant>>>;
+
+async fn scripted_server(events: Events) -> (SocketAddr, Openings) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let openings = Openings::default();
+    let opened = openings.clone();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(answer(socket, events));
+            tokio::spawn(answer(socket, events, opened.clone()));
         }
     });
-    addr
+    (addr, openings)
 }
 
-async fn answer(mut socket: tokio::net::TcpStream, events: Events) {
+async fn answer(mut socket: tokio::net::TcpStream, events: Events, openings: Openings) {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
     let head_end = loop {
@@ -739,6 +745,7 @@ async fn answer(mut socket: tokio::net::TcpStream, events: Events) {
             json!({"id": TASK, "status": "queued"}).to_string(),
         )
     } else if line.starts_with(&format!("GET /task/{TASK}/events ")) {
+        openings.lock().unwrap().push(Instant::now());
         if events == Events::Missing {
             reply(
                 "404 Not Found",
@@ -792,7 +799,8 @@ async fn answer(mut socket: tokio::net::TcpStream, events: Events) {
 
 /// Output is printed as it streams, once: a stream cut short is opened again after the
 /// last event it had; one that keeps breaking, or is missing, falls back to polling and
-/// prints what was not shown yet, byte for byte.
+/// prints what was not shown yet, byte for byte. A stream is opened again after a pause
+/// that doubles (0.25, 0.5, 1 s), never at once.
 #[tokio::test]
 async fn live_output_is_printed_once() {
     let home = Home::new();
@@ -803,10 +811,25 @@ async fn live_output_is_printed_once() {
         Events::AlwaysCut,
         Events::Missing,
     ] {
-        let addr = scripted_server(events).await;
+        let (addr, openings) = scripted_server(events).await;
         let cli = Codebox::new(&home, url(addr)).token("t");
         let run = cli.run(&["run", "hello.py", "--lang", "python"]).await;
         run.exits(0);
+        let opened = openings.lock().unwrap().clone();
+        let expected = match events {
+            Events::Full | Events::Missing => 1,
+            Events::CutShort => 2,
+            Events::AlwaysCut => 4,
+        };
+        assert_eq!(opened.len(), expected, "{events:?}: streams opened");
+        for (n, pair) in opened.windows(2).enumerate() {
+            let pause = pair[1] - pair[0];
+            let at_least = Duration::from_millis(250 << n);
+            assert!(
+                pause >= at_least,
+                "{events:?}: opened again after {pause:?}, not {at_least:?}"
+            );
+        }
         assert_eq!(run.stdout, "hello\n", "{events:?}: {run:#?}");
         assert!(
             run.stderr_bytes.starts_with(b"\xff\n"),
