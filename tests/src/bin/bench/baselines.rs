@@ -2,7 +2,7 @@
 //! python3 on the host (the floor), a bare `docker run --rm` of the same hello, and a
 //! pipeline doing one `docker run --rm` per task.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -26,7 +26,8 @@ fn docker_run(image: &str) -> Vec<String> {
 /// The floor: the same python hello run directly on the host, no sandbox at all, as the
 /// sandbox runs it (`python3 -B main.py`) with the interpreter the runner image has
 /// (Debian's; not a shim a version manager may have put first on the `PATH`).
-pub fn on_the_host(n: usize) -> anyhow::Result<Value> {
+/// Each run is followed by `pause`.
+pub fn on_the_host(n: usize, pause: Duration) -> anyhow::Result<Value> {
     let dir = std::env::temp_dir().join(format!("codebox-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("main.py"), "print('hello')\n")?;
@@ -46,6 +47,7 @@ pub fn on_the_host(n: usize) -> anyhow::Result<Value> {
             bail!("python3 on the host failed");
         }
         ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        std::thread::sleep(pause);
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(summary(ms))

@@ -48,7 +48,7 @@ pub async fn hellos(c: &Client, samples: usize) -> anyhow::Result<Value> {
         let entry = match body(&id) {
             None => json!({"failed": "no hello program in tests/src/programs.rs"}),
             Some(body) => match latency(c, &body, samples, Answer::Waiting, HELLO).await {
-                Ok((e2e, _)) => e2e,
+                Ok(measured) => measured.e2e,
                 Err(e) => json!({"failed": format!("{e:#}")}),
             },
         };

@@ -2,11 +2,13 @@
 //! latency of python and C hellos (answered by `wait=true`, and python also by polling the
 //! status), the hello of every language `GET /languages` lists (`languages.rs`: p50 and
 //! p95 of each, or why it failed), where each task's time went (the stack's stage
-//! histograms, `stages.rs`), throughput with 32 concurrent clients, and, in the same run,
-//! the baselines they are judged against (`baselines.rs`): a bare `docker run --rm` of the
-//! same hello, and a pipeline that does one `docker run --rm` per task at the same
-//! concurrency. Also status polling, and the floor: the same `python3` hello run directly
-//! on the host. The baselines run on the runtime the sandboxes run on
+//! histograms, `stages.rs`, and a waiting submit's timeline, `timeline.rs`), throughput
+//! with 32 concurrent clients, and, in the same run, the baselines they are judged against
+//! (`baselines.rs`): a bare `docker run --rm` of the same hello, and a pipeline that does
+//! one `docker run --rm` per task at the same concurrency. Also status polling, and the
+//! floor: the same `python3` hello run directly on the host, back to back and paced as a
+//! waiting client paces its tasks (on a virtual machine an idle CPU is slow to wake and
+//! its caches are cold: the paced floor is the one a task meets). The baselines run on the runtime the sandboxes run on
 //! (`CODEBOX_SANDBOX_RUNTIME`, e.g. `--runtime runsc` for gVisor). Prints a table with the
 //! ratios and writes `target/bench/latest.json`.
 //!
@@ -17,6 +19,7 @@
 mod baselines;
 mod languages;
 mod stages;
+mod timeline;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -24,6 +27,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use codebox_tests::Client;
 use serde_json::{Value, json};
+
+/// The pause between the paced floor's runs: about a python hello's round trip.
+const PACE: Duration = Duration::from_millis(25);
 
 /// Clients of the per-request `docker run` comparison.
 const CODAPI_CLIENTS: usize = 8;
@@ -112,16 +118,19 @@ enum Answer {
 const HELLO: Option<&str> = Some("hello\n");
 
 /// One task end to end as a client sees it, which must succeed (and print `stdout` when
-/// given); returns (end-to-end ms, time inside the worker's run of the task in ms).
+/// given); returns (end-to-end ms, time inside the worker's run of the task in ms), and
+/// adds a waiting submit's segments to `timeline`.
 async fn one(
     c: &Client,
     body: &Value,
     answer: Answer,
     stdout: Option<&str>,
+    timeline: &mut timeline::Timeline,
 ) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();
     let (result, inside) = match answer {
         Answer::Waiting => {
+            let sent = chrono::Utc::now();
             let r = c
                 .http
                 .post(c.url("/task?wait=true&wait_s=25"))
@@ -133,6 +142,7 @@ async fn one(
                 bail!("a waiting submit answered {}", r.status());
             }
             let task: Value = r.json().await?;
+            timeline.add(sent, chrono::Utc::now(), &task);
             let inside = task["duration_ms"].as_f64().unwrap_or(f64::NAN);
             (task["result"].clone(), inside)
         }
@@ -177,14 +187,22 @@ async fn split<F>(
     base: &str,
     tasks: usize,
     section: F,
-) -> anyhow::Result<(Value, Value, Value)>
+) -> anyhow::Result<(Latency, Value)>
 where
-    F: std::future::Future<Output = anyhow::Result<(Value, Value)>>,
+    F: std::future::Future<Output = anyhow::Result<Latency>>,
 {
     let before = stages::snapshot(&c.http, base).await?;
-    let (e2e, overhead) = section.await?;
+    let measured = section.await?;
     let after = stages::snapshot(&c.http, base).await?;
-    Ok((e2e, overhead, stages::between(&before, &after, tasks)))
+    Ok((measured, stages::between(&before, &after, tasks)))
+}
+
+/// Summaries of `n` tasks one at a time: end to end, the platform's overhead (end to
+/// end less the run) and, for waiting submits, the timeline's segments.
+struct Latency {
+    e2e: Value,
+    overhead: Value,
+    timeline: Value,
 }
 
 async fn latency(
@@ -193,15 +211,20 @@ async fn latency(
     n: usize,
     answer: Answer,
     stdout: Option<&str>,
-) -> anyhow::Result<(Value, Value)> {
-    one(c, body, answer, stdout).await?; // warm-up
+) -> anyhow::Result<Latency> {
+    let mut timeline = timeline::Timeline::default();
+    one(c, body, answer, stdout, &mut timeline::Timeline::default()).await?; // warm-up
     let (mut e2e, mut overhead) = (Vec::new(), Vec::new());
     for _ in 0..n {
-        let (total, inside) = one(c, body, answer, stdout).await?;
+        let (total, inside) = one(c, body, answer, stdout, &mut timeline).await?;
         e2e.push(total);
         overhead.push((total - inside).max(0.0));
     }
-    Ok((summary(e2e), summary(overhead)))
+    Ok(Latency {
+        e2e: summary(e2e),
+        overhead: summary(overhead),
+        timeline: timeline.summary(),
+    })
 }
 
 async fn throughput(
@@ -343,14 +366,16 @@ async fn run() -> anyhow::Result<()> {
 
     let base = format!("http://{addr}");
     eprintln!("bench: python hello x{}, answered by wait=true", a.samples);
-    let (py_e2e, py_overhead, py_split) = split(&c, &base, a.samples + 1, async {
+    let (py, py_split) = split(&c, &base, a.samples + 1, async {
         latency(&c, &python, a.samples, Answer::Waiting, HELLO).await
     })
     .await?;
     eprintln!("bench: python hello x{}, polling the status", a.samples);
-    let (py_polled, _) = latency(&c, &python, a.samples, Answer::Polling, HELLO).await?;
+    let py_polled = latency(&c, &python, a.samples, Answer::Polling, HELLO)
+        .await?
+        .e2e;
     eprintln!("bench: C hello x{}", a.samples);
-    let (c_e2e, c_overhead) = latency(&c, &c_hello, a.samples, Answer::Waiting, HELLO).await?;
+    let c_hello = latency(&c, &c_hello, a.samples, Answer::Waiting, HELLO).await?;
     // Judging: one compile, 20 runs, against 20 separate C tasks (compile + run each).
     let c_sum =
         "#include <stdio.h>\nint main(void){int a,b;scanf(\"%d %d\",&a,&b);printf(\"%d\\n\",a+b);}";
@@ -360,13 +385,17 @@ async fn run() -> anyhow::Result<()> {
     let judged = json!({"language": "c", "code": c_sum, "tests": tests});
     let judged_samples = (a.samples / 4).max(5);
     eprintln!("bench: C with 20 tests x{judged_samples}");
-    let (judged_e2e, _) = latency(&c, &judged, judged_samples, Answer::Waiting, None).await?;
+    let judged_e2e = latency(&c, &judged, judged_samples, Answer::Waiting, None)
+        .await?
+        .e2e;
     let per_language = match a.per_language {
         0 => json!({}),
         n => languages::hellos(&c, n).await?,
     };
     eprintln!("bench: python3 on the host x{}", a.samples);
-    let host = baselines::on_the_host(a.samples)?;
+    let host = baselines::on_the_host(a.samples, Duration::ZERO)?;
+    eprintln!("bench: python3 on the host x{}, {PACE:?} apart", a.samples);
+    let paced = baselines::on_the_host(a.samples, PACE)?;
     eprintln!("bench: bare docker run x{}", a.samples.min(20));
     let bare = baselines::bare_docker_run(&image, a.samples.min(20))?;
     eprintln!(
@@ -396,11 +425,12 @@ async fn run() -> anyhow::Result<()> {
     let poll = polling(&c, a.clients, 5).await?;
 
     let p50 = |v: &Value| v["p50_ms"].as_f64().unwrap_or(f64::NAN);
-    let ratio = p50(&py_e2e) / p50(&bare);
-    let floor_ratio = p50(&py_e2e) / p50(&host);
+    let ratio = p50(&py.e2e) / p50(&bare);
+    let floor_ratio = p50(&py.e2e) / p50(&host);
+    let paced_ratio = p50(&py.e2e) / p50(&paced);
     let setting = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let c_ratio = p50(&c_e2e) / p50(&bare);
-    let judged_ratio = p50(&judged_e2e) / (20.0 * p50(&c_e2e));
+    let c_ratio = p50(&c_hello.e2e) / p50(&bare);
+    let judged_ratio = p50(&judged_e2e) / (20.0 * p50(&c_hello.e2e));
     let rate = |v: &Value| v["tasks_per_second"].as_f64().unwrap_or(f64::NAN);
     let tput_ratio = rate(&tput) / rate(&pipeline);
     let report = json!({
@@ -409,15 +439,18 @@ async fn run() -> anyhow::Result<()> {
         "runtime": setting("CODEBOX_SANDBOX_RUNTIME").unwrap_or_else(|| "runc".into()),
         "python_hello_on_the_host": host,
         "python_p50_over_host_p50": round(floor_ratio),
+        "python_hello_on_the_host_paced": paced,
+        "python_p50_over_paced_host_p50": round(paced_ratio),
         "when": codebox_core::time::format(&codebox_core::time::now()),
-        "python_hello_e2e": py_e2e,
-        "python_hello_platform_overhead": py_overhead,
+        "python_hello_e2e": py.e2e,
+        "python_hello_platform_overhead": py.overhead,
+        "python_hello_timeline": py.timeline,
         "python_hello_e2e_polling": py_polled,
         "python_polling_p50_over_host_p50": round(p50(&py_polled) / p50(&host)),
         "python_hello_stages": py_split,
         "throughput_stages": tput_split,
-        "c_hello_e2e": c_e2e,
-        "c_hello_platform_overhead": c_overhead,
+        "c_hello_e2e": c_hello.e2e,
+        "c_hello_platform_overhead": c_hello.overhead,
         "bare_docker_run_python_hello": bare,
         "python_p50_over_bare_docker_run_p50": round(ratio),
         "c_p50_over_bare_docker_run_p50": round(c_ratio),
@@ -454,11 +487,19 @@ async fn run() -> anyhow::Result<()> {
             "python3 on the host (the floor)",
             "python_hello_on_the_host",
         ),
+        (
+            "  the same, one every 25 ms",
+            "python_hello_on_the_host_paced",
+        ),
         ("GET /status", "status_polling"),
     ] {
         print_row(name, &report[key]);
     }
     languages::print(&report["hello_p50_per_language"]);
+    timeline::print(
+        "a python hello's timeline (mean of each segment, from the task's timestamps):",
+        &report["python_hello_timeline"],
+    );
     stages::print(
         "where a python hello's time goes (mean of each stage, one task at a time):",
         &report["python_hello_stages"],
@@ -476,8 +517,10 @@ async fn run() -> anyhow::Result<()> {
         report["python_p50_over_bare_docker_run_p50"]
     );
     println!(
-        "python p50 / python3 on the host p50: {} (target <= 2); polling the status: {}",
-        report["python_p50_over_host_p50"], report["python_polling_p50_over_host_p50"]
+        "python p50 / python3 on the host p50: {} (target <= 2); polling the status: {}; / the host's paced: {}",
+        report["python_p50_over_host_p50"],
+        report["python_polling_p50_over_host_p50"],
+        report["python_p50_over_paced_host_p50"]
     );
     println!(
         "C p50 / bare docker run (python) p50: {} (target <= 0.7)",
