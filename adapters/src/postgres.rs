@@ -187,100 +187,109 @@ fn user_of(row: &PgRow) -> Result<User, Error> {
     })
 }
 
+/// Stores a new task, unpublished (the outbox's mark).
+async fn insert_task<'e>(executor: impl sqlx::PgExecutor<'e>, task: &Task) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO tasks (id, owner, kind, spec, status, created_at, started_at, finished_at, result, unpublished) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)",
+    )
+    .bind(task.id)
+    .bind(task.owner)
+    .bind(match task.kind() {
+        TaskKind::Code => "code",
+        TaskKind::Image => "image",
+    })
+    .bind(Json(&task.spec))
+    .bind(task.status.as_str())
+    .bind(task.created_at)
+    .bind(task.started_at)
+    .bind(task.finished_at)
+    .bind(task.result.as_ref().map(Json))
+    .execute(executor)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 #[async_trait]
 impl TaskStore for PostgresStore {
+    #[tracing::instrument(level = "debug", name = "store.create", skip_all)]
     async fn create(
         &self,
         task: &Task,
         idempotency_key: Option<&str>,
         key_since: Timestamp,
     ) -> Result<Created, Error> {
+        let Some(key) = idempotency_key else {
+            // One statement, atomic on its own: no transaction's two round trips.
+            insert_task(&self.pool, task).await?;
+            return Ok(Created::New);
+        };
         let mut tx = self.pool.begin().await.map_err(db)?;
-        if let Some(key) = idempotency_key {
-            let existing: Option<(TaskId, DateTime<Utc>)> = sqlx::query_as(
-                "SELECT task_id, created_at FROM idempotency_keys WHERE owner = $1 AND key = $2 FOR UPDATE",
-            )
-            .bind(task.owner)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            match existing {
-                Some((first, at)) if at >= key_since => {
-                    if let Some(t) = task_in(&mut tx, first).await? {
-                        tx.commit().await.map_err(db)?;
-                        return Ok(Created::Existing(Box::new(t)));
-                    }
-                }
-                Some(_) => {
-                    sqlx::query("DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2")
-                        .bind(task.owner)
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
-                None => {}
-            }
-        }
-        sqlx::query(
-            "INSERT INTO tasks (id, owner, kind, spec, status, created_at, started_at, finished_at, result, unpublished) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)",
+        let existing: Option<(TaskId, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT task_id, created_at FROM idempotency_keys WHERE owner = $1 AND key = $2 FOR UPDATE",
         )
-        .bind(task.id)
         .bind(task.owner)
-        .bind(match task.kind() {
-            TaskKind::Code => "code",
-            TaskKind::Image => "image",
-        })
-        .bind(Json(&task.spec))
-        .bind(task.status.as_str())
-        .bind(task.created_at)
-        .bind(task.started_at)
-        .bind(task.finished_at)
-        .bind(task.result.as_ref().map(Json))
-        .execute(&mut *tx)
+        .bind(key)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        if let Some(key) = idempotency_key {
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (owner, key, task_id, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(task.owner)
-            .bind(key)
-            .bind(task.id)
-            .bind(task.created_at)
-            .execute(&mut *tx)
-            .await;
-            if let Err(e) = inserted {
-                return match db(e) {
-                    // Another request with the same key won the race: its task stands.
-                    Error::Conflict(_) => {
-                        drop(tx);
-                        let first: Option<(TaskId,)> = sqlx::query_as(
-                            "SELECT task_id FROM idempotency_keys WHERE owner = $1 AND key = $2",
-                        )
-                        .bind(task.owner)
-                        .bind(key)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(db)?;
-                        match first {
-                            Some((id,)) => match TaskStore::get(self, id).await? {
-                                Some(t) => Ok(Created::Existing(Box::new(t))),
-                                None => Err(Error::Conflict("idempotency key in use".into())),
-                            },
-                            None => Err(Error::Conflict("idempotency key in use".into())),
-                        }
-                    }
-                    other => Err(other),
-                };
+        match existing {
+            Some((first, at)) if at >= key_since => {
+                if let Some(t) = task_in(&mut tx, first).await? {
+                    tx.commit().await.map_err(db)?;
+                    return Ok(Created::Existing(Box::new(t)));
+                }
             }
+            Some(_) => {
+                sqlx::query("DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2")
+                    .bind(task.owner)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            None => {}
+        }
+        insert_task(&mut *tx, task).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (owner, key, task_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(task.owner)
+        .bind(key)
+        .bind(task.id)
+        .bind(task.created_at)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            return match db(e) {
+                // Another request with the same key won the race: its task stands.
+                Error::Conflict(_) => {
+                    drop(tx);
+                    let first: Option<(TaskId,)> = sqlx::query_as(
+                        "SELECT task_id FROM idempotency_keys WHERE owner = $1 AND key = $2",
+                    )
+                    .bind(task.owner)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db)?;
+                    match first {
+                        Some((id,)) => match TaskStore::get(self, id).await? {
+                            Some(t) => Ok(Created::Existing(Box::new(t))),
+                            None => Err(Error::Conflict("idempotency key in use".into())),
+                        },
+                        None => Err(Error::Conflict("idempotency key in use".into())),
+                    }
+                }
+                other => Err(other),
+            };
         }
         tx.commit().await.map_err(db)?;
         Ok(Created::New)
     }
 
+    #[tracing::instrument(level = "debug", name = "store.get", skip_all)]
     async fn get(&self, id: TaskId) -> Result<Option<Task>, Error> {
         sqlx::query("SELECT * FROM tasks WHERE id = $1")
             .bind(id)
@@ -292,6 +301,7 @@ impl TaskStore for PostgresStore {
             .transpose()
     }
 
+    #[tracing::instrument(level = "debug", name = "store.summary", skip_all)]
     async fn summary(&self, id: TaskId) -> Result<Option<TaskSummary>, Error> {
         let row = sqlx::query(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM tasks WHERE id = $1"
@@ -303,6 +313,7 @@ impl TaskStore for PostgresStore {
         row.as_ref().map(summary_of).transpose()
     }
 
+    #[tracing::instrument(level = "debug", name = "store.count_active", skip_all)]
     async fn count_active(&self, owner: UserId, at_most: usize) -> Result<usize, Error> {
         self.count_in(owner, &["queued", "running"], at_most).await
     }
@@ -312,6 +323,7 @@ impl TaskStore for PostgresStore {
     }
 
     /// One round trip: the task's owner and the count in one statement.
+    #[tracing::instrument(level = "debug", name = "store.running_beside_queued", skip_all)]
     async fn running_beside_queued(
         &self,
         id: TaskId,
@@ -372,6 +384,7 @@ impl TaskStore for PostgresStore {
         Ok(Page { items, next_cursor })
     }
 
+    #[tracing::instrument(level = "debug", name = "store.mark_published", skip_all)]
     async fn mark_published(&self, id: TaskId) -> Result<(), Error> {
         sqlx::query("UPDATE tasks SET unpublished = false WHERE id = $1 AND unpublished")
             .bind(id)
@@ -394,6 +407,7 @@ impl TaskStore for PostgresStore {
         rows.iter().map(task_of).collect()
     }
 
+    #[tracing::instrument(level = "debug", name = "store.transition", skip_all)]
     async fn transition(&self, id: TaskId, t: &Transition) -> Result<TransitionOutcome, Error> {
         let from: Vec<&str> = t.from.iter().map(|s| s.as_str()).collect();
         let (mode, at, holder) = match t.lease_condition {

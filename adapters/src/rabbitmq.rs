@@ -271,6 +271,7 @@ impl Inner {
 
 #[async_trait]
 impl TaskQueue for RabbitQueue {
+    #[tracing::instrument(level = "debug", name = "queue.publish", skip_all)]
     async fn publish(&self, message: &TaskMessage) -> Result<(), Error> {
         let payload = serde_json::to_vec(message).map_err(|e| Error::Backend(e.into()))?;
         self.inner

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 /// Latency buckets in seconds: fine below 10 ms where the API lives, coarse up to the
 /// 20 s task limit for sandbox and end-to-end times.
@@ -14,10 +15,16 @@ pub const SECONDS_BUCKETS: &[f64] = &[
 ];
 
 /// `LOG_FORMAT=json` for containers, pretty otherwise; `RUST_LOG` filters (default info).
+/// `LOG_SPANS=1` also logs each span as it closes with its time busy and idle: with
+/// `RUST_LOG=debug` a request's trace, each store, queue and bus call on its way timed
+/// (spans named `store.*`, `queue.*`, `bus.*`, `sessions.*`, `limits.*`).
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let spans = std::env::var("LOG_SPANS").is_ok_and(|v| v == "1" || v == "true");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(if spans { FmtSpan::CLOSE } else { FmtSpan::NONE });
     // A second init (tests, embedded) keeps the first subscriber.
     let _ = if json {
         builder.json().flatten_event(true).try_init()

@@ -103,6 +103,7 @@ impl HttpTaskControl {
 
 #[async_trait]
 impl TaskControl for HttpTaskControl {
+    #[tracing::instrument(level = "debug", name = "api.start", skip_all)]
     async fn start_delivery(
         &self,
         id: TaskId,
@@ -172,6 +173,7 @@ impl TaskControl for HttpTaskControl {
             .map(|_| ())
     }
 
+    #[tracing::instrument(level = "debug", name = "api.events", skip_all)]
     async fn progress(
         &self,
         id: TaskId,
@@ -211,6 +213,7 @@ impl TaskControl for HttpTaskControl {
         Self::check(res).await.map(|_| ())
     }
 
+    #[tracing::instrument(level = "debug", name = "api.commit", skip_all)]
     async fn commit(&self, commit: &Commit) -> Result<(), Error> {
         let body = serde_json::to_vec(commit).map_err(|e| Error::Backend(e.into()))?;
         // The API reads, stores and re-reads the outcome: give a large one time in

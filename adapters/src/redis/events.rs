@@ -206,6 +206,7 @@ fn numbered(payload: &str) -> Option<Vec<Logged>> {
 
 #[async_trait]
 impl EventBus for RedisEventBus {
+    #[tracing::instrument(level = "debug", name = "bus.publish", skip_all)]
     async fn publish(&self, id: TaskId, events: &[TaskEvent]) -> Result<(), Error> {
         if events.is_empty() {
             return Ok(());
@@ -228,6 +229,7 @@ impl EventBus for RedisEventBus {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "bus.subscribe", skip_all)]
     async fn subscribe(&self, id: TaskId) -> Result<Subscription, Error> {
         let rx = self.local.listen(id);
         self.follow(id).await?;

@@ -73,6 +73,7 @@ impl SessionStore for RedisSessionStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "sessions.get", skip_all)]
     async fn get(&self, jti: &str) -> Result<Option<Session>, Error> {
         let mut conn = self.conn.clone();
         let value: Option<String> = conn.get(self.key(jti)).await.map_err(unavailable)?;
@@ -118,6 +119,7 @@ impl RedisSessionStore {
 
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
+    #[tracing::instrument(level = "debug", name = "limits.hit", skip_all)]
     async fn hit(
         &self,
         key: &str,
