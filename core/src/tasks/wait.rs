@@ -17,8 +17,8 @@ impl TaskService {
     /// The task once it has ended, or `None` when `within` passes first. Woken by the
     /// task's status events where the deployment's event bus carries them (the answer
     /// leaves as the outcome is stored); reads only the task's summary otherwise, polling
-    /// from 20 ms and backing off to 250 ms — also the safety net for an event the bus
-    /// lost.
+    /// from 20 ms (100 ms where the bus carries status events) and backing off to 250 ms
+    /// — also the safety net for an event the bus lost.
     pub async fn wait_for_end(&self, task: &Task, within: Duration) -> Result<Option<Task>> {
         let deadline = tokio::time::Instant::now() + within;
         // Listening before the first read: an end between the two is not missed. An end
@@ -30,7 +30,10 @@ impl TaskService {
         } else {
             None
         };
-        let mut pause = Duration::from_millis(20);
+        // Polling is the safety net where the bus tells the end: a first read at 20 ms
+        // would race the end it tells (a hello's run lasts about that long) and cost two
+        // reads on the answer's way. Where nothing tells it, polling is the way.
+        let mut pause = Duration::from_millis(if live.is_some() { 100 } else { 20 });
         // Told by the bus that the task ended: the task itself is read at once (one read,
         // not its summary first).
         let mut told = false;
