@@ -187,6 +187,14 @@ fn user_of(row: &PgRow) -> Result<User, Error> {
     })
 }
 
+/// A kind as the `kind` column holds it.
+fn kind_str(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::Code => "code",
+        TaskKind::Image => "image",
+    }
+}
+
 /// Stores a new task, unpublished (the outbox's mark).
 async fn insert_task<'e>(executor: impl sqlx::PgExecutor<'e>, task: &Task) -> Result<(), Error> {
     sqlx::query(
@@ -195,10 +203,7 @@ async fn insert_task<'e>(executor: impl sqlx::PgExecutor<'e>, task: &Task) -> Re
     )
     .bind(task.id)
     .bind(task.owner)
-    .bind(match task.kind() {
-        TaskKind::Code => "code",
-        TaskKind::Image => "image",
-    })
+    .bind(kind_str(task.kind()))
     .bind(Json(&task.spec))
     .bind(task.status.as_str())
     .bind(task.created_at)
@@ -417,7 +422,7 @@ impl TaskStore for PostgresStore {
         };
         let row = sqlx::query(&format!(
             "UPDATE tasks SET status = $2, \
-               started_at = COALESCE($3, started_at), \
+               started_at = COALESCE($3, started_at, $12), \
                finished_at = COALESCE($4, finished_at), \
                result = COALESCE($5, result), \
                lease_holder = COALESCE($7, lease_holder), \
@@ -427,6 +432,7 @@ impl TaskStore for PostgresStore {
                  OR lease_until < $10::timestamptz OR lease_holder = $11::uuid \
                WHEN 'held' THEN COALESCE(lease_holder = $11::uuid, false) \
                ELSE true END \
+               AND ($13::text IS NULL OR kind = $13::text) \
              RETURNING {SUMMARY_COLUMNS}"
         ))
         .bind(id)
@@ -440,6 +446,8 @@ impl TaskStore for PostgresStore {
         .bind(mode)
         .bind(at)
         .bind(holder)
+        .bind(t.first_started_at)
+        .bind(t.kind.map(kind_str))
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;

@@ -612,6 +612,12 @@ pub struct Transition {
     /// The run's lease, written when the change applies.
     pub lease: Option<Lease>,
     pub lease_condition: LeaseCondition,
+    /// Applies only to a task of this kind: a result of one kind never lands on a task of
+    /// the other, checked by the write itself.
+    pub kind: Option<TaskKind>,
+    /// `started_at` for a task that has none (one that ends without a start of its own);
+    /// never replaces one.
+    pub first_started_at: Option<Timestamp>,
 }
 
 impl Transition {
@@ -629,6 +635,8 @@ impl Transition {
                 until: at + RUN_LEASE,
             }),
             lease_condition: LeaseCondition::FreeAt { holder, at },
+            kind: None,
+            first_started_at: None,
         }
     }
 
@@ -645,6 +653,8 @@ impl Transition {
                 until: at + RUN_LEASE,
             }),
             lease_condition: LeaseCondition::HeldBy(holder),
+            kind: None,
+            first_started_at: None,
         }
     }
 
@@ -661,15 +671,19 @@ impl Transition {
         }
     }
 
+    /// A queued or running task → `to` with `result`, at `at`: only a task of the
+    /// result's kind, and one never started gets `at` as its start too.
     pub fn finish(to: TaskStatus, result: TaskResult, at: Timestamp) -> Self {
         Self {
             from: vec![TaskStatus::Queued, TaskStatus::Running],
             to,
             started_at: None,
             finished_at: Some(at),
+            kind: Some(result.kind()),
             result: Some(result),
             lease: None,
             lease_condition: LeaseCondition::Any,
+            first_started_at: Some(at),
         }
     }
 }

@@ -2,8 +2,8 @@ use chrono::Duration;
 use uuid::Uuid;
 
 use crate::domain::{
-    CodeResult, CodeSpec, Limits, RUN_LEASE, Session, Task, TaskResult, TaskSpec, TaskStatus,
-    Transition, TransitionOutcome, User, Verdict,
+    CodeResult, CodeSpec, Limits, RUN_LEASE, Session, Task, TaskKind, TaskResult, TaskSpec,
+    TaskStatus, Transition, TransitionOutcome, User, Verdict,
 };
 use crate::error::Error;
 use crate::ports::{BlobStore, Created, SessionStore, TaskStore, UserStore};
@@ -365,6 +365,34 @@ async fn transitions(store: &dyn TaskStore) {
         store.transition(Uuid::new_v4(), &late).await,
         Err(Error::NotFound(_))
     ));
+
+    // A finish checks the task's kind itself, and gives a task never started its start.
+    let queued = code_task(Uuid::new_v4());
+    store.create(&queued, None, since).await.unwrap();
+    let image = Transition::finish(
+        TaskStatus::Completed,
+        TaskResult::without_output(TaskKind::Image, Verdict::Ok, None),
+        time::now(),
+    );
+    let TransitionOutcome::Rejected(t) = store.transition(queued.id, &image).await.unwrap() else {
+        panic!("an image's result MUST NOT finish a code task");
+    };
+    assert_eq!((t.status, t.kind), (TaskStatus::Queued, TaskKind::Code));
+    assert_eq!(store.get(queued.id).await.unwrap().unwrap().result, None);
+    let at = time::now();
+    let failed = Transition::finish(
+        TaskStatus::Failed,
+        TaskResult::Code(CodeResult::empty(Verdict::InternalError)),
+        at,
+    );
+    let TransitionOutcome::Applied(t) = store.transition(queued.id, &failed).await.unwrap() else {
+        panic!("queued → failed MUST apply");
+    };
+    assert_eq!(
+        (t.started_at, t.finished_at),
+        (Some(at), Some(at)),
+        "a task ended before it started MUST get its end as its start"
+    );
 }
 
 /// A start takes a lease: while it holds (or is renewed), another run's start is refused

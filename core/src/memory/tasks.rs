@@ -133,7 +133,8 @@ impl TaskStore for MemoryTaskStore {
             }
             LeaseCondition::HeldBy(holder) => current.is_some_and(|l| l.holder == holder),
         };
-        if !transition.from.contains(&task.status) || !lease_ok {
+        let kind_ok = transition.kind.is_none_or(|k| k == task.kind());
+        if !transition.from.contains(&task.status) || !lease_ok || !kind_ok {
             return Ok(TransitionOutcome::Rejected(task.summary()));
         }
         if let Some(lease) = transition.lease {
@@ -145,6 +146,9 @@ impl TaskStore for MemoryTaskStore {
         task.status = transition.to;
         if let Some(at) = transition.started_at {
             task.started_at = Some(at);
+        }
+        if task.started_at.is_none() {
+            task.started_at = transition.first_started_at;
         }
         if let Some(at) = transition.finished_at {
             task.finished_at = Some(at);

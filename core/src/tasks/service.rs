@@ -11,7 +11,7 @@ use super::finished::FinishedSummaries;
 use super::request::*;
 use super::validate::*;
 use crate::domain::{
-    Commit, ImageResult, LeaseCondition, LeaseId, StartDecision, Task, TaskEvent, TaskId, TaskKind,
+    Commit, ImageResult, LeaseCondition, LeaseId, StartDecision, Task, TaskEvent, TaskId,
     TaskMessage, TaskResult, TaskSpec, TaskStatus, TaskSummary, Transition, TransitionOutcome,
     UserId, Verdict,
 };
@@ -346,6 +346,8 @@ impl TaskService {
             )),
             lease: None,
             lease_condition: LeaseCondition::Any,
+            kind: None,
+            first_started_at: None,
         };
         match self.tasks.transition(id, &transition).await? {
             TransitionOutcome::Applied(t) => {
@@ -380,26 +382,9 @@ impl TaskService {
                 output_key(commit.task_id)
             )));
         }
-        // The summary (no spec, no result, no blob read), then one conditional write.
-        let task = self
-            .tasks
-            .summary(commit.task_id)
-            .await?
-            .ok_or_else(|| not_found(commit.task_id))?;
-        let kind_matches = matches!(
-            (task.kind, &commit.result),
-            (TaskKind::Code, TaskResult::Code(_)) | (TaskKind::Image, TaskResult::Image(_))
-        );
-        if !kind_matches {
-            return Err(Error::Invalid(
-                "the result's kind does not match the task's".into(),
-            ));
-        }
-        let now = time::now();
-        let mut transition = Transition::finish(commit.status, commit.result.clone(), now);
-        if task.started_at.is_none() {
-            transition.started_at = Some(now);
-        }
+        // One conditional write, which checks the kind and fills a missing start
+        // itself; a rejection tells why by the summary it returns.
+        let transition = Transition::finish(commit.status, commit.result.clone(), time::now());
         Ok(
             match self.tasks.transition(commit.task_id, &transition).await? {
                 TransitionOutcome::Applied(t) => {
@@ -420,6 +405,11 @@ impl TaskService {
                         }
                     }
                     t.status
+                }
+                TransitionOutcome::Rejected(t) if t.kind != commit.result.kind() => {
+                    return Err(Error::Invalid(
+                        "the result's kind does not match the task's".into(),
+                    ));
                 }
                 TransitionOutcome::Rejected(t) => {
                     tracing::info!(task_id = %t.id, status = %t.status, "commit ignored: task already finished");

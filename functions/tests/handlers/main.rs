@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
-use codebox_core::domain::{Commit, ImageResult, TaskResult, TaskStatus, Verdict};
+use codebox_core::domain::{Commit, ImageResult, TaskKind, TaskResult, TaskStatus, Verdict};
 use codebox_core::memory::MemoryQueue;
 use codebox_functions::config::{ApiConfig, Backends};
 use codebox_functions::{AppState, router};

@@ -341,3 +341,47 @@ async fn a_commit_can_carry_its_outcome_in_a_blob() {
         "the blob is gone once stored"
     );
 }
+
+/// A result of the other kind never lands on a task (an image's result on a code task):
+/// refused with 400 by the store's own write, the task left as it was; the right kind
+/// then ends it, with its end as its start when it never started.
+#[tokio::test]
+async fn a_commit_of_the_other_kind_is_refused() {
+    let app = app();
+    let token = login_as(&app, "kira").await;
+    let id = submit(&app, &token).await;
+    let image = TaskResult::without_output(TaskKind::Image, Verdict::Ok, None);
+    send(
+        &app,
+        req(
+            "POST",
+            "/commit",
+            Some(WORKER),
+            Some(json!({"task_id": id, "status": "completed", "result": image})),
+        ),
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST);
+    let task: Value = send(&app, req("GET", &format!("/task/{id}"), Some(&token), None))
+        .await
+        .json();
+    assert_eq!(task["status"], "queued", "{task}");
+    assert_eq!(task["result"], Value::Null);
+    let code = TaskResult::Code(codebox_core::domain::CodeResult::empty(Verdict::Ok));
+    let r = send(
+        &app,
+        req(
+            "POST",
+            "/commit",
+            Some(WORKER),
+            Some(json!({"task_id": id, "status": "completed", "result": code})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let task: Value = send(&app, req("GET", &format!("/task/{id}"), Some(&token), None))
+        .await
+        .json();
+    assert_eq!(task["status"], "completed");
+    assert_eq!(task["started_at"], task["finished_at"], "{task}");
+}

@@ -33,6 +33,9 @@ impl DynamoStore {
         if let Some(at) = t.started_at {
             set.push("started_at_ms = :sa".into());
             update = update.expression_attribute_values(":sa", n(ms(&at)));
+        } else if let Some(at) = t.first_started_at {
+            set.push("started_at_ms = if_not_exists(started_at_ms, :sa)".into());
+            update = update.expression_attribute_values(":sa", n(ms(&at)));
         }
         if let Some(at) = t.finished_at {
             set.push("finished_at_ms = :fa".into());
@@ -58,6 +61,15 @@ impl DynamoStore {
                 update = update.expression_attribute_values(":holder", s(holder.to_string()));
                 " AND lease_holder = :holder"
             }
+        };
+        let kind = match t.kind {
+            Some(kind) => {
+                update = update
+                    .expression_attribute_names("#k", "kind")
+                    .expression_attribute_values(":kind", s(kind_str(kind)));
+                " AND #k = :kind"
+            }
+            None => "",
         };
         let mut blob = None;
         if let Some(result) = &t.result {
@@ -85,7 +97,7 @@ impl DynamoStore {
         let out = update
             .update_expression(expression)
             .condition_expression(format!(
-                "attribute_exists(id) AND #s IN ({}){lease}",
+                "attribute_exists(id) AND #s IN ({}){lease}{kind}",
                 from.join(", ")
             ))
             .send()
