@@ -84,10 +84,13 @@ rabbit_env() {
     RABBITMQ_ADVANCED_CONFIG_FILE="$base/rabbitmq/advanced.config"
 }
 
-# The broker's settings the stack relies on (deploy/rabbitmq/advanced.config), read back.
+# The broker's settings the stack relies on (deploy/rabbitmq/advanced.config), and the test
+# broker's own, read back.
 rabbit_configured() {
   [ "$(rabbitmqctl -q -n "$rabbit_node" eval \
-    'application:get_env(rabbit, dead_letter_worker_publisher_confirm_timeout).' 2>/dev/null)" = "{ok,5000}" ]
+    'application:get_env(rabbit, dead_letter_worker_publisher_confirm_timeout).' 2>/dev/null)" = "{ok,5000}" ] &&
+  [ "$(rabbitmqctl -q -n "$rabbit_node" eval \
+    'application:get_env(ra, wal_sync_method).' 2>/dev/null)" = "{ok,none}" ]
 }
 
 up_rabbitmq() {
@@ -98,7 +101,12 @@ up_rabbitmq() {
     rabbitmqctl -q -n "$rabbit_node" stop >/dev/null 2>&1 || true
   fi
   mkdir -p "$base/rabbitmq/mnesia" "$base/rabbitmq/log"
-  cp "$root/deploy/rabbitmq/advanced.config" "$base/rabbitmq/advanced.config"
+  # The stack's settings, and like this PostgreSQL (`fsync=off`) and Redis (no persistence)
+  # a throwaway broker: the quorum queues' Raft log is written without `fsync` (a stopped
+  # or killed broker still finds it; a machine that loses power does not). A deployment
+  # keeps the default (deploy/rabbitmq/advanced.config).
+  sed '$ s/\]\.$/, {ra, [{wal_sync_method, none}]}]./' "$root/deploy/rabbitmq/advanced.config" \
+    > "$base/rabbitmq/advanced.config"
   [ -f "$base/rabbitmq/enabled_plugins" ] || echo "[]." > "$base/rabbitmq/enabled_plugins"
   [ "$(id -u)" -eq 0 ] && chown -R rabbitmq:rabbitmq "$base/rabbitmq"
   rabbitmq-server -detached >/dev/null 2>&1 || true
