@@ -187,14 +187,6 @@ fn user_of(row: &PgRow) -> Result<User, Error> {
     })
 }
 
-/// A kind as the `kind` column holds it.
-fn kind_str(kind: TaskKind) -> &'static str {
-    match kind {
-        TaskKind::Code => "code",
-        TaskKind::Image => "image",
-    }
-}
-
 /// Stores a new task, unpublished (the outbox's mark).
 async fn insert_task<'e>(executor: impl sqlx::PgExecutor<'e>, task: &Task) -> Result<(), Error> {
     sqlx::query(
@@ -203,7 +195,7 @@ async fn insert_task<'e>(executor: impl sqlx::PgExecutor<'e>, task: &Task) -> Re
     )
     .bind(task.id)
     .bind(task.owner)
-    .bind(kind_str(task.kind()))
+    .bind(task.kind().as_str())
     .bind(Json(&task.spec))
     .bind(task.status.as_str())
     .bind(task.created_at)
@@ -447,7 +439,7 @@ impl TaskStore for PostgresStore {
         .bind(at)
         .bind(holder)
         .bind(t.first_started_at)
-        .bind(t.kind.map(kind_str))
+        .bind(t.kind.map(TaskKind::as_str))
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;

@@ -17,7 +17,8 @@ pub const SECONDS_BUCKETS: &[f64] = &[
 /// `LOG_FORMAT=json` for containers, pretty otherwise; `RUST_LOG` filters (default info).
 /// `LOG_SPANS=1` also logs each span as it closes with its time busy and idle: with
 /// `RUST_LOG=debug` a request's trace, each store, queue and bus call on its way timed
-/// (spans named `store.*`, `queue.*`, `bus.*`, `sessions.*`, `limits.*`).
+/// (spans named `store.*`, `queue.*`, `bus.*`, `sessions.*`, `limits.*`, and the worker's
+/// calls of the API, `api.*`).
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));

@@ -367,17 +367,7 @@ async fn a_commit_of_the_other_kind_is_refused() {
         .json();
     assert_eq!(task["status"], "queued", "{task}");
     assert_eq!(task["result"], Value::Null);
-    let code = TaskResult::Code(codebox_core::domain::CodeResult::empty(Verdict::Ok));
-    let r = send(
-        &app,
-        req(
-            "POST",
-            "/commit",
-            Some(WORKER),
-            Some(json!({"task_id": id, "status": "completed", "result": code})),
-        ),
-    )
-    .await;
+    let r = commit(&app, &id, Verdict::Ok, "").await;
     assert_eq!(r.status, StatusCode::OK);
     let task: Value = send(&app, req("GET", &format!("/task/{id}"), Some(&token), None))
         .await

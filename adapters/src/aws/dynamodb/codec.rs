@@ -59,13 +59,6 @@ pub(super) fn list_key(created_ms: i64, id: TaskId) -> String {
     format!("{:015}#{id}", created_ms.max(0))
 }
 
-pub(super) fn kind_str(kind: TaskKind) -> &'static str {
-    match kind {
-        TaskKind::Code => "code",
-        TaskKind::Image => "image",
-    }
-}
-
 pub(super) fn summary_of(item: &Item) -> Result<TaskSummary, Error> {
     let status = get_s(item, "status")?;
     let kind = match get_s(item, "kind")? {

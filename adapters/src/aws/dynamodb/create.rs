@@ -123,7 +123,7 @@ impl DynamoStore {
             ("id".to_owned(), s(task.id.to_string())),
             ("owner".to_owned(), s(task.owner.to_string())),
             ("status".to_owned(), s(task.status.as_str())),
-            ("kind".to_owned(), s(kind_str(task.kind()))),
+            ("kind".to_owned(), s(task.kind().as_str())),
             ("created_at_ms".to_owned(), n(ms(&task.created_at))),
             (
                 "list_key".to_owned(),

@@ -66,7 +66,7 @@ impl DynamoStore {
             Some(kind) => {
                 update = update
                     .expression_attribute_names("#k", "kind")
-                    .expression_attribute_values(":kind", s(kind_str(kind)));
+                    .expression_attribute_values(":kind", s(kind.as_str()));
                 " AND #k = :kind"
             }
             None => "",
