@@ -359,9 +359,11 @@ impl Progress {
 /// its outcome is stored.
 #[async_trait]
 pub trait EndNotifier: Send + Sync {
-    /// Sends what the task's webhook asks for; a failure is the notifier's to log (the
-    /// outcome is stored whatever becomes of the call).
-    async fn ended(&self, task: crate::domain::Task);
+    /// Takes the call of the task's webhook on (making it, or handing it to whatever
+    /// makes it). An error means it was not taken: the commit fails and its worker tries
+    /// it again, so a call is taken at least once. How the receiver answers is the
+    /// notifier's own affair.
+    async fn ended(&self, task: crate::domain::Task) -> Result<()>;
 }
 
 /// Live events of running tasks, from where they happen (a worker's sandbox, a status

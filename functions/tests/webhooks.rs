@@ -402,3 +402,82 @@ async fn calls_under_way_are_made_before_the_api_stops() {
     );
     assert!(got.iter().all(|r| r.path == "/hook"));
 }
+
+/// A webhook queue (SQS on AWS) that refuses its first `refusals` hand-ons, as a queue
+/// out for a moment does, and records the tasks it takes.
+struct FlakyQueue {
+    refusals: Mutex<usize>,
+    taken: Mutex<Vec<codebox_core::domain::TaskId>>,
+}
+
+#[async_trait::async_trait]
+impl codebox_core::ports::EndNotifier for FlakyQueue {
+    async fn ended(&self, task: codebox_core::domain::Task) -> codebox_core::error::Result<()> {
+        let mut refusals = self.refusals.lock();
+        if *refusals > 0 {
+            *refusals -= 1;
+            return Err(codebox_core::Error::Unavailable("the queue is out".into()));
+        }
+        self.taken.lock().push(task.id);
+        Ok(())
+    }
+}
+
+/// A webhook the queue did not take fails the commit (the outcome stays stored); the
+/// worker's next try of the same commit hands it on; another run's outcome does not.
+#[tokio::test]
+async fn a_webhook_not_handed_on_is_handed_on_when_the_commit_is_tried_again() {
+    let queue = Arc::new(FlakyQueue {
+        refusals: Mutex::new(1),
+        taken: Mutex::default(),
+    });
+    let mut backends = Backends::memory();
+    backends.webhook_queue = Some(queue.clone());
+    let config = codebox_functions::config::ApiConfig {
+        webhooks: WebhookConfig {
+            allowed_hosts: AllowedHosts::parse("127.0.0.1:9").unwrap(),
+            secret: None,
+        },
+        ..config(3600)
+    };
+    let app = router(AppState::build(&config, &backends).unwrap());
+    let token = login_as(&app, "hooked").await;
+    let body = json!({"language": "python", "code": "print('hi')",
+        "webhook": {"url": "http://127.0.0.1:9/ended"}});
+    let r = send(&app, req("POST", "/task", Some(&token), Some(body))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(start(&app, &id).await.status, StatusCode::OK);
+    let mut commit = code_commit(&id, codebox_core::domain::Verdict::Ok, "hi\n");
+    commit["notify"] = json!(true);
+    let commit_it = |commit: Value| send(&app, req("POST", "/commit", Some(WORKER), Some(commit)));
+
+    let first = commit_it(commit.clone()).await;
+    assert_eq!(
+        first.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the worker is told to try again"
+    );
+    assert!(queue.taken.lock().is_empty());
+    let shown = send(&app, req("GET", &format!("/task/{id}"), Some(&token), None)).await;
+    assert_eq!(shown.json()["status"], "completed", "the outcome is stored");
+
+    let again = commit_it(commit.clone()).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        queue.taken.lock().len(),
+        1,
+        "handed on at the commit's second try"
+    );
+    assert_eq!(queue.taken.lock()[0].to_string(), id);
+
+    // Another run's outcome (a lapsed lease's) is ignored, and so is its webhook.
+    let mut other = code_commit(&id, codebox_core::domain::Verdict::Ok, "other\n");
+    other["notify"] = json!(true);
+    assert_eq!(commit_it(other).await.status, StatusCode::OK);
+    assert_eq!(
+        queue.taken.lock().len(),
+        1,
+        "not handed on for another outcome"
+    );
+}

@@ -51,13 +51,9 @@ impl SqsWebhookQueue {
 
 #[async_trait]
 impl EndNotifier for SqsWebhookQueue {
-    async fn ended(&self, task: Task) {
-        match self.hand_on(task.id).await {
-            Ok(()) => tracing::debug!(task_id = %task.id, "webhook handed to the webhook queue"),
-            // The outcome is stored; only the call is lost, as a call that failed.
-            Err(e) => {
-                tracing::warn!(task_id = %task.id, error = %e, "webhook not handed on; it is not called")
-            }
-        }
+    async fn ended(&self, task: Task) -> Result<(), codebox_core::Error> {
+        self.hand_on(task.id).await?;
+        tracing::debug!(task_id = %task.id, "webhook handed to the webhook queue");
+        Ok(())
     }
 }

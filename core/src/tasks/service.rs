@@ -362,7 +362,8 @@ impl TaskService {
     }
 
     /// Stores a worker's outcome and returns the task's status after it. The first
-    /// outcome stands; a commit for a finished or cancelled task is accepted and ignored.
+    /// outcome stands; a commit for a finished or cancelled task is accepted and ignored
+    /// (but for the webhook of its own outcome, handed on again: see `notify_end`).
     pub async fn commit(&self, commit: &Commit) -> Result<TaskStatus> {
         if !matches!(commit.status, TaskStatus::Completed | TaskStatus::Failed) {
             return Err(Error::Invalid(
@@ -391,18 +392,8 @@ impl TaskService {
                     tracing::debug!(task_id = %t.id, status = %t.status, "committed");
                     self.ended.tell(&t, &commit.result);
                     self.announce(t.id, t.status).await;
-                    if commit.notify
-                        && let Some(notifier) = &self.notifier
-                    {
-                        match self.tasks.get(t.id).await {
-                            Ok(Some(task)) if task.spec.webhook().is_some() => {
-                                notifier.ended(task).await;
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                tracing::warn!(task_id = %t.id, error = %e, "the webhook of an ended task was not read; it is not called");
-                            }
-                        }
+                    if commit.notify {
+                        self.notify_end(t.id, None).await?;
                     }
                     t.status
                 }
@@ -413,10 +404,35 @@ impl TaskService {
                 }
                 TransitionOutcome::Rejected(t) => {
                     tracing::info!(task_id = %t.id, status = %t.status, "commit ignored: task already finished");
+                    // A worker trying its commit again, whose first try stored this very
+                    // outcome and then failed to hand the webhook on: it is handed on now.
+                    if commit.notify && t.status == commit.status {
+                        self.notify_end(t.id, Some(&commit.result)).await?;
+                    }
                     t.status
                 }
             },
         )
+    }
+
+    /// Hands the ended task `id`'s webhook to the notifier — when the task has one, and
+    /// (`stored`) only when its stored outcome is that one. A failure fails the commit,
+    /// whose worker tries it again: the call is handed on at least once, never lost.
+    async fn notify_end(&self, id: TaskId, stored: Option<&TaskResult>) -> Result<()> {
+        let Some(notifier) = &self.notifier else {
+            return Ok(());
+        };
+        let Some(task) = self.tasks.get(id).await? else {
+            return Ok(());
+        };
+        if task.spec.webhook().is_none() || stored.is_some_and(|r| task.result.as_ref() != Some(r))
+        {
+            return Ok(());
+        }
+        notifier.ended(task).await.map_err(|e| {
+            tracing::warn!(task_id = %id, error = %e, "webhook not handed on; the commit is to be tried again");
+            Error::Unavailable(format!("the webhook of task {id} was not handed on: {e}"))
+        })
     }
 }
 

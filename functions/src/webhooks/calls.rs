@@ -58,25 +58,38 @@ impl WebhookCalls {
     }
 
     /// Calls `task`'s webhook now, every try and pause included (the `webhooks` function);
-    /// `None` when it has none, or its body could not be made.
-    pub async fn call(&self, task: &Task) -> Option<Sent> {
-        let call = self.call_for(task).await?;
-        Some(make(self.sender.clone(), call, task.id).await)
+    /// `None` when it has none. An error: its body could not be made now (its output not
+    /// read from the blob store), to be tried again.
+    pub async fn call(&self, task: &Task) -> codebox_core::error::Result<Option<Sent>> {
+        let Some(call) = self.call_for(task).await? else {
+            return Ok(None);
+        };
+        Ok(Some(make(self.sender.clone(), call, task.id).await))
     }
 
-    /// The call a task's webhook asks for.
-    async fn call_for(&self, task: &Task) -> Option<Call> {
-        let webhook = task.spec.webhook()?;
-        let state = self.state.get()?;
-        let url = reqwest::Url::parse(&webhook.url).ok()?;
+    /// The call a task's webhook asks for; `None` when it has none (or its URL, checked
+    /// when the task was made, no longer parses).
+    async fn call_for(&self, task: &Task) -> codebox_core::error::Result<Option<Call>> {
+        let (Some(webhook), Some(state)) = (task.spec.webhook(), self.state.get()) else {
+            return Ok(None);
+        };
+        let Ok(url) = reqwest::Url::parse(&webhook.url) else {
+            return Ok(None);
+        };
         let mut headers = vec![(TASK, task.id.to_string())];
         let (method, body) = match webhook.style {
             WebhookStyle::Task => {
                 let view = crate::handlers::get_task::view(state, task, OutputEncoding::default())
                     .await
-                    .map_err(|e| tracing::warn!(task_id = %task.id, error = %e.detail, "a webhook's body could not be made"))
-                    .ok()?;
-                (reqwest::Method::POST, serde_json::to_vec(&view).ok()?)
+                    .map_err(|e| {
+                        codebox_core::Error::Unavailable(format!(
+                            "the body of task {}'s webhook: {}",
+                            task.id, e.detail
+                        ))
+                    })?;
+                let body = serde_json::to_vec(&view)
+                    .map_err(|e| codebox_core::Error::Backend(e.into()))?;
+                (reqwest::Method::POST, body)
             }
             WebhookStyle::Judge0 => (
                 reqwest::Method::PUT,
@@ -91,12 +104,12 @@ impl WebhookCalls {
                     .flatten(),
             );
         }
-        Some(Call {
+        Ok(Some(Call {
             method,
             url,
             body,
             headers,
-        })
+        }))
     }
 }
 
@@ -120,10 +133,10 @@ async fn make(sender: Sender, call: Call, id: TaskId) -> Sent {
 #[async_trait]
 impl EndNotifier for WebhookCalls {
     /// In the background: no commit waits on a receiver.
-    async fn ended(&self, task: Task) {
-        let Some(call) = self.call_for(&task).await else {
-            return;
-        };
-        self.calls.spawn(make(self.sender.clone(), call, task.id));
+    async fn ended(&self, task: Task) -> codebox_core::error::Result<()> {
+        if let Some(call) = self.call_for(&task).await? {
+            self.calls.spawn(make(self.sender.clone(), call, task.id));
+        }
+        Ok(())
     }
 }

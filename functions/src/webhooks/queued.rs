@@ -78,10 +78,13 @@ async fn deliver_one(
         }
     };
     match tasks.webhook_due(due.task).await {
-        Ok(Some(task)) => {
-            calls.call(&task).await;
-            None
-        }
+        Ok(Some(task)) => match calls.call(&task).await {
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(task_id = %due.task, error = %e, "a due webhook's call could not be made; handed again");
+                Some(id)
+            }
+        },
         Ok(None) => {
             tracing::warn!(task_id = %due.task, "no webhook due for this task (gone, not ended or without one); dropped");
             None
