@@ -241,3 +241,38 @@ async fn redis_event_logs_expire_after_their_tasks_end() {
     );
     assert_eq!(bus.subscribe(id).await.unwrap().past.len(), 2);
 }
+
+/// An event of a task's log this process cannot read (a newer version's kind, written
+/// during an upgrade) is left out of a subscription, its number kept; the rest is served.
+#[tokio::test]
+async fn redis_event_logs_serve_what_they_can_read() {
+    use codebox_core::domain::{TaskEvent, TaskStatus};
+    use codebox_core::ports::EventBus;
+    let (u, prefix) = redis_url_and_prefix();
+    let bus = RedisEventBus::connect(&u, &prefix).await.unwrap();
+    let client = redis::Client::open(u.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let id = uuid::Uuid::new_v4();
+    let status = |status| TaskEvent::Status { status };
+    bus.publish(id, &[status(TaskStatus::Running)])
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("RPUSH")
+        .arg(format!("{prefix}events:{{{id}}}:log"))
+        .arg(r#"{"type":"a_kind_from_a_newer_version"}"#)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    bus.publish(id, &[status(TaskStatus::Completed)])
+        .await
+        .unwrap();
+    let past = bus.subscribe(id).await.expect("the log still serves").past;
+    let got: Vec<_> = past.iter().map(|l| (l.seq, l.event.clone())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(1), status(TaskStatus::Running)),
+            (Some(3), status(TaskStatus::Completed))
+        ]
+    );
+}

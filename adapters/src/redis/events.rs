@@ -246,12 +246,17 @@ impl EventBus for RedisEventBus {
             .map_err(unavailable)?;
         let mut past = Vec::with_capacity(kept.len());
         for (n, json) in (1u64..).zip(&kept) {
-            let event: TaskEvent =
-                serde_json::from_str(json).map_err(|e| Error::Backend(e.into()))?;
-            past.push(Logged {
-                seq: Some(n),
-                event,
-            });
+            // An event this process cannot read (one of a newer version's kinds, during
+            // an upgrade) is left out, its number kept: the rest of the log still serves.
+            match serde_json::from_str::<TaskEvent>(json) {
+                Ok(event) => past.push(Logged {
+                    seq: Some(n),
+                    event,
+                }),
+                Err(e) => {
+                    tracing::warn!(task_id = %id, seq = n, error = %e, "an event of the log was not read; left out")
+                }
+            }
         }
         let after = kept.len() as u64;
         Ok(Subscription {
