@@ -239,7 +239,17 @@ async fn redis_event_logs_expire_after_their_tasks_end() {
         after > 0 && after <= LOG_AFTER_END.as_secs() as i64,
         "an ended task's log goes a minute later: {after} s"
     );
-    assert_eq!(bus.subscribe(id).await.unwrap().past.len(), 2);
+    // Output that came after the end (a worker's last batch, late) keeps it no longer.
+    let late = TaskEvent::Stdout {
+        data: codebox_core::bytes::Bytes::new(b"late".to_vec()),
+    };
+    bus.publish(id, &[late]).await.unwrap();
+    let still = ttl().await;
+    assert!(
+        still > 0 && still <= LOG_AFTER_END.as_secs() as i64,
+        "a late event keeps an ended log no longer: {still} s"
+    );
+    assert_eq!(bus.subscribe(id).await.unwrap().past.len(), 3);
 }
 
 /// An event of a task's log this process cannot read (a newer version's kind, written

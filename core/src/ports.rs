@@ -428,16 +428,21 @@ impl Subscription {
     }
 }
 
-/// How long a task's log is kept after these events: shorter once it has ended.
+/// How long a task's log is kept after these events: shorter once it has ended. A log
+/// that has ended is never kept longer by a later event (output that came after the end).
 pub fn log_ttl(events: &[TaskEvent]) -> Duration {
-    if events
-        .iter()
-        .any(|e| matches!(e, TaskEvent::Status { status } if status.is_finished()))
-    {
+    if ends_log(events) {
         LOG_AFTER_END
     } else {
         LOG_IDLE
     }
+}
+
+/// Whether these events end their task's log: a final status is among them.
+pub fn ends_log(events: &[TaskEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, TaskEvent::Status { status } if status.is_finished()))
 }
 
 /// No channel: publishing drops, subscribers hear nothing.

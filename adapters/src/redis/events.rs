@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use codebox_core::Error;
 use codebox_core::domain::{TaskEvent, TaskId};
 use codebox_core::memory::{Fanout, live_after};
-use codebox_core::ports::{EventBus, LOG_BYTES, LOG_EVENTS, Logged, Subscription, log_ttl};
+use codebox_core::ports::{
+    EventBus, LOG_BYTES, LOG_EVENTS, Logged, Subscription, ends_log, log_ttl,
+};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use redis::aio::ConnectionManager;
@@ -19,12 +21,18 @@ use super::{manager_config, unavailable};
 /// (`KEYS[1]`, a list; its bytes in `KEYS[2]`) is appended and gets its place as its
 /// number, 0 when it does not fit; the numbers and the events go to the channel as
 /// `<n>,<n>,… <JSON array>`. ARGV: the channel, the log's time to live in seconds, its
-/// bounds (events, bytes), the JSON array, then each event's JSON and weight.
+/// bounds (events, bytes), the JSON array, whether these events end the task (`1`), then
+/// each event's JSON and weight. An ended log (`KEYS[3]` set, as long as the log is kept)
+/// is never kept longer by a later call.
 const PUBLISH: &str = r#"
 local n = redis.call('LLEN', KEYS[1])
 local bytes = tonumber(redis.call('GET', KEYS[2]) or '0')
+local ttl = tonumber(ARGV[2])
+local left = redis.call('TTL', KEYS[3])
+if left > 0 and left < ttl then ttl = left end
+if ARGV[6] == '1' then redis.call('SET', KEYS[3], '1', 'EX', ttl, 'NX') end
 local seqs = {}
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local weight = tonumber(ARGV[i + 1])
   if n < tonumber(ARGV[3]) and bytes + weight <= tonumber(ARGV[4]) then
     n = redis.call('RPUSH', KEYS[1], ARGV[i])
@@ -35,8 +43,8 @@ for i = 6, #ARGV, 2 do
   end
 end
 if n > 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  redis.call('SET', KEYS[2], bytes, 'EX', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('SET', KEYS[2], bytes, 'EX', ttl)
 end
 redis.call('PUBLISH', ARGV[1], table.concat(seqs, ',') .. ' ' .. ARGV[5])
 return n
@@ -119,10 +127,14 @@ impl RedisEventBus {
         format!("{}events:{id}", self.prefix)
     }
 
-    /// The task's log and its size, in one hash slot.
-    fn log_keys(&self, id: TaskId) -> [String; 2] {
+    /// The task's log, its size and its end mark, in one hash slot.
+    fn log_keys(&self, id: TaskId) -> [String; 3] {
         let task = format!("{}events:{{{id}}}", self.prefix);
-        [format!("{task}:log"), format!("{task}:bytes")]
+        [
+            format!("{task}:log"),
+            format!("{task}:bytes"),
+            format!("{task}:ended"),
+        ]
     }
 
     /// A live hub: the one there is, or a new connection subscribed to every task still
@@ -212,14 +224,16 @@ impl EventBus for RedisEventBus {
             return Ok(());
         }
         let all = serde_json::to_string(events).map_err(|e| Error::Backend(e.into()))?;
-        let [log, bytes] = self.log_keys(id);
+        let [log, bytes, ended] = self.log_keys(id);
         let mut call = self.publish.key(log);
         call.key(bytes)
+            .key(ended)
             .arg(self.channel(id))
             .arg(log_ttl(events).as_secs())
             .arg(LOG_EVENTS)
             .arg(LOG_BYTES)
-            .arg(all);
+            .arg(all)
+            .arg(if ends_log(events) { "1" } else { "0" });
         for event in events {
             let one = serde_json::to_string(event).map_err(|e| Error::Backend(e.into()))?;
             call.arg(one).arg(event.weight());
@@ -235,7 +249,7 @@ impl EventBus for RedisEventBus {
         self.follow(id).await?;
         // Read once Redis confirmed the subscription: an event published since is heard
         // live, one before is in the log, one in between in both (and heard once).
-        let [log, _] = self.log_keys(id);
+        let [log, ..] = self.log_keys(id);
         let mut conn = self.conn.clone();
         let kept: Vec<String> = redis::cmd("LRANGE")
             .arg(log)

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 
 use crate::domain::{TaskEvent, TaskId};
 use crate::error::Result;
-use crate::ports::{EventBus, LOG_BYTES, LOG_EVENTS, Logged, Subscription, log_ttl};
+use crate::ports::{EventBus, LOG_BYTES, LOG_EVENTS, Logged, Subscription, ends_log, log_ttl};
 
 /// Events a slow listener may fall behind by before it misses some.
 const BACKLOG: usize = 1024;
@@ -90,6 +90,8 @@ struct Log {
     next: u64,
     bytes: usize,
     until: Instant,
+    /// A final status was logged: nothing later keeps the log longer.
+    ended: bool,
 }
 
 #[derive(Default)]
@@ -109,8 +111,15 @@ impl Logs {
             next: 1,
             bytes: 0,
             until: now,
+            ended: false,
         });
-        log.until = now + log_ttl(events);
+        let until = now + log_ttl(events);
+        log.until = if log.ended {
+            log.until.min(until)
+        } else {
+            until
+        };
+        log.ended |= ends_log(events);
         events
             .iter()
             .map(|event| {
@@ -252,6 +261,8 @@ mod tests {
             status: TaskStatus::Completed,
         };
         logs.append(id, &[ended], now);
+        // Output that came after the end keeps the log no longer.
+        logs.append(id, &[chunk(1)], now + SWEEP);
         logs.sweep(now + SWEEP + crate::ports::LOG_AFTER_END / 2);
         assert_eq!(logs.tasks.len(), 1, "kept a while after the end");
         logs.sweep(now + SWEEP * 2 + crate::ports::LOG_AFTER_END);
