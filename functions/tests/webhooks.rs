@@ -124,14 +124,7 @@ async fn a_task_with_a_webhook_is_told_its_end_signed() {
     let token = login_as(&app, "hooked").await;
     let url = format!("http://{}/ended?x=1", receiver.addr);
     let body = json!({"language": "python", "code": "print('hi')", "webhook": {"url": url}});
-    let r = send(&app, req("POST", "/task", Some(&token), Some(body))).await;
-    assert_eq!(
-        r.status,
-        StatusCode::ACCEPTED,
-        "{}",
-        String::from_utf8_lossy(&r.bytes)
-    );
-    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let id = submitted(&app, &token, body).await;
     assert!(receiver.got.lock().is_empty(), "not called before its end");
     run_to_end(&app, &id, "hi\n").await;
     let got = receiver.wait_for(1).await;
@@ -382,9 +375,7 @@ async fn calls_under_way_are_made_before_the_api_stops() {
     let token = login_as(&app, "drained").await;
     let url = format!("http://{}/hook", receiver.addr);
     let body = json!({"language": "python", "code": "print(1)", "webhook": {"url": url}});
-    let r = send(&app, req("POST", "/task", Some(&token), Some(body))).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
-    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let id = submitted(&app, &token, body).await;
     run_to_end(&app, &id, "1\n").await;
     // The stop, as the task's end is stored: the 503s' pauses (0.5 s, 1 s) still to come.
     let left = state
@@ -444,9 +435,7 @@ async fn a_webhook_not_handed_on_is_handed_on_when_the_commit_is_tried_again() {
     let token = login_as(&app, "hooked").await;
     let body = json!({"language": "python", "code": "print('hi')",
         "webhook": {"url": "http://127.0.0.1:9/ended"}});
-    let r = send(&app, req("POST", "/task", Some(&token), Some(body))).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
-    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let id = submitted(&app, &token, body).await;
     assert_eq!(start(&app, &id).await.status, StatusCode::OK);
     let mut commit = code_commit(&id, codebox_core::domain::Verdict::Ok, "hi\n");
     commit["notify"] = json!(true);
@@ -480,4 +469,75 @@ async fn a_webhook_not_handed_on_is_handed_on_when_the_commit_is_tried_again() {
         1,
         "not handed on for another outcome"
     );
+}
+
+/// A blob store whose reads fail while `out` is set, as a store out for a moment.
+#[derive(Default)]
+struct FlakyBlobs {
+    inner: codebox_core::memory::MemoryBlobStore,
+    out: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl codebox_core::ports::BlobStore for FlakyBlobs {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> codebox_core::error::Result<()> {
+        self.inner.put(key, bytes).await
+    }
+    async fn get(&self, key: &str) -> codebox_core::error::Result<Option<Vec<u8>>> {
+        if self.out.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(codebox_core::Error::Unavailable(
+                "the blob store is out".into(),
+            ));
+        }
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &str) -> codebox_core::error::Result<()> {
+        self.inner.delete(key).await
+    }
+}
+
+/// An image task's webhook body holds its output, read from the blob store: a store out
+/// at the commit fails it (the outcome stored), and the worker's next try makes the call.
+#[tokio::test]
+async fn a_webhook_whose_body_cannot_be_read_yet_is_called_at_the_commits_next_try() {
+    let receiver = Receiver::start(vec![]).await;
+    let blobs = Arc::new(FlakyBlobs::default());
+    let mut backends = Backends::memory();
+    backends.blobs = blobs.clone();
+    let config = codebox_functions::config::ApiConfig {
+        webhooks: WebhookConfig {
+            allowed_hosts: AllowedHosts::parse(&receiver.addr.to_string()).unwrap(),
+            secret: None,
+        },
+        ..config(3600)
+    };
+    let app = router(AppState::build(&config, &backends).unwrap());
+    let token = login_as(&app, "hooked").await;
+    let input = base64::engine::general_purpose::STANDARD.encode(png(4, 3));
+    let body = json!({"kind": "image", "image_base64": input,
+        "filter": {"name": "blur", "parameters": {"sigma": 2.0}},
+        "webhook": {"url": format!("http://{}/ended", receiver.addr)}});
+    let id = submitted(&app, &token, body).await;
+    assert_eq!(start(&app, &id).await.status, StatusCode::OK);
+    let key = format!("output/{id}.png");
+    codebox_core::ports::BlobStore::put(blobs.as_ref(), &key, png(4, 3))
+        .await
+        .unwrap();
+    let commit = json!({"task_id": id, "status": "completed", "notify": true,
+        "result": {"kind": "image", "verdict": "ok", "output_key": key, "error": null}});
+    let commit_it = || {
+        send(
+            &app,
+            req("POST", "/commit", Some(WORKER), Some(commit.clone())),
+        )
+    };
+
+    blobs.out.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(commit_it().await.status, StatusCode::SERVICE_UNAVAILABLE);
+    blobs.out.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(commit_it().await.status, StatusCode::OK);
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1, "called once, at the second try");
+    let sent: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(sent["result"]["verdict"], "ok", "{sent}");
 }

@@ -79,14 +79,26 @@ impl WebhookCalls {
         let mut headers = vec![(TASK, task.id.to_string())];
         let (method, body) = match webhook.style {
             WebhookStyle::Task => {
-                let view = crate::handlers::get_task::view(state, task, OutputEncoding::default())
-                    .await
-                    .map_err(|e| {
-                        codebox_core::Error::Unavailable(format!(
+                let view = match crate::handlers::get_task::view(
+                    state,
+                    task,
+                    OutputEncoding::default(),
+                )
+                .await
+                {
+                    Ok(view) => view,
+                    // The blob store out: tried again later.
+                    Err(e) if e.status.is_server_error() => {
+                        return Err(codebox_core::Error::Unavailable(format!(
                             "the body of task {}'s webhook: {}",
                             task.id, e.detail
-                        ))
-                    })?;
+                        )));
+                    }
+                    Err(e) => {
+                        tracing::warn!(task_id = %task.id, error = %e.detail, "a webhook's body could not be made; not called");
+                        return Ok(None);
+                    }
+                };
                 let body = serde_json::to_vec(&view)
                     .map_err(|e| codebox_core::Error::Backend(e.into()))?;
                 (reqwest::Method::POST, body)

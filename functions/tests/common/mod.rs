@@ -116,7 +116,16 @@ pub async fn login_as(app: &Router, name: &str) -> String {
 }
 
 pub async fn submit(app: &Router, token: &str) -> String {
-    let body = json!({"language": "python", "code": "print('hi')"});
+    submitted(
+        app,
+        token,
+        json!({"language": "python", "code": "print('hi')"}),
+    )
+    .await
+}
+
+/// Submits `body` as `token`'s task; its id.
+pub async fn submitted(app: &Router, token: &str, body: Value) -> String {
     let r = send(app, req("POST", "/task", Some(token), Some(body))).await;
     assert_eq!(
         r.status,
