@@ -80,6 +80,64 @@ impl PostgresStore {
         Ok(usize::try_from(count).unwrap_or(0))
     }
 
+    /// A transition, held (when `running_below` is given) for a queued task whose owner
+    /// runs that many tasks or more.
+    async fn update(
+        &self,
+        id: TaskId,
+        t: &Transition,
+        running_below: Option<usize>,
+    ) -> Result<TransitionOutcome, Error> {
+        let from: Vec<&str> = t.from.iter().map(|s| s.as_str()).collect();
+        let (mode, at, holder) = match t.lease_condition {
+            LeaseCondition::Any => ("any", None, None),
+            LeaseCondition::FreeAt { holder, at } => ("free", Some(at), Some(holder)),
+            LeaseCondition::HeldBy(holder) => ("held", None, Some(holder)),
+        };
+        let row = sqlx::query(&format!(
+            "UPDATE tasks SET status = $2, \
+               started_at = COALESCE($3, started_at, $12), \
+               finished_at = COALESCE($4, finished_at), \
+               result = COALESCE($5, result), \
+               lease_holder = COALESCE($7, lease_holder), \
+               lease_until = COALESCE($8, lease_until) \
+             WHERE id = $1 AND status = ANY($6) AND CASE $9::text \
+               WHEN 'free' THEN status <> 'running' OR lease_until IS NULL \
+                 OR lease_until < $10::timestamptz OR lease_holder = $11::uuid \
+               WHEN 'held' THEN COALESCE(lease_holder = $11::uuid, false) \
+               ELSE true END \
+               AND ($13::text IS NULL OR kind = $13::text) \
+               AND ($14::bigint IS NULL OR status <> 'queued' OR (SELECT count(*) FROM \
+                 (SELECT 1 FROM tasks r WHERE r.owner = tasks.owner \
+                  AND r.status = 'running' LIMIT $14) AS counted) < $14) \
+             RETURNING {SUMMARY_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(t.to.as_str())
+        .bind(t.started_at)
+        .bind(t.finished_at)
+        .bind(t.result.as_ref().map(Json))
+        .bind(&from)
+        .bind(t.lease.map(|l| l.holder))
+        .bind(t.lease.map(|l| l.until))
+        .bind(mode)
+        .bind(at)
+        .bind(holder)
+        .bind(t.first_started_at)
+        .bind(t.kind.map(TaskKind::as_str))
+        .bind(running_below.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        if let Some(row) = row {
+            return Ok(TransitionOutcome::Applied(summary_of(&row)?));
+        }
+        match TaskStore::summary(self, id).await? {
+            Some(task) => Ok(TransitionOutcome::Rejected(task)),
+            None => Err(Error::NotFound(format!("task {id} not found"))),
+        }
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -319,24 +377,16 @@ impl TaskStore for PostgresStore {
         self.count_in(owner, &["running"], at_most).await
     }
 
-    /// One round trip: the task's owner and the count in one statement.
-    #[tracing::instrument(level = "debug", name = "store.running_beside_queued", skip_all)]
-    async fn running_beside_queued(
+    /// One statement: the start's update carries the owner's running count as its
+    /// condition.
+    #[tracing::instrument(level = "debug", name = "store.start_within", skip_all)]
+    async fn start_within(
         &self,
         id: TaskId,
-        at_most: usize,
-    ) -> Result<Option<usize>, Error> {
-        let count: Option<i64> = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM (SELECT 1 FROM tasks r WHERE r.owner = t.owner \
-             AND r.status = 'running' LIMIT $2) AS counted) \
-             FROM tasks t WHERE t.id = $1 AND t.status = 'queued'",
-        )
-        .bind(id)
-        .bind(i64::try_from(at_most).unwrap_or(i64::MAX))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(count.map(|n| usize::try_from(n).unwrap_or(0)))
+        start: &Transition,
+        running_below: usize,
+    ) -> Result<TransitionOutcome, Error> {
+        self.update(id, start, Some(running_below)).await
     }
 
     async fn list_by_owner(
@@ -406,50 +456,7 @@ impl TaskStore for PostgresStore {
 
     #[tracing::instrument(level = "debug", name = "store.transition", skip_all)]
     async fn transition(&self, id: TaskId, t: &Transition) -> Result<TransitionOutcome, Error> {
-        let from: Vec<&str> = t.from.iter().map(|s| s.as_str()).collect();
-        let (mode, at, holder) = match t.lease_condition {
-            LeaseCondition::Any => ("any", None, None),
-            LeaseCondition::FreeAt { holder, at } => ("free", Some(at), Some(holder)),
-            LeaseCondition::HeldBy(holder) => ("held", None, Some(holder)),
-        };
-        let row = sqlx::query(&format!(
-            "UPDATE tasks SET status = $2, \
-               started_at = COALESCE($3, started_at, $12), \
-               finished_at = COALESCE($4, finished_at), \
-               result = COALESCE($5, result), \
-               lease_holder = COALESCE($7, lease_holder), \
-               lease_until = COALESCE($8, lease_until) \
-             WHERE id = $1 AND status = ANY($6) AND CASE $9::text \
-               WHEN 'free' THEN status <> 'running' OR lease_until IS NULL \
-                 OR lease_until < $10::timestamptz OR lease_holder = $11::uuid \
-               WHEN 'held' THEN COALESCE(lease_holder = $11::uuid, false) \
-               ELSE true END \
-               AND ($13::text IS NULL OR kind = $13::text) \
-             RETURNING {SUMMARY_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(t.to.as_str())
-        .bind(t.started_at)
-        .bind(t.finished_at)
-        .bind(t.result.as_ref().map(Json))
-        .bind(&from)
-        .bind(t.lease.map(|l| l.holder))
-        .bind(t.lease.map(|l| l.until))
-        .bind(mode)
-        .bind(at)
-        .bind(holder)
-        .bind(t.first_started_at)
-        .bind(t.kind.map(TaskKind::as_str))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        if let Some(row) = row {
-            return Ok(TransitionOutcome::Applied(summary_of(&row)?));
-        }
-        match TaskStore::summary(self, id).await? {
-            Some(task) => Ok(TransitionOutcome::Rejected(task)),
-            None => Err(Error::NotFound(format!("task {id} not found"))),
-        }
+        self.update(id, t, None).await
     }
 
     async fn delete(&self, id: TaskId) -> Result<(), Error> {

@@ -111,17 +111,29 @@ pub trait TaskStore: Send + Sync {
         .await
     }
 
-    /// What a queued task's start is checked against (the running cap): how many of its
-    /// owner's tasks are `running`, counting no further than `at_most`; `None` when the
-    /// task is gone or no longer queued. A store that can answers in one read (on every
-    /// start, so on every task's path).
-    async fn running_beside_queued(&self, id: TaskId, at_most: usize) -> Result<Option<usize>> {
-        match self.summary(id).await? {
-            Some(t) if t.status == crate::domain::TaskStatus::Queued => {
-                Ok(Some(self.count_running(t.owner, at_most).await?))
-            }
-            _ => Ok(None),
+    /// A start held to its owner's share (the running cap): `start` (a
+    /// [`crate::domain::Transition::start`]) is applied unless the task is queued and its
+    /// owner runs `running_below` tasks or more — then `Rejected` with the task as it is,
+    /// still queued. A task running already (a lapsed lease taken over) is never held.
+    /// A store that can checks and starts in one write (on every start, so on every
+    /// task's path); this default reads, counts, then starts, and two starts at once may
+    /// both pass the check: the cap is exceeded by starts racing, never for long.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for an unknown task.
+    async fn start_within(
+        &self,
+        id: TaskId,
+        start: &Transition,
+        running_below: usize,
+    ) -> Result<TransitionOutcome> {
+        if let Some(t) = self.summary(id).await?
+            && t.status == crate::domain::TaskStatus::Queued
+            && self.count_running(t.owner, running_below).await? >= running_below
+        {
+            return Ok(TransitionOutcome::Rejected(t));
         }
+        self.transition(id, start).await
     }
 
     /// The owner's tasks, newest first (`created_at`, then id, descending). The cursor is

@@ -491,8 +491,8 @@ async fn delete(store: &dyn TaskStore) {
 }
 
 /// `count_active` counts the owner's queued and running tasks only, up to `at_most`;
-/// `count_running` the running ones; `running_beside_queued` those of a queued task's
-/// owner.
+/// `count_running` the running ones; `start_within` holds a queued task's start to its
+/// owner's running count.
 async fn active_count(store: &dyn TaskStore) {
     let since = time::now() - Duration::hours(24);
     let owner = Uuid::new_v4();
@@ -538,25 +538,46 @@ async fn active_count(store: &dyn TaskStore) {
     assert_eq!(store.count_running(owner, 10).await.unwrap(), 2);
     assert_eq!(store.count_running(owner, 1).await.unwrap(), 1);
     assert_eq!(store.count_running(Uuid::new_v4(), 10).await.unwrap(), 0);
-    // A queued task's start sees its owner's running tasks; a task not queued, none.
-    assert_eq!(
-        store.running_beside_queued(ids[4], 10).await.unwrap(),
-        Some(2),
-        "the owner's two running tasks MUST count for its queued one"
+    // A queued task's start is held while its owner runs `running_below` tasks or more
+    // (two run now), and nothing else is changed by the hold.
+    let start = || Transition::start(Uuid::new_v4(), time::now());
+    for below in [1, 2] {
+        match store.start_within(ids[4], &start(), below).await.unwrap() {
+            TransitionOutcome::Rejected(t) => assert_eq!(
+                (t.status, t.started_at),
+                (TaskStatus::Queued, None),
+                "a held start MUST leave its task queued"
+            ),
+            TransitionOutcome::Applied(_) => {
+                panic!("a queued task's start MUST be held while its owner runs {below} or more")
+            }
+        }
+    }
+    // Another owner's running tasks do not count; a task running already (a lapsed lease
+    // taken over) is never held.
+    let other = code_task(Uuid::new_v4());
+    store.create(&other, None, since).await.unwrap();
+    assert!(matches!(
+        store.start_within(other.id, &start(), 1).await.unwrap(),
+        TransitionOutcome::Applied(t) if t.status == TaskStatus::Running
+    ));
+    let lapsed = Transition::start(Uuid::new_v4(), time::now() + RUN_LEASE * 2);
+    assert!(
+        matches!(
+            store.start_within(ids[0], &lapsed, 1).await.unwrap(),
+            TransitionOutcome::Applied(_)
+        ),
+        "a running task whose lease lapsed MUST be taken over whatever its owner runs"
     );
-    assert_eq!(
-        store.running_beside_queued(ids[4], 1).await.unwrap(),
-        Some(1)
-    );
-    assert_eq!(store.running_beside_queued(ids[0], 10).await.unwrap(), None);
-    assert_eq!(store.running_beside_queued(ids[1], 10).await.unwrap(), None);
-    assert_eq!(
-        store
-            .running_beside_queued(Uuid::new_v4(), 10)
-            .await
-            .unwrap(),
-        None
-    );
+    assert!(matches!(
+        store.start_within(ids[4], &start(), 3).await.unwrap(),
+        TransitionOutcome::Applied(t) if t.status == TaskStatus::Running
+    ));
+    assert!(matches!(
+        store.start_within(Uuid::new_v4(), &start(), 1).await,
+        Err(Error::NotFound(_))
+    ));
+    store.delete(other.id).await.unwrap();
     for id in ids {
         store.delete(id).await.unwrap();
     }

@@ -88,21 +88,27 @@ impl TaskService {
         holder: LeaseId,
         deferrals: Option<u32>,
     ) -> Result<StartDecision> {
-        if let Some(deferrals) = deferrals
-            && let Some(cap) = self.running_cap
-            && self.must_wait(id, cap, deferrals).await?
-        {
-            metrics::counter!("codebox_starts_deferred_total").increment(1);
-            return Ok(StartDecision::Defer);
-        }
-        match self
-            .tasks
-            .transition(id, &Transition::start(holder, time::now()))
-            .await
-        {
+        let start = Transition::start(holder, time::now());
+        // Fair shares: a task never deferred waits while its owner runs any task, a
+        // deferred one while its owner runs `cap`.
+        let held_below = match (deferrals, self.running_cap) {
+            (Some(0), Some(_)) => Some(1),
+            (Some(_), Some(cap)) => Some(cap),
+            _ => None,
+        };
+        let outcome = match held_below {
+            Some(below) => self.tasks.start_within(id, &start, below).await,
+            None => self.tasks.transition(id, &start).await,
+        };
+        match outcome {
             Ok(TransitionOutcome::Applied(_)) => {
                 self.announce(id, TaskStatus::Running).await;
                 Ok(StartDecision::Run)
+            }
+            // Held to its owner's share: a start rejects a queued task for nothing else.
+            Ok(TransitionOutcome::Rejected(t)) if t.status == TaskStatus::Queued => {
+                metrics::counter!("codebox_starts_deferred_total").increment(1);
+                Ok(StartDecision::Defer)
             }
             // Running under another run's live lease.
             Ok(TransitionOutcome::Rejected(t)) if t.status == TaskStatus::Running => {
@@ -111,17 +117,6 @@ impl TaskService {
             Ok(TransitionOutcome::Rejected(_)) | Err(Error::NotFound(_)) => Ok(StartDecision::Skip),
             Err(e) => Err(e),
         }
-    }
-
-    /// Whether the queued task waits: its owner runs `cap` tasks, or runs one and the
-    /// task was never deferred. A task running already (a lapsed lease taken over) is
-    /// never held back. The check and the start are two steps: two starts at once may
-    /// both pass it, so the cap is exceeded by the starts racing, never for long.
-    async fn must_wait(&self, id: TaskId, cap: usize, deferrals: u32) -> Result<bool> {
-        let Some(running) = self.tasks.running_beside_queued(id, cap).await? else {
-            return Ok(false);
-        };
-        Ok(running >= cap || (running > 0 && deferrals == 0))
     }
 
     /// Refuses inline images (`image_base64`) above `bytes` with `TooLarge`, pointing to
