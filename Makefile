@@ -7,7 +7,7 @@ CARGO ?= cargo
 RUNNER_IMAGE ?= codebox-runner:latest
 export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
 
-.PHONY: run test build lint fmt docker gvisor runner-image services tools up up-aws down lambda-init-times lambda-watch-aws bench bench-compose gateway lambda-build lambda-watch deploy clean
+.PHONY: run test build lint fmt docker gvisor crun runner-image services tools up up-aws down lambda-init-times lambda-watch-aws bench bench-compose gateway lambda-build lambda-watch deploy clean
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
@@ -21,7 +21,7 @@ run: docker runner-image
 # `make run`) never reap each other's sandboxes.
 SUITE_RUN_DIR := $(or $(CODEBOX_RUN_DIR),/run/codebox/suite-$(shell date +%s%N))
 test: export CODEBOX_RUN_DIR := $(SUITE_RUN_DIR)
-test: docker gvisor runner-image services tools
+test: docker gvisor crun runner-image services tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) build --workspace --bins --locked
@@ -48,6 +48,10 @@ docker:
 ## Registers gVisor's runsc (Debian's package) with the engine; the suite runs on it too.
 gvisor: docker
 	bash scripts/ensure-gvisor.sh
+
+## crun (Debian's package) for the OCI engine, and cgroups it accepts; the suite runs on it too.
+crun:
+	bash scripts/ensure-crun.sh
 
 ## Builds the runner image: the Debian base (mmdebstrap → docker import) once, the sandbox agent on top when it changed.
 runner-image: docker

@@ -25,20 +25,21 @@ if [ "$left" -ne 0 ]; then
   exit 1
 fi
 # The runc engine's containers end with their worker too (the agent sees its stdin close,
-# and runc deletes a container whose first process ended).
+# and runc or crun deletes a container whose first process ended).
 run_dir=${CODEBOX_RUN_DIR:-/run/codebox}
-runc_root=$run_dir/runc
-if [ -d "$runc_root" ]; then
+for runtime in runc crun; do
+  root=$run_dir/$runtime
+  [ -d "$root" ] || continue
   for _ in $(seq 1 20); do
-    [ "$(runc --root "$runc_root" list -q | wc -l)" -eq 0 ] && break
+    [ "$($runtime --root "$root" list -q | wc -l)" -eq 0 ] && break
     sleep 0.5
   done
-  if [ "$(runc --root "$runc_root" list -q | wc -l)" -ne 0 ]; then
-    echo "check-leftovers: runc sandboxes left behind:" >&2
-    runc --root "$runc_root" list >&2
+  if [ "$($runtime --root "$root" list -q | wc -l)" -ne 0 ]; then
+    echo "check-leftovers: $runtime sandboxes left behind:" >&2
+    $runtime --root "$root" list >&2
     exit 1
   fi
-fi
+done
 # A suite's own run directory (make test gives each its own) goes with it.
 if [ "$run_dir" != /run/codebox ] && [ -d "$run_dir" ]; then
   rm -rf "$run_dir"

@@ -36,6 +36,13 @@ pub fn shared_gvisor_docker_stack() -> SocketAddr {
     *ADDR.get_or_init(|| spawn_stack(Some(GVISOR_DOCKER)))
 }
 
+/// The same with every sandbox run by crun, started by the worker on the sandbox's bundle
+/// (`CODEBOX_SANDBOX_RUNTIME=crun`).
+pub fn shared_crun_stack() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| spawn_stack(Some("crun")))
+}
+
 /// The same with every sandbox run by runc itself (`CODEBOX_SANDBOX_ENGINE=runc`).
 pub fn shared_runc_stack() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
@@ -102,6 +109,11 @@ pub async fn start_embedded_with(
         Some(GVISOR_DOCKER) => {
             config.sandbox.engine = codebox_worker::sandbox::EngineKind::Docker;
             config.sandbox.runtime = Some("runsc".to_owned());
+        }
+        // crun by the worker or not at all: no quiet fallback to Docker.
+        Some("crun") => {
+            config.sandbox.engine = codebox_worker::sandbox::EngineKind::Runc;
+            config.sandbox.runtime = Some("crun".to_owned());
         }
         Some(runtime) => config.sandbox.runtime = Some(runtime.to_owned()),
         None => {}
@@ -447,8 +459,8 @@ fn count_containers(task_id: &str, running_only: bool) -> anyhow::Result<usize> 
 }
 
 /// Host pids of the first processes (the agents) of a task's running sandboxes, on
-/// every engine: the Docker engine's containers and the OCI engines' (runc, runsc; for
-/// runsc the sandbox's own process, which holds the agent).
+/// every engine: the Docker engine's containers and the OCI engines' (runc, crun, runsc;
+/// for runsc the sandbox's own process, which holds the agent).
 pub fn sandbox_agent_pids_of(task_id: &str) -> anyhow::Result<Vec<u32>> {
     let name = format!("name=codebox-{task_id}");
     let out = std::process::Command::new("docker")
@@ -474,14 +486,14 @@ pub fn sandbox_agent_pids_of(task_id: &str) -> anyhow::Result<Vec<u32>> {
     Ok(pids)
 }
 
-/// Containers of the OCI engines (runc, runsc) serving this task (the task is named in
+/// Containers of the OCI engines (runc, crun, runsc) serving this task (the task is named in
 /// their bundle), or only those whose container runs. A bundle a dead worker left without
 /// its container is no sandbox (nothing of it runs or holds resources; the reaper removes
 /// it later).
 fn oci_sandboxes_of(task_id: &str, running_only: bool) -> anyhow::Result<Vec<Value>> {
     use codebox_worker::sandbox::engine::runc::{self as oci, Runtime};
     let mut found = Vec::new();
-    for runtime in [Runtime::Runc, Runtime::Runsc] {
+    for runtime in [Runtime::Runc, Runtime::Runsc, Runtime::Crun] {
         let root = oci::state_root(runtime);
         if !root.exists() {
             continue;
@@ -638,7 +650,10 @@ pub async fn assert_runtime_gets_no_variable_of_the_worker(
         "no {} run of this stack was found",
         runtime.name()
     );
-    for names in environments {
+    for mut names in environments {
+        // crun runs from a sealed copy of itself (its guard against CVE-2019-5736) and
+        // marks the copy by this variable of its own making.
+        names.retain(|n| n != "_LIBCONTAINER_CLONED_BINARY");
         assert_eq!(
             names,
             ["PATH"],

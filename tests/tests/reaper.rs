@@ -147,6 +147,12 @@ async fn the_reaper_deletes_a_runsc_sandbox_whose_runsc_was_killed() {
     a_sandbox_whose_runtime_was_killed_is_reaped(Runtime::Runsc, Some("runsc")).await;
 }
 
+/// The same on crun, run by the worker as runc is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_deletes_a_crun_sandbox_whose_crun_was_killed() {
+    a_sandbox_whose_runtime_was_killed_is_reaped(Runtime::Crun, Some("crun")).await;
+}
+
 async fn a_sandbox_whose_runtime_was_killed_is_reaped(runtime: Runtime, asked: Option<&str>) {
     use codebox_worker::sandbox::EngineKind;
     use codebox_worker::sandbox::engine::Engine;

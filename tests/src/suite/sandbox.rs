@@ -423,16 +423,31 @@ pub async fn a_task_cannot_take_another_tasks_kernel_quota(addr: SocketAddr) {
     assert!(count >= 5, "the first task held {line}");
 }
 
-/// The runner image's root is read-only, `nosuid` and `nodev` in the sandbox: neither a
-/// set-uid bit nor a device node in the image takes effect (runc engine: the worker
-/// mounts that root, and every sandbox's root keeps its flags).
+/// The runner image's files are read-only, `nosuid` and `nodev` in the sandbox: neither a
+/// set-uid bit nor a device node in the image takes effect. Each of the image's
+/// directories is looked up on the mount that holds it (runc: the root, bound with the
+/// host mount's flags; crun: a bind of its own, crun's root keeping none of them), and the
+/// root itself is read-only and holds nothing but directories and symbolic links.
 pub async fn the_root_is_nosuid_and_nodev(addr: SocketAddr) {
-    let src = "for line in open('/proc/self/mountinfo'):\n\
+    let src = "import os\n\
+        mounts = {}\n\
+        for line in open('/proc/self/mountinfo'):\n\
         \x20   f = line.split()\n\
-        \x20   if f[4] == '/':\n\
-        \x20       print(sorted(set(f[5].split(',')) & {'ro', 'nosuid', 'nodev'}))";
+        \x20   mounts[f[4]] = set(f[5].split(','))\n\
+        def flags(path):\n\
+        \x20   at = max((m for m in mounts if path == m or path.startswith(m.rstrip('/') + '/')), key=len)\n\
+        \x20   return sorted(mounts[at] & {'ro', 'nosuid', 'nodev'})\n\
+        for path in ['/usr/bin', '/usr/lib', '/etc', '/opt', '/var', '/root']:\n\
+        \x20   print(path, flags(path))\n\
+        print('/', 'ro' in mounts['/'], [n for n in os.listdir('/') if not (os.path.islink('/' + n) or os.path.isdir('/' + n))])";
     let r = client(addr).await.run(code("python", src)).await.unwrap();
-    assert_eq!(r["stdout"], "['nodev', 'nosuid', 'ro']\n", "{r}");
+    let all = "['nodev', 'nosuid', 'ro']";
+    let expected: String = ["/usr/bin", "/usr/lib", "/etc", "/opt", "/var", "/root"]
+        .iter()
+        .map(|p| format!("{p} {all}\n"))
+        .chain(["/ True []\n".to_owned()])
+        .collect();
+    assert_eq!(r["stdout"], expected.as_str(), "{r}");
 }
 
 pub async fn only_tmp_is_writable_and_the_user_is_not_root(addr: SocketAddr) {

@@ -15,8 +15,8 @@ pub enum EngineKind {
     Auto,
     /// The Docker engine (and any runtime registered with it, e.g. gVisor's runsc).
     Docker,
-    /// The OCI runtime (runc, or `runsc` when it is the runtime asked for) run by the
-    /// worker itself on a bundle; Docker keeps the runner image.
+    /// The OCI runtime (runc, or `runsc` or `crun` when it is the runtime asked for) run
+    /// by the worker itself on a bundle; Docker keeps the runner image.
     Runc,
 }
 
@@ -27,6 +27,8 @@ pub struct SandboxConfig {
     pub runc: String,
     /// gVisor's runsc binary (the OCI engine with runtime `runsc`).
     pub runsc: String,
+    /// The crun binary (the OCI engine with runtime `crun`).
+    pub crun: String,
     /// Docker's default seccomp profile in its JSON format: the sandboxes' policy is made
     /// from it (see [`seccomp`]).
     pub seccomp_profile: String,
@@ -58,6 +60,7 @@ impl Default for SandboxConfig {
             engine: EngineKind::Auto,
             runc: "runc".to_owned(),
             runsc: "runsc".to_owned(),
+            crun: "crun".to_owned(),
             seccomp_profile: "/usr/share/containers/seccomp.json".to_owned(),
             seccomp: None,
             image: "codebox-runner:latest".to_owned(),
@@ -80,7 +83,7 @@ impl SandboxConfig {
     /// `CODEBOX_RUNNER_IMAGE`, `CODEBOX_SANDBOX_RUNTIME`, `CODEBOX_SANDBOX_CPUS` (1),
     /// `CODEBOX_SANDBOX_PIDS` (64), `CODEBOX_SANDBOX_TMPFS_MB` (64),
     /// `CODEBOX_SANDBOX_POOL` (warm containers per memory size; the concurrency),
-    /// `CODEBOX_SANDBOX_ENGINE` (`docker`, `runc`), `CODEBOX_RUNC`, `CODEBOX_RUNSC`,
+    /// `CODEBOX_SANDBOX_ENGINE` (`docker`, `runc`), `CODEBOX_RUNC`, `CODEBOX_RUNSC`, `CODEBOX_CRUN`,
     /// `CODEBOX_SECCOMP_PROFILE`,
     /// `CODEBOX_SANDBOX_UIDS` (see [`identity`]).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -102,6 +105,7 @@ impl SandboxConfig {
             engine,
             runc: config::var("CODEBOX_RUNC").unwrap_or(d.runc),
             runsc: config::var("CODEBOX_RUNSC").unwrap_or(d.runsc),
+            crun: config::var("CODEBOX_CRUN").unwrap_or(d.crun),
             seccomp_profile: config::var("CODEBOX_SECCOMP_PROFILE").unwrap_or(d.seccomp_profile),
             seccomp: None,
             image: config::var("CODEBOX_RUNNER_IMAGE").unwrap_or(d.image),

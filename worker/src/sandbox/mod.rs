@@ -91,6 +91,7 @@ impl Sandboxes {
         let runtime = match config.runtime.as_deref() {
             None | Some("runc") => Some(Runtime::Runc),
             Some("runsc") => Some(Runtime::Runsc),
+            Some("crun") => Some(Runtime::Crun),
             // Another runtime is Docker's to run.
             Some(_) => None,
         };
@@ -99,7 +100,7 @@ impl Sandboxes {
             (EngineKind::Docker, _) | (EngineKind::Auto, None) => docker.clone(),
             (EngineKind::Runc, Some(runtime)) => Arc::new(Oci(Arc::new(open(runtime).await?))),
             (EngineKind::Runc, None) => anyhow::bail!(
-                "the runc engine runs runc or runsc itself; for the runtime {} use CODEBOX_SANDBOX_ENGINE=docker",
+                "the runc engine runs runc, runsc or crun itself; for the runtime {} use CODEBOX_SANDBOX_ENGINE=docker",
                 config.runtime.as_deref().unwrap_or_default()
             ),
             (EngineKind::Auto, Some(runtime)) => match open(runtime).await {

@@ -9,14 +9,21 @@ use serde_json::{Value, json};
 
 use crate::{round, summary};
 
-/// `docker run --rm --network none [--runtime R]`: the runtime the sandboxes run on.
+/// The runtime the docker-run baselines run on: gVisor's where the sandboxes run on it
+/// (a second kernel is compared with a second kernel), else Docker's default (runc; crun
+/// is compared with what a `docker run` costs as installed).
+pub fn runtime() -> Option<String> {
+    std::env::var("CODEBOX_SANDBOX_RUNTIME")
+        .ok()
+        .filter(|r| r == "runsc")
+}
+
+/// `docker run --rm --network none [--runtime runsc]`, see [`runtime`].
 fn docker_run(image: &str) -> Vec<String> {
     let mut args: Vec<String> = ["run", "--rm", "--network", "none"]
         .map(str::to_owned)
         .to_vec();
-    if let Ok(runtime) = std::env::var("CODEBOX_SANDBOX_RUNTIME")
-        && !runtime.is_empty()
-    {
+    if let Some(runtime) = runtime() {
         args.extend(["--runtime".to_owned(), runtime]);
     }
     args.extend([image, "python3", "-c", "print('hello')"].map(str::to_owned));

@@ -8,9 +8,9 @@
 //! one `docker run --rm` per task at the same concurrency. Also status polling, and the
 //! floor: the same `python3` hello run directly on the host, back to back and paced as a
 //! waiting client paces its tasks (on a virtual machine an idle CPU is slow to wake and
-//! its caches are cold: the paced floor is the one a task meets). The baselines run on the runtime the sandboxes run on
-//! (`CODEBOX_SANDBOX_RUNTIME`, e.g. `--runtime runsc` for gVisor). Prints a table with the
-//! ratios and writes `target/bench/latest.json`.
+//! its caches are cold: the paced floor is the one a task meets). The baselines run on
+//! gVisor where the sandboxes do (`--runtime runsc`), else on Docker's default runtime
+//! (runc and crun alike). Prints a table with the ratios and writes `target/bench/latest.json`.
 //!
 //! Options: `--url http://host:port` (a running stack), `--out FILE` (the JSON),
 //! `--samples N` (default 30), `--per-language-samples N` (default 5, at most 20; 0 skips),
@@ -509,8 +509,10 @@ async fn run() -> anyhow::Result<()> {
         &report["throughput_stages"],
     );
     println!(
-        "sandboxes: engine {}, runtime {} (the docker-run baselines on the same runtime)",
-        report["engine"], report["runtime"]
+        "sandboxes: engine {}, runtime {} (the docker-run baselines on {})",
+        report["engine"],
+        report["runtime"],
+        baselines::runtime().unwrap_or_else(|| "Docker's default runtime".into())
     );
     println!(
         "python p50 / bare docker run p50: {} (target <= 0.15)",

@@ -9,7 +9,7 @@ use tokio::process::Command;
 use super::{ID_PREFIX, Runtime};
 
 /// The deployment's own directory (`CODEBOX_RUN_DIR`, default `/run/codebox`): each
-/// runtime's state in `runc/` or `runsc/` (its own root, so `runc list` shows this deployment's sandboxes only)
+/// runtime's state in `runc/`, `runsc/` or `crun/` (its own root, so `runc list` shows this deployment's sandboxes only)
 /// and one bundle per sandbox in `bundles/`. Two deployments on one host (two test suites,
 /// say) give two directories, so neither's reaper touches the other's sandboxes.
 pub fn run_dir() -> PathBuf {
@@ -23,7 +23,7 @@ pub fn runc_root() -> PathBuf {
     state_root(Runtime::Runc)
 }
 
-/// A runtime's state directory (`--root`) of this deployment: `runc/` or `runsc/`.
+/// A runtime's state directory (`--root`) of this deployment: `runc/`, `runsc/` or `crun/`.
 pub fn state_root(runtime: Runtime) -> PathBuf {
     run_dir().join(runtime.name())
 }
@@ -86,6 +86,9 @@ pub(super) fn same_as_dockers_default(daemon: &Daemon, runtime: Runtime) -> anyh
     let default = daemon.default_runtime.as_str();
     if runtime == Runtime::Runc && default != "runc" {
         anyhow::bail!("the engine's default runtime is {default}, not runc");
+    }
+    if runtime == Runtime::Crun && !matches!(default, "runc" | "crun") {
+        anyhow::bail!("the engine's default runtime is {default}, not runc or crun");
     }
     for option in &daemon.security_options {
         let name = option
@@ -172,6 +175,49 @@ pub(super) async fn mount_root(id: &str, layers: &[String]) -> anyhow::Result<Pa
     Ok(target)
 }
 
+/// The paths every sandbox mounts afresh over the image's own.
+const MOUNTED_OVER: [&str; 4] = ["proc", "dev", "sys", "tmp"];
+
+/// The runner image root's top-level directories, for crun to bind again read-only,
+/// `nosuid` and `nodev`: crun binds the root and remounts it read-only without keeping
+/// the host mount's `nosuid` and `nodev`, while the mounts a spec lists keep their
+/// options. Its root then holds directories (each its own such mount, or one mounted
+/// over) and symbolic links alone; anything else there (a file, a device node) is
+/// refused, since it would be reached without those flags.
+pub(super) fn root_dirs(rootfs: &Path) -> anyhow::Result<Vec<String>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(rootfs)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type()?;
+        if kind.is_symlink() || MOUNTED_OVER.contains(&name.as_str()) {
+            continue;
+        }
+        if !kind.is_dir() {
+            anyhow::bail!(
+                "the runner image's root holds /{name}, which is not a directory: crun's sandboxes would reach it without nosuid and nodev"
+            );
+        }
+        dirs.push(name);
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// crun (1.8) refuses a hybrid host whose cgroup v2 hierarchy holds controllers; it
+/// runs on cgroup v1 or v2 alone, or hybrid with every controller on v1.
+pub(super) fn crun_cgroups() -> anyhow::Result<()> {
+    let unified = Path::new("/sys/fs/cgroup/unified/cgroup.controllers");
+    let held = std::fs::read_to_string(unified).unwrap_or_default();
+    if !held.trim().is_empty() {
+        anyhow::bail!(
+            "crun does not run on a hybrid cgroup host whose v2 hierarchy holds controllers ({}); mount them as v1 hierarchies (scripts/ensure-crun.sh does) or run runc",
+            held.trim()
+        );
+    }
+    Ok(())
+}
+
 async fn mount(args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new("mount").args(args).output().await?;
     if !out.status.success() {
@@ -209,6 +255,8 @@ mod tests {
         assert!(same_as_dockers_default(&daemon("runc", &debian), Runtime::Runc).is_ok());
         assert!(same_as_dockers_default(&daemon("runsc", &debian), Runtime::Runc).is_err());
         assert!(same_as_dockers_default(&daemon("runsc", &debian), Runtime::Runsc).is_ok());
+        assert!(same_as_dockers_default(&daemon("runc", &debian), Runtime::Crun).is_ok());
+        assert!(same_as_dockers_default(&daemon("runsc", &debian), Runtime::Crun).is_err());
         for added in [
             "name=userns",
             "name=selinux",
@@ -220,5 +268,21 @@ mod tests {
                 "{added}"
             );
         }
+    }
+
+    /// crun's binds: the image root's directories but those mounted over; symbolic links
+    /// left as they are; anything else at the top refused, naming it.
+    #[test]
+    fn the_images_directories_are_listed_for_crun() {
+        let root = std::env::temp_dir().join(format!("codebox-root-{}", uuid::Uuid::new_v4()));
+        for dir in ["usr", "etc", "proc", "tmp", "opt"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+        assert_eq!(root_dirs(&root).unwrap(), ["etc", "opt", "usr"]);
+        std::fs::write(root.join("setuid-tool"), b"x").unwrap();
+        let e = root_dirs(&root).unwrap_err().to_string();
+        assert!(e.contains("/setuid-tool"), "{e}");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

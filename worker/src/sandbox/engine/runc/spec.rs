@@ -64,8 +64,10 @@ pub(crate) fn spec(
         },
         // Read-only, nosuid and nodev by the host mount of the root ([`mount_root`]), which
         // runc's bind keeps; runc's own read-only remount would clear nosuid and nodev.
-        // gVisor's Sentry mounts the root itself, read-only as asked.
-        "root": {"path": oci.rootfs, "readonly": oci.runtime == Runtime::Runsc},
+        // gVisor's Sentry mounts the root itself, read-only as asked. crun's bind drops
+        // all three: its root is read-only as asked, and each of the image's directories
+        // is bound again with the three flags (below).
+        "root": {"path": oci.rootfs, "readonly": oci.runtime != Runtime::Runc},
         "hostname": "sandbox",
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc",
@@ -111,6 +113,14 @@ pub(crate) fn spec(
     });
     if let Some(profile) = &oci.apparmor {
         spec["process"]["apparmorProfile"] = json!(profile);
+    }
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        for dir in &oci.root_dirs {
+            mounts.push(json!({
+                "destination": format!("/{dir}"), "type": "bind",
+                "source": oci.rootfs.join(dir), "options": ["bind", "ro", "nosuid", "nodev"],
+            }));
+        }
     }
     spec
 }
@@ -348,5 +358,48 @@ mod tests {
         assert_eq!(s["process"], runc["process"]);
         assert_eq!(s["mounts"], runc["mounts"]);
         assert_eq!(s["linux"]["namespaces"], runc["linux"]["namespaces"]);
+    }
+
+    /// crun's sandbox: the runc spec, its root read-only and each of the image's
+    /// directories bound again read-only, `nosuid` and `nodev` (crun's own bind of the root
+    /// keeps neither flag of the host mount).
+    #[test]
+    fn a_crun_sandbox_binds_the_images_directories_nosuid_and_nodev() {
+        let crun = OciEngine {
+            runtime: Runtime::Crun,
+            root_dirs: vec!["etc".into(), "usr".into()],
+            ..oci(true)
+        };
+        let s = spec(
+            &SandboxConfig::default(),
+            &crun,
+            "codebox-x",
+            128,
+            2_000_123,
+        );
+        let runc = spec(
+            &SandboxConfig::default(),
+            &oci(true),
+            "codebox-x",
+            128,
+            2_000_123,
+        );
+        assert_eq!(s["root"]["readonly"], true);
+        let mounts = s["mounts"].as_array().unwrap();
+        let runc_mounts = runc["mounts"].as_array().unwrap();
+        assert_eq!(mounts[..runc_mounts.len()], runc_mounts[..]);
+        let binds: Vec<_> = mounts[runc_mounts.len()..].to_vec();
+        assert_eq!(binds.len(), 2);
+        for (bind, dir) in binds.iter().zip(["etc", "usr"]) {
+            assert_eq!(bind["destination"], format!("/{dir}"));
+            assert_eq!(bind["type"], "bind");
+            assert_eq!(
+                bind["source"],
+                crun.rootfs.join(dir).to_string_lossy().as_ref()
+            );
+            assert_eq!(strings(&bind["options"]), ["bind", "ro", "nosuid", "nodev"]);
+        }
+        assert_eq!(s["process"], runc["process"]);
+        assert_eq!(s["linux"], runc["linux"]);
     }
 }

@@ -1,5 +1,5 @@
-//! The oldest runc the runc engine runs: one with the fixes for the escapes a program
-//! inside a sandbox could attempt on its own.
+//! The oldest runc (and crun) the OCI engine runs: one with the fixes for the escapes a
+//! program inside a sandbox could attempt on its own.
 //!
 //! - CVE-2019-5736: a container process overwrites the host's runc through
 //!   `/proc/self/exe` (fixed in 1.0.0-rc7);
@@ -12,6 +12,13 @@
 //! -52881) need a container image or mounts the attacker controls; the runner image and
 //! every mount here are the worker's own.
 
+//! crun: CVE-2019-5736 is fixed since 2019 the way runc fixed it; CVE-2022-27650 (a
+//! container process started with inheritable capabilities, which a file with inheritable
+//! capabilities could raise) in 1.4.4; CVE-2024-21626 and the runc escapes of November
+//! 2025 do not reach it (its maintainers tried their reproducers); CVE-2025-24965 is its
+//! krun handler's, never used here; CVE-2026-88264/-88265 need a container without a
+//! `/dev` of its own, and every sandbox mounts one. Debian 12's crun is 1.8.1.
+
 /// The first upstream release with every fix above.
 const MINIMUM: (u32, u32, u32) = (1, 1, 12);
 /// Debian 12's runc release whose security revisions carry the fixes.
@@ -19,11 +26,7 @@ const DEBIAN_12_BUILD: &str = "1.1.5+ds1-1+deb12u";
 
 /// Whether `runc --version`'s output names a runc with the fixes; the error says which.
 pub fn check(output: &str) -> Result<(), String> {
-    let version = output
-        .lines()
-        .find_map(|l| l.strip_prefix("runc version "))
-        .map(str::trim)
-        .ok_or_else(|| format!("runc did not say its version: {:?}", output.trim()))?;
+    let version = said_version("runc", output)?;
     if upstream(version).is_some_and(|v| v >= MINIMUM) {
         return Ok(());
     }
@@ -43,7 +46,31 @@ pub fn check(output: &str) -> Result<(), String> {
     ))
 }
 
-/// `1.1.12`, `1.2.0-rc.1`, `1.1.5+ds1` → its numbers (a pre-release counts as below its
+/// The first crun release with every fix above.
+const CRUN_MINIMUM: (u32, u32, u32) = (1, 4, 4);
+
+/// Whether `crun --version`'s output names a crun with the fixes; the error says which.
+pub fn check_crun(output: &str) -> Result<(), String> {
+    let version = said_version("crun", output)?;
+    match upstream(version) {
+        Some(v) if v >= CRUN_MINIMUM => Ok(()),
+        _ => Err(format!(
+            "crun {version} lacks the fix for CVE-2022-27650; install crun 1.4.4 or later (Debian 12: 1.8.1)"
+        )),
+    }
+}
+
+/// The version `<runtime> --version` says on its `<runtime> version X` line.
+fn said_version<'a>(runtime: &str, output: &'a str) -> Result<&'a str, String> {
+    let line = format!("{runtime} version ");
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix(line.as_str()))
+        .map(str::trim)
+        .ok_or_else(|| format!("{runtime} did not say its version: {:?}", output.trim()))
+}
+
+/// `1.1.12`, `1.2.0-rc.1`, `1.1.5+ds1`, `1.25` → its numbers (a pre-release counts as below its
 /// release).
 fn upstream(version: &str) -> Option<(u32, u32, u32)> {
     let core = version.split(['+', '~']).next()?;
@@ -52,7 +79,12 @@ fn upstream(version: &str) -> Option<(u32, u32, u32)> {
         None => (core, false),
     };
     let mut parts = numbers.split('.').map(|p| p.parse::<u32>().ok());
-    let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next()??);
+    // crun names some releases by two numbers (1.25).
+    let (major, minor, patch) = (
+        parts.next()??,
+        parts.next()??,
+        parts.next().unwrap_or(Some(0))?,
+    );
     if pre {
         // 1.2.0-rc.1 is older than 1.2.0, and newer than every 1.1.x.
         return Some(if patch > 0 {
@@ -107,5 +139,19 @@ mod tests {
         }
         assert!(check("").is_err());
         assert!(check("runc version banana\n").is_err());
+    }
+
+    #[test]
+    fn crun_is_held_to_its_own_fixes() {
+        let said =
+            |v: &str| format!("crun version {v}\ncommit: x\nrundir: /run/crun\nspec: 1.0.0\n");
+        for v in ["1.8.1", "1.4.4", "1.14.1", "1.25"] {
+            assert_eq!(check_crun(&said(v)).map_err(|e| (v, e)), Ok(()));
+        }
+        for v in ["1.4.3", "1.4", "0.21", "1.4.4-rc.1"] {
+            let e = check_crun(&said(v)).unwrap_err();
+            assert!(e.contains("CVE-2022-27650"), "{v}: {e}");
+        }
+        assert!(check_crun("runc version 1.1.12\n").is_err());
     }
 }
