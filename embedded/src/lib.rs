@@ -109,6 +109,8 @@ impl Running {
 /// Starts the stack: checks Docker and the runner image first (one clear error when
 /// either is missing), reads the language versions from the image, then serves.
 pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Running> {
+    // The recorder before anything records (the sandboxes say their engine at start).
+    codebox_core::telemetry::metrics_handle();
     let mut sandbox_config = config.sandbox.clone();
     sandbox_config.pool.get_or_insert(config.worker.concurrency);
     sandbox_config.slots = config.worker.concurrency;

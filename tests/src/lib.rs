@@ -16,7 +16,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 /// A stack shared by the tests of one test binary, on its own runtime so it outlives
-/// each test's runtime.
+/// each test's runtime; its sandboxes on the default engine (crun where it runs, else
+/// runc, else Docker).
 pub fn shared_stack() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| spawn_stack(None))
@@ -43,7 +44,8 @@ pub fn shared_crun_stack() -> SocketAddr {
     *ADDR.get_or_init(|| spawn_stack(Some("crun")))
 }
 
-/// The same with every sandbox run by runc itself (`CODEBOX_SANDBOX_ENGINE=runc`).
+/// The same with every sandbox run by runc itself (`CODEBOX_SANDBOX_ENGINE=runc`,
+/// `CODEBOX_SANDBOX_RUNTIME=runc`).
 pub fn shared_runc_stack() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| spawn_stack(Some(RUNC_ENGINE)))
@@ -104,7 +106,11 @@ pub async fn start_embedded_with(
 ) -> codebox_embedded::Running {
     let mut config = codebox_embedded::EmbeddedConfig::from_env().expect("embedded config");
     match runtime {
-        Some(RUNC_ENGINE) => config.sandbox.engine = codebox_worker::sandbox::EngineKind::Runc,
+        // runc by the worker, not crun, which the default tries first.
+        Some(RUNC_ENGINE) => {
+            config.sandbox.engine = codebox_worker::sandbox::EngineKind::Runc;
+            config.sandbox.runtime = Some("runc".to_owned());
+        }
         Some(DOCKER_ENGINE) => config.sandbox.engine = codebox_worker::sandbox::EngineKind::Docker,
         Some(GVISOR_DOCKER) => {
             config.sandbox.engine = codebox_worker::sandbox::EngineKind::Docker;

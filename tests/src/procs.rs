@@ -641,13 +641,18 @@ fn sandbox_containers_but_phantoms(skip_phantoms: bool) -> usize {
         eprintln!("sandbox container: {line}");
         count += 1;
     }
-    // The runc engine's: its containers end with their worker.
-    let root = codebox_worker::sandbox::engine::runc::runc_root();
-    if root.exists() {
-        // A failed list (a container deleted as runc read it) is listed again.
+    // The OCI engines' (runc, and crun, the default where it runs): their containers end
+    // with their worker.
+    use codebox_worker::sandbox::engine::runc::{Runtime, state_root};
+    for runtime in [Runtime::Runc, Runtime::Crun] {
+        let root = state_root(runtime);
+        if !root.exists() {
+            continue;
+        }
+        // A failed list (a container deleted as the runtime read it) is listed again.
         let out = (0..5)
             .map(|_| {
-                Command::new("runc")
+                Command::new(runtime.name())
                     .arg("--root")
                     .arg(&root)
                     .args(["list", "-q"])
@@ -655,9 +660,9 @@ fn sandbox_containers_but_phantoms(skip_phantoms: bool) -> usize {
                     .unwrap()
             })
             .find(|o| o.status.success())
-            .expect("runc list succeeds within 5 tries");
+            .expect("the runtime's list succeeds within 5 tries");
         for id in String::from_utf8_lossy(&out.stdout).lines() {
-            eprintln!("runc sandbox: {id}");
+            eprintln!("{} sandbox: {id}", runtime.name());
             count += 1;
         }
     }

@@ -1,6 +1,7 @@
-//! End to end against the embedded stack on 127.0.0.1:0 with the runc engine (the default
-//! wherever the worker can run runc itself); `e2e_docker.rs` runs the same suite through
-//! the Docker engine, `e2e_gvisor.rs` on gVisor.
+//! End to end against the embedded stack on 127.0.0.1:0 with runc run by the worker (the
+//! default where crun does not run); `e2e_crun.rs` runs the same suite on crun (the
+//! default where it runs), `e2e_docker.rs` through the Docker engine, `e2e_gvisor.rs` on
+//! gVisor.
 
 codebox_tests::all_tests!(codebox_tests::shared_runc_stack());
 // One process: the worker's metrics are on the gateway's /metrics too.

@@ -35,7 +35,7 @@ fn all_sandboxes(engine: Engine) -> HashSet<String> {
         .lines()
         .map(str::to_owned)
         .collect();
-    if let (Engine::Runc, Ok(dir)) = (engine, std::fs::read_dir(oci::bundles())) {
+    if let (Engine::Runc, Ok(dir)) = (engine, std::fs::read_dir(oci::bundles(oci::Runtime::Runc))) {
         all.extend(
             dir.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned()),

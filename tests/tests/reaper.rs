@@ -138,7 +138,7 @@ async fn the_reaper_removes_a_container_whose_removal_the_engine_failed() {
 /// bundle. The reaper deletes both once they are 10 s old, and nothing running or young.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_deletes_a_runc_sandbox_whose_runc_was_killed() {
-    a_sandbox_whose_runtime_was_killed_is_reaped(Runtime::Runc, None).await;
+    a_sandbox_whose_runtime_was_killed_is_reaped(Runtime::Runc, Some("runc")).await;
 }
 
 /// The same on gVisor, runsc run by the worker on the sandbox's bundle.
@@ -203,7 +203,7 @@ async fn a_sandbox_whose_runtime_was_killed_is_reaped(runtime: Runtime, asked: O
     let left = engine.prepare(128).await.unwrap();
     let alive = engine.prepare(128).await.unwrap();
     let id = left.id().to_owned();
-    let bundle = codebox_worker::sandbox::engine::runc::bundles().join(&id);
+    let bundle = codebox_worker::sandbox::engine::runc::bundles(runtime).join(&id);
     // The worker and its runtime die: the agent sees its stdin close and ends, and nobody
     // deletes the container.
     let killed = Command::new("pkill")
@@ -231,4 +231,74 @@ async fn a_sandbox_whose_runtime_was_killed_is_reaped(runtime: Runtime, asked: O
     assert_eq!(state(&alive_id), "running", "a live one is left alone");
     alive.discard().await;
     assert_eq!(state(&alive_id), "gone");
+}
+
+/// Workers of two runtimes on one host (a crun worker beside a runc one, or beside a
+/// gVisor one) each reap their own: a runc worker's reaper leaves a live crun sandbox's
+/// bundle alone however old it is (a warm sandbox may wait minutes for its job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaper_leaves_another_runtimes_sandboxes_alone() {
+    use codebox_worker::sandbox::EngineKind;
+    use codebox_worker::sandbox::engine::Engine;
+    use codebox_worker::sandbox::engine::runc::{OciEngine, bundles, state_root};
+    let config = |runtime: &str| SandboxConfig {
+        engine: EngineKind::Runc,
+        runtime: Some(runtime.to_owned()),
+        ..SandboxConfig::default()
+    };
+    let runc = Sandboxes::connect(config("runc")).await.unwrap();
+    let docker = codebox_worker::sandbox::engine::docker::DockerEngine::connect(
+        &config("crun"),
+        tokio_util::task::TaskTracker::new(),
+    )
+    .await
+    .unwrap();
+    let claimed = SandboxConfig {
+        identities: config("crun")
+            .identities
+            .claim(std::path::Path::new(
+                codebox_worker::sandbox::identity::LOCK_DIR,
+            ))
+            .unwrap(),
+        ..config("crun")
+    };
+    let crun = codebox_worker::sandbox::engine::runc::Oci(std::sync::Arc::new(
+        OciEngine::beside(
+            &docker,
+            &claimed,
+            Runtime::Crun,
+            tokio_util::task::TaskTracker::new(),
+        )
+        .await
+        .unwrap(),
+    ));
+    let alive = crun.prepare(128).await.unwrap();
+    let id = alive.id().to_owned();
+    let bundle = bundles(Runtime::Crun).join(&id);
+    assert!(bundle.exists(), "{}", bundle.display());
+    // As old as a warm sandbox that waited two minutes.
+    let aged = Command::new("touch")
+        .args(["-d", "2 minutes ago"])
+        .arg(&bundle)
+        .status()
+        .unwrap();
+    assert!(aged.success());
+    runc.reap_stale(Duration::from_secs(5)).await.unwrap();
+    assert!(
+        bundle.exists(),
+        "the runc reaper removed crun's live bundle"
+    );
+    let out = Command::new("crun")
+        .arg("--root")
+        .arg(state_root(Runtime::Crun))
+        .args(["state", &id])
+        .output()
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(
+        state["status"], "running",
+        "the crun sandbox is left running"
+    );
+    alive.discard().await;
+    assert!(!bundle.exists(), "its own disposal removes its bundle");
 }

@@ -90,6 +90,7 @@ pub async fn metrics_include_the_workers(addr: SocketAddr) {
         "codebox_sandbox_seconds_bucket{language=\"python\"",
         "codebox_queue_wait_seconds_bucket",
         "codebox_tasks_in_flight",
+        "codebox_sandbox_engine_info{engine=",
     ] {
         assert!(text.contains(needle), "{needle} missing from /metrics");
     }

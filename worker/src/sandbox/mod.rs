@@ -88,34 +88,31 @@ impl Sandboxes {
             codebox_core::domain::Limits::DEFAULT.memory_mb,
             languages::CompileLimits::STANDARD.memory_mb,
         ];
-        let runtime = match config.runtime.as_deref() {
-            None | Some("runc") => Some(Runtime::Runc),
-            Some("runsc") => Some(Runtime::Runsc),
-            Some("crun") => Some(Runtime::Crun),
-            // Another runtime is Docker's to run.
-            Some(_) => None,
-        };
-        let open = |runtime| OciEngine::beside(&docker, &config, runtime, disposals.clone());
-        let engine: Arc<dyn Engine> = match (config.engine, runtime) {
-            (EngineKind::Docker, _) | (EngineKind::Auto, None) => docker.clone(),
-            (EngineKind::Runc, Some(runtime)) => Arc::new(Oci(Arc::new(open(runtime).await?))),
+        let engine: Arc<dyn Engine> = match (config.engine, oci_runtimes(config.runtime.as_deref()))
+        {
+            (EngineKind::Docker, _) | (EngineKind::Auto, None) => {
+                docker.runs(config.runtime.as_deref()).await?;
+                docker.clone()
+            }
             (EngineKind::Runc, None) => anyhow::bail!(
                 "the runc engine runs runc, runsc or crun itself; for the runtime {} use CODEBOX_SANDBOX_ENGINE=docker",
                 config.runtime.as_deref().unwrap_or_default()
             ),
-            (EngineKind::Auto, Some(runtime)) => match open(runtime).await {
-                Ok(oci) => Arc::new(Oci(Arc::new(oci))),
-                Err(e) => {
-                    tracing::info!(reason = %format!("{e:#}"), runtime = runtime.name(), "sandboxes run through Docker: the worker cannot run the runtime itself here");
-                    docker.clone()
+            (kind, Some(runtimes)) => {
+                match open_first(&docker, &config, &runtimes, &disposals).await {
+                    Ok(oci) => Arc::new(Oci(Arc::new(oci))),
+                    Err(e) if kind == EngineKind::Auto => {
+                        tracing::info!(reason = %format!("{e:#}"), "sandboxes run through Docker: the worker cannot run an OCI runtime itself here");
+                        docker.runs(config.runtime.as_deref()).await?;
+                        docker.clone()
+                    }
+                    Err(e) => return Err(e),
                 }
-            },
+            }
         };
-        tracing::info!(
-            engine = engine.name(),
-            runtime = config.runtime.as_deref().unwrap_or("runc"),
-            "sandbox engine"
-        );
+        tracing::info!(engine = engine.name(), "sandbox engine");
+        // Which engine a worker chose, for its operator (and the bench's report).
+        metrics::gauge!("codebox_sandbox_engine_info", "engine" => engine.name()).set(1.0);
         let pool = Arc::new(Pool::new(engine.clone(), config.pool.unwrap_or(0), &pinned));
         Ok(Self {
             docker,
@@ -127,7 +124,7 @@ impl Sandboxes {
         })
     }
 
-    /// The engine the sandboxes run on: `docker`, `runc` or `runsc`.
+    /// The engine the sandboxes run on: `docker`, `runc`, `crun` or `runsc`.
     pub fn engine(&self) -> &'static str {
         self.engine.name()
     }
@@ -235,5 +232,55 @@ impl Sandboxes {
         }
         let listing = languages::read_versions(&String::from_utf8_lossy(&out.stdout));
         Ok(listing)
+    }
+}
+
+/// The OCI runtimes the worker tries, in turn, for the runtime asked for: crun, then runc,
+/// when none is named (the same boundary and spec; crun starts a sandbox in about half
+/// runc's time); `None` for a runtime that is Docker's to run.
+fn oci_runtimes(asked: Option<&str>) -> Option<Vec<Runtime>> {
+    match asked {
+        None => Some(vec![Runtime::Crun, Runtime::Runc]),
+        Some("runc") => Some(vec![Runtime::Runc]),
+        Some("runsc") => Some(vec![Runtime::Runsc]),
+        Some("crun") => Some(vec![Runtime::Crun]),
+        Some(_) => None,
+    }
+}
+
+/// The OCI engine of the first of `runtimes` that runs here; each that does not is
+/// named with its reason in the error.
+async fn open_first(
+    docker: &DockerEngine,
+    config: &SandboxConfig,
+    runtimes: &[Runtime],
+    disposals: &TaskTracker,
+) -> anyhow::Result<OciEngine> {
+    let mut reasons = Vec::new();
+    for &runtime in runtimes {
+        match OciEngine::beside(docker, config, runtime, disposals.clone()).await {
+            Ok(oci) => return Ok(oci),
+            Err(e) => {
+                if runtimes.len() > 1 {
+                    tracing::info!(reason = %format!("{e:#}"), runtime = runtime.name(), "this runtime does not run here");
+                }
+                reasons.push(format!("{}: {e:#}", runtime.name()));
+            }
+        }
+    }
+    anyhow::bail!("{}", reasons.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crun_is_tried_before_runc_unless_a_runtime_is_named() {
+        assert_eq!(oci_runtimes(None), Some(vec![Runtime::Crun, Runtime::Runc]));
+        assert_eq!(oci_runtimes(Some("runc")), Some(vec![Runtime::Runc]));
+        assert_eq!(oci_runtimes(Some("crun")), Some(vec![Runtime::Crun]));
+        assert_eq!(oci_runtimes(Some("runsc")), Some(vec![Runtime::Runsc]));
+        assert_eq!(oci_runtimes(Some("kata")), None);
     }
 }

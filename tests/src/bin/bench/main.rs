@@ -436,7 +436,9 @@ async fn run() -> anyhow::Result<()> {
     let report = json!({
         "target": format!("http://{addr}"),
         "engine": setting("CODEBOX_SANDBOX_ENGINE").unwrap_or_else(|| "auto".into()),
-        "runtime": setting("CODEBOX_SANDBOX_RUNTIME").unwrap_or_else(|| "runc".into()),
+        "runtime": setting("CODEBOX_SANDBOX_RUNTIME").unwrap_or_else(|| "default".into()),
+        // What the worker chose (crun, runc, runsc or docker), read from its metrics.
+        "sandboxes_on": engine_in_use(&c).await.unwrap_or_else(|| "unknown".into()),
         "python_hello_on_the_host": host,
         "python_p50_over_host_p50": round(floor_ratio),
         "python_hello_on_the_host_paced": paced,
@@ -509,7 +511,8 @@ async fn run() -> anyhow::Result<()> {
         &report["throughput_stages"],
     );
     println!(
-        "sandboxes: engine {}, runtime {} (the docker-run baselines on {})",
+        "sandboxes on {} (engine {}, runtime {}; the docker-run baselines on {})",
+        report["sandboxes_on"],
         report["engine"],
         report["runtime"],
         baselines::runtime().unwrap_or_else(|| "Docker's default runtime".into())
@@ -574,4 +577,15 @@ fn print_row(name: &str, s: &Value) {
         f("p95_ms"),
         f("p99_ms")
     );
+}
+
+/// The engine the stack's worker runs its sandboxes on, as its metrics say
+/// (`codebox_sandbox_engine_info{engine="…"}`); none where they are elsewhere.
+async fn engine_in_use(c: &Client) -> Option<String> {
+    let text = c.metrics().await.ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("codebox_sandbox_engine_info{"))?;
+    let rest = line.split_once("engine=\"")?.1;
+    Some(rest.split_once('"')?.0.to_owned())
 }

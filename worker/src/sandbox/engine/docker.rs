@@ -71,7 +71,22 @@ impl DockerEngine {
         Ok(Daemon {
             default_runtime: info.default_runtime.unwrap_or_else(|| "runc".to_owned()),
             security_options: info.security_options.unwrap_or_default(),
+            runtimes: {
+                let mut names: Vec<String> =
+                    info.runtimes.unwrap_or_default().into_keys().collect();
+                names.sort();
+                names
+            },
         })
+    }
+
+    /// Refuses, at start, a runtime (`CODEBOX_SANDBOX_RUNTIME`) this daemon does not
+    /// have; `None` is its default runtime.
+    pub async fn runs(&self, runtime: Option<&str>) -> anyhow::Result<()> {
+        match runtime {
+            Some(runtime) => self.daemon().await?.has_runtime(runtime),
+            None => Ok(()),
+        }
     }
 
     /// Where `image` lies in the daemon's store, for an OCI engine to mount.

@@ -10,7 +10,7 @@ use super::{ID_PREFIX, Runtime};
 
 /// The deployment's own directory (`CODEBOX_RUN_DIR`, default `/run/codebox`): each
 /// runtime's state in `runc/`, `runsc/` or `crun/` (its own root, so `runc list` shows this deployment's sandboxes only)
-/// and one bundle per sandbox in `bundles/`. Two deployments on one host (two test suites,
+/// and one bundle per sandbox in `bundles/<runtime>/`. Two deployments on one host (two test suites,
 /// say) give two directories, so neither's reaper touches the other's sandboxes.
 pub fn run_dir() -> PathBuf {
     std::env::var_os("CODEBOX_RUN_DIR")
@@ -28,9 +28,11 @@ pub fn state_root(runtime: Runtime) -> PathBuf {
     run_dir().join(runtime.name())
 }
 
-/// This deployment's sandbox bundles.
-pub fn bundles() -> PathBuf {
-    run_dir().join("bundles")
+/// This deployment's bundles of a runtime's sandboxes: each runtime's its own, since a
+/// reaper removes the bundles its runtime does not list (a crun worker and a runc
+/// worker sharing a host must not take each other's for leftovers).
+pub fn bundles(runtime: Runtime) -> PathBuf {
+    run_dir().join("bundles").join(runtime.name())
 }
 /// Where a runner image made of several layers is mounted (read-only overlay).
 const ROOTFS: &str = "/run/codebox/rootfs";
@@ -64,6 +66,22 @@ pub struct Daemon {
     pub default_runtime: String,
     /// What it adds to every container (`name=seccomp,profile=default`, `name=userns`, …).
     pub security_options: Vec<String>,
+    /// The runtimes registered with it (`runc`, and e.g. `runsc` where gVisor is).
+    pub runtimes: Vec<String>,
+}
+
+impl Daemon {
+    /// Refuses a runtime the daemon does not have, naming those it has: Docker itself
+    /// would say so only at the first container.
+    pub fn has_runtime(&self, runtime: &str) -> anyhow::Result<()> {
+        if !self.runtimes.iter().any(|r| r == runtime) {
+            anyhow::bail!(
+                "the Docker engine has no runtime {runtime} (it has {}): register it in /etc/docker/daemon.json, or run it with CODEBOX_SANDBOX_ENGINE=runc",
+                self.runtimes.join(", ")
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Where the runner image lies in the daemon's store, which an OCI engine mounts as its
@@ -204,11 +222,14 @@ pub(super) fn root_dirs(rootfs: &Path) -> anyhow::Result<Vec<String>> {
     Ok(dirs)
 }
 
+/// A hybrid host's cgroup v2 hierarchy: the controllers it holds.
+pub(super) const HYBRID_V2_CONTROLLERS: &str = "/sys/fs/cgroup/unified/cgroup.controllers";
+
 /// crun (1.8) refuses a hybrid host whose cgroup v2 hierarchy holds controllers; it
-/// runs on cgroup v1 or v2 alone, or hybrid with every controller on v1.
-pub(super) fn crun_cgroups() -> anyhow::Result<()> {
-    let unified = Path::new("/sys/fs/cgroup/unified/cgroup.controllers");
-    let held = std::fs::read_to_string(unified).unwrap_or_default();
+/// runs on cgroup v1 or v2 alone, or hybrid with every controller on v1. `controllers`
+/// is [`HYBRID_V2_CONTROLLERS`] (absent where the host is not hybrid).
+pub(super) fn crun_cgroups(controllers: &Path) -> anyhow::Result<()> {
+    let held = std::fs::read_to_string(controllers).unwrap_or_default();
     if !held.trim().is_empty() {
         anyhow::bail!(
             "crun does not run on a hybrid cgroup host whose v2 hierarchy holds controllers ({}); mount them as v1 hierarchies (scripts/ensure-crun.sh does) or run runc",
@@ -239,7 +260,37 @@ mod tests {
         Daemon {
             default_runtime: default_runtime.to_owned(),
             security_options: options.iter().map(|o| (*o).to_owned()).collect(),
+            runtimes: vec!["runc".to_owned(), "runsc".to_owned()],
         }
+    }
+
+    /// crun is refused on a hybrid host whose v2 hierarchy holds a controller, and taken
+    /// where it holds none or the host is not hybrid.
+    #[test]
+    fn crun_is_refused_where_the_v2_hierarchy_holds_a_controller() {
+        let dir = std::env::temp_dir().join(format!("codebox-cgroups-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir(&dir).unwrap();
+        let file = dir.join("cgroup.controllers");
+        assert!(crun_cgroups(&file).is_ok(), "not hybrid");
+        std::fs::write(&file, "\n").unwrap();
+        assert!(
+            crun_cgroups(&file).is_ok(),
+            "hybrid, every controller on v1"
+        );
+        std::fs::write(&file, "hugetlb\n").unwrap();
+        let e = crun_cgroups(&file).unwrap_err().to_string();
+        assert!(e.contains("holds controllers (hugetlb)"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A runtime Docker does not have is refused at start, naming those it has.
+    #[test]
+    fn a_runtime_docker_lacks_is_refused() {
+        let d = daemon("runc", &[]);
+        assert!(d.has_runtime("runc").is_ok());
+        assert!(d.has_runtime("runsc").is_ok());
+        let e = d.has_runtime("crun").unwrap_err().to_string();
+        assert!(e.contains("no runtime crun (it has runc, runsc)"), "{e}");
     }
 
     /// Where the daemon makes its containers tighter than this engine would (another

@@ -166,7 +166,7 @@ impl OciEngine {
             Runtime::Runc => version::check(&version).map_err(anyhow::Error::msg)?,
             Runtime::Crun => {
                 version::check_crun(&version).map_err(anyhow::Error::msg)?;
-                host::crun_cgroups()?;
+                host::crun_cgroups(Path::new(host::HYBRID_V2_CONTROLLERS))?;
             }
             Runtime::Runsc => {}
         }
@@ -193,7 +193,7 @@ impl OciEngine {
         let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let apparmor = host::apparmor_profile(daemon).await?;
         let root = state_root(runtime);
-        for dir in [&root, &bundles()] {
+        for dir in [&root, &bundles(runtime)] {
             tokio::fs::create_dir_all(dir).await?;
         }
         Ok(Self {
@@ -253,7 +253,7 @@ impl OciEngine {
         let timer = crate::stages::Timer::start("bundle");
         let identity = self.config.identities.take()?;
         let id = format!("{ID_PREFIX}{}", uuid::Uuid::new_v4().simple());
-        let bundle = bundles().join(&id);
+        let bundle = bundles(self.runtime).join(&id);
         let spec = spec::spec(&self.config, self, &id, memory_mb, identity.uid());
         let written = async {
             tokio::fs::create_dir(&bundle).await?;
@@ -395,7 +395,7 @@ impl OciEngine {
             // failed) is as old as can be: only the reaper ends it now.
             let age = match created {
                 Some(age) => age,
-                None => tokio::fs::metadata(bundles().join(id))
+                None => tokio::fs::metadata(bundles(self.runtime).join(id))
                     .await
                     .ok()
                     .and_then(|m| m.modified().ok())
@@ -408,11 +408,11 @@ impl OciEngine {
             if stale && id.starts_with(ID_PREFIX) {
                 self.call(&["kill", id, "KILL"]).await;
                 self.call(&["delete", "--force", id]).await;
-                let _ = tokio::fs::remove_dir_all(bundles().join(id)).await;
+                let _ = tokio::fs::remove_dir_all(bundles(self.runtime).join(id)).await;
                 removed += 1;
             }
         }
-        let mut dir = tokio::fs::read_dir(bundles()).await?;
+        let mut dir = tokio::fs::read_dir(bundles(self.runtime)).await?;
         while let Some(entry) = dir.next_entry().await? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let old = entry
