@@ -7,12 +7,13 @@ CARGO ?= cargo
 RUNNER_IMAGE ?= codebox-runner:latest
 export CODEBOX_RUNNER_IMAGE := $(RUNNER_IMAGE)
 
-.PHONY: run test build lint fmt docker gvisor crun runner-image services tools up up-aws down lambda-init-times lambda-watch-aws bench bench-compose gateway lambda-build lambda-watch deploy clean
+.PHONY: run test build lint fmt docker gvisor crun runner-image services tools up up-aws down lambda-init-times lambda-watch-aws bench bench-compose gateway lambda-build lambda-watch images deploy clean
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 ## The embedded default: gateway + in-process queue + in-memory stores + worker.
 run: docker runner-image
+	bash scripts/ensure-crun.sh || echo "make run: crun is not set up (above); the sandboxes run on runc"
 	$(CARGO) run --release -p codebox-embedded --bin codebox-server
 
 ## Everything: formatting, lints, unit, handler, conformance (real PostgreSQL, Redis,
@@ -49,7 +50,7 @@ docker:
 gvisor: docker
 	bash scripts/ensure-gvisor.sh
 
-## crun (Debian's package) for the OCI engine, and cgroups it accepts; the suite runs on it too.
+## crun (Debian's package) for the OCI engine, and cgroups it accepts: the default runtime where it runs.
 crun:
 	bash scripts/ensure-crun.sh
 
@@ -72,7 +73,8 @@ LAMBDA_FUNCTIONS := register login logout create-task get-status get-result get-
 # and runner images must be built for it too (hosts refuse an image of another). arm64
 # (Graviton: cheaper per GB-second and per vCPU-hour) unless told; either builds on any
 # host (zig links; rustup adds the Rust target the first time).
-ARCH ?= arm64
+# LAMBDA_ARCH is taken for ARCH as well.
+ARCH ?= $(or $(LAMBDA_ARCH),arm64)
 LAMBDA_TARGET = $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
 check_arch = $(if $(filter arm64 x86_64,$(ARCH)),,$(error ARCH must be arm64 or x86_64, not '$(ARCH)'))
 
@@ -104,16 +106,32 @@ lambda-watch-aws: services
 	PATH="$$(bash scripts/ensure-tools.sh lambda):$$PATH" \
 	  cargo lambda watch -p codebox-functions --env-file target/lambda-aws.env
 
-## Deploys infra/template.yaml with AWS SAM (needs the sam CLI and AWS credentials).
+## The worker and runner images for ARCH, pushed to REGISTRY (the account's ECR,
+## <account>.dkr.ecr.<region>.amazonaws.com) as codebox-worker:IMAGE_TAG and
+## codebox-runner:IMAGE_TAG: built for linux/ARCH on any machine with Docker's BuildKit
+## (Rust cross-compiled on the build machine, scripts/cross-build.sh), each pushed image
+## checked to be of ARCH.
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
+images:
+	$(check_arch)
+	bash scripts/build-images.sh $(ARCH) "$(REGISTRY)" $(IMAGE_TAG)
+
+## Deploys infra/template.yaml with AWS SAM (needs the sam CLI and AWS credentials); with
+## REGISTRY, the images `make images` pushed there for the same ARCH and IMAGE_TAG.
 deploy: lambda-build
 	PATH="$$(bash scripts/ensure-tools.sh sam):$$PATH" sam deploy --template-file infra/template.yaml --resolve-s3 --capabilities CAPABILITY_IAM --guided \
-	  --parameter-overrides Architecture=$(ARCH)
+	  --parameter-overrides Architecture=$(ARCH) \
+	  $(if $(REGISTRY),WorkerImageUri=$(REGISTRY)/codebox-worker:$(IMAGE_TAG) RunnerImageUri=$(REGISTRY)/codebox-runner:$(IMAGE_TAG))
 
 ## The local gateway alone (stores and queue from the environment).
 gateway:
 	$(CARGO) run --release -p codebox-functions --bin gateway
 
 ## The compose profile: gateway, workers, PostgreSQL, Redis, RabbitMQ, Prometheus, Grafana.
+# The images' Rust stages name the build machine's platform (`FROM --platform=$BUILDPLATFORM`),
+# which BuildKit sets: compose builds through the docker CLI with it.
+up up-aws: export DOCKER_BUILDKIT := 1
+up up-aws: export COMPOSE_DOCKER_CLI_BUILD := 1
 up: runner-image
 	bash scripts/make-env.sh
 	$(COMPOSE) --profile local up -d --build
@@ -128,6 +146,7 @@ down:
 
 ## Load generator against a freshly started embedded stack; figures in target/bench/latest.json.
 bench: docker runner-image
+	bash scripts/ensure-crun.sh || echo "make bench: crun is not set up (above); the sandboxes run on runc"
 	$(CARGO) run --release -p codebox-tests --bin bench -- $(BENCH_ARGS)
 
 ## The same load against the compose profile as host processes (WORKERS=2 workers).

@@ -6,6 +6,7 @@ Usage: check_template.py TEMPLATE MAKEFILE
 """
 
 import json
+import os
 import re
 import sys
 
@@ -61,7 +62,7 @@ def refs(node):
 arch = params.get("Architecture", {})
 if sorted(arch.get("AllowedValues", [])) != ["arm64", "x86_64"]:
     problem("parameter Architecture must allow exactly arm64 and x86_64")
-default = re.search(r"^ARCH \?= (\S+)", makefile, re.M)
+default = re.search(r"^ARCH \?= (?:\$\(or \$\(LAMBDA_ARCH\),)?(\w+)", makefile, re.M)
 if not default or default.group(1) != arch.get("Default"):
     problem("the Makefile's ARCH and the template's Architecture must default alike")
 for name, r in resources.items():
@@ -433,6 +434,37 @@ else:
         visibility = int(of_type("AWS::SQS::Queue")[hand_on]["Properties"].get("VisibilityTimeout", 30))
         if visibility < 6 * timeout:
             problem(f"{hand_on}: visibility {visibility} s, under six times {name}'s timeout")
+
+# 14. Images of the stack's architecture, from any build machine: `make images` builds
+# both for linux/ARCH and checks what it pushed; their Rust is cross-compiled on the build
+# machine's own platform (never compiled under emulation); `make deploy` hands the stack
+# the images of the same registry and tag.
+top = os.path.dirname(os.path.abspath(sys.argv[2]))
+images = re.search(r"^images:.*?(?=^\S|\Z)", makefile, re.S | re.M)
+if not images or "scripts/build-images.sh $(ARCH)" not in images.group(0):
+    problem("make images must build the images for $(ARCH) (scripts/build-images.sh)")
+script = open(os.path.join(top, "scripts/build-images.sh"), encoding="utf-8").read()
+for needed, why in [
+    ('--platform "$platform"', "build each image for the stack's platform"),
+    ("arm64) platform=linux/arm64", "map arm64 to linux/arm64"),
+    ("x86_64) platform=linux/amd64", "map x86_64 to linux/amd64"),
+    ("{{.Architecture}}", "check the pushed images' architecture"),
+]:
+    if script.count(needed) < (2 if needed.startswith("--platform") else 1):
+        problem(f"scripts/build-images.sh must {why}")
+for dockerfile in ["worker/Dockerfile", "worker/runner/Dockerfile"]:
+    text = open(os.path.join(top, dockerfile), encoding="utf-8").read()
+    for stage in re.split(r"^(?=FROM )", text, flags=re.M)[1:]:
+        compiles = "cargo " in stage or "cross-build.sh" in stage
+        if compiles and not stage.startswith("FROM --platform=$BUILDPLATFORM "):
+            problem(f"{dockerfile}: a Rust stage must run on the build machine's platform ($BUILDPLATFORM)")
+        if compiles and "scripts/cross-build.sh \"$TARGETARCH\"" not in stage:
+            problem(f"{dockerfile}: a Rust stage must cross-compile for $TARGETARCH (scripts/cross-build.sh)")
+if not deploy or "WorkerImageUri=$(REGISTRY)/codebox-worker:$(IMAGE_TAG)" not in deploy.group(0) \
+        or "RunnerImageUri=$(REGISTRY)/codebox-runner:$(IMAGE_TAG)" not in deploy.group(0):
+    problem("make deploy must hand the stack the images make images pushed (REGISTRY, IMAGE_TAG)")
+if not re.search(r"^ARCH \?= \$\(or \$\(LAMBDA_ARCH\),", makefile, re.M):
+    problem("LAMBDA_ARCH must set ARCH too (make lambda-build LAMBDA_ARCH=x86_64)")
 
 for p in problems:
     print(p)

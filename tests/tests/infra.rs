@@ -1,7 +1,8 @@
 //! The AWS template validates offline with cfn-lint (any error or warning fails), declares
 //! a route for every handler of the gateway, and has what a production stack needs
 //! (`tests/infra/check_template.py`: the architecture agrees with the build, least
-//! privilege, retained state, scaling and rollback, throttling, alarms, a dashboard).
+//! privilege, retained state, scaling and rollback, throttling, alarms, a dashboard, images
+//! of the stack's architecture), and the images' cross-compiling script builds for arm64.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -186,5 +187,54 @@ sys.exit(1 if problems else 0)
         "template and hook disagree:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The images' Rust stages cross-compile with `scripts/cross-build.sh` (`make images`):
+/// the sandbox agent built for arm64 on this machine is a static aarch64 binary (the
+/// script checks the ELF machine and fails otherwise), and an unknown architecture is
+/// refused with one line. Built in a target directory of its own: the suite's is held by
+/// the cargo running it.
+#[test]
+fn the_agent_cross_builds_for_arm64() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = root.join("target/cross");
+    let out = target.join("out/codebox-agent");
+    let mut cmd = Command::new("bash");
+    cmd.arg(root.join("scripts/cross-build.sh"))
+        .args(["arm64", "codebox-agent", "codebox-agent"])
+        .arg(&out)
+        .arg("--static")
+        .env("CARGO_TARGET_DIR", &target);
+    passes(
+        cmd,
+        "scripts/cross-build.sh arm64",
+        "as root it installs Debian's cross compiler",
+    );
+    let elf = std::fs::read(&out).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 0xb7, "EM_AARCH64");
+    // Statically linked: no program interpreter (PT_INTERP, type 3) among its headers.
+    let (phoff, phentsize, phnum) = (
+        u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize,
+        u16::from_le_bytes([elf[54], elf[55]]) as usize,
+        u16::from_le_bytes([elf[56], elf[57]]) as usize,
+    );
+    let interp = (0..phnum).any(|i| {
+        let at = phoff + i * phentsize;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
+    });
+    assert!(!interp, "the agent must be static: it runs on any libc");
+
+    let refused = Command::new("bash")
+        .arg(root.join("scripts/cross-build.sh"))
+        .args(["mips", "codebox-agent", "codebox-agent"])
+        .arg(target.join("out/never"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "cross-build: ARCH must be arm64 or amd64, not 'mips'"
     );
 }
