@@ -21,6 +21,8 @@ async fn a_runc_without_the_escape_fixes_is_refused() {
     std::fs::set_permissions(&runc, std::fs::Permissions::from_mode(0o755)).unwrap();
     let config = SandboxConfig {
         engine: EngineKind::Runc,
+        // runc named: left to choose, the engine would take crun first.
+        runtime: Some("runc".to_owned()),
         runc: runc.to_string_lossy().into_owned(),
         ..SandboxConfig::default()
     };
