@@ -246,28 +246,70 @@ fn user_of(row: &PgRow) -> Result<User, Error> {
 }
 
 /// Stores a new task, unpublished (the outbox's mark).
-async fn insert_task<'e>(executor: impl sqlx::PgExecutor<'e>, task: &Task) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO tasks (id, owner, kind, spec, status, created_at, started_at, finished_at, result, unpublished) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)",
-    )
-    .bind(task.id)
-    .bind(task.owner)
-    .bind(task.kind().as_str())
-    .bind(Json(&task.spec))
-    .bind(task.status.as_str())
-    .bind(task.created_at)
-    .bind(task.started_at)
-    .bind(task.finished_at)
-    .bind(task.result.as_ref().map(Json))
-    .execute(executor)
-    .await
-    .map_err(db)?;
-    Ok(())
+/// Inserts `task` marked unpublished; with `active_below`, only while its owner has fewer
+/// tasks than that queued or running, counted in the same statement. Whether it inserted.
+async fn insert_task<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    task: &Task,
+    active_below: Option<usize>,
+) -> Result<bool, Error> {
+    const COLUMNS: &str = "tasks (id, owner, kind, spec, status, created_at, started_at, finished_at, result, unpublished)";
+    let sql = match active_below {
+        None => format!("INSERT INTO {COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)"),
+        Some(_) => format!(
+            "INSERT INTO {COLUMNS} SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, true \
+             WHERE (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE owner = $2 \
+                    AND status IN ('queued', 'running') LIMIT $10::bigint) AS active) < $10::bigint"
+        ),
+    };
+    let query = sqlx::query(&sql)
+        .bind(task.id)
+        .bind(task.owner)
+        .bind(task.kind().as_str())
+        .bind(Json(&task.spec))
+        .bind(task.status.as_str())
+        .bind(task.created_at)
+        .bind(task.started_at)
+        .bind(task.finished_at)
+        .bind(task.result.as_ref().map(Json));
+    let query = match active_below {
+        Some(n) => query.bind(i64::try_from(n).unwrap_or(i64::MAX)),
+        None => query,
+    };
+    let done = query.execute(executor).await.map_err(db)?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[async_trait]
 impl TaskStore for PostgresStore {
+    /// Without an idempotency key, one statement: the insert carries the owner's active
+    /// count as its condition. With one, the count and then the key's transaction.
+    #[tracing::instrument(level = "debug", name = "store.create_within", skip_all)]
+    async fn create_within(
+        &self,
+        task: &Task,
+        idempotency_key: Option<&str>,
+        key_since: Timestamp,
+        active_below: usize,
+    ) -> Result<Created, Error> {
+        if idempotency_key.is_some() {
+            return codebox_core::ports::count_then_create(
+                self,
+                task,
+                idempotency_key,
+                key_since,
+                active_below,
+            )
+            .await;
+        }
+        Ok(
+            match insert_task(&self.pool, task, Some(active_below)).await? {
+                true => Created::New,
+                false => Created::Held,
+            },
+        )
+    }
+
     #[tracing::instrument(level = "debug", name = "store.create", skip_all)]
     async fn create(
         &self,
@@ -277,7 +319,7 @@ impl TaskStore for PostgresStore {
     ) -> Result<Created, Error> {
         let Some(key) = idempotency_key else {
             // One statement, atomic on its own: no transaction's two round trips.
-            insert_task(&self.pool, task).await?;
+            insert_task(&self.pool, task, None).await?;
             return Ok(Created::New);
         };
         let mut tx = self.pool.begin().await.map_err(db)?;
@@ -306,7 +348,7 @@ impl TaskStore for PostgresStore {
             }
             None => {}
         }
-        insert_task(&mut *tx, task).await?;
+        insert_task(&mut *tx, task, None).await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (owner, key, task_id, created_at) VALUES ($1, $2, $3, $4)",
         )

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::{self, ConfigError};
 use crate::domain::UserId;
 use crate::error::{Error, Result};
-use crate::ports::{RateDecision, RateLimiter, TaskStore};
+use crate::ports::{RateDecision, RateLimiter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitsConfig {
@@ -103,31 +103,18 @@ impl ClientLimits {
         .await
     }
 
-    /// One submission of `owner`: the rate, then the cap on tasks under way.
+    /// One submission of `owner`, counted at its rate. The cap on tasks under way
+    /// (`max_active_tasks`) is the task service's, checked as the task is stored
+    /// (`TaskService::with_active_cap`).
     ///
     /// # Errors
-    /// `RateLimited` over either.
-    pub async fn submit(&self, owner: UserId, tasks: &dyn TaskStore) -> Result<()> {
+    /// `RateLimited` over the rate.
+    pub async fn submit(&self, owner: UserId) -> Result<()> {
         let limit = self.config.submit_per_minute;
-        let cap = self.config.max_active_tasks as usize;
-        // Side by side: two round trips (the rate's store, the task store) in the time
-        // of one. The rate's answer comes first.
-        let key = format!("submit:{owner}");
-        let (rate, active) = futures::join!(
-            self.hit(&key, limit, || {
-                format!("at most {limit} submissions a minute")
-            }),
-            tasks.count_active(owner, cap)
-        );
-        rate?;
-        if active? >= cap {
-            metrics::counter!("codebox_limited_total", "limit" => "active").increment(1);
-            return Err(Error::RateLimited(
-                format!("at most {cap} of your tasks may be queued or running at once"),
-                Duration::from_secs(2),
-            ));
-        }
-        Ok(())
+        self.hit(&format!("submit:{owner}"), limit, || {
+            format!("at most {limit} submissions a minute")
+        })
+        .await
     }
 
     /// One upload URL asked for by `owner`, counted at the submission rate on a count

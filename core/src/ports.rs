@@ -45,6 +45,9 @@ pub enum Created {
     New,
     /// The owner used the same idempotency key within its window: the first task.
     Existing(Box<Task>),
+    /// Nothing stored: the owner has as many tasks queued or running as it may
+    /// ([`TaskStore::create_within`]).
+    Held,
 }
 
 /// One page of a listing, newest first.
@@ -75,6 +78,20 @@ async fn count_listed<S: TaskStore + ?Sized>(
     }
 }
 
+/// [`TaskStore::create_within`] as two calls: the owner's active count, then the create.
+pub async fn count_then_create<S: TaskStore + ?Sized>(
+    store: &S,
+    task: &Task,
+    idempotency_key: Option<&str>,
+    key_since: Timestamp,
+    active_below: usize,
+) -> Result<Created> {
+    if store.count_active(task.owner, active_below).await? >= active_below {
+        return Ok(Created::Held);
+    }
+    store.create(task, idempotency_key, key_since).await
+}
+
 #[async_trait]
 pub trait TaskStore: Send + Sync {
     /// Stores a new task. With an idempotency key, a task of the same owner created with
@@ -88,6 +105,22 @@ pub trait TaskStore: Send + Sync {
         idempotency_key: Option<&str>,
         key_since: Timestamp,
     ) -> Result<Created>;
+
+    /// As [`Self::create`], unless the owner has `active_below` or more tasks queued or
+    /// running: then nothing is stored and the answer is [`Created::Held`]. The default
+    /// counts, then creates; a store that can make the count the insert's condition does
+    /// (PostgreSQL: one statement, one round trip on the submit's path). Two submits at
+    /// the same moment may both pass a count of `active_below - 1`, as with any count
+    /// before a write: the cap is a bound on a user's backlog, not an exact figure.
+    async fn create_within(
+        &self,
+        task: &Task,
+        idempotency_key: Option<&str>,
+        key_since: Timestamp,
+        active_below: usize,
+    ) -> Result<Created> {
+        count_then_create(self, task, idempotency_key, key_since, active_below).await
+    }
 
     async fn get(&self, id: TaskId) -> Result<Option<Task>>;
 

@@ -580,7 +580,8 @@ impl AppState {
         )
         .with_events(backends.events.clone())
         .with_inline_image_limit(config.inline_image_max)
-        .with_running_cap(config.limits.max_running_tasks);
+        .with_running_cap(config.limits.max_running_tasks)
+        .with_active_cap(config.limits.max_active_tasks);
         let calls = match (WORKERS, &backends.webhook_queue) {
             (false, _) => None,
             (true, Some(queue)) => {

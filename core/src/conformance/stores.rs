@@ -156,7 +156,77 @@ pub async fn task_store(store: &dyn TaskStore) {
     largest(store).await;
     any_bytes(store).await;
     active_count(store).await;
+    created_within(store).await;
     outbox(store).await;
+}
+
+/// `create_within` stores a task while its owner has fewer than `active_below` tasks
+/// queued or running, and nothing at or past it (`Held`); a finished task and another
+/// owner's do not count; with an idempotency key, the same bound.
+async fn created_within(store: &dyn TaskStore) {
+    let since = time::now() - Duration::hours(24);
+    let owner = Uuid::new_v4();
+    let first = code_task(owner);
+    assert_eq!(
+        store.create_within(&first, None, since, 2).await.unwrap(),
+        Created::New
+    );
+    let second = code_task(owner);
+    assert_eq!(
+        store.create_within(&second, None, since, 2).await.unwrap(),
+        Created::New
+    );
+    // Someone else's tasks do not count against this owner.
+    let others = code_task(Uuid::new_v4());
+    store.create(&others, None, since).await.unwrap();
+    let held = code_task(owner);
+    assert_eq!(
+        store.create_within(&held, None, since, 2).await.unwrap(),
+        Created::Held,
+        "a task MUST be held while its owner has 2 queued or running"
+    );
+    assert_eq!(
+        store.get(held.id).await.unwrap(),
+        None,
+        "a held task MUST NOT be stored"
+    );
+    let keyed = code_task(owner);
+    assert_eq!(
+        store
+            .create_within(&keyed, Some("within"), since, 2)
+            .await
+            .unwrap(),
+        Created::Held,
+        "the bound holds with an idempotency key too"
+    );
+    assert_eq!(store.get(keyed.id).await.unwrap(), None);
+    // A finished task frees its place; a running one does not.
+    store
+        .transition(first.id, &Transition::start(Uuid::new_v4(), time::now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.create_within(&held, None, since, 2).await.unwrap(),
+        Created::Held
+    );
+    let done = Transition::finish(
+        TaskStatus::Completed,
+        TaskResult::Code(CodeResult::empty(Verdict::Ok)),
+        time::now(),
+    );
+    store.transition(first.id, &done).await.unwrap();
+    assert_eq!(
+        store.create_within(&held, None, since, 2).await.unwrap(),
+        Created::New,
+        "a finished task MUST NOT count"
+    );
+    assert_eq!(
+        store.get(held.id).await.unwrap().map(|t| t.id),
+        Some(held.id)
+    );
+    for id in [first.id, second.id, held.id, others.id] {
+        store.delete(id).await.unwrap();
+    }
 }
 
 /// A stored task is unpublished until marked; the sweeper finds it by its age, whole.

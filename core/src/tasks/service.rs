@@ -22,6 +22,9 @@ use crate::ports::{
 };
 use crate::time;
 
+/// When a submit refused for a full backlog may be tried again (`Retry-After`).
+const ACTIVE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Clone)]
 pub struct TaskService {
     pub(super) tasks: Arc<dyn TaskStore>,
@@ -35,6 +38,9 @@ pub struct TaskService {
     inline_image_max: usize,
     /// Tasks one user may have running at once; a start past it is deferred. `None`: any.
     running_cap: Option<usize>,
+    /// Tasks one user may have queued or running at once; a submit past it is refused.
+    /// `None`: any.
+    active_cap: Option<usize>,
     /// The finished tasks' summaries this process read, answered again without the store.
     finished: Arc<FinishedSummaries>,
     /// Ends this process stored, handed to its waiters.
@@ -62,6 +68,7 @@ impl TaskService {
             notifier: None,
             inline_image_max: png::MAX_BYTES,
             running_cap: None,
+            active_cap: None,
             finished: Arc::default(),
             ended: EndedHere::default(),
         }
@@ -73,6 +80,14 @@ impl TaskService {
     /// slot, not for another user's backlog.
     pub fn with_running_cap(mut self, tasks: u32) -> Self {
         self.running_cap = (tasks > 0).then_some(tasks as usize);
+        self
+    }
+
+    /// A user's backlog: at most `tasks` queued or running at once (`LIMIT_ACTIVE_TASKS`;
+    /// 0: no bound); a submit past it stores nothing and is refused as too many
+    /// requests. Checked by the store as it creates ([`TaskStore::create_within`]).
+    pub fn with_active_cap(mut self, tasks: u32) -> Self {
+        self.active_cap = (tasks > 0).then_some(tasks as usize);
         self
     }
 
@@ -202,8 +217,27 @@ impl TaskService {
             self.blobs.put(&img.input_key, bytes).await?;
         }
         let key_since = time::now() - chrono::Duration::hours(24);
-        match self.tasks.create(&task, idempotency_key, key_since).await {
+        let created = match self.active_cap {
+            Some(cap) => {
+                self.tasks
+                    .create_within(&task, idempotency_key, key_since, cap)
+                    .await
+            }
+            None => self.tasks.create(&task, idempotency_key, key_since).await,
+        };
+        match created {
             Ok(Created::New) => {}
+            Ok(Created::Held) => {
+                self.drop_input(&task).await;
+                metrics::counter!("codebox_limited_total", "limit" => "active").increment(1);
+                return Err(Error::RateLimited(
+                    format!(
+                        "at most {} of your tasks may be queued or running at once",
+                        self.active_cap.unwrap_or_default()
+                    ),
+                    ACTIVE_RETRY,
+                ));
+            }
             Ok(Created::Existing(first)) => {
                 self.drop_input(&task).await;
                 return Ok(Submitted {

@@ -111,10 +111,8 @@ pub(crate) async fn submit(
     body: SubmitRequest,
     key: Option<&str>,
 ) -> ApiResult<Submitted> {
-    state
-        .limits
-        .submit(owner, state.tasks.store().as_ref())
-        .await?;
+    // The rate here; the cap on tasks under way as the task is stored.
+    state.limits.submit(owner).await?;
     // After the limits: a lookup costs a thread while it waits.
     if let Some(webhook) = &body.webhook {
         // Its shape first (the task service's words), then where it points.
