@@ -208,6 +208,13 @@ impl TaskService {
         let (spec, image) = validate(request, self.inline_image_max)?;
         let task = Task::new(owner, spec);
         if let (Some(image), TaskSpec::Image(img)) = (image, &task.spec) {
+            // An image is copied before the task is stored: over the cap, the copy is not
+            // made at all (the insert below still holds the cap against a racing submit).
+            if let Some(cap) = self.active_cap
+                && self.tasks.count_active(owner, cap).await? >= cap
+            {
+                return Err(active_limited(cap));
+            }
             // The task gets a copy of its own: an upload may be written again while its
             // URL lasts, and the worker must read the PNG that was checked here.
             let bytes = match image {
@@ -229,14 +236,7 @@ impl TaskService {
             Ok(Created::New) => {}
             Ok(Created::Held) => {
                 self.drop_input(&task).await;
-                metrics::counter!("codebox_limited_total", "limit" => "active").increment(1);
-                return Err(Error::RateLimited(
-                    format!(
-                        "at most {} of your tasks may be queued or running at once",
-                        self.active_cap.unwrap_or_default()
-                    ),
-                    ACTIVE_RETRY,
-                ));
+                return Err(active_limited(self.active_cap.unwrap_or_default()));
             }
             Ok(Created::Existing(first)) => {
                 self.drop_input(&task).await;
@@ -538,4 +538,13 @@ pub fn output_key(id: TaskId) -> String {
 
 fn not_found(id: TaskId) -> Error {
     Error::NotFound(format!("task {id} not found"))
+}
+
+/// A submit over its owner's cap on tasks under way.
+fn active_limited(cap: usize) -> Error {
+    metrics::counter!("codebox_limited_total", "limit" => "active").increment(1);
+    Error::RateLimited(
+        format!("at most {cap} of your tasks may be queued or running at once"),
+        ACTIVE_RETRY,
+    )
 }

@@ -151,3 +151,56 @@ async fn inline_images_above_the_deployments_limit_are_too_large() {
         "{e:?}"
     );
 }
+
+/// Counts the copies made into the blob store.
+#[derive(Default)]
+struct CountedBlobs {
+    blobs: crate::memory::MemoryBlobStore,
+    puts: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl crate::ports::BlobStore for CountedBlobs {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> crate::error::Result<()> {
+        self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.blobs.put(key, bytes).await
+    }
+
+    async fn get(&self, key: &str) -> crate::error::Result<Option<Vec<u8>>> {
+        self.blobs.get(key).await
+    }
+
+    async fn delete(&self, key: &str) -> crate::error::Result<()> {
+        self.blobs.delete(key).await
+    }
+}
+
+/// An image task over its owner's cap on tasks under way is refused before its input is
+/// copied: a refused submit costs the blob store nothing.
+#[tokio::test]
+async fn an_image_over_the_active_cap_is_refused_before_its_copy() {
+    let blobs = Arc::new(CountedBlobs::default());
+    let svc = TaskService::new(
+        Arc::new(MemoryTaskStore::default()),
+        blobs.clone(),
+        Arc::new(MemoryQueue::new(3)),
+    )
+    .with_active_cap(1);
+    let owner = Uuid::new_v4();
+    svc.submit(owner, image_from(None, Some(tiny_png_base64())), None)
+        .await
+        .unwrap();
+    assert_eq!(blobs.puts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let refused = svc
+        .submit(owner, image_from(None, Some(tiny_png_base64())), None)
+        .await;
+    assert!(
+        matches!(refused, Err(Error::RateLimited(..))),
+        "a second task under a cap of 1: {refused:?}"
+    );
+    assert_eq!(
+        blobs.puts.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the refused task's input was copied"
+    );
+}
