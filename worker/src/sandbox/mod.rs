@@ -256,9 +256,12 @@ async fn open_first(
     runtimes: &[Runtime],
     disposals: &TaskTracker,
 ) -> anyhow::Result<OciEngine> {
+    // The daemon and the image's place are read once for every runtime tried.
+    let daemon = docker.daemon().await?;
+    let image = docker.stored_image(&config.image).await?;
     let mut reasons = Vec::new();
     for &runtime in runtimes {
-        match OciEngine::beside(docker, config, runtime, disposals.clone()).await {
+        match OciEngine::open(&daemon, image.clone(), config, runtime, disposals.clone()).await {
             Ok(oci) => return Ok(oci),
             Err(e) => {
                 if runtimes.len() > 1 {
