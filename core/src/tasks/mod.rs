@@ -21,3 +21,4 @@ pub use request::*;
 pub use service::*;
 pub use uploads::{UPLOAD_KEPT, UPLOAD_TTL, UPLOADS, upload_key, upload_prefix};
 pub use validate::{check_file_path, check_spec, check_webhook_url};
+pub use wait::EndWatch;

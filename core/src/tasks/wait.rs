@@ -7,23 +7,58 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
-use super::TaskService;
 use super::ended::Ended;
+use super::{Submitted, TaskService};
 use crate::domain::{Task, TaskEvent};
 use crate::error::Result;
 use crate::ports::Logged;
 
+/// The ends this process stores from the moment it was taken. Taken before a task is
+/// published, its wait reads nothing until the end is told: the end cannot have come
+/// before.
+pub struct EndWatch(broadcast::Receiver<Arc<Ended>>);
+
 impl TaskService {
+    /// Listens for the ends this process stores, from now on.
+    pub fn watch_ends(&self) -> EndWatch {
+        EndWatch(self.ended.listen())
+    }
+
     /// The task once it has ended, or `None` when `within` passes first. Woken by the
     /// task's status events where the deployment's event bus carries them (the answer
     /// leaves as the outcome is stored); reads only the task's summary otherwise, polling
     /// from 20 ms (100 ms where the bus carries status events) and backing off to 250 ms
     /// — also the safety net for an event the bus lost.
     pub async fn wait_for_end(&self, task: &Task, within: Duration) -> Result<Option<Task>> {
+        self.wait(task, within, self.ended.listen(), true).await
+    }
+
+    /// As [`Self::wait_for_end`], for a task submitted after `watch` was taken (a submit
+    /// that waits). A task the submit made is not read before the first pause, which
+    /// would only meet the worker's start in the store; one an idempotent replay found
+    /// is read first (it may have ended long ago).
+    pub async fn wait_for_submitted(
+        &self,
+        submitted: &Submitted,
+        watch: EndWatch,
+        within: Duration,
+    ) -> Result<Option<Task>> {
+        self.wait(&submitted.task, within, watch.0, !submitted.created)
+            .await
+    }
+
+    async fn wait(
+        &self,
+        task: &Task,
+        within: Duration,
+        here: broadcast::Receiver<Arc<Ended>>,
+        read_first: bool,
+    ) -> Result<Option<Task>> {
         let deadline = tokio::time::Instant::now() + within;
         // Listening before the first read: an end between the two is not missed. An end
         // this process stores comes whole (`ended.rs`); others through the bus.
-        let mut here = Some(self.ended.listen());
+        let mut here = Some(here);
+        let mut read = read_first;
         let bus = self.events();
         let mut live = if bus.carries() {
             bus.listen(task.id).await.ok()
@@ -44,9 +79,11 @@ impl TaskService {
                     return Ok(Some(ended));
                 }
             }
-            let summary = self.summary(task.owner, task.id).await?;
-            if summary.status.is_finished() {
-                return Ok(Some(self.get(task.owner, task.id).await?));
+            if std::mem::replace(&mut read, true) {
+                let summary = self.summary(task.owner, task.id).await?;
+                if summary.status.is_finished() {
+                    return Ok(Some(self.get(task.owner, task.id).await?));
+                }
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {

@@ -48,22 +48,23 @@ pub async fn create_task(
         None => None,
     };
     let wait = params.wait()?;
+    // Listening before the task is published: its end is not missed.
+    let watch = wait.map(|_| state.tasks.watch_ends());
     let submitted = submit(&state, me.user_id, body, key).await?;
-    let task = submitted.task;
+    let task = &submitted.task;
     tracing::Span::current().record("task_id", tracing::field::display(task.id));
-    if let Some(within) = wait
-        && let Some(finished) = state.tasks.wait_for_end(&task, within).await?
+    if let (Some(within), Some(watch)) = (wait, watch)
+        && let Some(finished) = state
+            .tasks
+            .wait_for_submitted(&submitted, watch, within)
+            .await?
     {
         let view = super::get_task::view(&state, &finished, OutputEncoding::default()).await?;
         return Ok((StatusCode::OK, axum::Json(view)).into_response());
     }
     let location = HeaderValue::from_str(&format!("/task/{}", task.id))
         .map_err(|e| codebox_core::Error::Backend(e.into()))?;
-    let mut res = (
-        StatusCode::ACCEPTED,
-        axum::Json(crate::dto::accepted(&task)),
-    )
-        .into_response();
+    let mut res = (StatusCode::ACCEPTED, axum::Json(crate::dto::accepted(task))).into_response();
     res.headers_mut().insert(header::LOCATION, location);
     if !submitted.created {
         res.headers_mut()

@@ -143,3 +143,64 @@ async fn an_end_stored_elsewhere_is_read() {
         "the waiter read the task"
     );
 }
+
+/// A submit that waits listens before its task is published: its end, stored here, reaches
+/// it with no read of the store at all (a first read would only meet the worker's start).
+/// An idempotent replay's task may have ended long ago: its wait reads first.
+#[tokio::test]
+async fn a_waiting_submit_reads_nothing_and_a_replay_reads_first() {
+    let store = Arc::new(Counted::default());
+    let svc = on(&store);
+    let owner = Uuid::new_v4();
+    let watch = svc.watch_ends();
+    let submitted = svc
+        .submit(owner, code("python"), Some("once"))
+        .await
+        .unwrap();
+    let t = submitted.task.clone();
+    let waiter = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            svc.wait_for_submitted(&submitted, watch, Duration::from_secs(30))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    svc.start(t.id, Uuid::new_v4()).await.unwrap();
+    svc.commit(&Commit {
+        task_id: t.id,
+        status: TaskStatus::Completed,
+        result: TaskResult::Code(CodeResult::empty(Verdict::Ok)),
+        notify: false,
+    })
+    .await
+    .unwrap();
+    let ended = waiter.await.unwrap().unwrap().unwrap();
+    assert_eq!(ended.status, TaskStatus::Completed);
+    assert_eq!(
+        (
+            store.summaries.load(Ordering::SeqCst),
+            store.gets.load(Ordering::SeqCst)
+        ),
+        (0, 0),
+        "the waiting submit read the store"
+    );
+
+    // The same key again: the ended task, found by a first read, before any pause (no
+    // time to wait at all).
+    let watch = svc.watch_ends();
+    let replayed = svc
+        .submit(owner, code("python"), Some("once"))
+        .await
+        .unwrap();
+    assert!(!replayed.created);
+    let found = svc
+        .wait_for_submitted(&replayed, watch, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|t| t.status),
+        Some(TaskStatus::Completed),
+        "a replay's wait did not read its ended task first"
+    );
+}

@@ -41,17 +41,18 @@ pub async fn create(
     let base64 = params.base64();
     let fields = pick_fields(params.fields.as_deref())?;
     let request = to_task(body, base64)?;
+    // Listening before the task is published: its end is not missed.
+    let watch = params.wait().then(|| state.tasks.watch_ends());
     let submitted = submit(&state, me.user_id, request, None)
         .await
         .map_err(as_unprocessable)?;
-    let task = submitted.task;
-    if params.wait() {
+    if let Some(watch) = watch {
         let within = crate::handlers::create_task::MAX_WAIT;
         let task = state
             .tasks
-            .wait_for_end(&task, within)
+            .wait_for_submitted(&submitted, watch, within)
             .await?
-            .unwrap_or(task);
+            .unwrap_or(submitted.task);
         // As Judge0: the submission was made, so 201 all the same, with its token.
         let body = match super::view::view(&state, &task, base64, &fields) {
             Ok(view) => Value::Object(view),
@@ -62,7 +63,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         axum::Json(Token {
-            token: task.id.to_string(),
+            token: submitted.task.id.to_string(),
         }),
     )
         .into_response())
