@@ -30,8 +30,12 @@ export BACKEND=local DATABASE_URL="${CODEBOX_TEST_POSTGRES_URL%/*}/$database" RE
   LIMIT_AUTH_PER_MINUTE=1000000 LIMIT_SUBMIT_PER_MINUTE=1000000 LIMIT_ACTIVE_TASKS=1000000
 target/release/gateway & pids+=($!)
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+# The first worker's metrics where the bench reads which engine its sandboxes run on.
+metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 for i in $(seq 1 "$workers"); do
-  WORKER_METRICS_ADDR="127.0.0.1:0" target/release/codebox-worker & pids+=($!)
+  addr="127.0.0.1:0"; [ "$i" = 1 ] && addr="127.0.0.1:$metrics_port"
+  WORKER_METRICS_ADDR="$addr" target/release/codebox-worker & pids+=($!)
 done
 sleep 2
-target/release/bench --url "http://127.0.0.1:$port" --out target/bench/compose.json "$@"
+target/release/bench --url "http://127.0.0.1:$port" --worker-metrics "http://127.0.0.1:$metrics_port/metrics" \
+  --out target/bench/compose.json "$@"

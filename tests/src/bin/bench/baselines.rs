@@ -79,6 +79,9 @@ pub fn bare_docker_run(image: &str, n: usize) -> anyhow::Result<Value> {
     Ok(summary(ms))
 }
 
+/// How long one baseline `docker run` of a hello may take before the bench gives up.
+const RUN_AT_MOST: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The baseline pipeline: one `docker run --rm` per task, `clients` at a time.
 pub async fn docker_run_pipeline(
     image: &str,
@@ -93,10 +96,20 @@ pub async fn docker_run_pipeline(
         let image = image.to_owned();
         handles.push(tokio::spawn(async move {
             for _ in 0..count {
-                let out = tokio::process::Command::new("docker")
+                // Bounded: Docker 20.10 under this load has been seen to leave its runs
+                // hanging (their containers up, their CLIs waiting) until restarted.
+                let run = tokio::process::Command::new("docker")
                     .args(docker_run(&image))
-                    .output()
+                    .kill_on_drop(true)
+                    .output();
+                let out = tokio::time::timeout(RUN_AT_MOST, run)
                     .await
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "a docker run hung for {} s: the Docker daemon is stuck; restart it",
+                            RUN_AT_MOST.as_secs()
+                        )
+                    })?
                     .context("running the docker CLI")?;
                 if !out.status.success() || out.stdout != b"hello\n" {
                     bail!(

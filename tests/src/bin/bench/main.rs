@@ -14,7 +14,9 @@
 //!
 //! Options: `--url http://host:port` (a running stack), `--out FILE` (the JSON),
 //! `--samples N` (default 30), `--per-language-samples N` (default 5, at most 20; 0 skips),
-//! `--tasks N` (throughput tasks, default 200), `--clients N` (default 32).
+//! `--tasks N` (throughput tasks, default 200), `--clients N` (default 32),
+//! `--worker-metrics URL` (a worker's metrics, where they are not the API's: which engine
+//! its sandboxes run on).
 
 mod baselines;
 mod languages;
@@ -41,6 +43,7 @@ struct Args {
     per_language: usize,
     tasks: usize,
     clients: usize,
+    worker_metrics: Option<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -51,6 +54,7 @@ fn args() -> anyhow::Result<Args> {
         per_language: 5,
         tasks: 200,
         clients: 32,
+        worker_metrics: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +62,7 @@ fn args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--url" => a.url = Some(value()?),
             "--out" => a.out = Some(value()?),
+            "--worker-metrics" => a.worker_metrics = Some(value()?),
             "--samples" => a.samples = value()?.parse().context("--samples takes a number")?,
             "--per-language-samples" => {
                 a.per_language = value()?
@@ -438,7 +443,7 @@ async fn run() -> anyhow::Result<()> {
         "engine": setting("CODEBOX_SANDBOX_ENGINE").unwrap_or_else(|| "auto".into()),
         "runtime": setting("CODEBOX_SANDBOX_RUNTIME").unwrap_or_else(|| "default".into()),
         // What the worker chose (crun, runc, runsc or docker), read from its metrics.
-        "sandboxes_on": engine_in_use(&c).await.unwrap_or_else(|| "unknown".into()),
+        "sandboxes_on": engine_in_use(&c, a.worker_metrics.as_deref()).await.unwrap_or_else(|| "unknown".into()),
         "python_hello_on_the_host": host,
         "python_p50_over_host_p50": round(floor_ratio),
         "python_hello_on_the_host_paced": paced,
@@ -580,9 +585,13 @@ fn print_row(name: &str, s: &Value) {
 }
 
 /// The engine the stack's worker runs its sandboxes on, as its metrics say
-/// (`codebox_sandbox_engine_info{engine="…"}`); none where they are elsewhere.
-async fn engine_in_use(c: &Client) -> Option<String> {
-    let text = c.metrics().await.ok()?;
+/// (`codebox_sandbox_engine_info{engine="…"}`: the API's, or the worker's own at
+/// `worker_metrics`); none where they are elsewhere.
+async fn engine_in_use(c: &Client, worker_metrics: Option<&str>) -> Option<String> {
+    let text = match worker_metrics {
+        Some(url) => c.http.get(url).send().await.ok()?.text().await.ok()?,
+        None => c.metrics().await.ok()?,
+    };
     let line = text
         .lines()
         .find(|l| l.starts_with("codebox_sandbox_engine_info{"))?;
